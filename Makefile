@@ -1,0 +1,44 @@
+# socflow: `make demo` runs the main job, `make test` runs every test (CI runs exactly that).
+SHELL := /bin/bash
+STACK := deploy/local/stack
+# Every target that talks to the stack loads its settings (addresses, credentials, binaries).
+WITH_STACK := set -a; eval "$$($(STACK) env)"; set +a;
+GO_TEST_FLAGS ?= -race -count=1 -timeout 40m
+
+.PHONY: test demo stack-up stack-down stack-status lint vet workflowcheck unit bench record-histories
+
+## test: bring the local stack up (installing what is missing), then lint and run every test against it
+test: stack-up lint
+	@$(WITH_STACK) go test $(GO_TEST_FLAGS) ./...
+
+## demo: the main job — stack up, worker up, deploy a local OpenCTI through it with live progress
+demo: stack-up
+	@$(WITH_STACK) deploy/local/demo
+
+stack-up:
+	@$(STACK) up
+
+stack-down:
+	@$(STACK) down
+
+stack-status:
+	@$(STACK) status
+
+## lint: formatting, go vet and workflowcheck over the workflow code
+lint: vet workflowcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	@go vet ./...
+
+workflowcheck:
+	@$(WITH_STACK) "$$SOCFLOW_WORKFLOWCHECK_BIN" -config workflows/workflowcheck.config.yaml ./workflows/...
+
+## unit: only the tests that need no stack (fast feedback while editing)
+unit:
+	@go test -count=1 -short ./internal/spec/... ./internal/plan/...
+
+## bench: deploy benchmark on the local stack (stage gaps, orchestration overhead)
+bench: stack-up
+	@$(WITH_STACK) go test -run '^$$' -bench . -benchtime 5x -timeout 30m ./bench/...

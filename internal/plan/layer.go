@@ -1,0 +1,165 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Layer mirrors the subset of Pebble's layer YAML socflow writes; socflow
+// keeps its own types because Pebble's live in an internal package.
+type Layer struct {
+	// Summary is a one-line description shown by "pebble plan".
+	Summary string `json:"summary,omitempty"`
+	// Description says who owns the layer and why it looks the way it does.
+	Description string `json:"description,omitempty"`
+	// Services are keyed by service name.
+	Services map[string]Service `json:"services,omitempty"`
+	// Checks are keyed by check name.
+	Checks map[string]Check `json:"checks,omitempty"`
+}
+
+// YAML renders the layer for Pebble's AddLayer; map keys come out sorted, so
+// the same layer always gives the same bytes and an unchanged plan can be
+// recognised by comparing them.
+func (l Layer) YAML() ([]byte, error) {
+	b, err := yaml.Marshal(l)
+	if err != nil {
+		return nil, fmt.Errorf("cannot render pebble layer: %w", err)
+	}
+	return b, nil
+}
+
+// Override is how a layer entry combines with the same entry in lower layers.
+type Override string
+
+// The override modes Pebble accepts.
+const (
+	OverrideMerge   Override = "merge"
+	OverrideReplace Override = "replace"
+)
+
+// Startup says whether Pebble starts a service (or runs a check) on its own.
+type Startup string
+
+// The startup modes Pebble accepts.
+const (
+	StartupEnabled  Startup = "enabled"
+	StartupDisabled Startup = "disabled"
+)
+
+// ServiceAction is what Pebble does when a service exits or a check fails.
+type ServiceAction string
+
+// The service actions Pebble accepts.
+const (
+	ActionRestart         ServiceAction = "restart"
+	ActionShutdown        ServiceAction = "shutdown"
+	ActionIgnore          ServiceAction = "ignore"
+	ActionSuccessShutdown ServiceAction = "success-shutdown"
+	ActionFailureShutdown ServiceAction = "failure-shutdown"
+)
+
+// CheckLevel is the health level a failing check degrades.
+type CheckLevel string
+
+// The check levels Pebble accepts.
+const (
+	LevelAlive CheckLevel = "alive"
+	LevelReady CheckLevel = "ready"
+)
+
+// Service mirrors a Pebble service entry; each field is the Pebble key named
+// in its tag, with Pebble's meaning and defaults.
+type Service struct {
+	Summary        string                   `json:"summary,omitempty"`
+	Description    string                   `json:"description,omitempty"`
+	Startup        Startup                  `json:"startup,omitempty"`
+	Override       Override                 `json:"override,omitempty"`
+	Command        string                   `json:"command,omitempty"`
+	After          []string                 `json:"after,omitempty"`
+	Before         []string                 `json:"before,omitempty"`
+	Requires       []string                 `json:"requires,omitempty"`
+	Environment    map[string]string        `json:"environment,omitempty"`
+	UserID         *int                     `json:"user-id,omitempty"`
+	User           string                   `json:"user,omitempty"`
+	GroupID        *int                     `json:"group-id,omitempty"`
+	Group          string                   `json:"group,omitempty"`
+	WorkingDir     string                   `json:"working-dir,omitempty"`
+	OnSuccess      ServiceAction            `json:"on-success,omitempty"`
+	OnFailure      ServiceAction            `json:"on-failure,omitempty"`
+	OnCheckFailure map[string]ServiceAction `json:"on-check-failure,omitempty"`
+	BackoffDelay   Duration                 `json:"backoff-delay,omitempty"`
+	BackoffFactor  float64                  `json:"backoff-factor,omitempty"`
+	BackoffLimit   Duration                 `json:"backoff-limit,omitempty"`
+	KillDelay      Duration                 `json:"kill-delay,omitempty"`
+}
+
+// Check mirrors a Pebble health check entry, field for key as in its tags;
+// exactly one of HTTP, TCP and Exec is set.
+type Check struct {
+	Override  Override   `json:"override,omitempty"`
+	Level     CheckLevel `json:"level,omitempty"`
+	Startup   Startup    `json:"startup,omitempty"`
+	Period    Duration   `json:"period,omitempty"`
+	Timeout   Duration   `json:"timeout,omitempty"`
+	Threshold int        `json:"threshold,omitempty"`
+	HTTP      *HTTPCheck `json:"http,omitempty"`
+	TCP       *TCPCheck  `json:"tcp,omitempty"`
+	Exec      *ExecCheck `json:"exec,omitempty"`
+}
+
+// HTTPCheck passes when a GET of URL answers 2xx.
+type HTTPCheck struct {
+	URL     string            `json:"url,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// TCPCheck passes when Host:Port accepts a connection.
+type TCPCheck struct {
+	Port int    `json:"port,omitempty"`
+	Host string `json:"host,omitempty"`
+}
+
+// ExecCheck passes when Command exits 0.
+type ExecCheck struct {
+	Command        string            `json:"command,omitempty"`
+	ServiceContext string            `json:"service-context,omitempty"`
+	Environment    map[string]string `json:"environment,omitempty"`
+	User           string            `json:"user,omitempty"`
+	Group          string            `json:"group,omitempty"`
+	WorkingDir     string            `json:"working-dir,omitempty"`
+}
+
+// Duration is written as Go duration text ("1m", "5s"), the form Pebble
+// parses, instead of the nanosecond count encoding/json would produce.
+type Duration time.Duration
+
+// MarshalJSON writes the shortest Go duration text, e.g. "1m" not "1m0s".
+func (d Duration) MarshalJSON() ([]byte, error) {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return json.Marshal(s)
+}
+
+// UnmarshalJSON reads Go duration text, so layers round-trip through YAML.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("cannot parse duration: %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("cannot parse duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}

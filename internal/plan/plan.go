@@ -1,0 +1,191 @@
+// Package plan turns a validated instance spec and its resolved secrets into
+// the Pebble layer and files that run OpenCTI; it is pure (no I/O, no clock),
+// so workflows and tests can compute plans deterministically.
+package plan
+
+import (
+	"net/url"
+	"os"
+	"path"
+	"strconv"
+	"time"
+
+	"github.com/socflow/socflow/internal/spec"
+)
+
+// Names shared with the activities that push the layer and start services.
+const (
+	// LayerLabel is the Pebble layer label; ReadyCheck's layer uses it too so
+	// that re-adding with combine merges instead of stacking layers.
+	LayerLabel = "opencti"
+	// PlatformService is the Pebble service running the OpenCTI platform.
+	PlatformService = "platform"
+	// HealthCheck is the ready-level check added once the platform is healthy.
+	HealthCheck = "platform-health"
+)
+
+// Ready-check timing, copied from the charm because it is known to cope with
+// slow but healthy platforms.
+const (
+	healthPeriod    = time.Minute
+	healthTimeout   = 5 * time.Second
+	healthThreshold = 5
+)
+
+// Plan is everything to push into the workload container.
+type Plan struct {
+	// Layer holds the platform and worker services.
+	Layer Layer
+	// Files must be pushed before the platform starts, in order.
+	Files []File
+}
+
+// File is one file to push into the workload container.
+type File struct {
+	// Path is absolute inside the container.
+	Path string
+	// Content is the exact bytes to write.
+	Content []byte
+	// Perm is the file mode to create the file with.
+	Perm os.FileMode
+}
+
+// Secrets are the resolved secret values of an instance; activities resolve
+// them so that the plan stays pure. String and LogValue hide them.
+type Secrets struct {
+	// AdminPassword is opencti.adminPassword's value.
+	AdminPassword string `json:"adminPassword,omitempty"`
+	// AdminToken is opencti.adminToken's value, or the UUIDv4 socflow generated.
+	AdminToken string `json:"adminToken,omitempty"`
+	// HealthAccessKey is opencti.healthAccessKey's value, or the generated key.
+	HealthAccessKey string `json:"healthAccessKey,omitempty"`
+	// EncryptionKey is opencti.encryptionKey's value, or the generated key.
+	EncryptionKey string `json:"encryptionKey,omitempty"`
+	// OpenSearchPassword is set exactly when integrations.opensearch.password is.
+	OpenSearchPassword string `json:"openSearchPassword,omitempty"`
+	// OpenSearchCA is the PEM text, set exactly when integrations.opensearch.ca is.
+	OpenSearchCA string `json:"openSearchCA,omitempty"`
+	// RabbitMQPassword is integrations.rabbitmq.password's value.
+	RabbitMQPassword string `json:"rabbitMQPassword,omitempty"`
+	// RedisPassword is set exactly when integrations.redis.password is.
+	RedisPassword string `json:"redisPassword,omitempty"`
+	// S3AccessKey is integrations.s3.accessKey's value.
+	S3AccessKey string `json:"s3AccessKey,omitempty"`
+	// S3SecretKey is integrations.s3.secretKey's value.
+	S3SecretKey string `json:"s3SecretKey,omitempty"`
+}
+
+// Input is what a plan is computed from.
+type Input struct {
+	// Instance must already be defaulted and valid (spec.Load's result).
+	Instance spec.Instance
+	// Secrets are the values of Instance's secret refs, generated ones included.
+	Secrets Secrets
+}
+
+// OpenCTI computes the layer and files for the platform and its workers, or
+// explains why the input cannot be expressed as a plan.
+func OpenCTI(in Input) (Plan, error) {
+	if err := check(in); err != nil {
+		return Plan{}, err
+	}
+	o := in.Instance.OpenCTI
+	env, err := platformEnv(in)
+	if err != nil {
+		return Plan{}, err
+	}
+	services := map[string]Service{
+		PlatformService: {
+			Summary:     "OpenCTI platform",
+			Override:    OverrideReplace,
+			Startup:     StartupDisabled,
+			Command:     o.PlatformCommand,
+			WorkingDir:  o.PlatformDir,
+			Environment: env,
+		},
+	}
+	for i, name := range WorkerServices(*o.Workers) {
+		services[name] = Service{
+			Summary:  "OpenCTI worker " + strconv.Itoa(i),
+			Override: OverrideReplace,
+			Startup:  StartupDisabled,
+			Command:  o.WorkerCommand,
+			// A worker started before the platform crash-loops, hence the ordering.
+			After:      []string{PlatformService},
+			Requires:   []string{PlatformService},
+			WorkingDir: o.WorkerDir,
+			Environment: map[string]string{
+				"OPENCTI_URL":      LocalURL(in),
+				"OPENCTI_TOKEN":    in.Secrets.AdminToken,
+				"WORKER_LOG_LEVEL": string(o.LogLevel),
+			},
+		}
+	}
+	p := Plan{
+		Layer: Layer{
+			Summary: "OpenCTI " + o.Version + " for socflow instance " + in.Instance.Name,
+			Description: "Managed by socflow: services are started explicitly, the platform first " +
+				"and the workers only once it is healthy.",
+			Services: services,
+		},
+	}
+	if in.Secrets.OpenSearchCA != "" {
+		p.Files = append(p.Files, File{Path: openSearchCAPath(in), Content: []byte(in.Secrets.OpenSearchCA), Perm: 0o644})
+	}
+	return p, nil
+}
+
+// ReadyCheck is the layer socflow adds once the platform first answers its
+// health URL; added earlier, the check would fail through a long first boot.
+func ReadyCheck(in Input) Layer {
+	return Layer{
+		Summary: "OpenCTI platform readiness",
+		Checks: map[string]Check{
+			HealthCheck: {
+				Override:  OverrideReplace,
+				Level:     LevelReady,
+				Period:    Duration(healthPeriod),
+				Timeout:   Duration(healthTimeout),
+				Threshold: healthThreshold,
+				HTTP:      &HTTPCheck{URL: HealthURL(in)},
+			},
+		},
+	}
+}
+
+// WorkerService names the i-th worker service (worker-0, worker-1, ...).
+func WorkerService(i int) string { return "worker-" + strconv.Itoa(i) }
+
+// WorkerServices names n workers in start order (numeric, not lexical).
+func WorkerServices(n int) []string {
+	names := make([]string, 0, max(n, 0))
+	for i := range n {
+		names = append(names, WorkerService(i))
+	}
+	return names
+}
+
+// LocalURL is the platform's URL from inside the container, which workers
+// use so that they never depend on the public URL's DNS or proxy.
+func LocalURL(in Input) string {
+	o := in.Instance.OpenCTI
+	return "http://127.0.0.1:" + strconv.Itoa(o.Port) + o.BasePath
+}
+
+// HealthURL is the platform's health endpoint with the access key escaped,
+// so that a key with reserved characters still reaches OpenCTI intact.
+func HealthURL(in Input) string {
+	return LocalURL(in) + "/health?health_access_key=" + url.QueryEscape(in.Secrets.HealthAccessKey)
+}
+
+// openSearchCAPath is where the platform reads the OpenSearch CA, under its
+// own config directory as the charm does.
+func openSearchCAPath(in Input) string {
+	return path.Join(in.Instance.OpenCTI.PlatformDir, "config", "opensearch.pem")
+}
+
+// String hides every value, so a logged Input or Secrets leaks nothing.
+func (s Secrets) String() string { return "plan.Secrets{<redacted>}" }
+
+// GoString hides every value from %#v too.
+func (s Secrets) GoString() string { return s.String() }

@@ -1,0 +1,212 @@
+// Package stacktest gives integration tests the running local stack of real dependencies
+// (deploy/local/stack): its addresses and credentials, starting it when it is not up.
+package stacktest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// Stack holds the connection settings of the local stack, as `deploy/local/stack env` prints them.
+type Stack struct {
+	Dir              string // SOCFLOW_STACK_DIR: the stack's state (data, logs, credentials)
+	Bin              string // SOCFLOW_BIN: cached binaries (temporal, tctl, pebble, workflowcheck)
+	TemporalBin      string // SOCFLOW_TEMPORAL_BIN: the temporal CLI, for StartDevServer
+	PebbleBin        string // SOCFLOW_PEBBLE_BIN
+	TemporalAddress  string // host:port of the stack's Temporal frontend
+	TemporalUI       string // base URL of the Web UI
+	PebbleOpenCTI    string // socket of the Pebble in the "opencti" workload container
+	PebbleWazuh      string // socket of the Pebble in the "wazuh" workload container
+	RabbitMQHost     string
+	RabbitMQPort     int
+	RabbitMQMgmtPort int
+	RabbitMQUser     string
+	RabbitMQPassword string
+	RabbitMQVHost    string
+	RedisHost        string
+	RedisPort        int
+	RedisPassword    string
+	S3Endpoint       string // http://host:port
+	S3AccessKey      string
+	S3SecretKey      string
+	S3Region         string
+	OpenSearchURL    string
+	Raw              map[string]string // every KEY=VALUE line, for settings not named above
+}
+
+var (
+	once     sync.Once
+	shared   Stack
+	sharedEr error
+)
+
+// Get returns the running stack, bringing it up once per test process when the
+// environment does not already describe it; it fails the test when the stack cannot
+// be had, so no integration test silently runs against nothing.
+func Get(t testing.TB) Stack {
+	t.Helper()
+	once.Do(func() { shared, sharedEr = load() })
+	if sharedEr != nil {
+		t.Fatalf("cannot get the local stack: %v", sharedEr)
+	}
+	return shared
+}
+
+// load reads the stack from the environment (the Makefile exports `stack env` once for
+// all packages) or else runs `deploy/local/stack up` and `env` itself.
+func load() (Stack, error) {
+	if os.Getenv("SOCFLOW_STACK_DIR") != "" && os.Getenv("SOCFLOW_OPENSEARCH_URL") != "" {
+		kv := map[string]string{}
+		for _, e := range os.Environ() {
+			k, v, _ := strings.Cut(e, "=")
+			if strings.HasPrefix(k, "SOCFLOW_") || strings.HasPrefix(k, "TEMPORAL_") {
+				kv[k] = v
+			}
+		}
+		return fromMap(kv)
+	}
+	script, err := Script()
+	if err != nil {
+		return Stack{}, err
+	}
+	up := exec.Command(script, "up")
+	up.Stdout, up.Stderr = os.Stderr, os.Stderr
+	if err := up.Run(); err != nil {
+		return Stack{}, fmt.Errorf("deploy/local/stack up failed: %w", err)
+	}
+	out, err := exec.Command(script, "env").Output()
+	if err != nil {
+		return Stack{}, fmt.Errorf("deploy/local/stack env failed: %w", err)
+	}
+	return Parse(out)
+}
+
+// Script returns the path of deploy/local/stack, found from the module root above the
+// working directory (go test runs each package in its own directory).
+func Script() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "deploy", "local", "stack"), nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("cannot find the module root (go.mod) above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Parse reads the KEY=VALUE lines of `deploy/local/stack env`.
+func Parse(out []byte) (Stack, error) {
+	kv := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return Stack{}, fmt.Errorf("cannot parse stack env line %q", line)
+		}
+		kv[k] = v
+	}
+	return fromMap(kv)
+}
+
+func fromMap(kv map[string]string) (Stack, error) {
+	var missing []string
+	str := func(k string) string {
+		v, ok := kv[k]
+		if !ok || v == "" {
+			missing = append(missing, k)
+		}
+		return v
+	}
+	num := func(k string) int {
+		n, err := strconv.Atoi(str(k))
+		if err != nil && kv[k] != "" {
+			missing = append(missing, k+" (not a number)")
+		}
+		return n
+	}
+	s := Stack{
+		Dir:              str("SOCFLOW_STACK_DIR"),
+		Bin:              str("SOCFLOW_BIN"),
+		TemporalBin:      str("SOCFLOW_TEMPORAL_BIN"),
+		PebbleBin:        str("SOCFLOW_PEBBLE_BIN"),
+		TemporalAddress:  str("SOCFLOW_TEMPORAL_ADDRESS"),
+		TemporalUI:       str("SOCFLOW_TEMPORAL_UI"),
+		PebbleOpenCTI:    str("SOCFLOW_PEBBLE_OPENCTI"),
+		PebbleWazuh:      str("SOCFLOW_PEBBLE_WAZUH"),
+		RabbitMQHost:     str("SOCFLOW_RABBITMQ_HOST"),
+		RabbitMQPort:     num("SOCFLOW_RABBITMQ_PORT"),
+		RabbitMQMgmtPort: num("SOCFLOW_RABBITMQ_MANAGEMENT_PORT"),
+		RabbitMQUser:     str("SOCFLOW_RABBITMQ_USER"),
+		RabbitMQPassword: str("SOCFLOW_RABBITMQ_PASSWORD"),
+		RabbitMQVHost:    str("SOCFLOW_RABBITMQ_VHOST"),
+		RedisHost:        str("SOCFLOW_REDIS_HOST"),
+		RedisPort:        num("SOCFLOW_REDIS_PORT"),
+		RedisPassword:    str("SOCFLOW_REDIS_PASSWORD"),
+		S3Endpoint:       str("SOCFLOW_S3_ENDPOINT"),
+		S3AccessKey:      str("SOCFLOW_S3_ACCESS_KEY"),
+		S3SecretKey:      str("SOCFLOW_S3_SECRET_KEY"),
+		S3Region:         str("SOCFLOW_S3_REGION"),
+		OpenSearchURL:    str("SOCFLOW_OPENSEARCH_URL"),
+		Raw:              kv,
+	}
+	if len(missing) > 0 {
+		return Stack{}, fmt.Errorf("stack env lacks %s; is deploy/local/stack current?", strings.Join(missing, ", "))
+	}
+	return s, nil
+}
+
+// Service runs `deploy/local/stack start|stop|restart NAME` so a test can take a
+// dependency away and give it back (always paired with t.Cleanup restoring it).
+func Service(t testing.TB, verb, name string) {
+	t.Helper()
+	script, err := Script()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(script, verb, name).CombinedOutput(); err != nil {
+		t.Fatalf("cannot %s stack service %s: %v\n%s", verb, name, err, out)
+	}
+}
+
+// DevServer starts a private Temporal dev server from the stack's cached temporal
+// binary (never a download) and stops it when the test ends; tests that restart or
+// stop the server use one of their own rather than the shared stack's.
+func DevServer(t testing.TB, opts testsuite.DevServerOptions) (*testsuite.DevServer, client.Client) {
+	t.Helper()
+	st := Get(t)
+	opts.ExistingPath = st.TemporalBin
+	if opts.LogLevel == "" {
+		opts.LogLevel = "error"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, opts)
+	if err != nil {
+		t.Fatalf("cannot start a Temporal dev server from %s: %v", st.TemporalBin, err)
+	}
+	t.Cleanup(func() { _ = srv.Stop() })
+	return srv, srv.Client()
+}
