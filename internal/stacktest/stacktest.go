@@ -91,7 +91,16 @@ func load() (Stack, error) {
 	if err != nil {
 		return Stack{}, fmt.Errorf("deploy/local/stack env failed: %w", err)
 	}
-	return Parse(out)
+	st, err := Parse(out)
+	if err != nil {
+		return Stack{}, err
+	}
+	// Export the settings as the Makefile would, so specs can use env: references and
+	// subprocesses (workers, stand-ins) see the same stack.
+	for k, v := range st.Raw {
+		os.Setenv(k, v)
+	}
+	return st, nil
 }
 
 // Script returns the path of deploy/local/stack, found from the module root above the
@@ -209,4 +218,53 @@ func DevServer(t testing.TB, opts testsuite.DevServerOptions) (*testsuite.DevSer
 	}
 	t.Cleanup(func() { _ = srv.Stop() })
 	return srv, srv.Client()
+}
+
+// Pebble starts a private Pebble daemon (the stack's cached binary) in a temporary
+// directory and returns its socket; it is stopped, with its services, when the test
+// ends. Deploy tests use one each, because an OpenCTI layer owns its container's
+// service names.
+func Pebble(t testing.TB) string {
+	t.Helper()
+	st := Get(t)
+	dir, err := os.MkdirTemp("", "socflow-pebble-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(st.PebbleBin, "run", "--create-dirs")
+	cmd.Env = append(os.Environ(), "PEBBLE="+dir)
+	logf, err := os.Create(filepath.Join(dir, "pebble.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("cannot start pebble: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+		if !t.Failed() {
+			os.RemoveAll(dir)
+		} else {
+			t.Logf("pebble dir kept for inspection: %s", dir)
+		}
+	})
+	socket := filepath.Join(dir, ".pebble.socket")
+	for range 100 {
+		if _, err := os.Stat(socket); err == nil {
+			return socket
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("pebble did not create %s; see %s", socket, logf.Name())
+	return ""
 }

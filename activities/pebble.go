@@ -1,0 +1,313 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/canonical/pebble/client"
+
+	"github.com/socflow/socflow/internal/plan"
+	"github.com/socflow/socflow/internal/spec"
+)
+
+// PebbleCallTimeout bounds one Pebble API call: Pebble's convenience methods ignore the
+// context, and a hung API must cost an attempt, not the deploy (the charm raised its
+// client timeout to 60 s after such hangs).
+const PebbleCallTimeout = 30 * time.Second
+
+// InstanceSecrets are the references of the secrets socflow generates per instance (or
+// takes from the spec); workflows carry only these references, never the values.
+type InstanceSecrets struct {
+	// AdminToken refers to the admin API token (a UUIDv4).
+	AdminToken spec.SecretRef `json:"adminToken"`
+	// HealthAccessKey refers to the key of the /health endpoint.
+	HealthAccessKey spec.SecretRef `json:"healthAccessKey"`
+	// EncryptionKey refers to APP__ENCRYPTION_KEY (mandatory from OpenCTI 7).
+	EncryptionKey spec.SecretRef `json:"encryptionKey"`
+}
+
+// ApplyOpenCTIPlanInput is the validated instance and its secret references.
+type ApplyOpenCTIPlanInput struct {
+	// Instance is the defaulted, validated spec.
+	Instance spec.Instance `json:"instance"`
+	// Secrets are the instance's generated-secret references.
+	Secrets InstanceSecrets `json:"secrets"`
+}
+
+// ApplyOpenCTIPlanResult says what was pushed, without any secret value.
+type ApplyOpenCTIPlanResult struct {
+	// Services are the services of the layer, platform first.
+	Services []string `json:"services"`
+	// Files are the paths pushed into the container.
+	Files []string `json:"files,omitempty"`
+}
+
+// ApplyOpenCTIPlan resolves the secrets, computes the OpenCTI plan and pushes its files and
+// layer (combined under the "opencti" label) into the workload container's Pebble. It
+// starts nothing: a changed layer takes effect when services are started, so re-applying
+// never restarts a running platform behind the workflow's back.
+func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanInput) (ApplyOpenCTIPlanResult, error) {
+	in2, err := a.planInput(in.Instance, in.Secrets)
+	if err != nil {
+		return ApplyOpenCTIPlanResult{}, classify(err)
+	}
+	p, err := plan.OpenCTI(in2)
+	if err != nil {
+		return ApplyOpenCTIPlanResult{}, permanent(ErrTypeInvalidInput, err)
+	}
+	layer, err := p.Layer.YAML()
+	if err != nil {
+		return ApplyOpenCTIPlanResult{}, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot render the opencti layer: %w", err))
+	}
+	pc, err := pebbleClient(in.Instance.Pebble)
+	if err != nil {
+		return ApplyOpenCTIPlanResult{}, classify(err)
+	}
+	res := ApplyOpenCTIPlanResult{Services: append([]string{plan.PlatformService}, plan.WorkerServices(*in.Instance.OpenCTI.Workers)...)}
+	for _, f := range p.Files {
+		err := pebbleCall(ctx, func() error {
+			return pc.Push(&client.PushOptions{Source: bytes.NewReader(f.Content), Path: f.Path, MakeDirs: true, Permissions: f.Perm})
+		})
+		if err != nil {
+			return res, fmt.Errorf("cannot push %s into the container: %w", f.Path, err)
+		}
+		res.Files = append(res.Files, f.Path)
+	}
+	err = pebbleCall(ctx, func() error {
+		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: plan.LayerLabel, LayerData: layer})
+	})
+	if err != nil {
+		return res, classify(pebbleError("cannot add the opencti layer", err))
+	}
+	return res, nil
+}
+
+// AddOpenCTIReadyCheckInput names the instance whose ready-level health check to add.
+type AddOpenCTIReadyCheckInput struct {
+	// Instance is the defaulted, validated spec.
+	Instance spec.Instance `json:"instance"`
+	// HealthAccessKey refers to the key the check URL carries.
+	HealthAccessKey spec.SecretRef `json:"healthAccessKey"`
+}
+
+// AddOpenCTIReadyCheck adds the ready-level HTTP check on the platform's health URL,
+// only once the platform is healthy (as the charm does), so Pebble's view of readiness
+// starts true rather than flapping through first boot.
+func (a *Activities) AddOpenCTIReadyCheck(ctx context.Context, in AddOpenCTIReadyCheckInput) error {
+	key, err := a.resolve("opencti.healthAccessKey", in.HealthAccessKey)
+	if err != nil {
+		return classify(err)
+	}
+	layer, err := plan.ReadyCheck(plan.Input{Instance: in.Instance, Secrets: plan.Secrets{HealthAccessKey: key}}).YAML()
+	if err != nil {
+		return permanent(ErrTypeInvalidInput, fmt.Errorf("cannot render the health check layer: %w", err))
+	}
+	pc, err := pebbleClient(in.Instance.Pebble)
+	if err != nil {
+		return classify(err)
+	}
+	err = pebbleCall(ctx, func() error {
+		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: plan.LayerLabel, LayerData: layer})
+	})
+	return classify(pebbleError("cannot add the platform health check", err))
+}
+
+// StartPebbleServicesInput names the services to start in one container.
+type StartPebbleServicesInput struct {
+	// Pebble is the workload container's Pebble endpoint.
+	Pebble spec.Pebble `json:"pebble"`
+	// Services are started in one change; Pebble honours their after/requires order.
+	Services []string `json:"services"`
+}
+
+// StartPebbleServicesResult tells what this call started and what already ran.
+type StartPebbleServicesResult struct {
+	// Started are the services this call started.
+	Started []string `json:"started,omitempty"`
+	// AlreadyActive were running already and were left alone.
+	AlreadyActive []string `json:"alreadyActive,omitempty"`
+}
+
+// StartPebbleServices starts the inactive ones of the given services and waits for the
+// change. Active services are left alone: a retry after a crash must never restart a
+// platform that may be initialising (killing it mid-init corrupts its indices).
+func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServicesInput) (StartPebbleServicesResult, error) {
+	var res StartPebbleServicesResult
+	if len(in.Services) == 0 {
+		return res, permanent(ErrTypeInvalidInput, errors.New("cannot start services: none named"))
+	}
+	pc, err := pebbleClient(in.Pebble)
+	if err != nil {
+		return res, classify(err)
+	}
+	infos, err := pebbleServices(ctx, pc, in.Services)
+	if err != nil {
+		return res, err
+	}
+	for _, name := range in.Services {
+		info, ok := infos[name]
+		switch {
+		case !ok:
+			return res, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot start %s: no such service in the container's plan", name))
+		case info.Current == client.StatusActive:
+			res.AlreadyActive = append(res.AlreadyActive, name)
+		default:
+			res.Started = append(res.Started, name)
+		}
+	}
+	if len(res.Started) == 0 {
+		return res, nil
+	}
+	var changeID string
+	err = pebbleCall(ctx, func() (err error) {
+		changeID, err = pc.Start(&client.ServiceOptions{Names: res.Started})
+		return err
+	})
+	if err != nil {
+		return res, classify(pebbleError("cannot start "+strings.Join(res.Started, ", "), err))
+	}
+	var change *client.Change
+	err = pebbleCall(ctx, func() (err error) {
+		change, err = pc.WaitChange(changeID, &client.WaitChangeOptions{Timeout: PebbleCallTimeout - time.Second})
+		return err
+	})
+	if err != nil {
+		return res, fmt.Errorf("cannot wait for the start of %s: %w", strings.Join(res.Started, ", "), err)
+	}
+	if change.Err != "" {
+		return res, fmt.Errorf("cannot start %s: %s; last output: %s", strings.Join(res.Started, ", "), change.Err,
+			lastLogLines(ctx, pc, res.Started, 5))
+	}
+	return res, nil
+}
+
+// pebbleClient opens a client for the container's Pebble; a Unix socket for now, an
+// HTTPS URL with a pinned identity once secure transport lands.
+func pebbleClient(p spec.Pebble) (*client.Client, error) {
+	cfg := &client.Config{Socket: p.Socket, UserAgent: "socflow"}
+	if p.URL != "" {
+		cfg = &client.Config{BaseURL: p.URL, UserAgent: "socflow"}
+	}
+	pc, err := client.New(cfg)
+	if err != nil {
+		return nil, &errPermanent{ErrTypeInvalidInput, fmt.Errorf("cannot create a pebble client for %s%s: %w", p.Socket, p.URL, err)}
+	}
+	return pc, nil
+}
+
+// pebbleCall runs a Pebble call bounded by PebbleCallTimeout and ctx: Pebble's client
+// methods take no context, so the call runs aside and is abandoned on timeout.
+func pebbleCall(ctx context.Context, call func() error) error {
+	ctx, cancel := context.WithTimeout(ctx, PebbleCallTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- call() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("pebble API did not answer: %w", ctx.Err())
+	}
+}
+
+// pebbleError classifies Pebble's answers: a 4xx other than a transient one means the
+// request itself is wrong (bad layer, unknown service) and retrying will not fix it.
+func pebbleError(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *client.Error
+	if errors.As(err, &ce) && ce.StatusCode >= 400 && ce.StatusCode < 500 && ce.StatusCode != 408 && ce.StatusCode != 429 {
+		return &errPermanent{ErrTypeBadConfig, fmt.Errorf("%s: pebble refused it: %w", what, err)}
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// pebbleServices reads the state of the named services.
+func pebbleServices(ctx context.Context, pc *client.Client, names []string) (map[string]*client.ServiceInfo, error) {
+	var infos []*client.ServiceInfo
+	err := pebbleCall(ctx, func() (err error) {
+		infos, err = pc.Services(&client.ServicesOptions{Names: names})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot read service status from pebble: %w", err)
+	}
+	m := make(map[string]*client.ServiceInfo, len(infos))
+	for _, i := range infos {
+		m[i.Name] = i
+	}
+	return m, nil
+}
+
+// lastLogLines returns the services' last n log lines, one string, for error reasons
+// that tell the operator what the process said before it died.
+func lastLogLines(ctx context.Context, pc *client.Client, services []string, n int) string {
+	var lines []string
+	err := pebbleCall(ctx, func() error {
+		return pc.Logs(&client.LogsOptions{Services: services, N: n, WriteLog: func(e client.LogEntry) error {
+			lines = append(lines, e.Service+": "+strings.TrimSpace(e.Message))
+			return nil
+		}})
+	})
+	if err != nil || len(lines) == 0 {
+		return "(no output)"
+	}
+	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+}
+
+// planInput resolves every secret the plan needs; the values never leave the activity.
+func (a *Activities) planInput(inst spec.Instance, s InstanceSecrets) (plan.Input, error) {
+	in := plan.Input{Instance: inst}
+	type ref struct {
+		field string
+		ref   spec.SecretRef
+		dst   *string
+	}
+	refs := []ref{
+		{"opencti.adminPassword", inst.OpenCTI.AdminPassword, &in.Secrets.AdminPassword},
+		{"opencti.adminToken", s.AdminToken, &in.Secrets.AdminToken},
+		{"opencti.healthAccessKey", s.HealthAccessKey, &in.Secrets.HealthAccessKey},
+		{"opencti.encryptionKey", s.EncryptionKey, &in.Secrets.EncryptionKey},
+	}
+	if os := inst.Integrations.OpenSearch; os != nil {
+		refs = append(refs, ref{"integrations.opensearch.password", os.Password, &in.Secrets.OpenSearchPassword},
+			ref{"integrations.opensearch.ca", os.CA, &in.Secrets.OpenSearchCA})
+	}
+	if r := inst.Integrations.RabbitMQ; r != nil {
+		refs = append(refs, ref{"integrations.rabbitmq.password", r.Password, &in.Secrets.RabbitMQPassword})
+	}
+	if r := inst.Integrations.Redis; r != nil {
+		refs = append(refs, ref{"integrations.redis.password", r.Password, &in.Secrets.RedisPassword})
+	}
+	if s3 := inst.Integrations.S3; s3 != nil {
+		refs = append(refs, ref{"integrations.s3.accessKey", s3.AccessKey, &in.Secrets.S3AccessKey},
+			ref{"integrations.s3.secretKey", s3.SecretKey, &in.Secrets.S3SecretKey})
+	}
+	for _, r := range refs {
+		if r.ref.IsZero() {
+			continue
+		}
+		v, err := a.resolve(r.field, r.ref)
+		if err != nil {
+			return plan.Input{}, err
+		}
+		*r.dst = v
+	}
+	return in, nil
+}
+
+// activeOrNot reports whether a service is active and, if not, a reason naming its state.
+func activeOrNot(info *client.ServiceInfo) (bool, string) {
+	if info == nil {
+		return false, "not in the container's plan"
+	}
+	if info.Current == client.StatusActive {
+		return true, ""
+	}
+	return false, fmt.Sprintf("%s since %s", info.Current, info.CurrentSince.UTC().Format(time.RFC3339))
+}

@@ -1,0 +1,225 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canonical/pebble/client"
+	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+
+	"github.com/socflow/socflow/internal/spec"
+	"github.com/socflow/socflow/internal/stacktest"
+	"github.com/socflow/socflow/internal/workerapp"
+	"github.com/socflow/socflow/workflows"
+)
+
+// bin holds the binaries TestMain builds: the stand-ins Pebble runs, and socflow's own
+// worker and starter for the tests that kill or drive them as processes.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "socflow-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	for name, pkg := range map[string]string{
+		"opencti-standin": "./internal/standin/opencti",
+		"worker-standin":  "./internal/standin/worker",
+		"socflow-worker":  "./worker",
+		"socflow-starter": "./starter",
+	} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd.Dir = "../.."
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "cannot build %s: %v\n%s", pkg, err, out)
+			os.Exit(1)
+		}
+	}
+	bin = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// instanceOpts varies the test instance.
+type instanceOpts struct {
+	initDelay time.Duration // the stand-in's first-boot delay
+	redisPort int           // 0: the stack's Redis
+	rabbitPwd string        // "": the stack's password (by env reference)
+}
+
+// newInstance returns a valid spec for a fresh instance on a private Pebble, with the
+// stand-in platform and workers, wired to the stack's real dependencies.
+func newInstance(t *testing.T, o instanceOpts) spec.Instance {
+	t.Helper()
+	st := stacktest.Get(t)
+	name := fmt.Sprintf("t%d", time.Now().UnixNano()%1e12)
+	workers := 3
+	inst := spec.Instance{
+		Name: name,
+		OpenCTI: spec.OpenCTI{
+			Version:         "6.9.3",
+			PlatformCommand: fmt.Sprintf("%s/opencti-standin -version 6.9.3 -init-delay %s", bin, o.initDelay),
+			PlatformDir:     t.TempDir(),
+			WorkerCommand:   bin + "/worker-standin -poll-interval 1s",
+			WorkerDir:       t.TempDir(),
+			Workers:         &workers,
+			Port:            freePort(t),
+			MetricsPort:     freePort(t),
+			AdminPassword:   "local-admin-password",
+			// The stack runs RabbitMQ 3.10 and Redis 7.0, below OpenCTI's documented minimums.
+			AllowOldDependencies: true,
+		},
+		Pebble: spec.Pebble{Socket: stacktest.Pebble(t)},
+		Integrations: spec.Integrations{
+			OpenSearch: &spec.OpenSearch{URLs: []string{st.OpenSearchURL}},
+			RabbitMQ: &spec.RabbitMQ{Host: st.RabbitMQHost, Port: st.RabbitMQPort, ManagementPort: st.RabbitMQMgmtPort,
+				Username: st.RabbitMQUser, Password: "env:SOCFLOW_RABBITMQ_PASSWORD"},
+			Redis: &spec.Redis{Host: st.RedisHost, Port: st.RedisPort, Password: "env:SOCFLOW_REDIS_PASSWORD"},
+			S3: &spec.S3{Endpoint: st.S3Endpoint, Region: st.S3Region, Bucket: name + "-files",
+				AccessKey: "env:SOCFLOW_S3_ACCESS_KEY", SecretKey: "env:SOCFLOW_S3_SECRET_KEY"},
+		},
+	}
+	if o.redisPort != 0 {
+		inst.Integrations.Redis.Port = o.redisPort
+	}
+	if o.rabbitPwd != "" {
+		inst.Integrations.RabbitMQ.Password = spec.SecretRef(o.rabbitPwd)
+	}
+	inst = inst.WithDefaults()
+	if err := inst.Validate(); err != nil {
+		t.Fatalf("test spec invalid: %v", err)
+	}
+	t.Cleanup(func() { cleanupData(st, name) })
+	return inst
+}
+
+// cleanupData removes the indices the stand-in created for the instance.
+func cleanupData(st stacktest.Stack, name string) {
+	req, _ := http.NewRequest(http.MethodDelete, st.OpenSearchURL+"/"+name+"_*", nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
+
+// quietLogger keeps the SDK's per-activity debug lines out of test output.
+func quietLogger() log.Logger {
+	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// temporalClient dials the stack's Temporal.
+func temporalClient(t *testing.T) tclient.Client {
+	t.Helper()
+	st := stacktest.Get(t)
+	c, err := tclient.Dial(tclient.Options{HostPort: st.TemporalAddress, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// inProcessWorker runs socflow's worker wiring in the test process on its own queue.
+func inProcessWorker(t *testing.T, c tclient.Client, secretDir string) string {
+	t.Helper()
+	queue := "e2e-" + t.Name()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- workerapp.Run(ctx, workerapp.Config{TaskQueue: queue, SecretDir: secretDir, ProbeInterval: 250 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, c)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	})
+	return queue
+}
+
+// startDeploy starts DeployOpenCTI the way the starter does.
+func startDeploy(t *testing.T, c tclient.Client, queue string, inst spec.Instance) tclient.WorkflowRun {
+	t.Helper()
+	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{
+		ID: workflows.DeployWorkflowID(inst.Name), TaskQueue: queue,
+	}, workflows.DeployOpenCTIWorkflow, workflows.DeployInput{Instance: inst})
+	if err != nil {
+		t.Fatalf("cannot start deploy: %v", err)
+	}
+	return run
+}
+
+// waitStatus polls the status query until cond holds or the limit passes.
+func waitStatus(t *testing.T, c tclient.Client, id string, limit time.Duration, what string, cond func(workflows.DeployStatus) bool) workflows.DeployStatus {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var st workflows.DeployStatus
+	for time.Now().Before(deadline) {
+		v, err := c.QueryWorkflow(context.Background(), id, "", workflows.StatusQuery)
+		if err == nil && v.Get(&st) == nil && cond(st) {
+			return st
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("status never reached %q within %s; last: %+v", what, limit, st)
+	return st
+}
+
+// services returns the Pebble state of every service in the container.
+func services(t *testing.T, socket string) map[string]*client.ServiceInfo {
+	t.Helper()
+	pc, err := client.New(&client.Config{Socket: socket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, err := pc.Services(&client.ServicesOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]*client.ServiceInfo{}
+	for _, i := range infos {
+		m[i.Name] = i
+	}
+	return m
+}
+
+// platformStarts counts how often the platform process started, from its own log line.
+func platformStarts(t *testing.T, socket string) int {
+	t.Helper()
+	pc, err := client.New(&client.Config{Socket: socket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = pc.Logs(&client.LogsOptions{Services: []string{"platform"}, N: -1, WriteLog: func(e client.LogEntry) error {
+		if strings.Contains(e.Message, "Starting platform") {
+			n++
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

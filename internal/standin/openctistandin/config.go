@@ -1,0 +1,298 @@
+package openctistandin
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Config is everything the stand-in platform needs; the env part mirrors OpenCTI's
+// config keys and the rest stands for what is baked into a real image.
+type Config struct {
+	// Port is APP__PORT (default 4000, OpenCTI's default; 0 picks a free port).
+	Port int
+	// BaseURL is APP__BASE_URL, reported as settings.platform_url.
+	BaseURL string
+	// BasePath is APP__BASE_PATH normalised to "" or "/path" without a trailing slash.
+	BasePath string
+	// AdminEmail is APP__ADMIN__EMAIL (default admin@opencti.io).
+	AdminEmail string
+	// AdminPassword is APP__ADMIN__PASSWORD (default ChangeMe).
+	AdminPassword string
+	// AdminToken is APP__ADMIN__TOKEN, required and a UUIDv4 as OpenCTI demands.
+	AdminToken string
+	// HealthAccessKey is APP__HEALTH_ACCESS_KEY (default ChangeMe, which /health refuses).
+	HealthAccessKey string
+	// EncryptionKey is APP__ENCRYPTION_KEY, mandatory from 7.x (base64 of >= 32 bytes).
+	EncryptionKey string
+
+	// Redis holds REDIS__*.
+	Redis RedisConfig
+	// RabbitMQ holds RABBITMQ__*.
+	RabbitMQ RabbitMQConfig
+	// Search holds ELASTICSEARCH__*.
+	Search SearchConfig
+	// S3 holds MINIO__*.
+	S3 S3Config
+
+	// Version is the OpenCTI version this binary pretends to be (default DefaultVersion).
+	Version string
+	// InitDelay is the least time a first boot takes (default 0: no padding).
+	InitDelay time.Duration
+	// IndexDelay is the pause between two index creations on first boot (default 0).
+	IndexDelay time.Duration
+	// LockWait bounds the wait for platform_init_lock (default 30s).
+	LockWait time.Duration
+
+	// Stdout receives the JSON log lines (default os.Stdout).
+	Stdout io.Writer
+	// OnReady, if set, is called with the API's base URL once the port is open,
+	// so tests and supervisors need not scrape the log.
+	OnReady func(baseURL string)
+}
+
+// RedisConfig is REDIS__*; only the single mode is implemented by the stand-in.
+type RedisConfig struct {
+	// Hostname is REDIS__HOSTNAME (default localhost).
+	Hostname string
+	// Port is REDIS__PORT (default 6379).
+	Port int
+	// Password is REDIS__PASSWORD (default none).
+	Password string
+	// Mode is REDIS__MODE (default single).
+	Mode string
+}
+
+// RabbitMQConfig is RABBITMQ__*; OpenCTI needs both AMQP and the management API.
+type RabbitMQConfig struct {
+	// Hostname is RABBITMQ__HOSTNAME (default localhost).
+	Hostname string
+	// Port is RABBITMQ__PORT (default 5672).
+	Port int
+	// PortManagement is RABBITMQ__PORT_MANAGEMENT (default 15672).
+	PortManagement int
+	// ManagementSSL is RABBITMQ__MANAGEMENT_SSL (default false).
+	ManagementSSL bool
+	// Username is RABBITMQ__USERNAME (default guest).
+	Username string
+	// Password is RABBITMQ__PASSWORD (default guest).
+	Password string
+	// VHost is RABBITMQ__VHOST (default "/").
+	VHost string
+	// UseSSL is RABBITMQ__USE_SSL (default false).
+	UseSSL bool
+}
+
+// SearchConfig is ELASTICSEARCH__*.
+type SearchConfig struct {
+	// URLs is ELASTICSEARCH__URL, a JSON list or one plain URL (default http://localhost:9200).
+	URLs []string
+	// Username is ELASTICSEARCH__USERNAME (default none).
+	Username string
+	// Password is ELASTICSEARCH__PASSWORD (default none).
+	Password string
+	// IndexPrefix is ELASTICSEARCH__INDEX_PREFIX (default opencti).
+	IndexPrefix string
+}
+
+// S3Config is MINIO__*.
+type S3Config struct {
+	// Endpoint is MINIO__ENDPOINT, a host name without scheme or port (default localhost).
+	Endpoint string
+	// Port is MINIO__PORT (default 9000).
+	Port int
+	// UseSSL is MINIO__USE_SSL (default false).
+	UseSSL bool
+	// AccessKey is MINIO__ACCESS_KEY (default ChangeMe).
+	AccessKey string
+	// SecretKey is MINIO__SECRET_KEY (default ChangeMe).
+	SecretKey string
+	// BucketName is MINIO__BUCKET_NAME (default opencti-bucket).
+	BucketName string
+	// BucketRegion is MINIO__BUCKET_REGION (default us-east-1).
+	BucketRegion string
+}
+
+// Address is host:port of the S3 endpoint as minio-go wants it.
+func (c S3Config) Address() string {
+	return fmt.Sprintf("%s:%d", c.Endpoint, c.Port)
+}
+
+// DefaultVersion is the OpenCTI version the stand-in reports when none is given:
+// the 6.9.x line pinned by the charm being replaced.
+const DefaultVersion = "6.9.3"
+
+// defaultLockWait is how long a start waits for another node's init lock before
+// failing, as OpenCTI's lock timeout does; longer than lockTTL so a killed holder's
+// lock expires within the wait.
+const defaultLockWait = 30 * time.Second
+
+// envReader reads OpenCTI env names, remembering the first parse error so
+// ConfigFromEnv reads as a flat list of fields.
+type envReader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (r *envReader) str(name, def string) string {
+	if v := r.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *envReader) integer(name string, def int) int {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 65535 {
+		r.fail(fmt.Errorf("cannot parse %s=%q: want a port number", name, v))
+		return def
+	}
+	return n
+}
+
+func (r *envReader) boolean(name string, def bool) bool {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(fmt.Errorf("cannot parse %s=%q: want true or false", name, v))
+		return def
+	}
+	return b
+}
+
+func (r *envReader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+// ConfigFromEnv reads OpenCTI's environment variables through getenv (os.Getenv in main).
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	r := &envReader{getenv: getenv}
+	cfg := Config{
+		Port:            r.integer("APP__PORT", 4000),
+		BaseURL:         r.str("APP__BASE_URL", "http://localhost:4000/"),
+		BasePath:        normaliseBasePath(r.getenv("APP__BASE_PATH")),
+		AdminEmail:      r.str("APP__ADMIN__EMAIL", "admin@opencti.io"),
+		AdminPassword:   r.str("APP__ADMIN__PASSWORD", "ChangeMe"),
+		AdminToken:      strings.TrimSpace(r.getenv("APP__ADMIN__TOKEN")),
+		HealthAccessKey: r.str("APP__HEALTH_ACCESS_KEY", "ChangeMe"),
+		EncryptionKey:   r.getenv("APP__ENCRYPTION_KEY"),
+		Redis: RedisConfig{
+			Hostname: r.str("REDIS__HOSTNAME", "localhost"),
+			Port:     r.integer("REDIS__PORT", 6379),
+			Password: r.getenv("REDIS__PASSWORD"),
+			Mode:     r.str("REDIS__MODE", "single"),
+		},
+		RabbitMQ: RabbitMQConfig{
+			Hostname:       r.str("RABBITMQ__HOSTNAME", "localhost"),
+			Port:           r.integer("RABBITMQ__PORT", 5672),
+			PortManagement: r.integer("RABBITMQ__PORT_MANAGEMENT", 15672),
+			ManagementSSL:  r.boolean("RABBITMQ__MANAGEMENT_SSL", false),
+			Username:       r.str("RABBITMQ__USERNAME", "guest"),
+			Password:       r.str("RABBITMQ__PASSWORD", "guest"),
+			VHost:          r.str("RABBITMQ__VHOST", "/"),
+			UseSSL:         r.boolean("RABBITMQ__USE_SSL", false),
+		},
+		Search: SearchConfig{
+			Username:    r.getenv("ELASTICSEARCH__USERNAME"),
+			Password:    r.getenv("ELASTICSEARCH__PASSWORD"),
+			IndexPrefix: r.str("ELASTICSEARCH__INDEX_PREFIX", "opencti"),
+		},
+		S3: S3Config{
+			Endpoint:     r.str("MINIO__ENDPOINT", "localhost"),
+			Port:         r.integer("MINIO__PORT", 9000),
+			UseSSL:       r.boolean("MINIO__USE_SSL", false),
+			AccessKey:    r.str("MINIO__ACCESS_KEY", "ChangeMe"),
+			SecretKey:    r.str("MINIO__SECRET_KEY", "ChangeMe"),
+			BucketName:   r.str("MINIO__BUCKET_NAME", "opencti-bucket"),
+			BucketRegion: r.str("MINIO__BUCKET_REGION", "us-east-1"),
+		},
+	}
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	urls, err := parseSearchURLs(r.str("ELASTICSEARCH__URL", "http://localhost:9200"))
+	if err != nil {
+		return Config{}, err
+	}
+	cfg.Search.URLs = urls
+	if err := cfg.validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// parseSearchURLs accepts OpenCTI's JSON list form and the plain single-URL form
+// that nconf also tolerates, since deployments use both.
+func parseSearchURLs(v string) ([]string, error) {
+	v = strings.TrimSpace(v)
+	var urls []string
+	switch {
+	case strings.HasPrefix(v, "["):
+		if err := json.Unmarshal([]byte(v), &urls); err != nil {
+			return nil, fmt.Errorf("cannot parse ELASTICSEARCH__URL as a JSON list: %w", err)
+		}
+	case strings.HasPrefix(v, `"`):
+		var one string
+		if err := json.Unmarshal([]byte(v), &one); err != nil {
+			return nil, fmt.Errorf("cannot parse ELASTICSEARCH__URL as a JSON string: %w", err)
+		}
+		urls = []string{one}
+	default:
+		urls = []string{v}
+	}
+	if len(urls) == 0 {
+		return nil, fmt.Errorf("cannot use ELASTICSEARCH__URL: the list is empty")
+	}
+	for _, u := range urls {
+		parsed, err := url.Parse(u)
+		if err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+			return nil, fmt.Errorf("cannot use ELASTICSEARCH__URL entry %q: want http(s)://host:port", u)
+		}
+	}
+	return urls, nil
+}
+
+// normaliseBasePath turns "", "/", "opencti/" and "/opencti" into "" or "/opencti"
+// so routes are built by plain concatenation.
+func normaliseBasePath(p string) string {
+	p = strings.Trim(strings.TrimSpace(p), "/")
+	if p == "" {
+		return ""
+	}
+	return "/" + p
+}
+
+// validate rejects what OpenCTI itself refuses at start, naming the variable.
+func (c Config) validate() error {
+	if c.AdminToken == "" {
+		return fmt.Errorf("cannot start without APP__ADMIN__TOKEN")
+	}
+	if id, err := uuid.Parse(c.AdminToken); err != nil || id.Version() != 4 {
+		return fmt.Errorf("cannot use APP__ADMIN__TOKEN: it must be a UUIDv4")
+	}
+	if c.Redis.Mode != "single" {
+		return fmt.Errorf("cannot use REDIS__MODE=%q: the stand-in implements only single", c.Redis.Mode)
+	}
+	if strings.Contains(c.S3.Endpoint, "/") || strings.Contains(c.S3.Endpoint, ":") {
+		return fmt.Errorf("cannot use MINIO__ENDPOINT=%q: want a host name only (port and TLS are MINIO__PORT and MINIO__USE_SSL)", c.S3.Endpoint)
+	}
+	if c.Search.IndexPrefix == "" {
+		return fmt.Errorf("cannot use an empty ELASTICSEARCH__INDEX_PREFIX")
+	}
+	return nil
+}

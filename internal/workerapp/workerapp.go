@@ -1,0 +1,157 @@
+// Package workerapp wires socflow's worker: the Temporal client from the environment,
+// metrics, logging, and the registration of every workflow and activity. worker/main.go
+// only calls it, and tests reuse it to run a worker in-process.
+package workerapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/uber-go/tally/v4"
+	"github.com/uber-go/tally/v4/prometheus"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	sdktally "go.temporal.io/sdk/contrib/tally"
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/secrets"
+	"github.com/socflow/socflow/workflows"
+)
+
+// Config configures a worker; the zero value is usable.
+type Config struct {
+	// SecretDir is the local secret store (default $SOCFLOW_SECRET_DIR, else
+	// ${XDG_STATE_HOME:-~/.local/state}/socflow/secrets).
+	SecretDir string
+	// TaskQueue defaults to workflows.TaskQueue; tests use their own.
+	TaskQueue string
+	// Logger defaults to JSON on stderr.
+	Logger *slog.Logger
+	// HTTP is the activities' HTTP client (default: per-call timeouts of the activities).
+	HTTP *http.Client
+	// ProbeInterval is the pause between readiness probe attempts (default 2s).
+	ProbeInterval time.Duration
+}
+
+// FromEnv reads Config from SOCFLOW_SECRET_DIR and SOCFLOW_TASK_QUEUE.
+func FromEnv() Config {
+	return Config{SecretDir: os.Getenv("SOCFLOW_SECRET_DIR"), TaskQueue: TaskQueueFromEnv()}
+}
+
+// TaskQueueFromEnv is SOCFLOW_TASK_QUEUE, else workflows.TaskQueue; the worker and the
+// starter both use it, so a test or a second environment can have queues of its own.
+func TaskQueueFromEnv() string {
+	if q := os.Getenv("SOCFLOW_TASK_QUEUE"); q != "" {
+		return q
+	}
+	return workflows.TaskQueue
+}
+
+func (c Config) withDefaults() Config {
+	if c.SecretDir == "" {
+		c.SecretDir = os.Getenv("SOCFLOW_SECRET_DIR")
+	}
+	if c.SecretDir == "" {
+		base := os.Getenv("XDG_STATE_HOME")
+		if base == "" {
+			home, _ := os.UserHomeDir()
+			base = filepath.Join(home, ".local", "state")
+		}
+		c.SecretDir = filepath.Join(base, "socflow", "secrets")
+	}
+	if c.TaskQueue == "" {
+		c.TaskQueue = workflows.TaskQueue
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	return c
+}
+
+// Register registers every workflow and activity on w; the workflow type names are the
+// exported constants of package workflows.
+func Register(w worker.Registry, acts *activities.Activities) {
+	w.RegisterWorkflowWithOptions(workflows.DeployOpenCTI, workflow.RegisterOptions{Name: workflows.DeployOpenCTIWorkflow})
+	w.RegisterActivity(acts)
+}
+
+// NewActivities builds the activities with their clients from cfg.
+func NewActivities(cfg Config) *activities.Activities {
+	cfg = cfg.withDefaults()
+	return &activities.Activities{Secrets: &secrets.Store{Dir: cfg.SecretDir}, HTTP: cfg.HTTP, ProbeInterval: cfg.ProbeInterval}
+}
+
+// Dial connects to Temporal with the standard environment configuration
+// (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_*, TEMPORAL_API_KEY, profiles),
+// with the SDK's logs bridged to slog and its metrics to the given handler.
+func Dial(ctx context.Context, logger *slog.Logger, metrics client.MetricsHandler) (client.Client, error) {
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return nil, fmt.Errorf("cannot load temporal client settings from the environment: %w", err)
+	}
+	if logger != nil {
+		opts.Logger = log.NewStructuredLogger(logger)
+	}
+	if metrics != nil {
+		opts.MetricsHandler = metrics
+	}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		addr := opts.HostPort
+		if addr == "" {
+			addr = client.DefaultHostPort
+		}
+		return nil, fmt.Errorf("cannot connect to temporal at %s (set TEMPORAL_ADDRESS): %w", addr, err)
+	}
+	return c, nil
+}
+
+// PrometheusMetrics serves the SDK's metrics on addr (/metrics) and returns the handler
+// to pass to Dial; close the returned closer on shutdown.
+func PrometheusMetrics(addr string, logger *slog.Logger) (client.MetricsHandler, func() error, error) {
+	reporter, err := prometheus.Configuration{ListenAddress: addr, TimerType: "histogram"}.NewReporter(
+		prometheus.ConfigurationOptions{Registry: prom.NewRegistry(), OnError: func(err error) {
+			logger.Warn("metrics reporter error", "error", err)
+		}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot serve metrics on %s: %w", addr, err)
+	}
+	scope, closer := tally.NewRootScope(tally.ScopeOptions{
+		CachedReporter:  reporter,
+		Separator:       prometheus.DefaultSeparator,
+		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+	}, time.Second)
+	return sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), closer.Close, nil
+}
+
+// Run runs a worker on c until ctx is done, then stops it gracefully (in-flight
+// activities get the worker's stop timeout to finish).
+func Run(ctx context.Context, cfg Config, c client.Client) error {
+	cfg = cfg.withDefaults()
+	w := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: 10 * time.Second})
+	Register(w, NewActivities(cfg))
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("cannot start the worker on task queue %s: %w", cfg.TaskQueue, err)
+	}
+	cfg.Logger.Info("socflow worker started", "taskQueue", cfg.TaskQueue, "secretDir", cfg.SecretDir)
+	<-ctx.Done()
+	w.Stop()
+	cfg.Logger.Info("socflow worker stopped")
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return ctx.Err()
+}
+
+// NoMetrics is the handler to pass to Dial when metrics are off.
+var NoMetrics client.MetricsHandler = nil

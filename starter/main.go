@@ -1,0 +1,46 @@
+// Command starter drives socflow from a terminal: `deploy -f instance.yaml` starts (or
+// attaches to) an instance's deploy and prints its progress live; `status NAME` shows
+// where a deploy stands; `input -f instance.yaml` prints the JSON input that tctl and
+// temporal accept verbatim.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage:
+  starter deploy -f instance.yaml [-detach]   start or attach to the deploy, print progress
+  starter status NAME                         phase, dependencies, last reason of NAME's deploy
+  starter input -f instance.yaml              the workflow input JSON for tctl / temporal
+Temporal settings come from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_* (envconfig).`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "deploy":
+		err = cmdDeploy(ctx, os.Args[2:], os.Stdout)
+	case "status":
+		err = cmdStatus(ctx, os.Args[2:], os.Stdout)
+	case "input":
+		err = cmdInput(os.Args[2:], os.Stdout)
+	case "-h", "--help", "help":
+		fmt.Println(usage)
+		return
+	default:
+		err = fmt.Errorf("unknown command %q\n%s", os.Args[1], usage)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,56 @@
+// Command worker runs socflow's Temporal worker: it polls the socflow task queue and runs
+// the deploy workflows and their activities. Connection settings come from the standard
+// Temporal environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_*, profiles).
+package main
+
+import (
+	"context"
+	"flag"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/socflow/socflow/internal/workerapp"
+)
+
+func main() {
+	metricsAddr := flag.String("metrics", envOr("SOCFLOW_METRICS_ADDR", "127.0.0.1:9464"), "address of the Prometheus /metrics endpoint for SDK metrics (empty: off)")
+	flag.Parse()
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, logger, *metricsAddr); err != nil {
+		logger.Error("worker failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger, metricsAddr string) error {
+	cfg := workerapp.FromEnv()
+	cfg.Logger = logger
+	var closeMetrics func() error
+	var handler = workerapp.NoMetrics
+	if metricsAddr != "" {
+		h, closer, err := workerapp.PrometheusMetrics(metricsAddr, logger)
+		if err != nil {
+			return err
+		}
+		handler, closeMetrics = h, closer
+		defer closeMetrics()
+		logger.Info("serving SDK metrics", "url", "http://"+metricsAddr+"/metrics")
+	}
+	c, err := workerapp.Dial(ctx, logger, handler)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return workerapp.Run(ctx, cfg, c)
+}
+
+func envOr(k, def string) string {
+	if v, ok := os.LookupEnv(k); ok {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,190 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/plan"
+)
+
+// a is the nil receiver through which workflows name activities type-safely.
+var a *activities.Activities
+
+// DeployOpenCTI brings up one OpenCTI instance, in the charm's order: validate, ensure
+// secrets, wait for the four dependencies, ensure the bucket, push the plan, start the
+// platform, wait until healthy, add the health check, start the workers, verify.
+func DeployOpenCTI(ctx workflow.Context, in DeployInput) (DeployResult, error) {
+	d := &deploy{in: in}
+	if err := d.setup(ctx); err != nil {
+		return DeployResult{}, err
+	}
+	res, err := d.run(ctx)
+	if err != nil {
+		d.fail(ctx, err)
+	}
+	return res, err
+}
+
+func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
+	inst := d.in.Instance.WithDefaults()
+	d.enter(ctx, PhaseValidating)
+	if err := inst.Validate(); err != nil {
+		return DeployResult{}, temporal.NewNonRetryableApplicationError("cannot deploy: invalid spec:\n"+err.Error(), "InvalidSpec", nil)
+	}
+
+	d.enter(ctx, PhaseEnsuringSecrets)
+	var sec activities.EnsureInstanceSecretsResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, quickOptions), a.EnsureInstanceSecrets, activities.EnsureInstanceSecretsInput{
+		Instance: inst.Name, AdminToken: inst.OpenCTI.AdminToken, HealthAccessKey: inst.OpenCTI.HealthAccessKey, EncryptionKey: inst.OpenCTI.EncryptionKey,
+	}).Get(ctx, &sec)
+	if err != nil {
+		return DeployResult{}, fmt.Errorf("cannot ensure instance secrets: %w", err)
+	}
+
+	d.enter(ctx, PhaseWaitingDeps)
+	if err := d.waitDependencies(ctx, inst); err != nil {
+		return DeployResult{}, err
+	}
+
+	d.enter(ctx, PhaseEnsuringBucket)
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, quickOptions), a.EnsureBucket,
+		activities.EnsureBucketInput{S3: *inst.Integrations.S3}).Get(ctx, nil)
+	if err != nil {
+		return DeployResult{}, fmt.Errorf("cannot ensure the s3 bucket: %w", err)
+	}
+
+	pebbleCtx := workflow.WithActivityOptions(ctx, pebbleOptions)
+	d.enter(ctx, PhasePushingPlan)
+	var applied activities.ApplyOpenCTIPlanResult
+	err = workflow.ExecuteActivity(pebbleCtx, a.ApplyOpenCTIPlan, activities.ApplyOpenCTIPlanInput{Instance: inst, Secrets: sec.Secrets}).Get(ctx, &applied)
+	if err != nil {
+		return DeployResult{}, fmt.Errorf("cannot push the opencti plan: %w", err)
+	}
+
+	d.enter(ctx, PhaseStartingPlatform)
+	err = workflow.ExecuteActivity(pebbleCtx, a.StartPebbleServices,
+		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: []string{plan.PlatformService}}).Get(ctx, nil)
+	if err != nil {
+		return DeployResult{}, fmt.Errorf("cannot start the platform: %w", err)
+	}
+
+	d.enter(ctx, PhaseWaitingPlatform)
+	if err := d.waitPlatform(ctx, activities.WaitOpenCTIHealthyInput{Instance: inst, HealthAccessKey: sec.Secrets.HealthAccessKey}); err != nil {
+		return DeployResult{}, err
+	}
+
+	d.enter(ctx, PhaseAddingHealthCheck)
+	err = workflow.ExecuteActivity(pebbleCtx, a.AddOpenCTIReadyCheck,
+		activities.AddOpenCTIReadyCheckInput{Instance: inst, HealthAccessKey: sec.Secrets.HealthAccessKey}).Get(ctx, nil)
+	if err != nil {
+		return DeployResult{}, fmt.Errorf("cannot add the platform health check: %w", err)
+	}
+
+	d.enter(ctx, PhaseStartingWorkers)
+	err = workflow.ExecuteActivity(pebbleCtx, a.StartPebbleServices,
+		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: plan.WorkerServices(*inst.OpenCTI.Workers)}).Get(ctx, nil)
+	if err != nil {
+		return DeployResult{}, fmt.Errorf("cannot start the workers: %w", err)
+	}
+
+	d.enter(ctx, PhaseVerifying)
+	var ver activities.VerifyOpenCTIResult
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, graphqlOptions), a.VerifyOpenCTI,
+		activities.VerifyOpenCTIInput{Instance: inst, AdminToken: sec.Secrets.AdminToken}).Get(ctx, &ver)
+	if err != nil {
+		return DeployResult{}, fmt.Errorf("cannot verify the platform: %w", err)
+	}
+
+	d.enter(ctx, PhaseDone)
+	d.logger.Info("OpenCTI deployed", "version", ver.Version, "url", inst.OpenCTI.PublicURL)
+	return DeployResult{
+		Instance: inst.Name, URL: inst.OpenCTI.PublicURL, Version: ver.Version, Timings: d.status.Timings,
+		Warnings: d.warnings(), GeneratedSecrets: sec.Generated, Secrets: sec.Secrets,
+	}, nil
+}
+
+// deploy is the state of one DeployOpenCTI run; the status query reads it.
+type deploy struct {
+	in     DeployInput
+	status DeployStatus
+	logger log.Logger
+}
+
+func (d *deploy) setup(ctx workflow.Context) error {
+	d.logger = log.With(workflow.GetLogger(ctx), "instance", d.in.Instance.Name)
+	d.status = DeployStatus{Instance: d.in.Instance.Name}
+	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (DeployStatus, error) { return d.status, nil }); err != nil {
+		return fmt.Errorf("cannot register the status query: %w", err)
+	}
+	// Set here too, not only by the starter, so deploys started with tctl are findable.
+	return workflow.UpsertTypedSearchAttributes(ctx,
+		SearchAttrInstance.ValueSet(d.in.Instance.Name), SearchAttrApp.ValueSet(AppOpenCTI))
+}
+
+// enter closes the current phase and opens the next, and publishes it to the Web UI.
+func (d *deploy) enter(ctx workflow.Context, p Phase) {
+	now := workflow.Now(ctx)
+	if n := len(d.status.Timings); n > 0 {
+		d.status.Timings[n-1].End = now
+	}
+	if p != PhaseDone && p != PhaseFailed {
+		d.status.Timings = append(d.status.Timings, PhaseTiming{Phase: p, Start: now})
+	}
+	d.status.Phase = p
+	d.logger.Info("deploy phase", "phase", p)
+	_ = workflow.UpsertTypedSearchAttributes(ctx, SearchAttrPhase.ValueSet(string(p)))
+	d.publish(ctx)
+}
+
+// publish shows the phase and the latest reason on the Web UI's workflow page.
+func (d *deploy) publish(ctx workflow.Context) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s** — phase: `%s`\n\n", d.status.Instance, d.status.Phase)
+	for _, dep := range d.status.Dependencies {
+		fmt.Fprintf(&b, "- %s: %s", dep.Name, dep.State)
+		if dep.Reason != "" {
+			fmt.Fprintf(&b, " — %s", dep.Reason)
+		}
+		b.WriteString("\n")
+	}
+	if d.status.Platform != "" {
+		fmt.Fprintf(&b, "- platform: %s\n", d.status.Platform)
+	}
+	if d.status.Error != "" {
+		fmt.Fprintf(&b, "\n**failed:** %s\n", d.status.Error)
+	}
+	workflow.SetCurrentDetails(ctx, b.String())
+}
+
+func (d *deploy) fail(ctx workflow.Context, err error) {
+	d.status.Error = err.Error()
+	d.status.LastReason = err.Error()
+	d.enter(ctx, PhaseFailed)
+	d.logger.Error("deploy failed", "error", err)
+}
+
+func (d *deploy) warnings() []string {
+	var w []string
+	for _, dep := range d.status.Dependencies {
+		if dep.Warning != "" {
+			w = append(w, dep.Name+": "+dep.Warning)
+		}
+	}
+	return w
+}
+
+// errorReason is the message an operator needs from an activity error: the application
+// error's own text, without the SDK's wrapping.
+func errorReason(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
+}

@@ -1,0 +1,139 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/spec"
+)
+
+// probe is one dependency wait: the activity to run and its input for a given window.
+type probe struct {
+	name  string
+	fn    any
+	input func(window time.Duration) any
+}
+
+// dependencyProbes lists the four probes in a fixed order (status and tests rely on it).
+func dependencyProbes(inst spec.Instance) []probe {
+	allow := inst.OpenCTI.AllowOldDependencies
+	ig := inst.Integrations
+	w := func(d time.Duration) activities.ProbeWindow { return activities.ProbeWindow{Window: d} }
+	return []probe{
+		{"opensearch", a.ProbeOpenSearch, func(d time.Duration) any {
+			return activities.ProbeOpenSearchInput{OpenSearch: *ig.OpenSearch, AllowOldDependencies: allow, ProbeWindow: w(d)}
+		}},
+		{"rabbitmq", a.ProbeRabbitMQ, func(d time.Duration) any {
+			return activities.ProbeRabbitMQInput{RabbitMQ: *ig.RabbitMQ, AllowOldDependencies: allow, ProbeWindow: w(d)}
+		}},
+		{"redis", a.ProbeRedis, func(d time.Duration) any {
+			return activities.ProbeRedisInput{Redis: *ig.Redis, AllowOldDependencies: allow, ProbeWindow: w(d)}
+		}},
+		{"s3", a.ProbeS3, func(d time.Duration) any { return activities.ProbeS3Input{S3: *ig.S3, ProbeWindow: w(d)} }},
+	}
+}
+
+// waitDependencies probes the four dependencies in parallel until all are ready. Each
+// probe activity polls for a window and hands back its latest reason, which the status
+// query and the Web UI show; a permanent fault (bad credentials, version too old) ends
+// the wait at once and cancels the other probes.
+func (d *deploy) waitDependencies(ctx workflow.Context, inst spec.Instance) error {
+	probes := dependencyProbes(inst)
+	d.status.Dependencies = make([]DependencyStatus, len(probes))
+	for i, p := range probes {
+		d.status.Dependencies[i] = DependencyStatus{Name: p.name, State: DepWaiting}
+	}
+	d.publish(ctx)
+
+	ctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	deadline := workflow.Now(ctx).Add(DependencyWaitLimit)
+	errs := make([]error, len(probes))
+	wg := workflow.NewWaitGroup(ctx)
+	for i, p := range probes {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			if errs[i] = d.waitOne(ctx, &d.status.Dependencies[i], p, deadline); errs[i] != nil {
+				cancel()
+			}
+		})
+	}
+	wg.Wait(ctx)
+	// Report the real fault, not the cancellations it caused in the other probes.
+	for i, err := range errs {
+		if err != nil && !temporal.IsCanceledError(err) {
+			return fmt.Errorf("cannot deploy: %s: %s", probes[i].name, errorReason(err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// probeWindow grows from 2 s to activities.DefaultProbeWindow: the first reason reaches
+// the status query within seconds, and a long wait still costs few history events.
+func probeWindow(round int) time.Duration {
+	w := 2 * time.Second << min(round, 4)
+	return min(w, activities.DefaultProbeWindow)
+}
+
+func (d *deploy) waitOne(ctx workflow.Context, st *DependencyStatus, p probe, deadline time.Time) error {
+	actx := workflow.WithActivityOptions(ctx, probeOptions)
+	for round := 0; ; round++ {
+		var res activities.ProbeResult
+		err := workflow.ExecuteActivity(actx, p.fn, p.input(probeWindow(round))).Get(ctx, &res)
+		if err != nil {
+			if !temporal.IsCanceledError(err) {
+				st.State, st.Reason = DepFailed, errorReason(err)
+				d.status.LastReason = p.name + ": " + st.Reason
+				d.publish(ctx)
+			}
+			return err
+		}
+		st.Probes += res.Attempts
+		st.Reason, st.Version, st.Warning = res.Reason, res.Version, res.Warning
+		if res.Ready {
+			st.State, st.ReadyAt = DepReady, workflow.Now(ctx)
+			d.publish(ctx)
+			return nil
+		}
+		d.status.LastReason = p.name + ": " + res.Reason
+		d.publish(ctx)
+		if workflow.Now(ctx).After(deadline) {
+			st.State = DepFailed
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("not ready after %s: %s", DependencyWaitLimit, res.Reason), "DependencyTimeout", nil)
+		}
+	}
+}
+
+// waitPlatform waits until the platform answers /health with 200, recording each
+// reason it is not (initialising, dependency down, service crashed) on the way.
+func (d *deploy) waitPlatform(ctx workflow.Context, in activities.WaitOpenCTIHealthyInput) error {
+	actx := workflow.WithActivityOptions(ctx, probeOptions)
+	deadline := workflow.Now(ctx).Add(PlatformHealthLimit)
+	for round := 0; ; round++ {
+		in.Window = probeWindow(round)
+		var res activities.ProbeResult
+		if err := workflow.ExecuteActivity(actx, a.WaitOpenCTIHealthy, in).Get(ctx, &res); err != nil {
+			return fmt.Errorf("cannot deploy: platform: %s", errorReason(err))
+		}
+		if res.Ready {
+			d.status.Platform = "healthy"
+			d.publish(ctx)
+			return nil
+		}
+		d.status.Platform = res.Reason
+		d.status.LastReason = "platform: " + res.Reason
+		d.publish(ctx)
+		if workflow.Now(ctx).After(deadline) {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("cannot deploy: platform not healthy after %s: %s",
+				PlatformHealthLimit, strings.TrimSpace(res.Reason)), "PlatformTimeout", nil)
+		}
+	}
+}
