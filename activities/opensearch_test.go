@@ -1,6 +1,7 @@
 package activities_test
 
 import (
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -45,7 +46,13 @@ func TestProbeOpenSearchMissingSecret(t *testing.T) {
 // old versions and a red cluster can only be shown against a stand-in.
 func fakeSearch(t *testing.T, status int, distribution, version, health string) string {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(fakeSearchHandler(status, distribution, version, health))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func fakeSearchHandler(status int, distribution, version, health string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if status != http.StatusOK {
 			w.WriteHeader(status)
@@ -60,9 +67,7 @@ func fakeSearch(t *testing.T, status int, distribution, version, health string) 
 		default:
 			http.NotFound(w, r)
 		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	})
 }
 
 func TestProbeOpenSearchWrongPassword(t *testing.T) {
@@ -103,4 +108,24 @@ func TestProbeOpenSearchRedCluster(t *testing.T) {
 	res, err := runProbe(t, probeEnv(t), nilActs.ProbeOpenSearch, activities.ProbeOpenSearchInput{
 		OpenSearch: spec.OpenSearch{URLs: []string{u}}, ProbeWindow: activities.ProbeWindow{Window: shortWindow}})
 	requireNotReady(t, res, err, "cluster status red", u)
+}
+
+// TestProbeOpenSearchCustomCA shows the resolved CA is what the probe trusts: a
+// node with a private certificate is refused without it and accepted with it.
+func TestProbeOpenSearchCustomCA(t *testing.T) {
+	srv := httptest.NewTLSServer(fakeSearchHandler(http.StatusOK, "opensearch", "2.19.3", "green"))
+	t.Cleanup(srv.Close)
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+
+	res, err := runProbe(t, probeEnv(t), nilActs.ProbeOpenSearch, activities.ProbeOpenSearchInput{
+		OpenSearch: spec.OpenSearch{URLs: []string{srv.URL}}, ProbeWindow: activities.ProbeWindow{Window: shortWindow}})
+	requireNotReady(t, res, err, "unknown authority")
+
+	res, err = runProbe(t, probeEnv(t), nilActs.ProbeOpenSearch, activities.ProbeOpenSearchInput{
+		OpenSearch: spec.OpenSearch{URLs: []string{srv.URL}, CA: spec.SecretRef(ca)}})
+	requireReady(t, res, err, "")
+
+	_, err = runProbe(t, probeEnv(t), nilActs.ProbeOpenSearch, activities.ProbeOpenSearchInput{
+		OpenSearch: spec.OpenSearch{URLs: []string{srv.URL}, CA: "not a certificate"}})
+	requirePermanent(t, err, activities.ErrTypeBadConfig, "integrations.opensearch.ca")
 }

@@ -14,6 +14,14 @@ import (
 	"github.com/socflow/socflow/internal/spec"
 )
 
+// quietRedis drops go-redis's own log lines: a probe reports every failed dial as its
+// reason, and the library would print each one again on the worker's stderr.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quietRedis{}) }
+
 // ProbeRedisInput is the Redis server to probe.
 type ProbeRedisInput struct {
 	// Redis is the spec's integrations.redis section, secrets as references.

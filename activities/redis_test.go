@@ -1,6 +1,9 @@
 package activities_test
 
 import (
+	"net"
+	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 
@@ -62,11 +65,23 @@ func TestProbeRedisUnsupportedMode(t *testing.T) {
 }
 
 // TestProbeRedisSeesItComeUp proves the probe polls: Redis is down when it starts
-// and comes up during its window.
+// and comes up during its window. It uses a private redis-server on a free port, not
+// the stack's, so tests of other packages running meanwhile keep their Redis.
 func TestProbeRedisSeesItComeUp(t *testing.T) {
 	r := stackRedis(t)
-	t.Cleanup(func() { stacktest.Service(t, "start", "redis") })
-	stacktest.Service(t, "stop", "redis")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Port = l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	var server *exec.Cmd
+	t.Cleanup(func() {
+		if server != nil && server.Process != nil {
+			_ = server.Process.Kill()
+			_ = server.Wait()
+		}
+	})
 
 	env := probeEnv(t)
 	type outcome struct {
@@ -84,7 +99,11 @@ func TestProbeRedisSeesItComeUp(t *testing.T) {
 		done <- outcome{res, err}
 	}()
 	time.Sleep(2 * time.Second)
-	stacktest.Service(t, "start", "redis")
+	server = exec.Command("redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(r.Port),
+		"--requirepass", stacktest.Get(t).RedisPassword, "--save", "", "--appendonly", "no")
+	if err := server.Start(); err != nil {
+		t.Fatalf("cannot start a private redis-server: %v", err)
+	}
 
 	select {
 	case o := <-done:

@@ -23,10 +23,11 @@ type ProbeS3Input struct {
 // the configured keys; a missing bucket is fine, EnsureBucket creates it.
 func (a *Activities) ProbeS3(ctx context.Context, in ProbeS3Input) (ProbeResult, error) {
 	s := s3Defaults(in.S3)
-	mc, err := a.s3Client(s)
+	mc, done, err := a.s3Client(s)
 	if err != nil {
 		return ProbeResult{Dependency: "s3"}, classify(err)
 	}
+	defer done()
 	// HEAD on the bucket is what OpenCTI does at start; unlike ListBuckets it
 	// needs no account-wide right, so a bucket-scoped key passes as it should.
 	return a.poll(ctx, "s3", in.Window, func(ctx context.Context) (string, error) {
@@ -56,10 +57,11 @@ type EnsureBucketResult struct {
 func (a *Activities) EnsureBucket(ctx context.Context, in EnsureBucketInput) (EnsureBucketResult, error) {
 	s := s3Defaults(in.S3)
 	res := EnsureBucketResult{Bucket: s.Bucket}
-	mc, err := a.s3Client(s)
+	mc, done, err := a.s3Client(s)
 	if err != nil {
 		return res, classify(err)
 	}
+	defer done()
 	// Each call gets its own bound, so a store that hangs costs one attempt of the
 	// activity, not its whole start-to-close timeout.
 	existsCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
@@ -106,34 +108,40 @@ func s3Defaults(s spec.S3) spec.S3 {
 
 // s3Client builds a minio client with the resolved keys and minio-go's internal
 // retries off (MaxRetries 1 is a single attempt): callers decide when to try again.
-func (a *Activities) s3Client(s spec.S3) (*minio.Client, error) {
+// done closes its idle connections, which a long-lived worker would otherwise keep.
+func (a *Activities) s3Client(s spec.S3) (mc *minio.Client, done func(), err error) {
 	u, err := url.Parse(s.Endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-		return nil, &errPermanent{ErrTypeInvalidInput, fmt.Errorf(
+		return nil, nil, &errPermanent{ErrTypeInvalidInput, fmt.Errorf(
 			"cannot use s3 endpoint %q: want http(s)://host[:port] without a path in integrations.s3.endpoint", s.Endpoint)}
 	}
 	if err := s3utils.CheckValidBucketNameStrict(s.Bucket); err != nil {
-		return nil, &errPermanent{ErrTypeInvalidInput, fmt.Errorf(
+		return nil, nil, &errPermanent{ErrTypeInvalidInput, fmt.Errorf(
 			"cannot use s3 bucket %q: %w; fix integrations.s3.bucket", s.Bucket, err)}
 	}
 	accessKey, err := a.resolve("integrations.s3.accessKey", s.AccessKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	secretKey, err := a.resolve("integrations.s3.secretKey", s.SecretKey)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	mc, err := minio.New(u.Host, &minio.Options{
+	transport, err := minio.DefaultTransport(u.Scheme == "https")
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot build an s3 transport: %w", err)
+	}
+	mc, err = minio.New(u.Host, &minio.Options{
 		Creds:      credentials.NewStaticV4(accessKey, secretKey, ""),
 		Secure:     u.Scheme == "https",
+		Transport:  transport,
 		Region:     s.Region, // set, so minio-go never spends a call on GetBucketLocation
 		MaxRetries: 1,
 	})
 	if err != nil {
-		return nil, &errPermanent{ErrTypeInvalidInput, fmt.Errorf("cannot configure an s3 client for %s: %w", s.Endpoint, err)}
+		return nil, nil, &errPermanent{ErrTypeInvalidInput, fmt.Errorf("cannot configure an s3 client for %s: %w", s.Endpoint, err)}
 	}
-	return mc, nil
+	return mc, transport.CloseIdleConnections, nil
 }
 
 // s3Error makes refused keys and unusable bucket names permanent and keeps an

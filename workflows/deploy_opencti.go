@@ -144,22 +144,21 @@ func (d *deploy) enter(ctx workflow.Context, p Phase) {
 
 // publish shows the phase and the latest reason on the Web UI's workflow page.
 func (d *deploy) publish(ctx workflow.Context) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "**%s** — phase: `%s`\n\n", d.status.Instance, d.status.Phase)
+	lines := []string{fmt.Sprintf("**%s** — phase: `%s`", d.status.Instance, d.status.Phase), ""}
 	for _, dep := range d.status.Dependencies {
-		fmt.Fprintf(&b, "- %s: %s", dep.Name, dep.State)
+		line := "- " + dep.Name + ": " + string(dep.State)
 		if dep.Reason != "" {
-			fmt.Fprintf(&b, " — %s", dep.Reason)
+			line += " — " + dep.Reason
 		}
-		b.WriteString("\n")
+		lines = append(lines, line)
 	}
 	if d.status.Platform != "" {
-		fmt.Fprintf(&b, "- platform: %s\n", d.status.Platform)
+		lines = append(lines, "- platform: "+d.status.Platform)
 	}
 	if d.status.Error != "" {
-		fmt.Fprintf(&b, "\n**failed:** %s\n", d.status.Error)
+		lines = append(lines, "", "**failed:** "+d.status.Error)
 	}
-	workflow.SetCurrentDetails(ctx, b.String())
+	workflow.SetCurrentDetails(ctx, strings.Join(lines, "\n"))
 }
 
 func (d *deploy) fail(ctx workflow.Context, err error) {

@@ -1,0 +1,307 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/canonical/pebble/client"
+	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/socflow/socflow/internal/plan"
+	"github.com/socflow/socflow/internal/stacktest"
+	"github.com/socflow/socflow/workflows"
+)
+
+// TestDeploySurvivesWorkerKill9 kills the worker process twice mid-deploy: once while a
+// dependency is still down, once while the platform is initialising. Each new worker
+// resumes from history: no secret is regenerated and the platform is never restarted.
+func TestDeploySurvivesWorkerKill9(t *testing.T) {
+	c := temporalClient(t)
+	secretDir := t.TempDir()
+	queue := fmt.Sprintf("e2e-kill9-%d", time.Now().UnixNano())
+	port := freePort(t)
+	startRedis := privateRedis(t, port)
+	inst := newInstance(t, instanceOpts{initDelay: 8 * time.Second, redisPort: port})
+	start := time.Now()
+	since := func() time.Duration { return time.Since(start).Round(100 * time.Millisecond) }
+
+	w1 := startWorkerProcess(t, "worker-1", queue, secretDir)
+	run := startDeploy(t, c, queue, inst)
+	terminateOnFailure(t, c, run.GetID())
+
+	waitStatus(t, c, run.GetID(), time.Minute, "waiting-dependencies with redis waiting", func(s workflows.DeployStatus) bool {
+		return s.Phase == workflows.PhaseWaitingDeps && len(s.Dependencies) == 4 && s.Dependencies[2].Name == "redis" &&
+			s.Dependencies[2].State == workflows.DepWaiting && s.Dependencies[2].Reason != ""
+	})
+	// EnsureInstanceSecrets ran before the dependency wait: this is what it wrote.
+	before := readSecretFiles(t, secretDir, inst.Name)
+
+	w1.kill9(t)
+	t.Logf("%s: worker-1 killed while redis was down", since())
+	startRedis()
+	w2 := startWorkerProcess(t, "worker-2", queue, secretDir)
+
+	waitStatus(t, c, run.GetID(), 2*time.Minute, "waiting-platform with the platform service active", func(s workflows.DeployStatus) bool {
+		if s.Phase != workflows.PhaseWaitingPlatform {
+			return false
+		}
+		p := services(t, inst.Pebble.Socket)[plan.PlatformService]
+		return p != nil && p.Current == client.StatusActive
+	})
+	// The stand-in opens its port only once its first boot is done: closed means the
+	// worker dies while the platform is initialising, the case that must not restart it.
+	if conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(inst.OpenCTI.Port)), time.Second); err == nil {
+		conn.Close()
+		t.Fatalf("%s: the platform was already listening when worker-2 was to be killed; the init delay is too short to test a kill mid-init", since())
+	}
+	w2.kill9(t)
+	t.Logf("%s: worker-2 killed while the platform was initialising", since())
+	startWorkerProcess(t, "worker-3", queue, secretDir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var res workflows.DeployResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("deploy failed after two worker kills: %v", err)
+	}
+	t.Logf("%s: deploy done", since())
+	if res.Version != "6.9.3" {
+		t.Errorf("verified version %q, want 6.9.3", res.Version)
+	}
+	if n := platformStarts(t, inst.Pebble.Socket); n != 1 {
+		t.Errorf("platform started %d times, want exactly 1 (never restarted mid-init)", n)
+	}
+	if len(res.GeneratedSecrets) != 3 {
+		t.Errorf("generated secrets %v, want the 3 of the first run", res.GeneratedSecrets)
+	}
+	after := readSecretFiles(t, secretDir, inst.Name)
+	for name, b := range before {
+		a := after[name]
+		if !bytes.Equal(a.content, b.content) || !a.mtime.Equal(b.mtime) {
+			t.Errorf("secret %s changed after the kills: mtime %s -> %s, same content: %v",
+				name, b.mtime, a.mtime, bytes.Equal(a.content, b.content))
+		}
+	}
+}
+
+// TestDeploySurvivesTemporalServerRestart stops the Temporal server while the platform
+// is initialising and starts it again on the same port and database: the in-process
+// worker's client reconnects by itself and the deploy completes without restarting the
+// platform.
+func TestDeploySurvivesTemporalServerRestart(t *testing.T) {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	db := filepath.Join(t.TempDir(), "temporal.db")
+	srv := &restartableServer{addr: addr, db: db}
+	t.Cleanup(func() { srv.stop(t) })
+	srv.start(t)
+
+	c, err := tclient.Dial(tclient.Options{HostPort: addr, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	queue := inProcessWorker(t, c, t.TempDir())
+	inst := newInstance(t, instanceOpts{initDelay: 8 * time.Second})
+	start := time.Now()
+	since := func() time.Duration { return time.Since(start).Round(100 * time.Millisecond) }
+
+	run := startDeploy(t, c, queue, inst)
+	waitStatus(t, c, run.GetID(), 2*time.Minute, "waiting-platform", func(s workflows.DeployStatus) bool {
+		return s.Phase == workflows.PhaseWaitingPlatform
+	})
+	srv.stop(t)
+	t.Logf("%s: temporal server stopped while the platform was initialising", since())
+	time.Sleep(2 * time.Second)
+	srv.start(t)
+	t.Logf("%s: temporal server started again on %s with the same database", since(), addr)
+
+	// The same client the worker polls with: the deploy can only finish if it reconnected.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var res workflows.DeployResult
+	if err := run.Get(ctx, &res); err != nil {
+		t.Fatalf("deploy failed after the server restart: %v", err)
+	}
+	t.Logf("%s: deploy done", since())
+	if res.Version != "6.9.3" {
+		t.Errorf("verified version %q, want 6.9.3", res.Version)
+	}
+	if n := platformStarts(t, inst.Pebble.Socket); n != 1 {
+		t.Errorf("platform started %d times, want exactly 1", n)
+	}
+	st := waitStatus(t, c, run.GetID(), 10*time.Second, "done", func(s workflows.DeployStatus) bool { return s.Phase == workflows.PhaseDone })
+	for _, d := range st.Dependencies {
+		if d.State != workflows.DepReady {
+			t.Errorf("dependency %s after restart: %+v", d.Name, d)
+		}
+	}
+}
+
+// workerProcess is bin/socflow-worker running as a process of its own.
+type workerProcess struct {
+	name string
+	cmd  *exec.Cmd
+	done chan struct{} // closed once the process is reaped
+}
+
+// startWorkerProcess runs socflow's worker binary against the stack's Temporal on queue,
+// with metrics off and its stderr in a file the test log shows on failure; it is stopped
+// when the test ends.
+func startWorkerProcess(t *testing.T, name, queue, secretDir string) *workerProcess {
+	t.Helper()
+	st := stacktest.Get(t)
+	logf := failureLog(t, name+".log")
+	cmd := exec.Command(filepath.Join(bin, "socflow-worker"))
+	cmd.Env = append(os.Environ(),
+		"TEMPORAL_ADDRESS="+st.TemporalAddress,
+		"SOCFLOW_TASK_QUEUE="+queue,
+		"SOCFLOW_SECRET_DIR="+secretDir,
+		"SOCFLOW_METRICS_ADDR=",
+	)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("cannot start %s: %v", name, err)
+	}
+	w := &workerProcess{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(w.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-w.done:
+			return
+		default:
+		}
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-w.done:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-w.done
+		}
+	})
+	return w
+}
+
+// kill9 SIGKILLs the worker and fails the test unless it was still running until then.
+func (w *workerProcess) kill9(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.done:
+		t.Fatalf("%s exited on its own before the kill: %v", w.name, w.cmd.ProcessState)
+	default:
+	}
+	if err := w.cmd.Process.Kill(); err != nil {
+		t.Fatalf("cannot kill %s: %v", w.name, err)
+	}
+	<-w.done
+	if ws, ok := w.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("%s did not die of SIGKILL: %v", w.name, w.cmd.ProcessState)
+	}
+}
+
+// failureLog creates a file in the test's temporary directory and shows its content in
+// the test log if the test fails.
+func failureLog(t *testing.T, name string) *os.File {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		if t.Failed() || os.Getenv("TMP_SHOW") != "" {
+			b, _ := os.ReadFile(f.Name())
+			t.Logf("%s:\n%s", name, b)
+		}
+	})
+	return f
+}
+
+// terminateOnFailure ends a deploy left running on the shared server by a failed test,
+// so no orphaned workflow keeps retrying against a test's stopped Pebble.
+func terminateOnFailure(t *testing.T, c tclient.Client, id string) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			_ = c.TerminateWorkflow(context.Background(), id, "", "e2e test failed")
+		}
+	})
+}
+
+// secretFile is one stored secret as found on disk.
+type secretFile struct {
+	content []byte
+	mtime   time.Time
+}
+
+// readSecretFiles reads the three generated secrets of an instance from the store.
+func readSecretFiles(t *testing.T, dir, instance string) map[string]secretFile {
+	t.Helper()
+	m := map[string]secretFile{}
+	for _, key := range []string{"admin-token", "health-access-key", "encryption-key"} {
+		path := filepath.Join(dir, instance, key)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("secret %s: %v", key, err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m[key] = secretFile{content: b, mtime: fi.ModTime()}
+	}
+	return m
+}
+
+// restartableServer is a private Temporal dev server that a test stops and starts
+// again on the same address and SQLite database.
+type restartableServer struct {
+	addr, db string
+	srv      *testsuite.DevServer
+	n        int
+}
+
+// start starts the server; its output goes to a file the test log shows on failure.
+func (s *restartableServer) start(t *testing.T) {
+	t.Helper()
+	s.n++
+	out := failureLog(t, fmt.Sprintf("temporal-%d.log", s.n))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
+		ExistingPath:  stacktest.Get(t).TemporalBin,
+		ClientOptions: &tclient.Options{HostPort: s.addr, Logger: quietLogger()},
+		DBFilename:    s.db,
+		LogLevel:      "error",
+		// The deploy upserts these; unregistered, its workflow task would fail forever.
+		SearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchAttrInstance.ValueSet(""), workflows.SearchAttrApp.ValueSet(""), workflows.SearchAttrPhase.ValueSet("")),
+		Stdout: out, Stderr: out,
+	})
+	if err != nil {
+		t.Fatalf("cannot start a Temporal dev server on %s: %v", s.addr, err)
+	}
+	s.srv = srv
+}
+
+// stop stops the running server, if any, and waits for it to exit.
+func (s *restartableServer) stop(t *testing.T) {
+	t.Helper()
+	if s.srv == nil {
+		return
+	}
+	s.srv.Client().Close()
+	if err := s.srv.Stop(); err != nil {
+		t.Logf("temporal dev server stop: %v", err)
+	}
+	s.srv = nil
+}

@@ -1,0 +1,216 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/spec"
+)
+
+// These unit tests pin the deploy's sequencing with mocked activities; the same paths
+// run for real against the local stack in internal/e2e.
+
+func testInstance() spec.Instance {
+	workers := 2
+	return spec.Instance{
+		Name: "unit",
+		OpenCTI: spec.OpenCTI{Version: "6.9.3", Workers: &workers, AdminPassword: "pw"},
+		Pebble:  spec.Pebble{Socket: "/tmp/pebble.socket"},
+		Integrations: spec.Integrations{
+			OpenSearch: &spec.OpenSearch{URLs: []string{"http://127.0.0.1:9200"}},
+			RabbitMQ:   &spec.RabbitMQ{Host: "127.0.0.1", Username: "u", Password: "p"},
+			Redis:      &spec.Redis{Host: "127.0.0.1"},
+			S3:         &spec.S3{Endpoint: "http://127.0.0.1:9000", AccessKey: "a", SecretKey: "s"},
+		},
+	}
+}
+
+var refs = activities.InstanceSecrets{AdminToken: "store:unit/admin-token", HealthAccessKey: "store:unit/health-access-key", EncryptionKey: "store:unit/encryption-key"}
+
+// happyMocks registers every activity answering as a healthy stack would, except those
+// named in skip (the test mocks them itself); the order of calls is recorded so tests
+// can assert the sequence.
+func happyMocks(env *testsuite.TestWorkflowEnvironment, calls *[]string, skip ...string) {
+	on := func(name string, fn any) *testsuite.MockCallWrapper {
+		if slices.Contains(skip, name) {
+			return nil
+		}
+		return env.OnActivity(fn, mock.Anything, mock.Anything)
+	}
+	rec := func(name string) func(mock.Arguments) {
+		return func(mock.Arguments) { *calls = append(*calls, name) }
+	}
+	on("secrets", a.EnsureInstanceSecrets).Return(activities.EnsureInstanceSecretsResult{Secrets: refs}, nil).Run(rec("secrets"))
+	for _, p := range []struct {
+		name string
+		fn   any
+	}{{"opensearch", a.ProbeOpenSearch}, {"rabbitmq", a.ProbeRabbitMQ}, {"redis", a.ProbeRedis}, {"s3", a.ProbeS3}} {
+		if m := on(p.name, p.fn); m != nil {
+			m.Return(activities.ProbeResult{Dependency: p.name, Ready: true, Version: "1"}, nil).Run(rec("probe"))
+		}
+	}
+	on("bucket", a.EnsureBucket).Return(activities.EnsureBucketResult{}, nil).Run(rec("bucket"))
+	on("apply", a.ApplyOpenCTIPlan).Return(activities.ApplyOpenCTIPlanResult{}, nil).Run(rec("apply"))
+	on("start", a.StartPebbleServices).Return(activities.StartPebbleServicesResult{}, nil).Run(
+		func(args mock.Arguments) {
+			*calls = append(*calls, "start:"+strings.Join(args.Get(1).(activities.StartPebbleServicesInput).Services, ","))
+		})
+	if m := on("healthy", a.WaitOpenCTIHealthy); m != nil {
+		m.Return(activities.ProbeResult{Ready: true}, nil).Run(rec("healthy"))
+	}
+	on("check", a.AddOpenCTIReadyCheck).Return(nil).Run(rec("check"))
+	on("verify", a.VerifyOpenCTI).Return(activities.VerifyOpenCTIResult{Version: "6.9.3"}, nil).Run(rec("verify"))
+}
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(DeployOpenCTI)
+	env.RegisterActivity(a)
+	return env
+}
+
+func TestDeploySequenceFollowsTheCharm(t *testing.T) {
+	env := newEnv(t)
+	var calls []string
+	happyMocks(env, &calls)
+	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res DeployResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"secrets", "probe", "probe", "probe", "probe", "bucket", "apply", "start:platform", "healthy", "check", "start:worker-0,worker-1", "verify"}
+	if strings.Join(calls, " ") != strings.Join(want, " ") {
+		t.Fatalf("calls\n got %v\nwant %v", calls, want)
+	}
+	if res.Version != "6.9.3" || res.Secrets != refs || len(res.Timings) != 10 {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+func TestDeployRejectsInvalidSpecBeforeAnyActivity(t *testing.T) {
+	env := newEnv(t)
+	inst := testInstance()
+	inst.Integrations.S3 = nil
+	zero := 0
+	inst.OpenCTI.Workers = &zero
+	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: inst})
+	err := env.GetWorkflowError()
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != "InvalidSpec" || !app.NonRetryable() {
+		t.Fatalf("error %v, want non-retryable InvalidSpec", err)
+	}
+	for _, want := range []string{"missing integration(s): s3", "opencti.workers"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %q: %v", want, err)
+		}
+	}
+}
+
+func TestDeployKeepsProbingAndRecordsTheReason(t *testing.T) {
+	env := newEnv(t)
+	var calls []string
+	happyMocks(env, &calls, "redis")
+	redisRounds := 0
+	var windows []time.Duration
+	// Redis is down for three rounds, then up.
+	env.OnActivity(a.ProbeRedis, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ProbeRedisInput) (activities.ProbeResult, error) {
+			redisRounds++
+			windows = append(windows, in.Window)
+			if redisRounds <= 3 {
+				return activities.ProbeResult{Dependency: "redis", Reason: "connection refused", Attempts: 4}, nil
+			}
+			return activities.ProbeResult{Dependency: "redis", Ready: true, Version: "7.2", Attempts: 1}, nil
+		})
+	var seen DeployStatus
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(StatusQuery)
+		if err == nil {
+			_ = v.Get(&seen)
+		}
+	}, time.Millisecond)
+	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if redisRounds != 4 {
+		t.Fatalf("redis probed %d rounds, want 4", redisRounds)
+	}
+	if windows[0] != 2*time.Second || windows[1] != 4*time.Second || windows[2] != 8*time.Second {
+		t.Errorf("probe windows %v, want growing from 2s", windows)
+	}
+	v, _ := env.QueryWorkflow(StatusQuery)
+	var st DeployStatus
+	_ = v.Get(&st)
+	if st.Dependencies[2].Probes != 13 || st.Dependencies[2].State != DepReady {
+		t.Errorf("redis status %+v, want 13 probes and ready", st.Dependencies[2])
+	}
+	if st.LastReason != "redis: connection refused" {
+		t.Errorf("last reason %q", st.LastReason)
+	}
+}
+
+func TestDeployStopsAtPermanentDependencyFault(t *testing.T) {
+	env := newEnv(t)
+	var calls []string
+	happyMocks(env, &calls, "rabbitmq")
+	env.OnActivity(a.ProbeRabbitMQ, mock.Anything, mock.Anything).Return(activities.ProbeResult{},
+		temporal.NewNonRetryableApplicationError("cannot log in to rabbitmq: ACCESS_REFUSED", activities.ErrTypeAuthFailed, nil))
+	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	err := env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "rabbitmq: cannot log in to rabbitmq: ACCESS_REFUSED") {
+		t.Fatalf("error %v, want the rabbitmq auth reason", err)
+	}
+	for _, c := range calls {
+		if c == "apply" || strings.HasPrefix(c, "start:") {
+			t.Fatalf("%s ran after a permanent dependency fault: %v", c, calls)
+		}
+	}
+	v, _ := env.QueryWorkflow(StatusQuery)
+	var st DeployStatus
+	_ = v.Get(&st)
+	if st.Phase != PhaseFailed || st.Dependencies[1].State != DepFailed {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestDeployWaitsThroughPlatformInitialisation(t *testing.T) {
+	env := newEnv(t)
+	var calls []string
+	happyMocks(env, &calls, "healthy")
+	rounds := 0
+	env.OnActivity(a.WaitOpenCTIHealthy, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _ activities.WaitOpenCTIHealthyInput) (activities.ProbeResult, error) {
+			rounds++
+			if rounds < 5 {
+				return activities.ProbeResult{Reason: "platform is initialising (running, port not open yet)"}, nil
+			}
+			return activities.ProbeResult{Ready: true}, nil
+		})
+	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	starts := 0
+	for _, c := range calls {
+		if c == "start:platform" {
+			starts++
+		}
+	}
+	if rounds != 5 || starts != 1 {
+		t.Fatalf("health rounds %d, platform starts %d; want 5 and exactly 1", rounds, starts)
+	}
+}
