@@ -22,7 +22,7 @@ import (
 func testInstance() spec.Instance {
 	workers := 2
 	return spec.Instance{
-		Name: "unit",
+		Name:    "unit",
 		OpenCTI: spec.OpenCTI{Version: "6.9.3", Workers: &workers, AdminPassword: "pw"},
 		Pebble:  spec.Pebble{Socket: "/tmp/pebble.socket"},
 		Integrations: spec.Integrations{
