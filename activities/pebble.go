@@ -162,13 +162,34 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 	if len(res.Started) == 0 {
 		return res, nil
 	}
+	// One change per service, started together: Pebble confirms each start by watching
+	// the process for a second, and in one change it does so service after service.
+	errs := make(chan error, len(res.Started))
+	for _, name := range res.Started {
+		go func() { errs <- startAndWait(ctx, pc, name) }()
+	}
+	var failed []error
+	for range res.Started {
+		if err := <-errs; err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 0 {
+		return res, classify(errors.Join(failed...))
+	}
+	return res, nil
+}
+
+// startAndWait starts one service and waits for Pebble to confirm it stayed up; a
+// failed start carries the service's last output, which usually says why.
+func startAndWait(ctx context.Context, pc *client.Client, name string) error {
 	var changeID string
-	err = pebbleCall(ctx, func() (err error) {
-		changeID, err = pc.Start(&client.ServiceOptions{Names: res.Started})
+	err := pebbleCall(ctx, func() (err error) {
+		changeID, err = pc.Start(&client.ServiceOptions{Names: []string{name}})
 		return err
 	})
 	if err != nil {
-		return res, classify(pebbleError("cannot start "+strings.Join(res.Started, ", "), err))
+		return pebbleError("cannot start "+name, err)
 	}
 	var change *client.Change
 	err = pebbleCall(ctx, func() (err error) {
@@ -176,13 +197,12 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 		return err
 	})
 	if err != nil {
-		return res, fmt.Errorf("cannot wait for the start of %s: %w", strings.Join(res.Started, ", "), err)
+		return fmt.Errorf("cannot wait for the start of %s: %w", name, err)
 	}
 	if change.Err != "" {
-		return res, fmt.Errorf("cannot start %s: %s; last output: %s", strings.Join(res.Started, ", "), change.Err,
-			lastLogLines(ctx, pc, res.Started, 5))
+		return fmt.Errorf("cannot start %s: %s; last output: %s", name, change.Err, lastLogLines(ctx, pc, []string{name}, 5))
 	}
-	return res, nil
+	return nil
 }
 
 // pebbleClient opens a client for the container's Pebble; a Unix socket for now, an

@@ -60,7 +60,7 @@ type instanceOpts struct {
 
 // newInstance returns a valid spec for a fresh instance on a private Pebble, with the
 // stand-in platform and workers, wired to the stack's real dependencies.
-func newInstance(t *testing.T, o instanceOpts) spec.Instance {
+func newInstance(t testing.TB, o instanceOpts) spec.Instance {
 	t.Helper()
 	st := stacktest.Get(t)
 	name := fmt.Sprintf("t%d", time.Now().UnixNano()%1e12)
@@ -117,7 +117,7 @@ func quietLogger() log.Logger {
 	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -128,7 +128,7 @@ func freePort(t *testing.T) int {
 }
 
 // temporalClient dials the stack's Temporal.
-func temporalClient(t *testing.T) tclient.Client {
+func temporalClient(t testing.TB) tclient.Client {
 	t.Helper()
 	st := stacktest.Get(t)
 	c, err := tclient.Dial(tclient.Options{HostPort: st.TemporalAddress, Logger: quietLogger()})
@@ -140,7 +140,7 @@ func temporalClient(t *testing.T) tclient.Client {
 }
 
 // inProcessWorker runs socflow's worker wiring in the test process on its own queue.
-func inProcessWorker(t *testing.T, c tclient.Client, secretDir string) string {
+func inProcessWorker(t testing.TB, c tclient.Client, secretDir string) string {
 	t.Helper()
 	queue := "e2e-" + t.Name()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -159,7 +159,7 @@ func inProcessWorker(t *testing.T, c tclient.Client, secretDir string) string {
 }
 
 // startDeploy starts DeployOpenCTI the way the starter does.
-func startDeploy(t *testing.T, c tclient.Client, queue string, inst spec.Instance) tclient.WorkflowRun {
+func startDeploy(t testing.TB, c tclient.Client, queue string, inst spec.Instance) tclient.WorkflowRun {
 	t.Helper()
 	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{
 		ID: workflows.DeployWorkflowID(inst.Name), TaskQueue: queue,
@@ -171,7 +171,7 @@ func startDeploy(t *testing.T, c tclient.Client, queue string, inst spec.Instanc
 }
 
 // waitStatus polls the status query until cond holds or the limit passes.
-func waitStatus(t *testing.T, c tclient.Client, id string, limit time.Duration, what string, cond func(workflows.DeployStatus) bool) workflows.DeployStatus {
+func waitStatus(t testing.TB, c tclient.Client, id string, limit time.Duration, what string, cond func(workflows.DeployStatus) bool) workflows.DeployStatus {
 	t.Helper()
 	deadline := time.Now().Add(limit)
 	var st workflows.DeployStatus
@@ -187,7 +187,7 @@ func waitStatus(t *testing.T, c tclient.Client, id string, limit time.Duration, 
 }
 
 // services returns the Pebble state of every service in the container.
-func services(t *testing.T, socket string) map[string]*client.ServiceInfo {
+func services(t testing.TB, socket string) map[string]*client.ServiceInfo {
 	t.Helper()
 	pc, err := client.New(&client.Config{Socket: socket})
 	if err != nil {
@@ -205,7 +205,7 @@ func services(t *testing.T, socket string) map[string]*client.ServiceInfo {
 }
 
 // platformStarts counts how often the platform process started, from its own log line.
-func platformStarts(t *testing.T, socket string) int {
+func platformStarts(t testing.TB, socket string) int {
 	t.Helper()
 	pc, err := client.New(&client.Config{Socket: socket})
 	if err != nil {

@@ -4,10 +4,12 @@
 package standinlog
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 )
 
 // timestampLayout matches the ISO-8601 UTC timestamps of OpenCTI's winston logger.
@@ -63,4 +65,25 @@ func ParseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return slog.LevelInfo, fmt.Errorf("cannot parse log level %q: want debug, info, warning or error", s)
+}
+
+// SyncBuffer is a log sink that is safe to read while a stand-in writes to it, for
+// tests that watch a stand-in's log lines as it runs.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns everything written so far.
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package workerstandin
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -9,10 +8,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/socflow/socflow/internal/standin/standinlog"
 )
 
 const token = "6f7c1e52-8a3b-4c9d-9e0f-1a2b3c4d5e6f"
@@ -38,24 +38,6 @@ func platform(down *atomic.Bool) *httptest.Server {
 	}))
 }
 
-// syncBuffer is a log sink safe to read while Run writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func testConfig(url, tok string, out io.Writer) Config {
 	return Config{URL: url, Token: tok, PollInterval: 20 * time.Millisecond, Stdout: out, LogLevel: slog.LevelDebug}
 }
@@ -64,7 +46,7 @@ func TestRunFailsWhenPlatformUnreachable(t *testing.T) {
 	srv := platform(new(atomic.Bool))
 	url := srv.URL
 	srv.Close()
-	var out syncBuffer
+	var out standinlog.SyncBuffer
 	err := Run(context.Background(), testConfig(url+"/base", token, &out))
 	if err == nil || !strings.Contains(out.String(), "OpenCTI API is not reachable") {
 		t.Fatalf("err = %v, log:\n%s", err, out.String())
@@ -74,7 +56,7 @@ func TestRunFailsWhenPlatformUnreachable(t *testing.T) {
 func TestRunFailsOnRejectedToken(t *testing.T) {
 	srv := platform(new(atomic.Bool))
 	defer srv.Close()
-	var out syncBuffer
+	var out standinlog.SyncBuffer
 	err := Run(context.Background(), testConfig(srv.URL+"/base/", "wrong", &out))
 	if !errors.Is(err, ErrTokenRejected) || !strings.Contains(out.String(), "token is invalid") {
 		t.Fatalf("err = %v, log:\n%s", err, out.String())
@@ -85,7 +67,7 @@ func TestRunExitsAfterThreeFailedPolls(t *testing.T) {
 	down := new(atomic.Bool)
 	srv := platform(down)
 	defer srv.Close()
-	var out syncBuffer
+	var out standinlog.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- Run(context.Background(), testConfig(srv.URL+"/base", token, &out)) }()
 	deadline := time.Now().Add(5 * time.Second)
@@ -110,7 +92,7 @@ func TestRunStopsCleanlyOnCancel(t *testing.T) {
 	srv := platform(new(atomic.Bool))
 	defer srv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out standinlog.SyncBuffer
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, testConfig(srv.URL+"/base", token, &out)) }()
 	time.Sleep(100 * time.Millisecond)
