@@ -39,6 +39,8 @@ workflowcheck:
 unit:
 	@go test -count=1 -short ./internal/spec/... ./internal/plan/...
 
-## bench: deploy benchmark on the local stack (stage gaps, orchestration overhead)
+## bench: deploy benchmark on the local stack (stage gaps, orchestration overhead);
+## BENCH_N deploys (default 5), SOCFLOW_BENCH_INIT_DELAY the stand-in's first boot (default 30s)
+BENCH_N ?= 5
 bench: stack-up
-	@$(WITH_STACK) go test -run '^$$' -bench . -benchtime 5x -timeout 30m ./bench/...
+	@$(WITH_STACK) go test -run '^$$' -bench BenchmarkDeploy -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
