@@ -30,10 +30,6 @@ func (a *Activities) WaitOpenCTIHealthy(ctx context.Context, in WaitOpenCTIHealt
 	if err != nil {
 		return ProbeResult{Dependency: "opencti"}, classify(err)
 	}
-	pc, err := pebbleClient(in.Instance.Pebble)
-	if err != nil {
-		return ProbeResult{Dependency: "opencti"}, classify(err)
-	}
 	api := &openctiapi.Client{BaseURL: plan.LocalURL(plan.Input{Instance: in.Instance}), HTTP: a.httpClient()}
 	return a.poll(ctx, "opencti", in.Window, func(ctx context.Context) (string, error) {
 		status, body, err := api.Health(ctx, key)
@@ -41,13 +37,13 @@ func (a *Activities) WaitOpenCTIHealthy(ctx context.Context, in WaitOpenCTIHealt
 			if !isConnRefused(err) {
 				return "", fmt.Errorf("health endpoint did not answer: %w", err)
 			}
-			infos, perr := pebbleServices(ctx, pc, []string{plan.PlatformService})
+			infos, perr := pebbleServices(ctx, in.Instance.Pebble, []string{plan.PlatformService})
 			if perr != nil {
 				return "", fmt.Errorf("platform not listening yet, and %w", perr)
 			}
 			if ok, why := activeOrNot(infos[plan.PlatformService]); !ok {
 				return "", fmt.Errorf("platform service is %s; last output: %s", why,
-					lastLogLines(ctx, pc, []string{plan.PlatformService}, 3))
+					lastLogLines(ctx, in.Instance.Pebble, []string{plan.PlatformService}, 3))
 			}
 			return "", errors.New("platform is initialising (running, port not open yet)")
 		}

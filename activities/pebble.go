@@ -63,21 +63,17 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 	if err != nil {
 		return ApplyOpenCTIPlanResult{}, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot render the opencti layer: %w", err))
 	}
-	pc, err := pebbleClient(in.Instance.Pebble)
-	if err != nil {
-		return ApplyOpenCTIPlanResult{}, classify(err)
-	}
 	res := ApplyOpenCTIPlanResult{Services: append([]string{plan.PlatformService}, plan.WorkerServices(*in.Instance.OpenCTI.Workers)...)}
 	for _, f := range p.Files {
-		err := pebbleCall(ctx, func() error {
+		err := pebbleCall(ctx, in.Instance.Pebble, func(pc *client.Client) error {
 			return pc.Push(&client.PushOptions{Source: bytes.NewReader(f.Content), Path: f.Path, MakeDirs: true, Permissions: f.Perm})
 		})
 		if err != nil {
-			return res, fmt.Errorf("cannot push %s into the container: %w", f.Path, err)
+			return res, classify(pebbleError("cannot push "+f.Path+" into the container", err))
 		}
 		res.Files = append(res.Files, f.Path)
 	}
-	err = pebbleCall(ctx, func() error {
+	err = pebbleCall(ctx, in.Instance.Pebble, func(pc *client.Client) error {
 		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: plan.LayerLabel, LayerData: layer})
 	})
 	if err != nil {
@@ -106,11 +102,7 @@ func (a *Activities) AddOpenCTIReadyCheck(ctx context.Context, in AddOpenCTIRead
 	if err != nil {
 		return permanent(ErrTypeInvalidInput, fmt.Errorf("cannot render the health check layer: %w", err))
 	}
-	pc, err := pebbleClient(in.Instance.Pebble)
-	if err != nil {
-		return classify(err)
-	}
-	err = pebbleCall(ctx, func() error {
+	err = pebbleCall(ctx, in.Instance.Pebble, func(pc *client.Client) error {
 		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: plan.LayerLabel, LayerData: layer})
 	})
 	return classify(pebbleError("cannot add the platform health check", err))
@@ -140,13 +132,9 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 	if len(in.Services) == 0 {
 		return res, permanent(ErrTypeInvalidInput, errors.New("cannot start services: none named"))
 	}
-	pc, err := pebbleClient(in.Pebble)
+	infos, err := pebbleServices(ctx, in.Pebble, in.Services)
 	if err != nil {
 		return res, classify(err)
-	}
-	infos, err := pebbleServices(ctx, pc, in.Services)
-	if err != nil {
-		return res, err
 	}
 	for _, name := range in.Services {
 		info, ok := infos[name]
@@ -166,7 +154,7 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 	// the process for a second, and in one change it does so service after service.
 	errs := make(chan error, len(res.Started))
 	for _, name := range res.Started {
-		go func() { errs <- startAndWait(ctx, pc, name) }()
+		go func() { errs <- startAndWait(ctx, in.Pebble, name) }()
 	}
 	var failed []error
 	for range res.Started {
@@ -182,9 +170,9 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 
 // startAndWait starts one service and waits for Pebble to confirm it stayed up; a
 // failed start carries the service's last output, which usually says why.
-func startAndWait(ctx context.Context, pc *client.Client, name string) error {
+func startAndWait(ctx context.Context, p spec.Pebble, name string) error {
 	var changeID string
-	err := pebbleCall(ctx, func() (err error) {
+	err := pebbleCall(ctx, p, func(pc *client.Client) (err error) {
 		changeID, err = pc.Start(&client.ServiceOptions{Names: []string{name}})
 		return err
 	})
@@ -192,7 +180,7 @@ func startAndWait(ctx context.Context, pc *client.Client, name string) error {
 		return pebbleError("cannot start "+name, err)
 	}
 	var change *client.Change
-	err = pebbleCall(ctx, func() (err error) {
+	err = pebbleCall(ctx, p, func(pc *client.Client) (err error) {
 		change, err = pc.WaitChange(changeID, &client.WaitChangeOptions{Timeout: PebbleCallTimeout - time.Second})
 		return err
 	})
@@ -200,7 +188,7 @@ func startAndWait(ctx context.Context, pc *client.Client, name string) error {
 		return fmt.Errorf("cannot wait for the start of %s: %w", name, err)
 	}
 	if change.Err != "" {
-		return fmt.Errorf("cannot start %s: %s; last output: %s", name, change.Err, lastLogLines(ctx, pc, []string{name}, 5))
+		return fmt.Errorf("cannot start %s: %s; last output: %s", name, change.Err, lastLogLines(ctx, p, []string{name}, 5))
 	}
 	return nil
 }
@@ -219,13 +207,19 @@ func pebbleClient(p spec.Pebble) (*client.Client, error) {
 	return pc, nil
 }
 
-// pebbleCall runs a Pebble call bounded by PebbleCallTimeout and ctx: Pebble's client
-// methods take no context, so the call runs aside and is abandoned on timeout.
-func pebbleCall(ctx context.Context, call func() error) error {
+// pebbleCall runs one Pebble call on a client of its own, bounded by PebbleCallTimeout
+// and ctx. Pebble's client methods take no context, so a call runs aside and is
+// abandoned on timeout; and its client is not safe for concurrent use (each request
+// writes unguarded fields), so no two calls — an abandoned one included — share one.
+func pebbleCall(ctx context.Context, p spec.Pebble, call func(pc *client.Client) error) error {
+	pc, err := pebbleClient(p)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, PebbleCallTimeout)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- call() }()
+	go func() { done <- call(pc) }()
 	select {
 	case err := <-done:
 		return err
@@ -248,9 +242,9 @@ func pebbleError(what string, err error) error {
 }
 
 // pebbleServices reads the state of the named services.
-func pebbleServices(ctx context.Context, pc *client.Client, names []string) (map[string]*client.ServiceInfo, error) {
+func pebbleServices(ctx context.Context, p spec.Pebble, names []string) (map[string]*client.ServiceInfo, error) {
 	var infos []*client.ServiceInfo
-	err := pebbleCall(ctx, func() (err error) {
+	err := pebbleCall(ctx, p, func(pc *client.Client) (err error) {
 		infos, err = pc.Services(&client.ServicesOptions{Names: names})
 		return err
 	})
@@ -266,9 +260,9 @@ func pebbleServices(ctx context.Context, pc *client.Client, names []string) (map
 
 // lastLogLines returns the services' last n log lines, one string, for error reasons
 // that tell the operator what the process said before it died.
-func lastLogLines(ctx context.Context, pc *client.Client, services []string, n int) string {
+func lastLogLines(ctx context.Context, p spec.Pebble, services []string, n int) string {
 	var lines []string
-	err := pebbleCall(ctx, func() error {
+	err := pebbleCall(ctx, p, func(pc *client.Client) error {
 		return pc.Logs(&client.LogsOptions{Services: services, N: n, WriteLog: func(e client.LogEntry) error {
 			lines = append(lines, e.Service+": "+strings.TrimSpace(e.Message))
 			return nil

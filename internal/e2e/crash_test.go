@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -15,10 +16,12 @@ import (
 
 	"github.com/canonical/pebble/client"
 	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/socflow/socflow/internal/plan"
+	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/workflows"
 )
@@ -59,12 +62,7 @@ func TestDeploySurvivesWorkerKill9(t *testing.T) {
 		p := services(t, inst.Pebble.Socket)[plan.PlatformService]
 		return p != nil && p.Current == client.StatusActive
 	})
-	// The stand-in opens its port only once its first boot is done: closed means the
-	// worker dies while the platform is initialising, the case that must not restart it.
-	if conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(inst.OpenCTI.Port)), time.Second); err == nil {
-		conn.Close()
-		t.Fatalf("%s: the platform was already listening when worker-2 was to be killed; the init delay is too short to test a kill mid-init", since())
-	}
+	requireInitialising(t, inst)
 	w2.kill9(t)
 	t.Logf("%s: worker-2 killed while the platform was initialising", since())
 	startWorkerProcess(t, "worker-3", queue, secretDir)
@@ -86,6 +84,9 @@ func TestDeploySurvivesWorkerKill9(t *testing.T) {
 		t.Errorf("generated secrets %v, want the 3 of the first run", res.GeneratedSecrets)
 	}
 	after := readSecretFiles(t, secretDir, inst.Name)
+	if ents, err := os.ReadDir(filepath.Join(secretDir, inst.Name)); err != nil || len(ents) != len(before) {
+		t.Errorf("secret store holds %d entries (%v), want only the %d secrets", len(ents), err, len(before))
+	}
 	for name, b := range before {
 		a := after[name]
 		if !bytes.Equal(a.content, b.content) || !a.mtime.Equal(b.mtime) {
@@ -106,7 +107,11 @@ func TestDeploySurvivesTemporalServerRestart(t *testing.T) {
 	t.Cleanup(func() { srv.stop(t) })
 	srv.start(t)
 
-	c, err := tclient.Dial(tclient.Options{HostPort: addr, Logger: quietLogger()})
+	// The SDK's warnings (polls failing while the server is down) go to a file, which
+	// also proves the worker saw the outage.
+	sdkLog := failureLog(t, "sdk.log")
+	logger := slog.New(slog.NewTextHandler(sdkLog, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	c, err := tclient.Dial(tclient.Options{HostPort: addr, Logger: log.NewStructuredLogger(logger)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,20 +125,27 @@ func TestDeploySurvivesTemporalServerRestart(t *testing.T) {
 	waitStatus(t, c, run.GetID(), 2*time.Minute, "waiting-platform", func(s workflows.DeployStatus) bool {
 		return s.Phase == workflows.PhaseWaitingPlatform
 	})
+	requireInitialising(t, inst)
 	srv.stop(t)
 	t.Logf("%s: temporal server stopped while the platform was initialising", since())
 	time.Sleep(2 * time.Second)
 	srv.start(t)
 	t.Logf("%s: temporal server started again on %s with the same database", since(), addr)
 
-	// The same client the worker polls with: the deploy can only finish if it reconnected.
+	// No other worker polls this queue on this server: the deploy can only finish if the
+	// worker's client reconnected by itself.
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var res workflows.DeployResult
 	if err := run.Get(ctx, &res); err != nil {
 		t.Fatalf("deploy failed after the server restart: %v", err)
 	}
-	t.Logf("%s: deploy done", since())
+	b, _ := os.ReadFile(sdkLog.Name())
+	failedPolls := bytes.Count(b, []byte("Failed to poll"))
+	t.Logf("%s: deploy done; the worker logged %d failed polls during the outage", since(), failedPolls)
+	if failedPolls == 0 {
+		t.Errorf("the worker's client never saw the server go away; was the server really restarted?")
+	}
 	if res.Version != "6.9.3" {
 		t.Errorf("verified version %q, want 6.9.3", res.Version)
 	}
@@ -145,6 +157,22 @@ func TestDeploySurvivesTemporalServerRestart(t *testing.T) {
 		if d.State != workflows.DepReady {
 			t.Errorf("dependency %s after restart: %+v", d.Name, d)
 		}
+	}
+}
+
+// requireInitialising fails the test unless the platform service runs but its port is
+// still closed: the stand-in opens it only once its first boot is done, so this is the
+// moment a crash must not lead to a restart. Failing means the init delay is too short
+// for the test to prove anything.
+func requireInitialising(t *testing.T, inst spec.Instance) {
+	t.Helper()
+	if p := services(t, inst.Pebble.Socket)[plan.PlatformService]; p == nil || p.Current != client.StatusActive {
+		t.Fatalf("platform service not active: %+v", p)
+	}
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(inst.OpenCTI.Port)), time.Second)
+	if err == nil {
+		conn.Close()
+		t.Fatal("the platform is already listening, not initialising; the init delay is too short for this test")
 	}
 }
 
@@ -219,7 +247,7 @@ func failureLog(t *testing.T, name string) *os.File {
 	}
 	t.Cleanup(func() {
 		f.Close()
-		if t.Failed() || os.Getenv("TMP_SHOW") != "" {
+		if t.Failed() {
 			b, _ := os.ReadFile(f.Name())
 			t.Logf("%s:\n%s", name, b)
 		}

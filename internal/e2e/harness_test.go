@@ -14,6 +14,9 @@ import (
 	"time"
 
 	"github.com/canonical/pebble/client"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
 	tclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 
@@ -167,7 +170,55 @@ func startDeploy(t testing.TB, c tclient.Client, queue string, inst spec.Instanc
 	if err != nil {
 		t.Fatalf("cannot start deploy: %v", err)
 	}
+	recordHistory(t, c, run)
 	return run
+}
+
+// recorded counts the histories a test recorded, to name the files of its runs.
+var recorded = map[string]int{}
+
+// recordHistory writes the run's history to $SOCFLOW_RECORD_HISTORIES/<Test>[-N].json
+// when the test ends (`make record-histories`): the replay suite's histories come from
+// these real runs on the local stack. Runs still open at the end are not recorded.
+func recordHistory(t testing.TB, c tclient.Client, run tclient.WorkflowRun) {
+	dir := os.Getenv("SOCFLOW_RECORD_HISTORIES")
+	if dir == "" {
+		return
+	}
+	name := strings.ReplaceAll(t.Name(), "/", "_")
+	recorded[name]++
+	if n := recorded[name]; n > 1 {
+		name = fmt.Sprintf("%s-%d", name, n)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+		if err != nil || desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			t.Logf("not recording %s: still open or gone (%v)", run.GetID(), err)
+			return
+		}
+		var events []*historypb.HistoryEvent
+		it := c.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				t.Errorf("cannot record the history of %s: %v", run.GetID(), err)
+				return
+			}
+			events = append(events, e)
+		}
+		data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&historypb.History{Events: events})
+		if err != nil {
+			t.Errorf("cannot encode history: %v", err)
+			return
+		}
+		path := filepath.Join(dir, name+".json")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Errorf("cannot write %s: %v", path, err)
+		}
+		t.Logf("recorded %d events to %s", len(events), path)
+	})
 }
 
 // waitStatus polls the status query until cond holds or the limit passes.

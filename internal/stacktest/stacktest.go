@@ -216,8 +216,12 @@ func DevServer(t testing.TB, opts testsuite.DevServerOptions) (*testsuite.DevSer
 	if err != nil {
 		t.Fatalf("cannot start a Temporal dev server from %s: %v", st.TemporalBin, err)
 	}
-	t.Cleanup(func() { _ = srv.Stop() })
-	return srv, srv.Client()
+	c := srv.Client()
+	t.Cleanup(func() {
+		c.Close()
+		_ = srv.Stop()
+	})
+	return srv, c
 }
 
 // Pebble starts a private Pebble daemon (the stack's cached binary) in a temporary

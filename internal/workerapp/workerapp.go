@@ -19,9 +19,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 	sdktally "go.temporal.io/sdk/contrib/tally"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/activities"
 	"github.com/socflow/socflow/internal/secrets"
@@ -78,10 +78,10 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Register registers every workflow and activity on w; the workflow type names are the
-// exported constants of package workflows.
+// Register registers every workflow (RegisterWorkflows) and activity on w; the workflow
+// type names are the exported constants of package workflows.
 func Register(w worker.Registry, acts *activities.Activities) {
-	w.RegisterWorkflowWithOptions(workflows.DeployOpenCTI, workflow.RegisterOptions{Name: workflows.DeployOpenCTIWorkflow})
+	RegisterWorkflows(w)
 	w.RegisterActivity(acts)
 }
 
@@ -89,6 +89,12 @@ func Register(w worker.Registry, acts *activities.Activities) {
 func NewActivities(cfg Config) *activities.Activities {
 	cfg = cfg.withDefaults()
 	return &activities.Activities{Secrets: &secrets.Store{Dir: cfg.SecretDir}, HTTP: cfg.HTTP, ProbeInterval: cfg.ProbeInterval}
+}
+
+// DataConverter is the one data converter of socflow's worker, starter and replayer:
+// histories decode only with the converter that wrote them, so all three share it.
+func DataConverter() converter.DataConverter {
+	return converter.GetDefaultDataConverter()
 }
 
 // Dial connects to Temporal with the standard environment configuration
@@ -99,6 +105,7 @@ func Dial(ctx context.Context, logger *slog.Logger, metrics client.MetricsHandle
 	if err != nil {
 		return nil, fmt.Errorf("cannot load temporal client settings from the environment: %w", err)
 	}
+	opts.DataConverter = DataConverter()
 	if logger != nil {
 		opts.Logger = log.NewStructuredLogger(logger)
 	}
