@@ -44,3 +44,18 @@ unit:
 BENCH_N ?= 5
 bench: stack-up
 	@$(WITH_STACK) go test -run '^$$' -bench BenchmarkDeploy -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
+
+## record-histories: re-record the replay suite's histories from real deploys on the local
+## stack into replaytests/testdata/$(HISTORY_SET) (one JSON file per deploy, named after
+## its e2e test). HISTORY_SET names the workflow version the current code writes: bump it
+## (v2, ...) when a GetVersion change adds a version, and keep the older sets until that
+## version is retired. RECORD_TESTS narrows the e2e tests; files of tests that did not
+## run are kept.
+HISTORY_SET ?= v1
+RECORD_TESTS ?= ^(TestDeployHappyPath|TestDeployWrongRabbitMQPasswordFailsFast|TestDeployWaitsForDependencyThatComesUpLater|TestDeploySurvivesWorkerKill9)$$
+record-histories: stack-up
+	@set -e; dest=$(CURDIR)/replaytests/testdata/$(HISTORY_SET); tmp=$$(mktemp -d); \
+	  $(WITH_STACK) SOCFLOW_RECORD_HISTORIES=$$tmp go test -count=1 -timeout 30m -run '$(RECORD_TESTS)' ./internal/e2e/ \
+	    || { echo "record-histories: e2e tests failed; nothing copied (partial recordings in $$tmp)"; exit 1; }; \
+	  mkdir -p $$dest; cp $$tmp/*.json $$dest/; rm -rf $$tmp; \
+	  ls -l $$dest/*.json

@@ -1,7 +1,8 @@
 // Command starter drives socflow from a terminal: `deploy -f instance.yaml` starts (or
 // attaches to) an instance's deploy and prints its progress live; `status NAME` shows
 // where a deploy stands; `input -f instance.yaml` prints the JSON input that tctl and
-// temporal accept verbatim.
+// temporal accept verbatim; `replay-check` replays the running workflows against this
+// build before it is rolled out.
 package main
 
 import (
@@ -16,6 +17,9 @@ const usage = `usage:
   starter deploy -f instance.yaml [-detach]   start or attach to the deploy, print progress
   starter status NAME                         phase, dependencies, last reason of NAME's deploy
   starter input -f instance.yaml              the workflow input JSON for tctl / temporal
+  starter replay-check [-task-queue Q] [-query CLAUSE]
+                                              before a rollout: replay every running workflow on
+                                              the queue against this build; exit 1 if any would break
 Temporal settings come from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_* (envconfig).`
 
 func main() {
@@ -33,6 +37,8 @@ func main() {
 		err = cmdStatus(ctx, os.Args[2:], os.Stdout)
 	case "input":
 		err = cmdInput(os.Args[2:], os.Stdout)
+	case "replay-check":
+		err = cmdReplayCheck(ctx, os.Args[2:], os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return

@@ -49,7 +49,8 @@ type DeployInput struct {
 // Phase is a step of the deploy sequence.
 type Phase string
 
-// The phases of DeployOpenCTI, in order.
+// The phases of DeployOpenCTI, in order (deploys begun before VerifyBeforeWorkersChange
+// start the workers before verifying).
 const (
 	PhaseValidating        Phase = "validating"
 	PhaseEnsuringSecrets   Phase = "ensuring-secrets"
@@ -59,8 +60,8 @@ const (
 	PhaseStartingPlatform  Phase = "starting-platform"
 	PhaseWaitingPlatform   Phase = "waiting-platform"
 	PhaseAddingHealthCheck Phase = "adding-health-check"
-	PhaseStartingWorkers   Phase = "starting-workers"
 	PhaseVerifying         Phase = "verifying"
+	PhaseStartingWorkers   Phase = "starting-workers"
 	PhaseDone              Phase = "done"
 	PhaseFailed            Phase = "failed"
 )

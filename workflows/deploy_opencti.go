@@ -11,6 +11,7 @@ import (
 
 	"github.com/socflow/socflow/activities"
 	"github.com/socflow/socflow/internal/plan"
+	"github.com/socflow/socflow/internal/spec"
 )
 
 // a is the nil receiver through which workflows name activities type-safely.
@@ -18,7 +19,8 @@ var a *activities.Activities
 
 // DeployOpenCTI brings up one OpenCTI instance, in the charm's order: validate, ensure
 // secrets, wait for the four dependencies, ensure the bucket, push the plan, start the
-// platform, wait until healthy, add the health check, start the workers, verify.
+// platform, wait until healthy, add the health check, verify the platform's version and
+// admin token, start the workers (VerifyBeforeWorkersChange).
 func DeployOpenCTI(ctx workflow.Context, in DeployInput) (DeployResult, error) {
 	d := &deploy{in: in}
 	if err := d.setup(ctx); err != nil {
@@ -86,19 +88,9 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 		return DeployResult{}, fmt.Errorf("cannot add the platform health check: %w", err)
 	}
 
-	d.enter(ctx, PhaseStartingWorkers)
-	err = workflow.ExecuteActivity(pebbleCtx, a.StartPebbleServices,
-		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: plan.WorkerServices(*inst.OpenCTI.Workers)}).Get(ctx, nil)
+	ver, err := d.verifyAndStartWorkers(ctx, inst, sec.Secrets)
 	if err != nil {
-		return DeployResult{}, fmt.Errorf("cannot start the workers: %w", err)
-	}
-
-	d.enter(ctx, PhaseVerifying)
-	var ver activities.VerifyOpenCTIResult
-	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, graphqlOptions), a.VerifyOpenCTI,
-		activities.VerifyOpenCTIInput{Instance: inst, AdminToken: sec.Secrets.AdminToken}).Get(ctx, &ver)
-	if err != nil {
-		return DeployResult{}, fmt.Errorf("cannot verify the platform: %w", err)
+		return DeployResult{}, err
 	}
 
 	d.enter(ctx, PhaseDone)
@@ -107,6 +99,48 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 		Instance: inst.Name, URL: inst.OpenCTI.PublicURL, Version: ver.Version, Timings: d.status.Timings,
 		Warnings: d.warnings(), GeneratedSecrets: sec.Generated, Secrets: sec.Secrets,
 	}, nil
+}
+
+// verifyAndStartWorkers verifies the platform's version and admin token, then starts
+// the workers, so workers never start against a platform of the wrong version. Deploys
+// begun before VerifyBeforeWorkersChange started the workers first, and keep that order
+// when they replay.
+func (d *deploy) verifyAndStartWorkers(ctx workflow.Context, inst spec.Instance, sec activities.InstanceSecrets) (activities.VerifyOpenCTIResult, error) {
+	if workflow.GetVersion(ctx, VerifyBeforeWorkersChange, workflow.DefaultVersion, VerifyBeforeWorkers) == workflow.DefaultVersion {
+		if err := d.startWorkers(ctx, inst); err != nil {
+			return activities.VerifyOpenCTIResult{}, err
+		}
+		return d.verify(ctx, inst, sec)
+	}
+	ver, err := d.verify(ctx, inst, sec)
+	if err != nil {
+		return ver, err
+	}
+	return ver, d.startWorkers(ctx, inst)
+}
+
+// verify checks through GraphQL that the platform runs the requested version and
+// accepts the admin token.
+func (d *deploy) verify(ctx workflow.Context, inst spec.Instance, sec activities.InstanceSecrets) (activities.VerifyOpenCTIResult, error) {
+	d.enter(ctx, PhaseVerifying)
+	var ver activities.VerifyOpenCTIResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, graphqlOptions), a.VerifyOpenCTI,
+		activities.VerifyOpenCTIInput{Instance: inst, AdminToken: sec.AdminToken}).Get(ctx, &ver)
+	if err != nil {
+		return ver, fmt.Errorf("cannot verify the platform: %w", err)
+	}
+	return ver, nil
+}
+
+// startWorkers starts the worker services of the pushed layer.
+func (d *deploy) startWorkers(ctx workflow.Context, inst spec.Instance) error {
+	d.enter(ctx, PhaseStartingWorkers)
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pebbleOptions), a.StartPebbleServices,
+		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: plan.WorkerServices(*inst.OpenCTI.Workers)}).Get(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("cannot start the workers: %w", err)
+	}
+	return nil
 }
 
 // deploy is the state of one DeployOpenCTI run; the status query reads it.

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/activities"
 	"github.com/socflow/socflow/internal/spec"
@@ -68,7 +69,9 @@ func happyMocks(env *testsuite.TestWorkflowEnvironment, calls *[]string, skip ..
 		m.Return(activities.ProbeResult{Ready: true}, nil).Run(rec("healthy"))
 	}
 	on("check", a.AddOpenCTIReadyCheck).Return(nil).Run(rec("check"))
-	on("verify", a.VerifyOpenCTI).Return(activities.VerifyOpenCTIResult{Version: "6.9.3"}, nil).Run(rec("verify"))
+	if m := on("verify", a.VerifyOpenCTI); m != nil {
+		m.Return(activities.VerifyOpenCTIResult{Version: "6.9.3"}, nil).Run(rec("verify"))
+	}
 }
 
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
@@ -91,12 +94,49 @@ func TestDeploySequenceFollowsTheCharm(t *testing.T) {
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"secrets", "probe", "probe", "probe", "probe", "bucket", "apply", "start:platform", "healthy", "check", "start:worker-0,worker-1", "verify"}
+	want := []string{"secrets", "probe", "probe", "probe", "probe", "bucket", "apply", "start:platform", "healthy", "check", "verify", "start:worker-0,worker-1"}
 	if strings.Join(calls, " ") != strings.Join(want, " ") {
 		t.Fatalf("calls\n got %v\nwant %v", calls, want)
 	}
 	if res.Version != "6.9.3" || res.Secrets != refs || len(res.Timings) != 10 {
 		t.Fatalf("result %+v", res)
+	}
+	if got := res.Timings[len(res.Timings)-1].Phase; got != PhaseStartingWorkers {
+		t.Errorf("last phase %s, want %s", got, PhaseStartingWorkers)
+	}
+}
+
+// Deploys that began before VerifyBeforeWorkersChange keep the old order when they
+// replay; replaytests/testdata/v0 proves it on real histories.
+func TestDeployBeforeVerifyBeforeWorkersKeepsTheOldOrder(t *testing.T) {
+	env := newEnv(t)
+	var calls []string
+	happyMocks(env, &calls)
+	env.OnGetVersion(VerifyBeforeWorkersChange, workflow.DefaultVersion, VerifyBeforeWorkers).Return(workflow.DefaultVersion)
+	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	want := "check start:worker-0,worker-1 verify"
+	if got := strings.Join(calls[len(calls)-3:], " "); got != want {
+		t.Fatalf("last calls %q, want %q", got, want)
+	}
+}
+
+func TestDeployNeverStartsWorkersOnAPlatformOfTheWrongVersion(t *testing.T) {
+	env := newEnv(t)
+	var calls []string
+	happyMocks(env, &calls, "verify")
+	env.OnActivity(a.VerifyOpenCTI, mock.Anything, mock.Anything).Return(activities.VerifyOpenCTIResult{},
+		temporal.NewNonRetryableApplicationError("the platform runs OpenCTI 6.8.0, not 6.9.3", activities.ErrTypeVersionMismatch, nil))
+	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "6.8.0") {
+		t.Fatalf("error %v, want the version mismatch", err)
+	}
+	for _, c := range calls {
+		if strings.HasPrefix(c, "start:worker") {
+			t.Fatalf("workers started although verification failed: %v", calls)
+		}
 	}
 }
 

@@ -1,0 +1,150 @@
+package replaytests
+
+import (
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+
+	"github.com/socflow/socflow/internal/workerapp"
+	"github.com/socflow/socflow/workflows"
+)
+
+// importantPaths are the recordings every history set must hold for a workflow type: the
+// e2e tests (internal/e2e) whose deploys `make record-histories` records. A new workflow
+// path adds its e2e test here and its recordings in the same change.
+var importantPaths = map[string][]string{
+	workflows.DeployOpenCTIWorkflow: {
+		"TestDeployHappyPath",                          // deploy, and a redeploy that resumes (-2)
+		"TestDeployWaitsForDependencyThatComesUpLater", // Redis down at the start, up later
+		"TestDeployWrongRabbitMQPasswordFailsFast",     // a permanent fault: fails at once
+		"TestDeploySurvivesWorkerKill9",                // worker killed twice, resumed from history
+	},
+}
+
+// history is one recorded history file.
+type history struct {
+	path, set, name, workflowType string
+	events                        *historypb.History
+}
+
+// loadHistories reads every testdata/<set>/*.json; a set is the workflow version its
+// histories were recorded with (v0: before the first GetVersion change, v1: ...).
+func loadHistories(t *testing.T) []history {
+	t.Helper()
+	var hs []history
+	err := filepath.WalkDir("testdata", func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || filepath.Ext(path) != ".json" {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+		if err != nil {
+			t.Errorf("%s: cannot decode the history: %v", path, err)
+			return nil
+		}
+		if len(h.GetEvents()) == 0 || h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes() == nil {
+			t.Errorf("%s: history does not begin with WorkflowExecutionStarted", path)
+			return nil
+		}
+		started := h.GetEvents()[0].GetWorkflowExecutionStartedEventAttributes()
+		rel, _ := filepath.Rel("testdata", path)
+		hs = append(hs, history{
+			path: path, set: filepath.Dir(rel), name: strings.TrimSuffix(filepath.Base(path), ".json"),
+			workflowType: started.GetWorkflowType().GetName(), events: h,
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("cannot read testdata: %v", err)
+	}
+	if len(hs) == 0 {
+		t.Fatal("no recorded histories in testdata/: run `make record-histories`")
+	}
+	return hs
+}
+
+// TestReplayRecordedHistories replays every recorded history against the current
+// workflow code, registered as the worker registers it and decoded with the production
+// DataConverter. A failure means a change would break workflows running today: guard it
+// with workflow.GetVersion (README, "Changing a workflow safely").
+func TestReplayRecordedHistories(t *testing.T) {
+	hs := loadHistories(t)
+	replayer, err := workerapp.NewReplayer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The SDK logs a non-determinism as a "Workflow panic"; the failure below says it once.
+	logger := log.NewStructuredLogger(slog.New(slog.DiscardHandler))
+	for _, h := range hs {
+		t.Run(h.set+"/"+h.name, func(t *testing.T) {
+			if !slices.Contains(workerapp.WorkflowTypes(), h.workflowType) {
+				t.Fatalf("%s: workflow type %q is not registered by the worker (workerapp.RegisterWorkflows)", h.path, h.workflowType)
+			}
+			if err := replayer.ReplayWorkflowHistory(logger, h.events); err != nil {
+				t.Fatalf("%s no longer replays: %v\n(a change to %s alters its command sequence: guard it with workflow.GetVersion)",
+					h.path, err, h.workflowType)
+			}
+		})
+	}
+}
+
+// TestEveryWorkflowTypeHasHistories fails when a registered workflow type, or one of
+// its important paths, has no recording: replay can only prove what was recorded.
+func TestEveryWorkflowTypeHasHistories(t *testing.T) {
+	hs := loadHistories(t)
+	bySet := map[string]map[string][]string{} // set -> type -> names
+	for _, h := range hs {
+		if bySet[h.set] == nil {
+			bySet[h.set] = map[string][]string{}
+		}
+		bySet[h.set][h.workflowType] = append(bySet[h.set][h.workflowType], h.name)
+	}
+	for _, typ := range workerapp.WorkflowTypes() {
+		paths, ok := importantPaths[typ]
+		if !ok {
+			t.Errorf("workflow type %s has no entry in importantPaths: name the e2e tests whose deploys cover it", typ)
+		}
+		found := false
+		for set, types := range bySet {
+			if len(types[typ]) == 0 {
+				continue
+			}
+			found = true
+			for _, p := range paths {
+				if !slices.Contains(types[typ], p) {
+					t.Errorf("testdata/%s has no %s history of %s: run `make record-histories HISTORY_SET=%s`", set, typ, p, set)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("workflow type %s has no recorded history in testdata/: run `make record-histories`", typ)
+		}
+	}
+}
+
+// TestHistoriesEndClosed keeps open (mid-run) recordings out of testdata: a closed
+// history proves the whole run replays, an open one only its beginning.
+func TestHistoriesEndClosed(t *testing.T) {
+	for _, h := range loadHistories(t) {
+		switch last := h.events.GetEvents()[len(h.events.GetEvents())-1].GetEventType(); last {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:
+		default:
+			t.Errorf("%s ends with %s, not a closed run", h.path, last)
+		}
+	}
+}

@@ -1,0 +1,17 @@
+package workflows
+
+import "go.temporal.io/sdk/workflow"
+
+// Change IDs of workflow.GetVersion guards: one per change to a workflow's command
+// sequence, kept while any open workflow or retained history may still need the old
+// branch (README, "Changing a workflow safely"). replaytests/testdata/v<N>/ holds the
+// histories recorded at each version; both old and new must replay.
+
+// VerifyBeforeWorkersChange guards verifying the platform (about.version and the admin
+// token, VerifyOpenCTI) before the workers start instead of after, so workers never
+// start against a platform of the wrong version. Deploys that began before the change
+// (workflow.DefaultVersion) keep the old order: start workers, then verify.
+const VerifyBeforeWorkersChange = "verify-before-workers"
+
+// VerifyBeforeWorkers is the version of VerifyBeforeWorkersChange that verifies first.
+const VerifyBeforeWorkers workflow.Version = 1
