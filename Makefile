@@ -55,7 +55,7 @@ HISTORY_SET ?= v1
 RECORD_TESTS ?= ^(TestDeployHappyPath|TestDeployWrongRabbitMQPasswordFailsFast|TestDeployWaitsForDependencyThatComesUpLater|TestDeploySurvivesWorkerKill9)$$
 record-histories: stack-up
 	@set -e; dest=$(CURDIR)/replaytests/testdata/$(HISTORY_SET); tmp=$$(mktemp -d); \
-	  $(WITH_STACK) SOCFLOW_RECORD_HISTORIES=$$tmp go test -count=1 -timeout 30m -run '$(RECORD_TESTS)' ./internal/e2e/ \
+	  $(WITH_STACK) SOCFLOW_CODEC_KEYS=$(CURDIR)/replaytests/codec-test-keys.json SOCFLOW_RECORD_HISTORIES=$$tmp go test -count=1 -timeout 30m -run '$(RECORD_TESTS)' ./internal/e2e/ \
 	    || { echo "record-histories: e2e tests failed; nothing copied (partial recordings in $$tmp)"; exit 1; }; \
 	  mkdir -p $$dest; cp $$tmp/*.json $$dest/; rm -rf $$tmp; \
 	  ls -l $$dest/*.json

@@ -20,7 +20,11 @@ const usage = `usage:
   starter replay-check [-task-queue Q] [-query CLAUSE]
                                               before a rollout: replay every running workflow on
                                               the queue against this build; exit 1 if any would break
-Temporal settings come from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_* (envconfig).`
+  starter codec-server [-addr 127.0.0.1:8089] [-origins URL,...]
+                                              serve /encode and /decode for the Web UI and
+                                              temporal --codec-endpoint (SOCFLOW_CODEC_KEYS, SOCFLOW_CODEC_TOKEN)
+Temporal settings come from TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_* (envconfig);
+payloads are encrypted with the key ring in SOCFLOW_CODEC_KEYS.`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -39,6 +43,8 @@ func main() {
 		err = cmdInput(os.Args[2:], os.Stdout)
 	case "replay-check":
 		err = cmdReplayCheck(ctx, os.Args[2:], os.Stdout)
+	case "codec-server":
+		err = cmdCodecServer(ctx, os.Args[2:], os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return

@@ -34,7 +34,13 @@ func TestReplayCheckOnRunningWorkflows(t *testing.T) {
 	}
 	st := stacktest.Get(t)
 	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
-	c, err := tclient.Dial(tclient.Options{HostPort: st.TemporalAddress, DataConverter: workerapp.DataConverter(), Logger: quiet})
+	opts := tclient.Options{HostPort: st.TemporalAddress, Logger: quiet}
+	conv, err := workerapp.LoadConverters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv.Apply(&opts)
+	c, err := tclient.Dial(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/socflow/socflow/internal/plan"
 	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
+	"github.com/socflow/socflow/internal/workerapp"
 	"github.com/socflow/socflow/workflows"
 )
 
@@ -111,7 +112,13 @@ func TestDeploySurvivesTemporalServerRestart(t *testing.T) {
 	// also proves the worker saw the outage.
 	sdkLog := failureLog(t, "sdk.log")
 	logger := slog.New(slog.NewTextHandler(sdkLog, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	c, err := tclient.Dial(tclient.Options{HostPort: addr, Logger: log.NewStructuredLogger(logger)})
+	opts := tclient.Options{HostPort: addr, Logger: log.NewStructuredLogger(logger)}
+	conv, err := workerapp.LoadConverters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv.Apply(&opts)
+	c, err := tclient.Dial(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

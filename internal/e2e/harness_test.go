@@ -134,7 +134,13 @@ func freePort(t testing.TB) int {
 func temporalClient(t testing.TB) tclient.Client {
 	t.Helper()
 	st := stacktest.Get(t)
-	c, err := tclient.Dial(tclient.Options{HostPort: st.TemporalAddress, Logger: quietLogger()})
+	opts := tclient.Options{HostPort: st.TemporalAddress, Logger: quietLogger()}
+	conv, err := workerapp.LoadConverters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv.Apply(&opts) // the production converters, so tests see what operators see
+	c, err := tclient.Dial(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

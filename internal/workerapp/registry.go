@@ -39,7 +39,11 @@ func WorkflowTypes() []string {
 // workflows under the same names and the production DataConverter, so a history that
 // replays here replays on a worker of this build.
 func NewReplayer() (worker.WorkflowReplayer, error) {
-	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: DataConverter()})
+	conv, err := LoadConverters()
+	if err != nil {
+		return nil, err
+	}
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: conv.Data, FailureConverter: conv.Failure})
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	prom "github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/codec"
 	"github.com/socflow/socflow/internal/secrets"
 	"github.com/socflow/socflow/workflows"
 )
@@ -91,11 +93,39 @@ func NewActivities(cfg Config) *activities.Activities {
 	return &activities.Activities{Secrets: &secrets.Store{Dir: cfg.SecretDir}, HTTP: cfg.HTTP, ProbeInterval: cfg.ProbeInterval}
 }
 
-// DataConverter is the one data converter of socflow's worker, starter and replayer:
-// histories decode only with the converter that wrote them, so all three share it.
-func DataConverter() converter.DataConverter {
-	return converter.GetDefaultDataConverter()
+// Converters are the data and failure converters of socflow's worker, starter and
+// replayer: histories decode only with the converter that wrote them, so all share them.
+type Converters struct {
+	// Data encrypts every payload with the codec key ring (when one is configured).
+	Data converter.DataConverter
+	// Failure moves failure messages and stack traces into encoded payloads too.
+	Failure converter.FailureConverter
+	// Encrypted says whether a key ring is in use.
+	Encrypted bool
 }
+
+// Apply sets the converters on client options.
+func (c Converters) Apply(opts *client.Options) {
+	opts.DataConverter = c.Data
+	opts.FailureConverter = c.Failure
+}
+
+// LoadConverters builds the converters from SOCFLOW_CODEC_KEYS, the codec key file
+// ({"active": ID, "keys": {ID: base64 of 32 bytes}}). Without it payloads are stored in
+// clear — acceptable only where no literal secret enters a spec.
+var LoadConverters = sync.OnceValues(func() (Converters, error) {
+	path := os.Getenv("SOCFLOW_CODEC_KEYS")
+	if path == "" {
+		dc := codec.DataConverter(nil)
+		return Converters{Data: dc, Failure: codec.FailureConverter(dc)}, nil
+	}
+	ring, err := codec.LoadKeyring(path)
+	if err != nil {
+		return Converters{}, fmt.Errorf("SOCFLOW_CODEC_KEYS=%s: %w", path, err)
+	}
+	dc := codec.DataConverter(ring)
+	return Converters{Data: dc, Failure: codec.FailureConverter(dc), Encrypted: true}, nil
+})
 
 // Dial connects to Temporal with the standard environment configuration
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_TLS_*, TEMPORAL_API_KEY, profiles),
@@ -105,7 +135,11 @@ func Dial(ctx context.Context, logger *slog.Logger, metrics client.MetricsHandle
 	if err != nil {
 		return nil, fmt.Errorf("cannot load temporal client settings from the environment: %w", err)
 	}
-	opts.DataConverter = DataConverter()
+	conv, err := LoadConverters()
+	if err != nil {
+		return nil, err
+	}
+	conv.Apply(&opts)
 	if logger != nil {
 		opts.Logger = log.NewStructuredLogger(logger)
 	}
@@ -150,7 +184,11 @@ func Run(ctx context.Context, cfg Config, c client.Client) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("cannot start the worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
-	cfg.Logger.Info("socflow worker started", "taskQueue", cfg.TaskQueue, "secretDir", cfg.SecretDir)
+	conv, _ := LoadConverters()
+	if !conv.Encrypted {
+		cfg.Logger.Warn("payloads are stored in clear: set SOCFLOW_CODEC_KEYS to encrypt workflow histories")
+	}
+	cfg.Logger.Info("socflow worker started", "taskQueue", cfg.TaskQueue, "secretDir", cfg.SecretDir, "encrypted", conv.Encrypted)
 	<-ctx.Done()
 	w.Stop()
 	cfg.Logger.Info("socflow worker stopped")
