@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ var refs = activities.InstanceSecrets{AdminToken: "store:unit/admin-token", Heal
 // happyMocks registers every activity answering as a healthy stack would, except those
 // named in skip (the test mocks them itself); the order of calls is recorded so tests
 // can assert the sequence.
-func happyMocks(env *testsuite.TestWorkflowEnvironment, calls *[]string, skip ...string) {
+func happyMocks(env *testsuite.TestWorkflowEnvironment, calls *callLog, skip ...string) {
 	on := func(name string, fn any) *testsuite.MockCallWrapper {
 		if slices.Contains(skip, name) {
 			return nil
@@ -48,7 +49,7 @@ func happyMocks(env *testsuite.TestWorkflowEnvironment, calls *[]string, skip ..
 		return env.OnActivity(fn, mock.Anything, mock.Anything)
 	}
 	rec := func(name string) func(mock.Arguments) {
-		return func(mock.Arguments) { *calls = append(*calls, name) }
+		return func(mock.Arguments) { calls.add(name) }
 	}
 	on("secrets", a.EnsureInstanceSecrets).Return(activities.EnsureInstanceSecretsResult{Secrets: refs}, nil).Run(rec("secrets"))
 	for _, p := range []struct {
@@ -63,7 +64,7 @@ func happyMocks(env *testsuite.TestWorkflowEnvironment, calls *[]string, skip ..
 	on("apply", a.ApplyOpenCTIPlan).Return(activities.ApplyOpenCTIPlanResult{}, nil).Run(rec("apply"))
 	on("start", a.StartPebbleServices).Return(activities.StartPebbleServicesResult{}, nil).Run(
 		func(args mock.Arguments) {
-			*calls = append(*calls, "start:"+strings.Join(args.Get(1).(activities.StartPebbleServicesInput).Services, ","))
+			calls.add("start:" + strings.Join(args.Get(1).(activities.StartPebbleServicesInput).Services, ","))
 		})
 	if m := on("healthy", a.WaitOpenCTIHealthy); m != nil {
 		m.Return(activities.ProbeResult{Ready: true}, nil).Run(rec("healthy"))
@@ -72,6 +73,25 @@ func happyMocks(env *testsuite.TestWorkflowEnvironment, calls *[]string, skip ..
 	if m := on("verify", a.VerifyOpenCTI); m != nil {
 		m.Return(activities.VerifyOpenCTIResult{Version: "6.9.3"}, nil).Run(rec("verify"))
 	}
+}
+
+// callLog records mocked activity calls; mocks run on the test environment's activity
+// goroutines (the four probes at once), so it locks.
+type callLog struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (l *callLog) add(c string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls = append(l.calls, c)
+}
+
+func (l *callLog) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.calls)
 }
 
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
@@ -84,9 +104,10 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 
 func TestDeploySequenceFollowsTheCharm(t *testing.T) {
 	env := newEnv(t)
-	var calls []string
-	happyMocks(env, &calls)
+	var log callLog
+	happyMocks(env, &log)
 	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	calls := log.list()
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -110,10 +131,11 @@ func TestDeploySequenceFollowsTheCharm(t *testing.T) {
 // replay; replaytests/testdata/v0 proves it on real histories.
 func TestDeployBeforeVerifyBeforeWorkersKeepsTheOldOrder(t *testing.T) {
 	env := newEnv(t)
-	var calls []string
-	happyMocks(env, &calls)
+	var log callLog
+	happyMocks(env, &log)
 	env.OnGetVersion(VerifyBeforeWorkersChange, workflow.DefaultVersion, VerifyBeforeWorkers).Return(workflow.DefaultVersion)
 	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	calls := log.list()
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
@@ -125,11 +147,12 @@ func TestDeployBeforeVerifyBeforeWorkersKeepsTheOldOrder(t *testing.T) {
 
 func TestDeployNeverStartsWorkersOnAPlatformOfTheWrongVersion(t *testing.T) {
 	env := newEnv(t)
-	var calls []string
-	happyMocks(env, &calls, "verify")
+	var log callLog
+	happyMocks(env, &log, "verify")
 	env.OnActivity(a.VerifyOpenCTI, mock.Anything, mock.Anything).Return(activities.VerifyOpenCTIResult{},
 		temporal.NewNonRetryableApplicationError("the platform runs OpenCTI 6.8.0, not 6.9.3", activities.ErrTypeVersionMismatch, nil))
 	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	calls := log.list()
 	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "6.8.0") {
 		t.Fatalf("error %v, want the version mismatch", err)
 	}
@@ -161,8 +184,8 @@ func TestDeployRejectsInvalidSpecBeforeAnyActivity(t *testing.T) {
 
 func TestDeployKeepsProbingAndRecordsTheReason(t *testing.T) {
 	env := newEnv(t)
-	var calls []string
-	happyMocks(env, &calls, "redis")
+	var log callLog
+	happyMocks(env, &log, "redis")
 	redisRounds := 0
 	var windows []time.Duration
 	// Redis is down for three rounds, then up.
@@ -175,13 +198,6 @@ func TestDeployKeepsProbingAndRecordsTheReason(t *testing.T) {
 			}
 			return activities.ProbeResult{Dependency: "redis", Ready: true, Version: "7.2", Attempts: 1}, nil
 		})
-	var seen DeployStatus
-	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(StatusQuery)
-		if err == nil {
-			_ = v.Get(&seen)
-		}
-	}, time.Millisecond)
 	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -205,11 +221,12 @@ func TestDeployKeepsProbingAndRecordsTheReason(t *testing.T) {
 
 func TestDeployStopsAtPermanentDependencyFault(t *testing.T) {
 	env := newEnv(t)
-	var calls []string
-	happyMocks(env, &calls, "rabbitmq")
+	var log callLog
+	happyMocks(env, &log, "rabbitmq")
 	env.OnActivity(a.ProbeRabbitMQ, mock.Anything, mock.Anything).Return(activities.ProbeResult{},
 		temporal.NewNonRetryableApplicationError("cannot log in to rabbitmq: ACCESS_REFUSED", activities.ErrTypeAuthFailed, nil))
 	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	calls := log.list()
 	err := env.GetWorkflowError()
 	if err == nil || !strings.Contains(err.Error(), "rabbitmq: cannot log in to rabbitmq: ACCESS_REFUSED") {
 		t.Fatalf("error %v, want the rabbitmq auth reason", err)
@@ -229,8 +246,8 @@ func TestDeployStopsAtPermanentDependencyFault(t *testing.T) {
 
 func TestDeployWaitsThroughPlatformInitialisation(t *testing.T) {
 	env := newEnv(t)
-	var calls []string
-	happyMocks(env, &calls, "healthy")
+	var log callLog
+	happyMocks(env, &log, "healthy")
 	rounds := 0
 	env.OnActivity(a.WaitOpenCTIHealthy, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, _ activities.WaitOpenCTIHealthyInput) (activities.ProbeResult, error) {
@@ -241,6 +258,7 @@ func TestDeployWaitsThroughPlatformInitialisation(t *testing.T) {
 			return activities.ProbeResult{Ready: true}, nil
 		})
 	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	calls := log.list()
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
