@@ -149,6 +149,16 @@ func TestServerRequiresTokenAndAnswersCORS(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || len(out.Payloads) != 1 || string(out.Payloads[0].Data) != `"hello"` {
 		t.Fatalf("decoded %+v %v", out, err)
 	}
+	for path, want := range map[string]int{"/t/tok/decode": http.StatusOK, "/t/wrong/decode": http.StatusUnauthorized, "/t/decode": http.StatusUnauthorized} {
+		resp, err := http.Post(srv.URL+path, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("POST %s: HTTP %d, want %d", path, resp.StatusCode, want)
+		}
+	}
 	pre, _ := http.NewRequest(http.MethodOptions, srv.URL+"/decode", nil)
 	pre.Header.Set("Origin", "http://127.0.0.1:8233")
 	presp, err := http.DefaultClient.Do(pre)

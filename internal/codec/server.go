@@ -20,7 +20,8 @@ type ServerOptions struct {
 }
 
 // NewServer returns the HTTP handler of /encode and /decode for the Web UI and
-// `temporal --codec-endpoint --codec-auth 'Bearer TOKEN'`, for authorised callers only.
+// `temporal --codec-endpoint --codec-auth 'Bearer TOKEN'`, for authorised callers only:
+// the token comes as a bearer header or as the first path segment (/t/TOKEN/decode).
 func NewServer(c *Codec, opts ServerOptions) http.Handler {
 	inner := converter.NewPayloadCodecHTTPHandler(c)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -36,6 +37,14 @@ func NewServer(c *Codec, opts ServerOptions) http.Handler {
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		// The Web UI's codec endpoint setting is a bare URL (it sends an Authorization
+		// header only with UI login configured), so the token may also lead the path:
+		// /t/<token>/decode.
+		if rest, inPath := strings.CutPrefix(r.URL.Path, "/t/"); inPath && !ok {
+			got, r.URL.Path, _ = strings.Cut(rest, "/")
+			r.URL.Path = "/" + r.URL.Path
+			ok = true
+		}
 		if opts.Token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(opts.Token)) != 1 {
 			http.Error(w, "unauthorized: present 'Authorization: Bearer <codec token>'", http.StatusUnauthorized)
 			return
