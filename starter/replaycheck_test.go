@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,17 +33,7 @@ func TestReplayCheckOnRunningWorkflows(t *testing.T) {
 	}
 	st := stacktest.Get(t)
 	quiet := log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))
-	opts := tclient.Options{HostPort: st.TemporalAddress, Logger: quiet}
-	conv, err := workerapp.LoadConverters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	conv.Apply(&opts)
-	c, err := tclient.Dial(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := stacktest.TemporalClient(t, st.TemporalAddress, quiet)
 	suffix := fmt.Sprint(time.Now().UnixNano())
 
 	// A real deploy, served by socflow's worker wiring, that stays in waiting-dependencies.
@@ -119,7 +108,7 @@ func TestReplayCheckOnRunningWorkflows(t *testing.T) {
 // listens on: the deploy waits in waiting-dependencies with a real history.
 func waitingInstance(t *testing.T, name string) spec.Instance {
 	t.Helper()
-	port, mgmt := freePort(t), freePort(t)
+	port, mgmt := stacktest.FreePort(t), stacktest.FreePort(t)
 	inst := spec.Instance{
 		Name:    name,
 		OpenCTI: spec.OpenCTI{Version: "6.9.3", AdminPassword: "local-admin-password"},
@@ -170,14 +159,4 @@ func waitForPhase(t *testing.T, c tclient.Client, id string, p workflows.Phase) 
 // terminate ends a test's workflow when the test ends, so none is left running.
 func terminate(t *testing.T, c tclient.Client, id string) {
 	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, "", "replay-check test done") })
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

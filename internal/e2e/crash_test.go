@@ -23,7 +23,6 @@ import (
 	"github.com/socflow/socflow/internal/plan"
 	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
-	"github.com/socflow/socflow/internal/workerapp"
 	"github.com/socflow/socflow/workflows"
 )
 
@@ -112,17 +111,7 @@ func TestDeploySurvivesTemporalServerRestart(t *testing.T) {
 	// also proves the worker saw the outage.
 	sdkLog := failureLog(t, "sdk.log")
 	logger := slog.New(slog.NewTextHandler(sdkLog, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	opts := tclient.Options{HostPort: addr, Logger: log.NewStructuredLogger(logger)}
-	conv, err := workerapp.LoadConverters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	conv.Apply(&opts)
-	c, err := tclient.Dial(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c := stacktest.TemporalClient(t, addr, log.NewStructuredLogger(logger))
 	queue := inProcessWorker(t, c, t.TempDir())
 	inst := newInstance(t, instanceOpts{initDelay: 8 * time.Second})
 	start := time.Now()

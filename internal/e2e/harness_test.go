@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -120,32 +119,12 @@ func quietLogger() log.Logger {
 	return log.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return stacktest.FreePort(t) }
 
-// temporalClient dials the stack's Temporal.
+// temporalClient dials the stack's Temporal with the production converters.
 func temporalClient(t testing.TB) tclient.Client {
 	t.Helper()
-	st := stacktest.Get(t)
-	opts := tclient.Options{HostPort: st.TemporalAddress, Logger: quietLogger()}
-	conv, err := workerapp.LoadConverters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	conv.Apply(&opts) // the production converters, so tests see what operators see
-	c, err := tclient.Dial(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
+	return stacktest.TemporalClient(t, stacktest.Get(t).TemporalAddress, quietLogger())
 }
 
 // inProcessWorker runs socflow's worker wiring in the test process on its own queue.

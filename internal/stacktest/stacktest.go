@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/log"
+
+	"github.com/socflow/socflow/internal/workerapp"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 )
@@ -271,4 +275,34 @@ func Pebble(t testing.TB) string {
 	}
 	t.Fatalf("pebble did not create %s; see %s", socket, logf.Name())
 	return ""
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for private
+// servers a test starts (stand-ins, Redis, dev servers).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TemporalClient dials hostPort with socflow's production converters (what operators
+// and the worker use), logging through logger, and closes the client when the test ends.
+func TemporalClient(t testing.TB, hostPort string, logger log.Logger) client.Client {
+	t.Helper()
+	opts := client.Options{HostPort: hostPort, Logger: logger}
+	conv, err := workerapp.LoadConverters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv.Apply(&opts)
+	c, err := client.Dial(opts)
+	if err != nil {
+		t.Fatalf("cannot dial temporal at %s: %v", hostPort, err)
+	}
+	t.Cleanup(c.Close)
+	return c
 }
