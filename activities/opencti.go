@@ -30,6 +30,10 @@ func (a *Activities) WaitOpenCTIHealthy(ctx context.Context, in WaitOpenCTIHealt
 	if err != nil {
 		return ProbeResult{Dependency: "opencti"}, classify(err)
 	}
+	ep, err := a.pebble(in.Instance.Pebble)
+	if err != nil {
+		return ProbeResult{Dependency: "opencti"}, classify(err)
+	}
 	api := &openctiapi.Client{BaseURL: plan.LocalURL(plan.Input{Instance: in.Instance}), HTTP: a.httpClient()}
 	return a.poll(ctx, "opencti", in.Window, func(ctx context.Context) (string, error) {
 		status, body, err := api.Health(ctx, key)
@@ -37,13 +41,13 @@ func (a *Activities) WaitOpenCTIHealthy(ctx context.Context, in WaitOpenCTIHealt
 			if !isConnRefused(err) {
 				return "", fmt.Errorf("health endpoint did not answer: %w", err)
 			}
-			infos, perr := pebbleServices(ctx, in.Instance.Pebble, []string{plan.PlatformService})
+			infos, perr := ep.services(ctx, []string{plan.PlatformService})
 			if perr != nil {
 				return "", fmt.Errorf("platform not listening yet, and %w", perr)
 			}
 			if ok, why := activeOrNot(infos[plan.PlatformService]); !ok {
 				return "", fmt.Errorf("platform service is %s; last output: %s", why,
-					lastLogLines(ctx, in.Instance.Pebble, []string{plan.PlatformService}, 3))
+					ep.lastLogLines(ctx, []string{plan.PlatformService}, 3))
 			}
 			return "", errors.New("platform is initialising (running, port not open yet)")
 		}

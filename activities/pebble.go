@@ -3,6 +3,11 @@ package activities
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -51,6 +56,10 @@ type ApplyOpenCTIPlanResult struct {
 // starts nothing: a changed layer takes effect when services are started, so re-applying
 // never restarts a running platform behind the workflow's back.
 func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanInput) (ApplyOpenCTIPlanResult, error) {
+	ep, err := a.pebble(in.Instance.Pebble)
+	if err != nil {
+		return ApplyOpenCTIPlanResult{}, classify(err)
+	}
 	in2, err := a.planInput(in.Instance, in.Secrets)
 	if err != nil {
 		return ApplyOpenCTIPlanResult{}, classify(err)
@@ -65,7 +74,7 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 	}
 	res := ApplyOpenCTIPlanResult{Services: append([]string{plan.PlatformService}, plan.WorkerServices(*in.Instance.OpenCTI.Workers)...)}
 	for _, f := range p.Files {
-		err := pebbleCall(ctx, in.Instance.Pebble, func(pc *client.Client) error {
+		err := ep.call(ctx, func(pc *client.Client) error {
 			return pc.Push(&client.PushOptions{Source: bytes.NewReader(f.Content), Path: f.Path, MakeDirs: true, Permissions: f.Perm})
 		})
 		if err != nil {
@@ -73,7 +82,7 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 		}
 		res.Files = append(res.Files, f.Path)
 	}
-	err = pebbleCall(ctx, in.Instance.Pebble, func(pc *client.Client) error {
+	err = ep.call(ctx, func(pc *client.Client) error {
 		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: plan.LayerLabel, LayerData: layer})
 	})
 	if err != nil {
@@ -94,6 +103,10 @@ type AddOpenCTIReadyCheckInput struct {
 // only once the platform is healthy (as the charm does), so Pebble's view of readiness
 // starts true rather than flapping through first boot.
 func (a *Activities) AddOpenCTIReadyCheck(ctx context.Context, in AddOpenCTIReadyCheckInput) error {
+	ep, err := a.pebble(in.Instance.Pebble)
+	if err != nil {
+		return classify(err)
+	}
 	key, err := a.resolve("opencti.healthAccessKey", in.HealthAccessKey)
 	if err != nil {
 		return classify(err)
@@ -102,7 +115,7 @@ func (a *Activities) AddOpenCTIReadyCheck(ctx context.Context, in AddOpenCTIRead
 	if err != nil {
 		return permanent(ErrTypeInvalidInput, fmt.Errorf("cannot render the health check layer: %w", err))
 	}
-	err = pebbleCall(ctx, in.Instance.Pebble, func(pc *client.Client) error {
+	err = ep.call(ctx, func(pc *client.Client) error {
 		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: plan.LayerLabel, LayerData: layer})
 	})
 	return classify(pebbleError("cannot add the platform health check", err))
@@ -132,7 +145,11 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 	if len(in.Services) == 0 {
 		return res, permanent(ErrTypeInvalidInput, errors.New("cannot start services: none named"))
 	}
-	infos, err := pebbleServices(ctx, in.Pebble, in.Services)
+	ep, err := a.pebble(in.Pebble)
+	if err != nil {
+		return res, classify(err)
+	}
+	infos, err := ep.services(ctx, in.Services)
 	if err != nil {
 		return res, classify(err)
 	}
@@ -154,7 +171,7 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 	// the process for a second, and in one change it does so service after service.
 	errs := make(chan error, len(res.Started))
 	for _, name := range res.Started {
-		go func() { errs <- startAndWait(ctx, in.Pebble, name) }()
+		go func() { errs <- ep.startAndWait(ctx, name) }()
 	}
 	var failed []error
 	for range res.Started {
@@ -170,9 +187,9 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 
 // startAndWait starts one service and waits for Pebble to confirm it stayed up; a
 // failed start carries the service's last output, which usually says why.
-func startAndWait(ctx context.Context, p spec.Pebble, name string) error {
+func (ep pebbleEndpoint) startAndWait(ctx context.Context, name string) error {
 	var changeID string
-	err := pebbleCall(ctx, p, func(pc *client.Client) (err error) {
+	err := ep.call(ctx, func(pc *client.Client) (err error) {
 		changeID, err = pc.Start(&client.ServiceOptions{Names: []string{name}})
 		return err
 	})
@@ -180,7 +197,7 @@ func startAndWait(ctx context.Context, p spec.Pebble, name string) error {
 		return pebbleError("cannot start "+name, err)
 	}
 	var change *client.Change
-	err = pebbleCall(ctx, p, func(pc *client.Client) (err error) {
+	err = ep.call(ctx, func(pc *client.Client) (err error) {
 		change, err = pc.WaitChange(changeID, &client.WaitChangeOptions{Timeout: PebbleCallTimeout - time.Second})
 		return err
 	})
@@ -188,31 +205,126 @@ func startAndWait(ctx context.Context, p spec.Pebble, name string) error {
 		return fmt.Errorf("cannot wait for the start of %s: %w", name, err)
 	}
 	if change.Err != "" {
-		return fmt.Errorf("cannot start %s: %s; last output: %s", name, change.Err, lastLogLines(ctx, p, []string{name}, 5))
+		return fmt.Errorf("cannot start %s: %s; last output: %s", name, change.Err, ep.lastLogLines(ctx, []string{name}, 5))
 	}
 	return nil
 }
 
-// pebbleClient opens a client for the container's Pebble; a Unix socket for now, an
-// HTTPS URL with a pinned identity once secure transport lands.
-func pebbleClient(p spec.Pebble) (*client.Client, error) {
-	cfg := &client.Config{Socket: p.Socket, UserAgent: "socflow"}
-	if p.URL != "" {
-		cfg = &client.Config{BaseURL: p.URL, UserAgent: "socflow"}
+// pebbleEndpoint is a workload container's Pebble, ready to dial: the spec's endpoint
+// and, for HTTPS, its pinned server identity and socflow's client identity, resolved
+// and parsed once per activity so a bad certificate fails before any call.
+type pebbleEndpoint struct {
+	spec       spec.Pebble
+	serverCert *x509.Certificate // the pinned identity certificate (HTTPS only)
+	clientCert *tls.Certificate  // socflow's identity (HTTPS only)
+	clientID   string            // the client identity, named in refusals
+}
+
+// pebble resolves the endpoint's secret references through the worker's secret store.
+// Unreadable or malformed certificates are permanent faults naming the field.
+func (a *Activities) pebble(p spec.Pebble) (pebbleEndpoint, error) {
+	ep := pebbleEndpoint{spec: p}
+	if p.URL == "" {
+		return ep, nil
+	}
+	pems := map[string]string{}
+	for _, r := range []struct {
+		field string
+		ref   spec.SecretRef
+	}{{"pebble.serverCert", p.ServerCert}, {"pebble.clientCert", p.ClientCert}, {"pebble.clientKey", p.ClientKey}} {
+		if r.ref.IsZero() {
+			return ep, &errPermanent{ErrTypeInvalidInput, fmt.Errorf("%s: is required with pebble.url %s", r.field, p.URL)}
+		}
+		v, err := a.resolve(r.field, r.ref)
+		if err != nil {
+			return ep, err
+		}
+		pems[r.field] = v
+	}
+	server, err := parseCertPEM("pebble.serverCert", pems["pebble.serverCert"])
+	if err != nil {
+		return ep, err
+	}
+	if !server.IsCA {
+		return ep, &errPermanent{ErrTypeInvalidInput, errors.New("pebble.serverCert: is not a CA certificate: " +
+			"pin the server's identity certificate ($PEBBLE/tls/identity.pem), not its short-lived TLS certificate")}
+	}
+	cc, err := parseCertPEM("pebble.clientCert", pems["pebble.clientCert"])
+	if err != nil {
+		return ep, err
+	}
+	if !usableForClientAuth(cc) {
+		return ep, &errPermanent{ErrTypeInvalidInput, errors.New("pebble.clientCert: its extended key usage does not include " +
+			"clientAuth, so Pebble would refuse it as an identity: issue it with extendedKeyUsage=clientAuth")}
+	}
+	if now := time.Now(); now.After(cc.NotAfter) || now.Before(cc.NotBefore) {
+		return ep, &errPermanent{ErrTypeInvalidInput, fmt.Errorf("pebble.clientCert: is valid only from %s to %s: issue a new one and register it with pebble update-identities",
+			cc.NotBefore.UTC().Format(time.RFC3339), cc.NotAfter.UTC().Format(time.RFC3339))}
+	}
+	pair, err := tls.X509KeyPair([]byte(pems["pebble.clientCert"]), []byte(pems["pebble.clientKey"]))
+	if err != nil {
+		return ep, &errPermanent{ErrTypeInvalidInput, fmt.Errorf("pebble.clientKey: is not the PEM private key of pebble.clientCert: %v", err)}
+	}
+	ep.serverCert, ep.clientCert, ep.clientID = server, &pair, identityName(cc)
+	return ep, nil
+}
+
+// parseCertPEM parses the first PEM CERTIFICATE block of v.
+func parseCertPEM(field, v string) (*x509.Certificate, error) {
+	b, _ := pem.Decode([]byte(v))
+	if b == nil || b.Type != "CERTIFICATE" {
+		return nil, &errPermanent{ErrTypeInvalidInput, errors.New(field + ": is not a PEM CERTIFICATE block")}
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		return nil, &errPermanent{ErrTypeInvalidInput, fmt.Errorf("%s: cannot parse the certificate: %v", field, err)}
+	}
+	return c, nil
+}
+
+// usableForClientAuth mirrors the check Pebble makes of a cert identity.
+func usableForClientAuth(c *x509.Certificate) bool {
+	if len(c.ExtKeyUsage) == 0 {
+		return true
+	}
+	for _, u := range c.ExtKeyUsage {
+		if u == x509.ExtKeyUsageClientAuth || u == x509.ExtKeyUsageAny {
+			return true
+		}
+	}
+	return false
+}
+
+// identityName names a client certificate for operators: its subject and the start of
+// its SHA-256 fingerprint (what `openssl x509 -fingerprint -sha256` prints).
+func identityName(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return fmt.Sprintf("%q (SHA-256 %s…)", c.Subject.String(), strings.ToUpper(hex.EncodeToString(sum[:8])))
+}
+
+// client opens a client for the container's Pebble: the one place socflow builds one.
+// Over HTTPS the server must present a TLS certificate signed by the pinned identity
+// certificate (Pebble's TLSServerIDCert; the fingerprint option is meant for pairing
+// only), and socflow presents its client identity.
+func (ep pebbleEndpoint) client() (*client.Client, error) {
+	cfg := &client.Config{Socket: ep.spec.Socket, UserAgent: "socflow"}
+	if ep.spec.URL != "" {
+		cfg = &client.Config{BaseURL: ep.spec.URL, UserAgent: "socflow",
+			TLSServerIDCert: ep.serverCert, TLSClientIDCert: ep.clientCert}
 	}
 	pc, err := client.New(cfg)
 	if err != nil {
-		return nil, &errPermanent{ErrTypeInvalidInput, fmt.Errorf("cannot create a pebble client for %s%s: %w", p.Socket, p.URL, err)}
+		return nil, &errPermanent{ErrTypeInvalidInput, fmt.Errorf("cannot create a pebble client for %s%s: %w", ep.spec.Socket, ep.spec.URL, err)}
 	}
 	return pc, nil
 }
 
-// pebbleCall runs one Pebble call on a client of its own, bounded by PebbleCallTimeout
-// and ctx. Pebble's client methods take no context, so a call runs aside and is
-// abandoned on timeout; and its client is not safe for concurrent use (each request
-// writes unguarded fields), so no two calls — an abandoned one included — share one.
-func pebbleCall(ctx context.Context, p spec.Pebble, call func(pc *client.Client) error) error {
-	pc, err := pebbleClient(p)
+// call runs one Pebble call on a client of its own, bounded by PebbleCallTimeout and
+// ctx. Pebble's client methods take no context, so a call runs aside and is abandoned
+// on timeout; and its client is not safe for concurrent use (each request writes
+// unguarded fields), so no two calls — an abandoned one included — share one.
+func (ep pebbleEndpoint) call(ctx context.Context, call func(pc *client.Client) error) error {
+	pc, err := ep.client()
 	if err != nil {
 		return err
 	}
@@ -222,17 +334,43 @@ func pebbleCall(ctx context.Context, p spec.Pebble, call func(pc *client.Client)
 	go func() { done <- call(pc) }()
 	select {
 	case err := <-done:
-		return err
+		return ep.refusal(err)
 	case <-ctx.Done():
 		return fmt.Errorf("pebble API did not answer: %w", ctx.Err())
 	}
 }
 
+// refusal makes the HTTPS refusals permanent, naming the setting to fix: a server that
+// does not present the pinned identity, and a client identity the server does not know.
+// Anything else (refused connections, timeouts) is returned as it is, retryable.
+func (ep pebbleEndpoint) refusal(err error) error {
+	if err == nil || ep.spec.URL == "" {
+		return err
+	}
+	var unknownCA x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	if errors.As(err, &unknownCA) || errors.As(err, &invalid) {
+		return &errPermanent{ErrTypeBadConfig, fmt.Errorf("pebble.serverCert: the server at %s does not present the pinned identity "+
+			"(%v): pin that Pebble's $PEBBLE/tls/identity.pem, or check pebble.url points at the right Pebble", ep.spec.URL, err)}
+	}
+	var ce *client.Error
+	if errors.As(err, &ce) && (ce.StatusCode == 401 || ce.StatusCode == 403) {
+		return &errPermanent{ErrTypeBadConfig, fmt.Errorf("pebble.clientCert: the Pebble at %s refuses client identity %s (HTTP %d: %v): "+
+			"register it there with `pebble add-identities` as type cert with access admin", ep.spec.URL, ep.clientID, ce.StatusCode, err)}
+	}
+	return err
+}
+
 // pebbleError classifies Pebble's answers: a 4xx other than a transient one means the
 // request itself is wrong (bad layer, unknown service) and retrying will not fix it.
+// Errors already permanent keep their type.
 func pebbleError(what string, err error) error {
 	if err == nil {
 		return nil
+	}
+	var perm *errPermanent
+	if errors.As(err, &perm) {
+		return &errPermanent{perm.errType, fmt.Errorf("%s: %w", what, err)}
 	}
 	var ce *client.Error
 	if errors.As(err, &ce) && ce.StatusCode >= 400 && ce.StatusCode < 500 && ce.StatusCode != 408 && ce.StatusCode != 429 {
@@ -241,10 +379,10 @@ func pebbleError(what string, err error) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// pebbleServices reads the state of the named services.
-func pebbleServices(ctx context.Context, p spec.Pebble, names []string) (map[string]*client.ServiceInfo, error) {
+// services reads the state of the named services.
+func (ep pebbleEndpoint) services(ctx context.Context, names []string) (map[string]*client.ServiceInfo, error) {
 	var infos []*client.ServiceInfo
-	err := pebbleCall(ctx, p, func(pc *client.Client) (err error) {
+	err := ep.call(ctx, func(pc *client.Client) (err error) {
 		infos, err = pc.Services(&client.ServicesOptions{Names: names})
 		return err
 	})
@@ -260,9 +398,9 @@ func pebbleServices(ctx context.Context, p spec.Pebble, names []string) (map[str
 
 // lastLogLines returns the services' last n log lines, one string, for error reasons
 // that tell the operator what the process said before it died.
-func lastLogLines(ctx context.Context, p spec.Pebble, services []string, n int) string {
+func (ep pebbleEndpoint) lastLogLines(ctx context.Context, services []string, n int) string {
 	var lines []string
-	err := pebbleCall(ctx, p, func(pc *client.Client) error {
+	err := ep.call(ctx, func(pc *client.Client) error {
 		return pc.Logs(&client.LogsOptions{Services: services, N: n, WriteLog: func(e client.LogEntry) error {
 			lines = append(lines, e.Service+": "+strings.TrimSpace(e.Message))
 			return nil

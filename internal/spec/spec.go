@@ -73,12 +73,31 @@ type OpenCTI struct {
 }
 
 // Pebble says how to reach the Pebble API of the workload container; exactly
-// one of Socket and URL is set.
+// one of Socket and URL is set. A socket needs the worker inside the workload
+// pod; a URL lets the worker run anywhere, over HTTPS with mutual TLS (Pebble
+// >= 1.26 started with --https): socflow pins the server's identity
+// certificate and presents a client certificate registered in that Pebble as
+// an identity with admin access.
 type Pebble struct {
 	// Socket is the absolute path of a local Pebble API socket.
 	Socket string `json:"socket,omitempty"`
-	// URL is a remote Pebble HTTPS API, https://host:port.
+	// URL is a remote Pebble HTTPS API, https://host:port (`pebble run --https
+	// host:port`); it requires ServerCert, ClientCert and ClientKey.
 	URL string `json:"url,omitempty"`
+	// ServerCert pins the server: the PEM identity certificate of that Pebble,
+	// the file $PEBBLE/tls/identity.pem it writes at its first HTTPS
+	// connection (a self-signed CA over its identity key, valid ten years).
+	// Copy that file from the workload host, or take the second certificate
+	// of `openssl s_client -showcerts -connect host:port` and compare its
+	// fingerprint with the file's out of band. Only with URL; usually
+	// file:/path. Not a secret, but a reference so it can live in a file.
+	ServerCert SecretRef `json:"serverCert,omitempty"`
+	// ClientCert is the PEM client certificate socflow presents: self-signed,
+	// usable for client auth, and registered in that Pebble with `pebble
+	// add-identities` as type cert, access admin. Only with URL.
+	ClientCert SecretRef `json:"clientCert,omitempty"`
+	// ClientKey is the PEM private key of ClientCert. Only with URL.
+	ClientKey SecretRef `json:"clientKey,omitempty"`
 }
 
 // Integrations are the backing services; pointers so that a missing section
@@ -290,7 +309,8 @@ func (i Instance) Redacted() Instance {
 // forget one when a field is added here.
 func (i *Instance) secretRefs() []*SecretRef {
 	o := &i.OpenCTI
-	refs := []*SecretRef{&o.AdminPassword, &o.AdminToken, &o.HealthAccessKey, &o.EncryptionKey}
+	refs := []*SecretRef{&o.AdminPassword, &o.AdminToken, &o.HealthAccessKey, &o.EncryptionKey,
+		&i.Pebble.ServerCert, &i.Pebble.ClientCert, &i.Pebble.ClientKey}
 	if s := i.Integrations.OpenSearch; s != nil {
 		refs = append(refs, &s.Password, &s.CA)
 	}

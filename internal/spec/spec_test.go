@@ -87,7 +87,8 @@ func fullParsed() Instance {
 			EncryptionKey:        "env:OPENCTI_ENCRYPTION_KEY",
 			AllowOldDependencies: true,
 		},
-		Pebble: Pebble{URL: "https://10.0.0.5:8443"},
+		Pebble: Pebble{URL: "https://10.0.0.5:8443", ServerCert: "file:/etc/socflow/pebble-identity.pem",
+			ClientCert: "file:/etc/socflow/pebble-client.pem", ClientKey: "store:pebble/client-key"},
 		Integrations: Integrations{
 			OpenSearch: &OpenSearch{
 				URLs:     []string{"https://os-0.example.com:9200", "https://os-1.example.com:9200"},

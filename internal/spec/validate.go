@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net/url"
 	"path"
@@ -144,11 +146,72 @@ func (c *checker) pebble(pb Pebble) {
 		return
 	case pb.Socket != "":
 		c.absPath("pebble.socket", pb.Socket)
+		for _, f := range pb.tlsFields() {
+			if !f.ref.IsZero() {
+				c.add(f.name, "is only used with pebble.url, not with pebble.socket",
+					"remove "+f.name+", or reach Pebble over HTTPS with pebble.url instead of pebble.socket")
+			}
+		}
 	default:
 		if msg := pebbleURLProblem(pb.URL); msg != "" {
-			c.add("pebble.url", msg, "write it as https://host:port")
+			c.add("pebble.url", msg, "write it as https://host:port, the address of `pebble run --https`")
+		}
+		for _, f := range pb.tlsFields() {
+			if f.ref.IsZero() {
+				c.add(f.name, "is required with pebble.url", f.fix)
+				continue
+			}
+			c.secret(f.name, f.ref, true, f.literal)
 		}
 	}
+}
+
+// pebbleTLSField is one of the settings of Pebble's HTTPS mode, with how to
+// obtain it and how to check a literal value.
+type pebbleTLSField struct {
+	name    string
+	ref     SecretRef
+	fix     string
+	literal func(string) (string, string)
+}
+
+// tlsFields lists the HTTPS settings in field order.
+func (pb Pebble) tlsFields() []pebbleTLSField {
+	return []pebbleTLSField{
+		{"pebble.serverCert", pb.ServerCert,
+			"set pebble.serverCert to the server's identity certificate, e.g. file:/etc/socflow/pebble-identity.pem copied from $PEBBLE/tls/identity.pem on the workload host",
+			certProblem("pebble.serverCert", "copy $PEBBLE/tls/identity.pem from the workload host")},
+		{"pebble.clientCert", pb.ClientCert,
+			"set pebble.clientCert to socflow's client certificate, e.g. file:/etc/socflow/pebble-client.pem, registered with `pebble add-identities` (type cert, access admin)",
+			certProblem("pebble.clientCert", "make one with openssl req -x509 and register it with `pebble add-identities`")},
+		{"pebble.clientKey", pb.ClientKey,
+			"set pebble.clientKey to the private key of pebble.clientCert, e.g. file:/etc/socflow/pebble-client.key",
+			keyProblem},
+	}
+}
+
+// certProblem checks that a literal holds a PEM certificate Go can parse.
+func certProblem(field, fix string) func(string) (string, string) {
+	return func(v string) (string, string) {
+		b, _ := pem.Decode([]byte(v))
+		if b == nil || b.Type != "CERTIFICATE" {
+			return "must be a PEM CERTIFICATE block", "point " + field + " at the certificate file (file:/path), or " + fix
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return "must hold a valid X.509 certificate: " + err.Error(), fix
+		}
+		return "", ""
+	}
+}
+
+// keyProblem checks that a literal holds a PEM private key block; it never
+// echoes the key.
+func keyProblem(v string) (string, string) {
+	b, _ := pem.Decode([]byte(v))
+	if b == nil || !strings.HasSuffix(b.Type, "PRIVATE KEY") {
+		return "must be a PEM PRIVATE KEY block", "point pebble.clientKey at the key file (file:/path) of pebble.clientCert"
+	}
+	return "", ""
 }
 
 // pebbleURLProblem accepts only https://host:port, the shape of Pebble's TCP API.

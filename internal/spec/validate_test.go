@@ -71,10 +71,43 @@ func TestValidate(t *testing.T) {
 		{"pebble both", func(i *Instance) { i.Pebble.URL = "https://10.0.0.5:8443" }, []want{{"pebble", "must set exactly one of socket or url (both are set)"}}},
 		{"pebble neither", func(i *Instance) { i.Pebble.Socket = "" }, []want{{"pebble", "must set exactly one of socket or url (neither is set)"}}},
 		{"pebble relative socket", func(i *Instance) { i.Pebble.Socket = ".pebble.socket" }, []want{{"pebble.socket", `must be an absolute path (got ".pebble.socket")`}}},
-		{"pebble url http", func(i *Instance) { i.Pebble = Pebble{URL: "http://10.0.0.5:8443"} }, []want{{"pebble.url", `must use https (got "http://10.0.0.5:8443")`}}},
-		{"pebble url no port", func(i *Instance) { i.Pebble = Pebble{URL: "https://10.0.0.5"} }, []want{{"pebble.url", `must include a port (got "https://10.0.0.5")`}}},
-		{"pebble url path", func(i *Instance) { i.Pebble = Pebble{URL: "https://10.0.0.5:8443/v1"} }, []want{{"pebble.url", `must not have a path (got "https://10.0.0.5:8443/v1")`}}},
-		{"pebble url ok", func(i *Instance) { i.Pebble = Pebble{URL: "https://[::1]:8443"} }, nil},
+		{"pebble url http", func(i *Instance) { i.Pebble = httpsPebble("http://10.0.0.5:8443") }, []want{{"pebble.url", `must use https (got "http://10.0.0.5:8443")`}}},
+		{"pebble url no port", func(i *Instance) { i.Pebble = httpsPebble("https://10.0.0.5") }, []want{{"pebble.url", `must include a port (got "https://10.0.0.5")`}}},
+		{"pebble url path", func(i *Instance) { i.Pebble = httpsPebble("https://10.0.0.5:8443/v1") }, []want{{"pebble.url", `must not have a path (got "https://10.0.0.5:8443/v1")`}}},
+		{"pebble url ok", func(i *Instance) { i.Pebble = httpsPebble("https://[::1]:8443") }, nil},
+		{"pebble url without tls", func(i *Instance) { i.Pebble = Pebble{URL: "https://10.0.0.5:8443"} }, []want{
+			{"pebble.serverCert", "is required with pebble.url"},
+			{"pebble.clientCert", "is required with pebble.url"},
+			{"pebble.clientKey", "is required with pebble.url"},
+		}},
+		{"pebble url env and store refs", func(i *Instance) {
+			i.Pebble = Pebble{URL: "https://pebble.example.com:8443", ServerCert: "env:PEBBLE_ID", ClientCert: "store:pebble/cert", ClientKey: "store:pebble/key"}
+		}, nil},
+		{"pebble url literal pems", func(i *Instance) {
+			cert, key := testCertPEM(t)
+			i.Pebble = Pebble{URL: "https://10.0.0.5:8443", ServerCert: SecretRef(cert), ClientCert: SecretRef(cert), ClientKey: SecretRef(key)}
+		}, nil},
+		{"pebble url literal not pem", func(i *Instance) {
+			i.Pebble = Pebble{URL: "https://10.0.0.5:8443", ServerCert: "hello", ClientCert: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", ClientKey: "key"}
+		}, []want{
+			{"pebble.serverCert", "must be a PEM CERTIFICATE block"},
+			{"pebble.clientCert", "must hold a valid X.509 certificate: x509: malformed certificate"},
+			{"pebble.clientKey", "must be a PEM PRIVATE KEY block"},
+		}},
+		{"pebble url relative file", func(i *Instance) {
+			p := httpsPebble("https://10.0.0.5:8443")
+			p.ClientKey = "file:client.key"
+			i.Pebble = p
+		}, []want{{"pebble.clientKey", `file reference must use an absolute path (got "client.key")`}}},
+		{"pebble socket with tls", func(i *Instance) { i.Pebble.ClientCert, i.Pebble.ClientKey = "file:/c.pem", "file:/c.key" }, []want{
+			{"pebble.clientCert", "is only used with pebble.url, not with pebble.socket"},
+			{"pebble.clientKey", "is only used with pebble.url, not with pebble.socket"},
+		}},
+		{"pebble both with tls", func(i *Instance) {
+			socket := i.Pebble.Socket
+			i.Pebble = httpsPebble("https://10.0.0.5:8443")
+			i.Pebble.Socket = socket
+		}, []want{{"pebble", "must set exactly one of socket or url (both are set)"}}},
 		{"missing integrations", func(i *Instance) { i.Integrations.OpenSearch, i.Integrations.S3 = nil, nil }, []want{{"integrations", "missing integration(s): opensearch, s3"}}},
 		{"opensearch no urls", func(i *Instance) { i.Integrations.OpenSearch.URLs = nil }, []want{{"integrations.opensearch.urls", "must list at least one node URL"}}},
 		{"opensearch bad url", func(i *Instance) {

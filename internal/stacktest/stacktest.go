@@ -49,6 +49,21 @@ type Stack struct {
 	S3Region         string
 	OpenSearchURL    string
 	Raw              map[string]string // every KEY=VALUE line, for settings not named above
+
+	// PebbleHTTPS is the "opencti-https" workload container, whose Pebble also serves HTTPS.
+	PebbleHTTPS PebbleHTTPS
+}
+
+// PebbleHTTPS is the workload container whose Pebble serves its API over HTTPS (`pebble
+// run --https`), with socflow's client certificate registered as an admin identity.
+// One deploy layer owns its service names, so only one test may deploy into it.
+type PebbleHTTPS struct {
+	URL        string // SOCFLOW_PEBBLE_HTTPS_URL: https://127.0.0.1:<port>
+	ServerCert string // SOCFLOW_PEBBLE_HTTPS_SERVER_CERT: file of the pinned identity certificate
+	ClientCert string // SOCFLOW_PEBBLE_HTTPS_CLIENT_CERT: file of socflow's client certificate
+	ClientKey  string // SOCFLOW_PEBBLE_HTTPS_CLIENT_KEY: file of its private key (0600)
+	Identity   string // SOCFLOW_PEBBLE_HTTPS_IDENTITY: the identity's name in that Pebble
+	Socket     string // SOCFLOW_PEBBLE_OPENCTI_HTTPS: the same Pebble's Unix socket
 }
 
 var (
@@ -184,6 +199,14 @@ func fromMap(kv map[string]string) (Stack, error) {
 		S3Region:         str("SOCFLOW_S3_REGION"),
 		OpenSearchURL:    str("SOCFLOW_OPENSEARCH_URL"),
 		Raw:              kv,
+	}
+	s.PebbleHTTPS = PebbleHTTPS{
+		URL:        str("SOCFLOW_PEBBLE_HTTPS_URL"),
+		ServerCert: str("SOCFLOW_PEBBLE_HTTPS_SERVER_CERT"),
+		ClientCert: str("SOCFLOW_PEBBLE_HTTPS_CLIENT_CERT"),
+		ClientKey:  str("SOCFLOW_PEBBLE_HTTPS_CLIENT_KEY"),
+		Identity:   str("SOCFLOW_PEBBLE_HTTPS_IDENTITY"),
+		Socket:     str("SOCFLOW_PEBBLE_OPENCTI_HTTPS"),
 	}
 	if len(missing) > 0 {
 		return Stack{}, fmt.Errorf("stack env lacks %s; is deploy/local/stack current?", strings.Join(missing, ", "))
