@@ -24,13 +24,19 @@ type Activities struct {
 	// HTTP is used for RabbitMQ's management API, OpenCTI health and GraphQL; nil means
 	// a client with DefaultCallTimeout.
 	HTTP *http.Client
-	// ProbeInterval is the pause between two attempts of a readiness probe (default 2s).
+	// ProbeInterval is the pause between two attempts of a readiness probe (default
+	// DefaultProbeInterval).
 	ProbeInterval time.Duration
 }
 
 // DefaultCallTimeout bounds one call to an external system, so a hung peer costs one
 // attempt, not the whole activity.
 const DefaultCallTimeout = 5 * time.Second
+
+// DefaultProbeInterval is the pause between probe attempts: the time from a dependency
+// (or the platform) becoming ready to the deploy moving on is at most this, and a probe
+// of a local endpoint twice a second costs nothing next to a first boot.
+const DefaultProbeInterval = 500 * time.Millisecond
 
 // DefaultProbeWindow is how long one probe activity polls before it hands the latest
 // reason back to the workflow, which records it and probes again.
@@ -100,7 +106,7 @@ func (a *Activities) poll(ctx context.Context, dependency string, window time.Du
 	}
 	interval := a.ProbeInterval
 	if interval <= 0 {
-		interval = 2 * time.Second
+		interval = DefaultProbeInterval
 	}
 	res := ProbeResult{Dependency: dependency}
 	deadline := time.Now().Add(window)

@@ -134,7 +134,8 @@ func inProcessWorker(t testing.TB, c tclient.Client, secretDir string) string {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- workerapp.Run(ctx, workerapp.Config{TaskQueue: queue, SecretDir: secretDir, ProbeInterval: 250 * time.Millisecond,
+		// The production probe interval, so the benchmark measures what operators get.
+		done <- workerapp.Run(ctx, workerapp.Config{TaskQueue: queue, SecretDir: secretDir,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, c)
 	}()
 	t.Cleanup(func() {

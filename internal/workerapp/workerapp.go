@@ -41,7 +41,8 @@ type Config struct {
 	Logger *slog.Logger
 	// HTTP is the activities' HTTP client (default: per-call timeouts of the activities).
 	HTTP *http.Client
-	// ProbeInterval is the pause between readiness probe attempts (default 2s).
+	// ProbeInterval is the pause between readiness probe attempts (default
+	// activities.DefaultProbeInterval).
 	ProbeInterval time.Duration
 }
 
