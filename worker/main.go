@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"go.temporal.io/sdk/client"
+
 	"github.com/socflow/socflow/internal/workerapp"
 )
 
@@ -29,15 +31,14 @@ func main() {
 func run(ctx context.Context, logger *slog.Logger, metricsAddr string) error {
 	cfg := workerapp.FromEnv()
 	cfg.Logger = logger
-	var closeMetrics func() error
-	var handler = workerapp.NoMetrics
+	var handler client.MetricsHandler // nil: no metrics
 	if metricsAddr != "" {
 		h, closer, err := workerapp.PrometheusMetrics(metricsAddr, logger)
 		if err != nil {
 			return err
 		}
-		handler, closeMetrics = h, closer
-		defer closeMetrics()
+		handler = h
+		defer closer()
 		logger.Info("serving SDK metrics", "url", "http://"+metricsAddr+"/metrics")
 	}
 	c, err := workerapp.Dial(ctx, logger, handler)

@@ -32,8 +32,8 @@ import (
 
 // Config configures a worker; the zero value is usable.
 type Config struct {
-	// SecretDir is the local secret store (default $SOCFLOW_SECRET_DIR, else
-	// ${XDG_STATE_HOME:-~/.local/state}/socflow/secrets).
+	// SecretDir is the local secret store (default
+	// ${XDG_STATE_HOME:-~/.local/state}/socflow/secrets; FromEnv reads SOCFLOW_SECRET_DIR).
 	SecretDir string
 	// TaskQueue defaults to workflows.TaskQueue; tests use their own.
 	TaskQueue string
@@ -61,9 +61,6 @@ func TaskQueueFromEnv() string {
 }
 
 func (c Config) withDefaults() Config {
-	if c.SecretDir == "" {
-		c.SecretDir = os.Getenv("SOCFLOW_SECRET_DIR")
-	}
 	if c.SecretDir == "" {
 		base := os.Getenv("XDG_STATE_HOME")
 		if base == "" {
@@ -198,6 +195,3 @@ func Run(ctx context.Context, cfg Config, c client.Client) error {
 	}
 	return ctx.Err()
 }
-
-// NoMetrics is the handler to pass to Dial when metrics are off.
-var NoMetrics client.MetricsHandler = nil
