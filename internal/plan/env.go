@@ -128,6 +128,9 @@ func platformEnv(in Input) (map[string]string, error) {
 		"REDIS__MODE":     string(rds.Mode),
 		"REDIS__USE_SSL":  strconv.FormatBool(rds.UseSSL),
 		"REDIS__TRIMMING": strconv.Itoa(*rds.Trimming),
+		// Per-instance namespace and queue prefix: without them two instances on one
+		// Redis/RabbitMQ share the init lock, manager locks, event stream and queues.
+		"REDIS__NAMESPACE": rds.Namespace,
 
 		"RABBITMQ__HOSTNAME":        rmq.Host,
 		"RABBITMQ__PORT":            strconv.Itoa(rmq.Port),
@@ -138,6 +141,7 @@ func platformEnv(in Input) (map[string]string, error) {
 		"RABBITMQ__VHOST":           rmq.VHost,
 		"RABBITMQ__USE_SSL":         strconv.FormatBool(rmq.UseSSL),
 		"RABBITMQ__QUEUE_TYPE":      string(rmq.QueueType),
+		"RABBITMQ__QUEUE_PREFIX":    rmq.QueuePrefix,
 
 		"ELASTICSEARCH__URL":                nodes,
 		"ELASTICSEARCH__ENGINE_SELECTOR":    string(search.Engine),
@@ -151,6 +155,16 @@ func platformEnv(in Input) (map[string]string, error) {
 		"MINIO__SECRET_KEY":    s.S3SecretKey,
 		"MINIO__BUCKET_NAME":   s3.Bucket,
 		"MINIO__BUCKET_REGION": s3.Region,
+
+		InstanceEnv: in.Instance.Name,
+	}
+	// Extra environment cannot shadow any of the above: spec validation refuses
+	// the names in spec.ReservedEnv, and this keeps the plan honest if it lags.
+	for k, v := range o.Env {
+		if _, taken := env[k]; taken {
+			return nil, fmt.Errorf("cannot plan opencti: opencti.env.%s is set by socflow; remove it from opencti.env", k)
+		}
+		env[k] = v
 	}
 	// Optional settings are left out rather than set empty: OpenCTI treats an
 	// empty string as a value (an empty base path, an empty password).

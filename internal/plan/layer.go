@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -162,4 +164,19 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// Digest is a short SHA-256 of the service's whole definition: equal definitions give
+// equal digests, and any change — a secret's value included, so a rotation shows — gives
+// another. Secrets go in only through the hash, beside random generated keys, so the
+// digest reveals nothing usable of them.
+func (s Service) Digest() string {
+	// encoding/json sorts map keys, so equal definitions give equal bytes.
+	b, err := json.Marshal(s)
+	if err != nil {
+		// Service holds only strings, numbers and maps of strings: it always marshals.
+		panic("cannot marshal a pebble service: " + err.Error())
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
 }

@@ -24,11 +24,26 @@ const (
 	HealthCheck = "platform-health"
 )
 
+// Stop timing: Pebble sends SIGTERM to the service's process group, waits the
+// kill-delay, then sends SIGKILL. A clean stop of the real platform takes about 9 s
+// (docs/opencti.md §8) and Pebble's default 5 s cuts it short; some stops hang on
+// SIGTERM for more than ten minutes, so the wait is bounded, not open-ended.
+const (
+	// PlatformKillDelay is how long the platform gets to stop cleanly.
+	PlatformKillDelay = 30 * time.Second
+	// WorkerKillDelay is how long a worker gets: it only has to finish a message.
+	WorkerKillDelay = 10 * time.Second
+)
+
+// InstanceEnv is set on every service socflow plans: it names the instance that owns
+// the container, so a plan of another instance is recognised before it replaces this one.
+const InstanceEnv = "SOCFLOW_INSTANCE"
+
 // Ready-check timing, copied from the charm because it is known to cope with
 // slow but healthy platforms.
 const (
 	healthPeriod    = time.Minute
-	healthTimeout   = 5 * time.Second
+	healthTimeout   = 20 * time.Second // above the platform's own 15 s dependency timeout
 	healthThreshold = 5
 )
 
@@ -38,6 +53,21 @@ type Plan struct {
 	Layer Layer
 	// Files must be pushed before the platform starts, in order.
 	Files []File
+	// Dirs must exist, writable, before the platform starts (it writes its log
+	// files under <platformDir>/logs and exits 1 when it cannot).
+	Dirs []Dir
+	// PlatformDigest identifies the platform service's definition (before the
+	// reaper is put in front of its command); socflow-reap logs it at every start,
+	// so socflow can tell whether the running platform was started from this plan.
+	PlatformDigest string
+}
+
+// Dir is one directory to create in the workload container.
+type Dir struct {
+	// Path is absolute inside the container.
+	Path string
+	// Perm is the mode to create it with.
+	Perm os.FileMode
 }
 
 // File is one file to push into the workload container.
@@ -94,16 +124,23 @@ func OpenCTI(in Input) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	services := map[string]Service{
-		PlatformService: {
-			Summary:     "OpenCTI platform",
-			Override:    OverrideReplace,
-			Startup:     StartupDisabled,
-			Command:     o.PlatformCommand,
-			WorkingDir:  o.PlatformDir,
-			Environment: env,
-		},
+	platform := Service{
+		Summary:     "OpenCTI platform",
+		Override:    OverrideReplace,
+		Startup:     StartupDisabled,
+		Command:     o.PlatformCommand,
+		WorkingDir:  o.PlatformDir,
+		Environment: env,
+		KillDelay:   Duration(PlatformKillDelay),
 	}
+	digest := platform.Digest()
+	if o.Reaper != spec.NoReaper {
+		// The reaper kills whatever the platform leaves behind when it exits (the
+		// lock child that keeps the init lock for minutes), and logs instance and
+		// digest at each start; Pebble signals its whole process group on stop.
+		platform.Command = o.Reaper + " --instance " + in.Instance.Name + " --plan " + digest + " -- " + o.PlatformCommand
+	}
+	services := map[string]Service{PlatformService: platform}
 	for i, name := range WorkerServices(*o.Workers) {
 		services[name] = Service{
 			Summary:  "OpenCTI worker " + strconv.Itoa(i),
@@ -114,10 +151,12 @@ func OpenCTI(in Input) (Plan, error) {
 			After:      []string{PlatformService},
 			Requires:   []string{PlatformService},
 			WorkingDir: o.WorkerDir,
+			KillDelay:  Duration(WorkerKillDelay),
 			Environment: map[string]string{
 				"OPENCTI_URL":      LocalURL(in),
 				"OPENCTI_TOKEN":    in.Secrets.AdminToken,
 				"WORKER_LOG_LEVEL": string(o.LogLevel),
+				InstanceEnv:        in.Instance.Name,
 			},
 		}
 	}
@@ -128,6 +167,8 @@ func OpenCTI(in Input) (Plan, error) {
 				"and the workers only once it is healthy.",
 			Services: services,
 		},
+		Dirs:           []Dir{{Path: LogsDir(in), Perm: 0o755}},
+		PlatformDigest: digest,
 	}
 	if in.Secrets.OpenSearchCA != "" {
 		p.Files = append(p.Files, File{Path: openSearchCAPath(in), Content: []byte(in.Secrets.OpenSearchCA), Perm: 0o644})
@@ -177,6 +218,9 @@ func LocalURL(in Input) string {
 func HealthURL(in Input) string {
 	return LocalURL(in) + "/health?health_access_key=" + url.QueryEscape(in.Secrets.HealthAccessKey)
 }
+
+// LogsDir is where the platform writes its log files.
+func LogsDir(in Input) string { return path.Join(in.Instance.OpenCTI.PlatformDir, "logs") }
 
 // openSearchCAPath is where the platform reads the OpenSearch CA, under its
 // own config directory as the charm does.

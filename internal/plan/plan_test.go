@@ -196,7 +196,9 @@ func TestOpenCTIDefaults(t *testing.T) {
 				"OPENCTI_URL":      "http://127.0.0.1:8080",
 				"OPENCTI_TOKEN":    testToken,
 				"WORKER_LOG_LEVEL": "info",
+				"SOCFLOW_INSTANCE": "demo",
 			},
+			KillDelay: Duration(10 * time.Second),
 		}
 	}
 	want := Layer{
@@ -207,8 +209,9 @@ func TestOpenCTIDefaults(t *testing.T) {
 				Summary:    "OpenCTI platform",
 				Startup:    StartupDisabled,
 				Override:   OverrideReplace,
-				Command:    "node build/back.js",
+				Command:    "/usr/local/bin/socflow-reap --instance demo --plan " + p.PlatformDigest + " -- node build/back.js",
 				WorkingDir: "/opt/opencti",
+				KillDelay:  Duration(30 * time.Second),
 				Environment: map[string]string{
 					"APP__PORT":                  "8080",
 					"APP__BASE_URL":              "http://localhost:8080",
@@ -224,11 +227,12 @@ func TestOpenCTIDefaults(t *testing.T) {
 					"APP__TELEMETRY__METRICS__ENABLED":             "true",
 					"APP__TELEMETRY__METRICS__EXPORTER_PROMETHEUS": "14269",
 
-					"REDIS__HOSTNAME": "127.0.0.1",
-					"REDIS__PORT":     "6379",
-					"REDIS__MODE":     "single",
-					"REDIS__USE_SSL":  "false",
-					"REDIS__TRIMMING": "2000000",
+					"REDIS__HOSTNAME":  "127.0.0.1",
+					"REDIS__PORT":      "6379",
+					"REDIS__MODE":      "single",
+					"REDIS__USE_SSL":   "false",
+					"REDIS__TRIMMING":  "2000000",
+					"REDIS__NAMESPACE": "demo",
 
 					"RABBITMQ__HOSTNAME":        "127.0.0.1",
 					"RABBITMQ__PORT":            "5672",
@@ -239,6 +243,7 @@ func TestOpenCTIDefaults(t *testing.T) {
 					"RABBITMQ__VHOST":           "/",
 					"RABBITMQ__USE_SSL":         "false",
 					"RABBITMQ__QUEUE_TYPE":      "classic",
+					"RABBITMQ__QUEUE_PREFIX":    "demo",
 
 					"ELASTICSEARCH__URL":                `["http://127.0.0.1:9200"]`,
 					"ELASTICSEARCH__ENGINE_SELECTOR":    "opensearch",
@@ -252,6 +257,8 @@ func TestOpenCTIDefaults(t *testing.T) {
 					"MINIO__SECRET_KEY":    "s3-secret",
 					"MINIO__BUCKET_NAME":   "opencti-bucket",
 					"MINIO__BUCKET_REGION": "us-east-1",
+
+					"SOCFLOW_INSTANCE": "demo",
 				},
 			},
 			"worker-0": worker(0),
@@ -267,6 +274,79 @@ func TestOpenCTIDefaults(t *testing.T) {
 	if p.Files != nil {
 		t.Errorf("Files = %+v, want none without a CA", p.Files)
 	}
+	if want := []Dir{{Path: "/opt/opencti/logs", Perm: 0o755}}; !reflect.DeepEqual(p.Dirs, want) {
+		t.Errorf("Dirs = %+v, want %+v", p.Dirs, want)
+	}
+}
+
+// TestPlatformDigest pins what the digest follows: the platform's definition, secrets
+// included (a rotation must show), and not the workers or the reaper's own arguments.
+func TestPlatformDigest(t *testing.T) {
+	digest := func(edit func(*spec.Instance), editSecrets func(*Secrets)) string {
+		p, err := OpenCTI(input(t, edit, editSecrets))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.PlatformDigest
+	}
+	base := digest(nil, nil)
+	if len(base) != 12 || base != digest(nil, nil) {
+		t.Fatalf("digest %q: want 12 hex digits, stable across calls", base)
+	}
+	for name, d := range map[string]string{
+		"log level":       digest(func(i *spec.Instance) { i.OpenCTI.LogLevel = spec.LogDebug }, nil),
+		"rabbitmq secret": digest(nil, func(s *Secrets) { s.RabbitMQPassword = "other" }),
+		"platform port":   digest(func(i *spec.Instance) { i.OpenCTI.Port = 4000 }, nil),
+	} {
+		if d == base {
+			t.Errorf("a change of %s left the digest at %s", name, base)
+		}
+	}
+	if d := digest(func(i *spec.Instance) { i.OpenCTI.Workers = ptr(5) }, nil); d != base {
+		t.Errorf("a worker-count change moved the platform digest from %s to %s", base, d)
+	}
+	if d := digest(func(i *spec.Instance) { i.OpenCTI.Reaper = "/opt/bin/socflow-reap" }, nil); d != base {
+		t.Errorf("the reaper's path moved the platform digest from %s to %s", base, d)
+	}
+}
+
+// TestPlatformEnvIsReserved keeps spec.ReservedEnv, which opencti.env may not set,
+// in step with every variable the plan derives itself.
+func TestPlatformEnvIsReserved(t *testing.T) {
+	in := input(t, func(i *spec.Instance) {
+		i.OpenCTI.BasePath = "/cti"
+		i.Integrations.OpenSearch.Username = "u"
+		i.Integrations.OpenSearch.Password = "env:OS_PASSWORD"
+		i.Integrations.OpenSearch.CA = "env:OS_CA"
+		i.Integrations.OpenSearch.URLs = []string{"https://127.0.0.1:9200"}
+		i.Integrations.Redis.Password = "env:REDIS_PASSWORD"
+	}, func(s *Secrets) { s.OpenSearchPassword, s.OpenSearchCA, s.RedisPassword = "p", testCA, "r" })
+	p, err := OpenCTI(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range p.Layer.Services[PlatformService].Environment {
+		if _, ok := spec.ReservedEnv[k]; !ok {
+			t.Errorf("the plan sets %s, which spec.ReservedEnv does not reserve: opencti.env could shadow it", k)
+		}
+	}
+}
+
+func TestExtraEnv(t *testing.T) {
+	p, err := OpenCTI(input(t, func(i *spec.Instance) {
+		i.OpenCTI.Env = map[string]string{"APP__PYTHON_EXECUTION_VENV": "/opt/opencti/.venv"}
+		i.OpenCTI.Reaper = spec.NoReaper
+	}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := p.Layer.Services[PlatformService]
+	if got := pl.Environment["APP__PYTHON_EXECUTION_VENV"]; got != "/opt/opencti/.venv" {
+		t.Errorf("APP__PYTHON_EXECUTION_VENV = %q", got)
+	}
+	if pl.Command != "node build/back.js" {
+		t.Errorf("with reaper none the command is %q, want the platform command alone", pl.Command)
+	}
 }
 
 func TestReadyCheck(t *testing.T) {
@@ -281,7 +361,7 @@ func TestReadyCheck(t *testing.T) {
 				Override:  OverrideReplace,
 				Level:     LevelReady,
 				Period:    Duration(time.Minute),
-				Timeout:   Duration(5 * time.Second),
+				Timeout:   Duration(20 * time.Second),
 				Threshold: 5,
 				HTTP:      &HTTPCheck{URL: "http://127.0.0.1:4000/cti/health?health_access_key=a+b%2Fc%3Dd%26e"},
 			},

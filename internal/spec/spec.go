@@ -70,6 +70,15 @@ type OpenCTI struct {
 	// AllowOldDependencies accepts dependencies below OpenCTI's documented
 	// minimum versions, for local stacks built from distribution packages.
 	AllowOldDependencies bool `json:"allowOldDependencies,omitempty"`
+	// Env is extra environment for the platform (what an image expects, such as
+	// APP__PYTHON_EXECUTION_VENV); names socflow sets itself are refused, so the
+	// spec field that owns a setting stays the one place to change it.
+	Env map[string]string `json:"env,omitempty"`
+	// Reaper is the path, inside the workload container, of socflow-reap, which
+	// runs the platform so that no process it forks outlives it (default
+	// /usr/local/bin/socflow-reap, shipped in socflow's OpenCTI rock; "none" runs
+	// the platform bare, and a crashed platform's lock child then survives it).
+	Reaper string `json:"reaper,omitempty"`
 }
 
 // Pebble says how to reach the Pebble API of the workload container; exactly
@@ -137,6 +146,10 @@ type OpenSearch struct {
 	Engine Engine `json:"engine,omitempty"`
 	// Replicas is the number of replicas per index (default 0).
 	Replicas int `json:"replicas,omitempty"`
+	// AllowMissingModules names modules/plugins OpenCTI needs that this cluster
+	// may lack (e.g. index-management where it cannot be installed); each is
+	// then reported as a warning instead of failing the deploy.
+	AllowMissingModules []string `json:"allowMissingModules,omitempty"`
 }
 
 // QueueType is the RabbitMQ queue type OpenCTI declares.
@@ -168,6 +181,9 @@ type RabbitMQ struct {
 	Password SecretRef `json:"password,omitempty"`
 	// QueueType is classic or quorum (default classic).
 	QueueType QueueType `json:"queueType,omitempty"`
+	// QueuePrefix is RABBITMQ__QUEUE_PREFIX (default: the instance name), so
+	// instances sharing a broker never consume each other's queues.
+	QueuePrefix string `json:"queuePrefix,omitempty"`
 }
 
 // RedisMode is OpenCTI's REDIS__MODE.
@@ -192,6 +208,9 @@ type Redis struct {
 	Mode RedisMode `json:"mode,omitempty"`
 	// UseSSL uses TLS to Redis.
 	UseSSL bool `json:"useSSL,omitempty"`
+	// Namespace is REDIS__NAMESPACE (default: the instance name), so instances
+	// sharing a Redis never share the init lock, manager locks or event stream.
+	Namespace string `json:"namespace,omitempty"`
 	// Trimming caps stream length (default 2000000); a pointer so that an
 	// explicit 0, which would let streams grow until Redis runs out of memory,
 	// is reported instead of silently defaulted.
@@ -235,6 +254,9 @@ const (
 	DefaultS3Endpoint      = "http://127.0.0.1:9000"
 	DefaultS3Region        = "us-east-1"
 	DefaultS3Bucket        = "opencti-bucket"
+	DefaultReaper          = "/usr/local/bin/socflow-reap"
+	// NoReaper as opencti.reaper runs the platform without socflow-reap.
+	NoReaper = "none"
 )
 
 // Load parses, defaults and validates a spec: the one call the starter and
@@ -267,6 +289,7 @@ func (i Instance) WithDefaults() Instance {
 	setString(&o.PublicURL, "http://localhost:"+strconv.Itoa(o.Port)+o.BasePath)
 	setString((*string)(&o.LogLevel), string(DefaultLogLevel))
 	setString(&o.AdminEmail, DefaultAdminEmail)
+	setString(&o.Reaper, DefaultReaper)
 
 	if s := out.Integrations.OpenSearch; s != nil {
 		if len(s.URLs) == 0 {
@@ -279,10 +302,12 @@ func (i Instance) WithDefaults() Instance {
 		setInt(&r.ManagementPort, DefaultManagementPort)
 		setString(&r.VHost, DefaultVHost)
 		setString((*string)(&r.QueueType), string(DefaultQueueType))
+		setString(&r.QueuePrefix, out.Name)
 	}
 	if r := out.Integrations.Redis; r != nil {
 		setInt(&r.Port, DefaultRedisPort)
 		setString((*string)(&r.Mode), string(DefaultRedisMode))
+		setString(&r.Namespace, out.Name)
 		setIntPtr(&r.Trimming, DefaultTrimming)
 	}
 	if s := out.Integrations.S3; s != nil {
@@ -330,10 +355,19 @@ func (i *Instance) secretRefs() []*SecretRef {
 func (i Instance) clone() Instance {
 	out := i
 	out.OpenCTI.Workers = clonePtr(i.OpenCTI.Workers)
+	if i.OpenCTI.Env != nil {
+		out.OpenCTI.Env = make(map[string]string, len(i.OpenCTI.Env))
+		for k, v := range i.OpenCTI.Env {
+			out.OpenCTI.Env[k] = v
+		}
+	}
 	if s := i.Integrations.OpenSearch; s != nil {
 		c := *s
 		if s.URLs != nil {
 			c.URLs = append([]string{}, s.URLs...)
+		}
+		if s.AllowMissingModules != nil {
+			c.AllowMissingModules = append([]string{}, s.AllowMissingModules...)
 		}
 		out.Integrations.OpenSearch = &c
 	}

@@ -48,15 +48,16 @@ func minimalDefaulted() Instance {
 			LogLevel:        LogInfo,
 			AdminEmail:      "admin@opencti.local",
 			AdminPassword:   "env:OPENCTI_ADMIN_PASSWORD",
+			Reaper:          "/usr/local/bin/socflow-reap",
 		},
 		Pebble: Pebble{Socket: "/var/lib/pebble/default/.pebble.socket"},
 		Integrations: Integrations{
 			OpenSearch: &OpenSearch{URLs: []string{"http://127.0.0.1:9200"}, Engine: EngineOpenSearch},
 			RabbitMQ: &RabbitMQ{
 				Host: "127.0.0.1", Port: 5672, ManagementPort: 15672, VHost: "/",
-				Username: "opencti", Password: "env:RABBITMQ_PASSWORD", QueueType: QueueClassic,
+				Username: "opencti", Password: "env:RABBITMQ_PASSWORD", QueueType: QueueClassic, QueuePrefix: "demo",
 			},
-			Redis: &Redis{Host: "127.0.0.1", Port: 6379, Mode: RedisSingle, Trimming: ptr(2000000)},
+			Redis: &Redis{Host: "127.0.0.1", Port: 6379, Mode: RedisSingle, Namespace: "demo", Trimming: ptr(2000000)},
 			S3: &S3{
 				Endpoint: "http://127.0.0.1:9000", Region: "us-east-1", Bucket: "opencti-bucket",
 				AccessKey: "env:S3_ACCESS_KEY", SecretKey: "env:S3_SECRET_KEY",
@@ -86,6 +87,8 @@ func fullParsed() Instance {
 			HealthAccessKey:      "store:opencti/health-key",
 			EncryptionKey:        "env:OPENCTI_ENCRYPTION_KEY",
 			AllowOldDependencies: true,
+			Env:                  map[string]string{"APP__PYTHON_EXECUTION_VENV": "/opt/opencti/.venv"},
+			Reaper:               "/opt/socflow/bin/socflow-reap",
 		},
 		Pebble: Pebble{URL: "https://10.0.0.5:8443", ServerCert: "file:/etc/socflow/pebble-identity.pem",
 			ClientCert: "file:/etc/socflow/pebble-client.pem", ClientKey: "store:pebble/client-key"},
@@ -94,15 +97,16 @@ func fullParsed() Instance {
 				URLs:     []string{"https://os-0.example.com:9200", "https://os-1.example.com:9200"},
 				Username: "opencti", Password: "store:opensearch/password",
 				CA: "file:/etc/socflow/opensearch-ca.pem", Engine: EngineOpenSearch, Replicas: 1,
+				AllowMissingModules: []string{"index-management"},
 			},
 			RabbitMQ: &RabbitMQ{
 				Host: "rabbitmq.example.com", Port: 5671, ManagementPort: 15671, ManagementSSL: true,
 				UseSSL: true, VHost: "opencti", Username: "opencti", Password: "store:rabbitmq/password",
-				QueueType: QueueQuorum,
+				QueueType: QueueQuorum, QueuePrefix: "cti-prod-q",
 			},
 			Redis: &Redis{
 				Host: "redis.example.com", Port: 6380, Password: "store:redis/password",
-				Mode: RedisSingle, UseSSL: true, Trimming: ptr(1000000),
+				Mode: RedisSingle, Namespace: "cti-prod-ns", UseSSL: true, Trimming: ptr(1000000),
 			},
 			S3: &S3{
 				Endpoint: "https://s3.example.com", Region: "eu-west-1", Bucket: "cti-prod-files",

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -121,6 +122,57 @@ func (c *checker) opencti(o OpenCTI) {
 	c.secret(p+"adminToken", o.AdminToken, false, adminTokenProblem)
 	c.secret(p+"healthAccessKey", o.HealthAccessKey, false, healthKeyProblem)
 	c.secret(p+"encryptionKey", o.EncryptionKey, false, encryptionKeyProblem)
+	c.env(o.Env)
+	if o.Reaper != NoReaper {
+		c.absPath(p+"reaper", o.Reaper)
+	}
+}
+
+// ReservedEnv are the platform variables socflow derives from other spec fields; the
+// plan's tests check that it sets no other. opencti.env may not set them, so each
+// setting keeps one place in the spec.
+var ReservedEnv = map[string]string{
+	"APP__PORT": "opencti.port", "APP__BASE_URL": "opencti.publicURL", "APP__BASE_PATH": "opencti.basePath",
+	"APP__ADMIN__EMAIL": "opencti.adminEmail", "APP__ADMIN__PASSWORD": "opencti.adminPassword",
+	"APP__ADMIN__TOKEN": "opencti.adminToken", "APP__HEALTH_ACCESS_KEY": "opencti.healthAccessKey",
+	"APP__ENCRYPTION_KEY": "opencti.encryptionKey", "APP__APP_LOGS__LOGS_LEVEL": "opencti.logLevel",
+	"PROVIDERS__LOCAL__STRATEGY": "(socflow: always LocalStrategy)", "NODE_OPTIONS": "(socflow: the rock's heap size)",
+	"APP__TELEMETRY__METRICS__ENABLED": "opencti.metricsPort", "APP__TELEMETRY__METRICS__EXPORTER_PROMETHEUS": "opencti.metricsPort",
+	"REDIS__HOSTNAME": "integrations.redis.host", "REDIS__PORT": "integrations.redis.port", "REDIS__MODE": "integrations.redis.mode",
+	"REDIS__USE_SSL": "integrations.redis.useSSL", "REDIS__TRIMMING": "integrations.redis.trimming",
+	"REDIS__PASSWORD": "integrations.redis.password", "REDIS__NAMESPACE": "integrations.redis.namespace",
+	"RABBITMQ__HOSTNAME": "integrations.rabbitmq.host", "RABBITMQ__PORT": "integrations.rabbitmq.port",
+	"RABBITMQ__PORT_MANAGEMENT": "integrations.rabbitmq.managementPort", "RABBITMQ__MANAGEMENT_SSL": "integrations.rabbitmq.managementSSL",
+	"RABBITMQ__USERNAME": "integrations.rabbitmq.username", "RABBITMQ__PASSWORD": "integrations.rabbitmq.password",
+	"RABBITMQ__VHOST": "integrations.rabbitmq.vhost", "RABBITMQ__USE_SSL": "integrations.rabbitmq.useSSL",
+	"RABBITMQ__QUEUE_TYPE": "integrations.rabbitmq.queueType", "RABBITMQ__QUEUE_PREFIX": "integrations.rabbitmq.queuePrefix",
+	"ELASTICSEARCH__URL": "integrations.opensearch.urls", "ELASTICSEARCH__ENGINE_SELECTOR": "integrations.opensearch.engine",
+	"ELASTICSEARCH__INDEX_PREFIX": "name", "ELASTICSEARCH__NUMBER_OF_REPLICAS": "integrations.opensearch.replicas",
+	"ELASTICSEARCH__USERNAME": "integrations.opensearch.username", "ELASTICSEARCH__PASSWORD": "integrations.opensearch.password",
+	"ELASTICSEARCH__SSL__CA": "integrations.opensearch.ca", "ELASTICSEARCH__SSL__REJECT_UNAUTHORIZED": "integrations.opensearch.ca",
+	"MINIO__ENDPOINT": "integrations.s3.endpoint", "MINIO__PORT": "integrations.s3.endpoint", "MINIO__USE_SSL": "integrations.s3.endpoint",
+	"MINIO__ACCESS_KEY": "integrations.s3.accessKey", "MINIO__SECRET_KEY": "integrations.s3.secretKey",
+	"MINIO__BUCKET_NAME": "integrations.s3.bucket", "MINIO__BUCKET_REGION": "integrations.s3.region",
+	"SOCFLOW_INSTANCE": "(socflow: the owner of the container)", "SOCFLOW_PLAN_DIGEST": "(socflow: the plan the platform runs)",
+}
+
+func (c *checker) env(env map[string]string) {
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		f := "opencti.env." + k
+		switch owner, reserved := ReservedEnv[k]; {
+		case !envNameRE.MatchString(k):
+			c.add(f, "is not a valid environment variable name", "use letters, digits and underscores, not starting with a digit, e.g. APP__PYTHON_EXECUTION_VENV")
+		case reserved:
+			c.add(f, "is set by socflow from "+owner, "remove it from opencti.env and set "+owner+" instead")
+		case strings.ContainsRune(env[k], 0):
+			c.add(f, "must not contain a NUL byte", "remove it; no environment variable can hold one")
+		}
+	}
 }
 
 func (c *checker) workers(w *int) {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -79,7 +80,23 @@ func (c *checker) opensearch(o OpenSearch) {
 	if o.Replicas < 0 {
 		c.add(p+"replicas", fmt.Sprintf("must be 0 or more (got %d)", o.Replicas), "use 0 for a single node, 1 or more for a cluster")
 	}
+	for i, m := range o.AllowMissingModules {
+		if !slices.Contains(SearchModules, m) {
+			c.add(fmt.Sprintf("%sallowMissingModules[%d]", p, i), fmt.Sprintf("is not a module OpenCTI needs (got %q)", m),
+				"use one of "+strings.Join(SearchModules, ", "))
+		}
+	}
 }
+
+// SearchModules are the search-engine modules and plugins OpenCTI relies on, by the
+// names _cat/plugins and _nodes/plugins report: the four OpenSearch modules of any
+// OpenSearch or Elasticsearch node, index-management (ISM) on OpenSearch, and ILM
+// (x-pack-ilm) on Elasticsearch.
+var SearchModules = []string{"analysis-common", "lang-painless", "mapper-extras", "reindex", "index-management", "x-pack-ilm"}
+
+// prefixRE is what a queue prefix or a Redis namespace may hold: OpenCTI puts it
+// into queue names and key names verbatim.
+var prefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$`)
 
 func (c *checker) rabbitmq(r RabbitMQ) {
 	const p = "integrations.rabbitmq."
@@ -99,6 +116,10 @@ func (c *checker) rabbitmq(r RabbitMQ) {
 		c.username(p+"username", r.Username)
 	}
 	c.secret(p+"password", r.Password, true, nil)
+	if !prefixRE.MatchString(r.QueuePrefix) {
+		c.add(p+"queuePrefix", fmt.Sprintf("must be 1-40 letters, digits, dots, dashes or underscores, starting with a letter or digit (got %q)", r.QueuePrefix),
+			"leave it out to use the instance name, which keeps instances on one broker apart")
+	}
 	switch r.QueueType {
 	case QueueClassic, QueueQuorum:
 	default:
@@ -111,6 +132,10 @@ func (c *checker) redis(r Redis) {
 	c.host(p+"host", r.Host)
 	c.port(p+"port", r.Port)
 	c.secret(p+"password", r.Password, false, nil)
+	if !prefixRE.MatchString(r.Namespace) {
+		c.add(p+"namespace", fmt.Sprintf("must be 1-40 letters, digits, dots, dashes or underscores, starting with a letter or digit (got %q)", r.Namespace),
+			"leave it out to use the instance name, which keeps instances on one Redis apart")
+	}
 	switch r.Mode {
 	case RedisSingle:
 	case RedisSentinel, RedisCluster:

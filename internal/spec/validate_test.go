@@ -68,6 +68,18 @@ func TestValidate(t *testing.T) {
 		{"encryption key ok", func(i *Instance) {
 			i.OpenCTI.EncryptionKey = SecretRef(base64.StdEncoding.EncodeToString(make([]byte, 32)))
 		}, nil},
+		{"env ok", func(i *Instance) { i.OpenCTI.Env = map[string]string{"APP__PYTHON_EXECUTION_VENV": "/opt/venv"} }, nil},
+		{"env bad name", func(i *Instance) { i.OpenCTI.Env = map[string]string{"1BAD": "x"} }, []want{{"opencti.env.1BAD", "is not a valid environment variable name"}}},
+		{"env reserved", func(i *Instance) { i.OpenCTI.Env = map[string]string{"REDIS__NAMESPACE": "x", "APP__PORT": "1"} }, []want{
+			{"opencti.env.APP__PORT", "is set by socflow from opencti.port"},
+			{"opencti.env.REDIS__NAMESPACE", "is set by socflow from integrations.redis.namespace"}}},
+		{"env NUL", func(i *Instance) { i.OpenCTI.Env = map[string]string{"X": "a\x00"} }, []want{{"opencti.env.X", "must not contain a NUL byte"}}},
+		{"reaper none", func(i *Instance) { i.OpenCTI.Reaper = NoReaper }, nil},
+		{"reaper relative", func(i *Instance) { i.OpenCTI.Reaper = "socflow-reap" }, []want{{"opencti.reaper", `must be an absolute path (got "socflow-reap")`}}},
+		{"queue prefix bad", func(i *Instance) { i.Integrations.RabbitMQ.QueuePrefix = "a b" }, []want{{"integrations.rabbitmq.queuePrefix", `must be 1-40 letters, digits, dots, dashes or underscores, starting with a letter or digit (got "a b")`}}},
+		{"queue prefix empty", func(i *Instance) { i.Integrations.RabbitMQ.QueuePrefix = "" }, []want{{"integrations.rabbitmq.queuePrefix", `must be 1-40 letters, digits, dots, dashes or underscores, starting with a letter or digit (got "")`}}},
+		{"redis namespace bad", func(i *Instance) { i.Integrations.Redis.Namespace = "{locks}" }, []want{{"integrations.redis.namespace", `must be 1-40 letters, digits, dots, dashes or underscores, starting with a letter or digit (got "{locks}")`}}},
+		{"missing module unknown", func(i *Instance) { i.Integrations.OpenSearch.AllowMissingModules = []string{"index-management", "ism"} }, []want{{"integrations.opensearch.allowMissingModules[1]", `is not a module OpenCTI needs (got "ism")`}}},
 		{"pebble both", func(i *Instance) { i.Pebble.URL = "https://10.0.0.5:8443" }, []want{{"pebble", "must set exactly one of socket or url (both are set)"}}},
 		{"pebble neither", func(i *Instance) { i.Pebble.Socket = "" }, []want{{"pebble", "must set exactly one of socket or url (neither is set)"}}},
 		{"pebble relative socket", func(i *Instance) { i.Pebble.Socket = ".pebble.socket" }, []want{{"pebble.socket", `must be an absolute path (got ".pebble.socket")`}}},
