@@ -51,6 +51,9 @@ const (
 	ErrTypeHealthKeyRejected = "HealthKeyRejected" // OpenCTI answered 401 to the health key
 	ErrTypeVersionMismatch   = "VersionMismatch"   // the platform runs another version than asked
 	ErrTypeBadConfig         = "BadConfig"         // the target system refuses the configuration
+	ErrTypeContainerOwned    = "ContainerOwned"    // the container runs another instance
+	ErrTypePlatformFailed    = "PlatformFailed"    // the platform fails at every start; restarting cannot fix it
+	ErrTypeForeignPlatform   = "ForeignPlatform"   // the running platform was started from another plan
 )
 
 // permanent returns err as the OUTERMOST non-retryable error: the SDK only looks at the
@@ -100,7 +103,17 @@ func (e *errPermanent) Unwrap() error { return e.err }
 
 // poll runs try every interval until it succeeds, fails permanently, the window ends or
 // ctx is done; it heartbeats the latest reason so the Web UI and `describe` show it.
+// Each try is bounded by DefaultCallTimeout.
 func (a *Activities) poll(ctx context.Context, dependency string, window time.Duration, try attempt) (ProbeResult, error) {
+	return a.pollWith(ctx, dependency, window, DefaultCallTimeout, try)
+}
+
+// heartbeatEvery keeps a probe's heartbeat fresh while one try is slower than the
+// activity's heartbeat timeout allows (a /health that answers after 15 s).
+const heartbeatEvery = 5 * time.Second
+
+// pollWith is poll with another bound on each try.
+func (a *Activities) pollWith(ctx context.Context, dependency string, window, callTimeout time.Duration, try attempt) (ProbeResult, error) {
 	if window <= 0 {
 		window = DefaultProbeWindow
 	}
@@ -112,8 +125,10 @@ func (a *Activities) poll(ctx context.Context, dependency string, window time.Du
 	deadline := time.Now().Add(window)
 	for {
 		res.Attempts++
-		callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
+		callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+		stopBeat := beatWhile(callCtx, res)
 		version, err := try(callCtx)
+		stopBeat()
 		cancel()
 		if err == nil {
 			res.Ready, res.Reason, res.Version = true, "", version
@@ -137,6 +152,27 @@ func (a *Activities) poll(ctx context.Context, dependency string, window time.Du
 		case <-time.After(interval):
 		}
 	}
+}
+
+// beatWhile heartbeats the last result every heartbeatEvery until stop is called, so
+// one slow try does not look like a lost worker.
+func beatWhile(ctx context.Context, last ProbeResult) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				recordHeartbeat(ctx, last)
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // recordHeartbeat heartbeats when running as an activity; plain calls (tests, tools) skip it.

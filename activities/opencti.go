@@ -5,7 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"slices"
+	"strings"
 	"syscall"
+	"time"
+
+	"github.com/canonical/pebble/client"
 
 	"github.com/socflow/socflow/internal/openctiapi"
 	"github.com/socflow/socflow/internal/plan"
@@ -18,13 +24,32 @@ type WaitOpenCTIHealthyInput struct {
 	Instance spec.Instance `json:"instance"`
 	// HealthAccessKey refers to the key of the /health endpoint.
 	HealthAccessKey spec.SecretRef `json:"healthAccessKey"`
+	// PlatformDigest is the digest of the platform definition socflow applied
+	// (ApplyOpenCTIPlanResult); when set, a platform started from another plan is
+	// reported instead of waited on.
+	PlatformDigest string `json:"platformDigest,omitempty"`
+	// Since is when this workflow started the platform: exits before it are
+	// another run's, and are not counted as this run's crash loop.
+	Since time.Time `json:"since,omitzero"`
 	ProbeWindow
 }
 
+// HealthCallTimeout bounds one /health call: the platform answers only after its own
+// 15 s timeout when a dependency hangs, and that answer names the dependency.
+const HealthCallTimeout = 20 * time.Second
+
+// platformLogLines is how much of the platform's output the wait reads to find its
+// start attempts: enough for several failed starts of the real platform.
+const platformLogLines = 400
+
 // WaitOpenCTIHealthy polls the platform's /health until it answers 200. Not listening
-// yet means initialising (first boot takes minutes, migrations hours): keep waiting and
-// never restart it. 503 means a dependency is down: keep waiting and say which. 401
-// means the key is wrong: waiting cannot fix that, so it is permanent.
+// yet is either initialising (first boot takes minutes, migrations hours: keep waiting,
+// never restart it) or crash-looping: the platform's own output, as Pebble keeps it,
+// tells which. A start that fails because a dependency is down or the init lock is
+// held is waited on and named; one that no restart can fix (indices left by a killed
+// first boot, an invalid token, data too recent) is permanent, with the fix. 503 means
+// a dependency is down: keep waiting and say which. 401 means the key is wrong:
+// waiting cannot fix that, so it is permanent.
 func (a *Activities) WaitOpenCTIHealthy(ctx context.Context, in WaitOpenCTIHealthyInput) (ProbeResult, error) {
 	key, err := a.resolve("opencti.healthAccessKey", in.HealthAccessKey)
 	if err != nil {
@@ -34,26 +59,19 @@ func (a *Activities) WaitOpenCTIHealthy(ctx context.Context, in WaitOpenCTIHealt
 	if err != nil {
 		return ProbeResult{Dependency: "opencti"}, classify(err)
 	}
-	api := &openctiapi.Client{BaseURL: plan.LocalURL(plan.Input{Instance: in.Instance}), HTTP: a.httpClient()}
-	return a.poll(ctx, "opencti", in.Window, func(ctx context.Context) (string, error) {
+	api := &openctiapi.Client{BaseURL: plan.LocalURL(plan.Input{Instance: in.Instance}), HTTP: &http.Client{Timeout: HealthCallTimeout}}
+	w := platformWatch{a: a, ep: ep, in: in}
+	return a.pollWith(ctx, "opencti", in.Window, HealthCallTimeout, func(ctx context.Context) (string, error) {
 		status, body, err := api.Health(ctx, key)
 		if err != nil {
 			if !isConnRefused(err) {
 				return "", fmt.Errorf("health endpoint did not answer: %w", err)
 			}
-			infos, perr := ep.services(ctx, []string{plan.PlatformService})
-			if perr != nil {
-				return "", fmt.Errorf("platform not listening yet, and %w", perr)
-			}
-			if ok, why := activeOrNot(infos[plan.PlatformService]); !ok {
-				return "", fmt.Errorf("platform service is %s; last output: %s", why,
-					ep.lastLogLines(ctx, []string{plan.PlatformService}, 3))
-			}
-			return "", errors.New("platform is initialising (running, port not open yet)")
+			return "", w.notListening(ctx)
 		}
 		switch status {
 		case openctiapi.HealthOK:
-			return "", nil
+			return "", w.checkPlan(ctx)
 		case openctiapi.HealthDependency:
 			return "", fmt.Errorf("platform reports a dependency down (HTTP 503): %s", body)
 		case openctiapi.HealthKeyRejected:
@@ -62,6 +80,184 @@ func (a *Activities) WaitOpenCTIHealthy(ctx context.Context, in WaitOpenCTIHealt
 		}
 		return "", fmt.Errorf("unexpected health answer: %s", body)
 	})
+}
+
+// platformWatch reads the platform service's state and output for one wait.
+type platformWatch struct {
+	a  *Activities
+	ep pebbleEndpoint
+	in WaitOpenCTIHealthyInput
+}
+
+// notListening explains a closed port: initialising, crash-looping (and why), or
+// a failure no restart fixes.
+func (w platformWatch) notListening(ctx context.Context) error {
+	infos, err := w.ep.services(ctx, []string{plan.PlatformService})
+	if err != nil {
+		return fmt.Errorf("platform not listening yet, and %w", err)
+	}
+	info := infos[plan.PlatformService]
+	entries, err := w.ep.logs(ctx, []string{plan.PlatformService}, platformLogLines)
+	if err != nil {
+		return fmt.Errorf("platform not listening yet, and %w", err)
+	}
+	attempts := w.attempts(entries)
+	if err := w.foreign(attempts); err != nil {
+		return err
+	}
+	return w.verdict(ctx, info, attempts)
+}
+
+// attempts are the platform's start attempts since the workflow started it.
+func (w platformWatch) attempts(entries []client.LogEntry) []openctiapi.Attempt {
+	all := openctiapi.Attempts(w.entryLines(entries))
+	// A second of slack: Pebble stamps lines when it reads them, the workflow its
+	// own clock when it asked for the start.
+	since := w.in.Since.Add(-time.Second)
+	return slices.DeleteFunc(all, func(a openctiapi.Attempt) bool { return !w.in.Since.IsZero() && a.Start.Before(since) })
+}
+
+// verdict turns the service state and the attempts into a reason to keep waiting
+// or a permanent error. It never calls a process that keeps exiting "initialising".
+func (w platformWatch) verdict(ctx context.Context, info *client.ServiceInfo, attempts []openctiapi.Attempt) error {
+	exits := 0
+	var lastExit *openctiapi.Attempt
+	for i := range attempts {
+		if attempts[i].Exited {
+			exits++
+			lastExit = &attempts[i]
+		}
+	}
+	running := info != nil && info.Current == client.StatusActive
+	var cur *openctiapi.Attempt
+	if n := len(attempts); n > 0 && !attempts[n-1].Exited {
+		cur = &attempts[n-1]
+	}
+	if !running && lastExit == nil && cur != nil {
+		// Pebble saw the exit before the reaper's line reached the log (or there is no
+		// reaper): the last attempt ended.
+		lastExit, cur = cur, nil
+		exits++
+	}
+	if lastExit != nil && lastExit.Kind.Permanent() {
+		return &errPermanent{ErrTypePlatformFailed, errors.New(w.permanentReason(ctx, *lastExit, exits))}
+	}
+	if running && (exits == 0 || cur != nil && cur.Kind == openctiapi.FailureNone) {
+		if exits == 0 {
+			return errors.New("platform is initialising (running, port not open yet)")
+		}
+		return fmt.Errorf("platform is starting again after %s (running since %s, port not open yet); last exit: %s",
+			plural(exits, "exit"), info.CurrentSince.UTC().Format(time.TimeOnly), lastExit.Summary())
+	}
+	if lastExit == nil {
+		if ok, why := activeOrNot(info); !ok {
+			return fmt.Errorf("platform service is %s; last output: %s", why, w.ep.lastLogLines(ctx, []string{plan.PlatformService}, 3))
+		}
+		return errors.New("platform is initialising (running, port not open yet)")
+	}
+	state := "restarting"
+	if info != nil {
+		state = string(info.Current)
+	}
+	reason := fmt.Sprintf("platform is crash-looping (%s, service %s): %s", plural(exits, "exit"), state, lastExit.Summary())
+	switch lastExit.Kind {
+	case openctiapi.FailureDependency:
+		reason += "; it starts once " + orDefault(lastExit.Dependency, "the dependency") + " answers"
+	case openctiapi.FailureLock:
+		reason += "; " + w.lockHolder(ctx)
+	}
+	return errors.New(reason)
+}
+
+// permanentReason says what failed, that restarting cannot fix it, and the fix.
+func (w platformWatch) permanentReason(ctx context.Context, at openctiapi.Attempt, exits int) string {
+	inst := w.in.Instance
+	head := fmt.Sprintf("platform fails at every start (%s): %s", plural(exits, "exit"), at.Summary())
+	switch at.Kind {
+	case openctiapi.FailureIndexExists:
+		indices, err := w.a.instanceIndices(ctx, *inst.Integrations.OpenSearch, inst.Name)
+		list := strings.Join(indices, ", ")
+		if err != nil {
+			list = fmt.Sprintf("%s_* (cannot list them: %v)", inst.Name, err)
+		}
+		return head + fmt.Sprintf("; a first boot was interrupted and left its indices: remove the instance's indices (%s) and redeploy", list)
+	case openctiapi.FailureInvalidToken:
+		return head + "; the admin token is not a UUID the platform accepts: set opencti.adminToken to a UUIDv4 (or leave it empty) and redeploy"
+	case openctiapi.FailureDataTooRecent:
+		return head + "; the data were written by a newer OpenCTI: set opencti.version (and the image) back to that version; never start an older one on them"
+	case openctiapi.FailureSearchEngine:
+		return head + "; the search engine lacks a module or plugin OpenCTI needs: install it (see integrations.opensearch.allowMissingModules) and redeploy"
+	case openctiapi.FailureEncryptionKey:
+		return head + "; set opencti.encryptionKey to base64 of at least 32 bytes (or leave it empty to have socflow generate one)"
+	}
+	return head
+}
+
+// lockHolder says who holds the init lock and for how long it stays, from Redis.
+func (w platformWatch) lockHolder(ctx context.Context) string {
+	ttl, err := w.a.initLockTTL(ctx, *w.in.Instance.Integrations.Redis)
+	switch {
+	case err != nil:
+		return "another node holds the init lock (cannot read it: " + err.Error() + ")"
+	case ttl <= 0:
+		return "the init lock is free now; the next start takes it"
+	}
+	return fmt.Sprintf("another node (or a crashed platform's lock child) holds the init lock; it expires in %s unless renewed", ttl.Round(time.Second))
+}
+
+// checkPlan refuses a healthy platform that was started from another plan than
+// the one this workflow applied: it runs someone else's configuration.
+func (w platformWatch) checkPlan(ctx context.Context) error {
+	if w.in.PlatformDigest == "" || w.in.Instance.OpenCTI.Reaper == spec.NoReaper {
+		return nil
+	}
+	entries, err := w.ep.logs(ctx, []string{plan.PlatformService}, platformLogLines)
+	if err != nil {
+		return err
+	}
+	return w.foreign(openctiapi.Attempts(w.entryLines(entries)))
+}
+
+// foreign reports a running platform started by another instance, or from another
+// plan of this one, going by what socflow-reap logged at its start.
+func (w platformWatch) foreign(attempts []openctiapi.Attempt) error {
+	if w.in.PlatformDigest == "" || len(attempts) == 0 {
+		return nil
+	}
+	cur := attempts[len(attempts)-1]
+	switch {
+	case cur.Exited || cur.Plan == "":
+		return nil
+	case cur.Instance != "" && cur.Instance != w.in.Instance.Name:
+		return &errPermanent{ErrTypeForeignPlatform, fmt.Errorf("the platform running in %s was started for instance %s, not %s: give %s its own container",
+			w.ep.address(), cur.Instance, w.in.Instance.Name, w.in.Instance.Name)}
+	case cur.Plan != w.in.PlatformDigest:
+		return &errPermanent{ErrTypeForeignPlatform, fmt.Errorf("the running platform was started from plan %s, not the plan just applied (%s): a deploy never restarts a running platform; stop it (pebble stop platform) once it is safe, and deploy again",
+			cur.Plan, w.in.PlatformDigest)}
+	}
+	return nil
+}
+
+func (w platformWatch) entryLines(entries []client.LogEntry) []openctiapi.LogLine {
+	lines := make([]openctiapi.LogLine, len(entries))
+	for i, e := range entries {
+		lines[i] = openctiapi.LogLine{Time: e.Time, Message: e.Message}
+	}
+	return lines
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 // VerifyOpenCTIInput names the platform and the token to verify with.

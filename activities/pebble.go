@@ -10,10 +10,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
+	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/canonical/pebble/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/socflow/socflow/internal/plan"
 	"github.com/socflow/socflow/internal/spec"
@@ -49,6 +53,9 @@ type ApplyOpenCTIPlanResult struct {
 	Services []string `json:"services"`
 	// Files are the paths pushed into the container.
 	Files []string `json:"files,omitempty"`
+	// PlatformDigest identifies the platform definition that was applied; the
+	// platform wait compares it with what the running platform was started from.
+	PlatformDigest string `json:"platformDigest,omitempty"`
 }
 
 // ApplyOpenCTIPlan resolves the secrets, computes the OpenCTI plan and pushes its files and
@@ -72,8 +79,22 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 	if err != nil {
 		return ApplyOpenCTIPlanResult{}, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot render the opencti layer: %w", err))
 	}
-	res := ApplyOpenCTIPlanResult{Services: append([]string{plan.PlatformService}, plan.WorkerServices(*in.Instance.OpenCTI.Workers)...)}
-	for _, f := range p.Files {
+	res := ApplyOpenCTIPlanResult{Services: append([]string{plan.PlatformService}, plan.WorkerServices(*in.Instance.OpenCTI.Workers)...),
+		PlatformDigest: p.PlatformDigest}
+	// Before anything changes: a container belongs to one instance, and replacing
+	// another instance's layer would make its platform boot as this one.
+	if err := ep.ensureOwner(ctx, in.Instance); err != nil {
+		return res, classify(err)
+	}
+	for _, d := range p.Dirs {
+		err := ep.call(ctx, func(pc *client.Client) error {
+			return pc.MakeDir(&client.MakeDirOptions{Path: d.Path, MakeParents: true, Permissions: d.Perm})
+		})
+		if err != nil && !isExists(err) {
+			return res, classify(pebbleError("cannot create "+d.Path+" in the container", err))
+		}
+	}
+	for _, f := range append(p.Files, ownerMarker(in.Instance)) {
 		err := ep.call(ctx, func(pc *client.Client) error {
 			return pc.Push(&client.PushOptions{Source: bytes.NewReader(f.Content), Path: f.Path, MakeDirs: true, Permissions: f.Perm})
 		})
@@ -89,6 +110,85 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 		return res, classify(pebbleError("cannot add the opencti layer", err))
 	}
 	return res, nil
+}
+
+// ownerMarker is the file that records, inside the container, which instance owns
+// it; the layer's SOCFLOW_INSTANCE says the same to `pebble plan` readers.
+func ownerMarker(inst spec.Instance) plan.File {
+	return plan.File{Path: ownerMarkerPath(inst), Content: []byte(inst.Name + "\n"), Perm: 0o644}
+}
+
+func ownerMarkerPath(inst spec.Instance) string {
+	return path.Join(inst.OpenCTI.PlatformDir, ".socflow-instance")
+}
+
+// ensureOwner refuses a container whose plan or marker belongs to another
+// instance, naming both and the endpoint; a container with nothing of socflow in
+// it, or with this instance's plan, is fine.
+func (ep pebbleEndpoint) ensureOwner(ctx context.Context, inst spec.Instance) error {
+	var raw []byte
+	err := ep.call(ctx, func(pc *client.Client) (err error) {
+		raw, err = pc.PlanBytes(&client.PlanOptions{})
+		return err
+	})
+	if err != nil {
+		return pebbleError("cannot read the container's plan", err)
+	}
+	var current plan.Layer
+	if err := yaml.Unmarshal(raw, &current); err != nil {
+		return fmt.Errorf("cannot parse the container's plan: %w", err)
+	}
+	owners := map[string][]string{}
+	for _, name := range slices.Sorted(maps.Keys(current.Services)) {
+		if o := serviceOwner(name, current.Services[name]); o != "" && o != inst.Name {
+			owners[o] = append(owners[o], name)
+		}
+	}
+	var marker bytes.Buffer
+	err = ep.call(ctx, func(pc *client.Client) error {
+		marker.Reset()
+		return pc.Pull(&client.PullOptions{Path: ownerMarkerPath(inst), Target: &marker})
+	})
+	if o := strings.TrimSpace(marker.String()); err == nil && o != "" && o != inst.Name {
+		owners[o] = append(owners[o], ownerMarkerPath(inst))
+	}
+	if len(owners) == 0 {
+		return nil
+	}
+	var parts []string
+	for _, o := range slices.Sorted(maps.Keys(owners)) {
+		parts = append(parts, fmt.Sprintf("instance %s (%s)", o, strings.Join(owners[o], ", ")))
+	}
+	first := slices.Sorted(maps.Keys(owners))[0]
+	return &errPermanent{ErrTypeContainerOwned, fmt.Errorf("cannot deploy %s into the container at %s: it runs %s; give %s its own container, or remove %s first",
+		inst.Name, ep.address(), strings.Join(parts, " and "), inst.Name, first)}
+}
+
+// serviceOwner is the instance a service of a container's plan belongs to: its
+// SOCFLOW_INSTANCE, or for a platform planned before socflow set that, its index
+// prefix (which socflow always set to the instance name).
+func serviceOwner(name string, svc plan.Service) string {
+	if o := svc.Environment[plan.InstanceEnv]; o != "" {
+		return o
+	}
+	if name == plan.PlatformService {
+		return svc.Environment["ELASTICSEARCH__INDEX_PREFIX"]
+	}
+	return ""
+}
+
+// address names the endpoint for operators: its socket path or URL.
+func (ep pebbleEndpoint) address() string {
+	if ep.spec.URL != "" {
+		return ep.spec.URL
+	}
+	return ep.spec.Socket
+}
+
+// isExists reports Pebble's answer to creating a directory that is already there.
+func isExists(err error) bool {
+	var ce *client.Error
+	return errors.As(err, &ce) && ce.Kind == "generic-file-error" && strings.Contains(ce.Message, "file exists")
 }
 
 // AddOpenCTIReadyCheckInput names the instance whose ready-level health check to add.
@@ -183,6 +283,90 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 		return res, classify(errors.Join(failed...))
 	}
 	return res, nil
+}
+
+// StopPebbleServicesInput names the services to stop in one container.
+type StopPebbleServicesInput struct {
+	// Pebble is the workload container's Pebble endpoint.
+	Pebble spec.Pebble `json:"pebble"`
+	// Services are stopped together; Pebble stops dependants first.
+	Services []string `json:"services"`
+}
+
+// StopPebbleServicesResult tells what this call stopped.
+type StopPebbleServicesResult struct {
+	// Stopped were running (or restarting) and are stopped now.
+	Stopped []string `json:"stopped,omitempty"`
+	// AlreadyStopped were not running.
+	AlreadyStopped []string `json:"alreadyStopped,omitempty"`
+}
+
+// StopPebbleServices stops the named services and waits until Pebble reports them
+// stopped: SIGTERM to each service's process group, then SIGKILL after the
+// service's kill-delay, so a stop that hangs is bounded. Stopped services are left
+// alone, so a retry is harmless.
+func (a *Activities) StopPebbleServices(ctx context.Context, in StopPebbleServicesInput) (StopPebbleServicesResult, error) {
+	var res StopPebbleServicesResult
+	if len(in.Services) == 0 {
+		return res, permanent(ErrTypeInvalidInput, errors.New("cannot stop services: none named"))
+	}
+	ep, err := a.pebble(in.Pebble)
+	if err != nil {
+		return res, classify(err)
+	}
+	infos, err := ep.services(ctx, in.Services)
+	if err != nil {
+		return res, classify(err)
+	}
+	for _, name := range in.Services {
+		switch info := infos[name]; {
+		case info == nil:
+			res.AlreadyStopped = append(res.AlreadyStopped, name)
+		case info.Current == client.StatusActive || info.Current == client.StatusBackoff:
+			res.Stopped = append(res.Stopped, name)
+		default:
+			res.AlreadyStopped = append(res.AlreadyStopped, name)
+		}
+	}
+	if len(res.Stopped) == 0 {
+		return res, nil
+	}
+	var changeID string
+	err = ep.call(ctx, func(pc *client.Client) (err error) {
+		changeID, err = pc.Stop(&client.ServiceOptions{Names: res.Stopped})
+		return err
+	})
+	if err != nil {
+		return res, classify(pebbleError("cannot stop "+strings.Join(res.Stopped, ", "), err))
+	}
+	// Pebble finishes the change after the kill-delay and its own grace at most;
+	// wait in slices so each call stays inside PebbleCallTimeout.
+	for {
+		var change *client.Change
+		err = ep.call(ctx, func(pc *client.Client) (err error) {
+			change, err = pc.WaitChange(changeID, &client.WaitChangeOptions{Timeout: PebbleCallTimeout / 3})
+			return err
+		})
+		if err == nil && change.Ready {
+			if change.Err != "" {
+				return res, fmt.Errorf("cannot stop %s: %s", strings.Join(res.Stopped, ", "), change.Err)
+			}
+			return res, nil
+		}
+		if err != nil && !isWaitTimeout(err) {
+			return res, classify(fmt.Errorf("cannot wait for the stop of %s: %w", strings.Join(res.Stopped, ", "), err))
+		}
+		recordHeartbeat(ctx, "stopping "+strings.Join(res.Stopped, ", "))
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+	}
+}
+
+// isWaitTimeout is Pebble's answer to a change wait that ran out before the change.
+func isWaitTimeout(err error) bool {
+	var ce *client.Error
+	return errors.As(err, &ce) && strings.Contains(ce.Message, "timeout")
 }
 
 // startAndWait starts one service and waits for Pebble to confirm it stayed up; a
@@ -396,18 +580,31 @@ func (ep pebbleEndpoint) services(ctx context.Context, names []string) (map[stri
 	return m, nil
 }
 
-// lastLogLines returns the services' last n log lines, one string, for error reasons
-// that tell the operator what the process said before it died.
-func (ep pebbleEndpoint) lastLogLines(ctx context.Context, services []string, n int) string {
-	var lines []string
+// logs returns up to n of the services' last log entries, oldest first.
+func (ep pebbleEndpoint) logs(ctx context.Context, services []string, n int) ([]client.LogEntry, error) {
+	var entries []client.LogEntry
 	err := ep.call(ctx, func(pc *client.Client) error {
 		return pc.Logs(&client.LogsOptions{Services: services, N: n, WriteLog: func(e client.LogEntry) error {
-			lines = append(lines, e.Service+": "+strings.TrimSpace(e.Message))
+			entries = append(entries, e)
 			return nil
 		}})
 	})
-	if err != nil || len(lines) == 0 {
+	if err != nil {
+		return nil, fmt.Errorf("cannot read service logs from pebble: %w", err)
+	}
+	return entries, nil
+}
+
+// lastLogLines returns the services' last n log lines, one string, for error reasons
+// that tell the operator what the process said before it died.
+func (ep pebbleEndpoint) lastLogLines(ctx context.Context, services []string, n int) string {
+	entries, err := ep.logs(ctx, services, n)
+	if err != nil || len(entries) == 0 {
 		return "(no output)"
+	}
+	lines := make([]string, 0, len(entries))
+	for _, e := range entries {
+		lines = append(lines, e.Service+": "+strings.TrimSpace(e.Message))
 	}
 	return strings.Join(lines[max(0, len(lines)-n):], " | ")
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -66,22 +67,7 @@ func (a *Activities) ProbeRedis(ctx context.Context, in ProbeRedisInput) (ProbeR
 // is the only place that waits, and a fresh client never reuses a dead connection.
 func probeRedisOnce(ctx context.Context, r spec.Redis, password string) (string, error) {
 	addr := net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
-	opts := &redis.Options{
-		Addr:                  addr,
-		Password:              password,
-		MaxRetries:            -1,
-		DialerRetries:         1,
-		DialTimeout:           DefaultCallTimeout,
-		ReadTimeout:           DefaultCallTimeout,
-		WriteTimeout:          DefaultCallTimeout,
-		ContextTimeoutEnabled: true,
-		PoolSize:              1,
-		DisableIdentity:       true,
-	}
-	if r.UseSSL {
-		opts.TLSConfig = &tls.Config{ServerName: r.Host, MinVersion: tls.VersionTLS12}
-	}
-	client := redis.NewClient(opts)
+	client := newRedisClient(r, password)
 	defer client.Close()
 
 	if err := client.Ping(ctx).Err(); err != nil {
@@ -99,6 +85,27 @@ func probeRedisOnce(ctx context.Context, r spec.Redis, password string) (string,
 			"cannot use redis at %s in single mode: the server runs in %s mode", addr, m)}
 	}
 	return fields["redis_version"], nil
+}
+
+// newRedisClient is a client for one short use, with go-redis's own command and dial
+// retries off: socflow's loops are the only place that waits.
+func newRedisClient(r spec.Redis, password string) *redis.Client {
+	opts := &redis.Options{
+		Addr:                  net.JoinHostPort(r.Host, strconv.Itoa(r.Port)),
+		Password:              password,
+		MaxRetries:            -1,
+		DialerRetries:         1,
+		DialTimeout:           DefaultCallTimeout,
+		ReadTimeout:           DefaultCallTimeout,
+		WriteTimeout:          DefaultCallTimeout,
+		ContextTimeoutEnabled: true,
+		PoolSize:              1,
+		DisableIdentity:       true,
+	}
+	if r.UseSSL {
+		opts.TLSConfig = &tls.Config{ServerName: r.Host, MinVersion: tls.VersionTLS12}
+	}
+	return redis.NewClient(opts)
 }
 
 // redisInfoFields parses INFO's "key:value" lines.
@@ -134,4 +141,35 @@ func redisError(addr, password string, err error) error {
 		return fmt.Errorf("cannot use redis at %s: %s", addr, msg)
 	}
 	return fmt.Errorf("cannot reach redis at %s: %s", addr, netReason(err))
+}
+
+// initLockKey is where OpenCTI keeps its init lock: `{locks}:platform_init_lock`,
+// under the instance's namespace (docs/opencti.md §7).
+func initLockKey(r spec.Redis) string {
+	key := "{locks}:platform_init_lock"
+	if r.Namespace != "" {
+		key = r.Namespace + ":" + key
+	}
+	return key
+}
+
+// initLockTTL is how long the instance's init lock lives unless its holder renews it
+// (0: nobody holds it).
+func (a *Activities) initLockTTL(ctx context.Context, r spec.Redis) (time.Duration, error) {
+	var password string
+	if !r.Password.IsZero() {
+		var err error
+		if password, err = a.resolve("integrations.redis.password", r.Password); err != nil {
+			return 0, err
+		}
+	}
+	c := newRedisClient(r, password)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
+	defer cancel()
+	ttl, err := c.PTTL(ctx, initLockKey(r)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("cannot read the init lock from redis: %w", err)
+	}
+	return max(ttl, 0), nil
 }

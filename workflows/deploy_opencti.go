@@ -70,6 +70,7 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 	}
 
 	d.enter(ctx, PhaseStartingPlatform)
+	startedAt := workflow.Now(ctx)
 	err = workflow.ExecuteActivity(pebbleCtx, a.StartPebbleServices,
 		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: []string{plan.PlatformService}}).Get(ctx, nil)
 	if err != nil {
@@ -77,8 +78,10 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 	}
 
 	d.enter(ctx, PhaseWaitingPlatform)
-	if err := d.waitPlatform(ctx, activities.WaitOpenCTIHealthyInput{Instance: inst, HealthAccessKey: sec.Secrets.HealthAccessKey}); err != nil {
-		return DeployResult{}, err
+	err = d.waitPlatform(ctx, activities.WaitOpenCTIHealthyInput{Instance: inst, HealthAccessKey: sec.Secrets.HealthAccessKey,
+		PlatformDigest: applied.PlatformDigest, Since: startedAt})
+	if err != nil {
+		return DeployResult{}, d.stopFailedPlatform(ctx, inst, err)
 	}
 
 	d.enter(ctx, PhaseAddingHealthCheck)
@@ -99,6 +102,25 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 		Instance: inst.Name, URL: inst.OpenCTI.PublicURL, Version: ver.Version, Timings: d.status.Timings,
 		Warnings: d.warnings(), GeneratedSecrets: sec.Generated, Secrets: sec.Secrets,
 	}, nil
+}
+
+// stopFailedPlatform stops a platform whose wait ended in a failure no restart can
+// fix, so Pebble does not restart it forever, and returns the wait's error with
+// what was done (StopFailedPlatformChange).
+func (d *deploy) stopFailedPlatform(ctx workflow.Context, inst spec.Instance, waitErr error) error {
+	var app *temporal.ApplicationError
+	if !errors.As(waitErr, &app) || app.Type() != activities.ErrTypePlatformFailed {
+		return waitErr
+	}
+	if workflow.GetVersion(ctx, StopFailedPlatformChange, workflow.DefaultVersion, StopFailedPlatform) == workflow.DefaultVersion {
+		return waitErr
+	}
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pebbleOptions), a.StopPebbleServices,
+		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: []string{plan.PlatformService}}).Get(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%w; and cannot stop the platform: %s", waitErr, errorReason(err))
+	}
+	return fmt.Errorf("%w (socflow stopped the platform so Pebble stops restarting it)", waitErr)
 }
 
 // verifyAndStartWorkers verifies the platform's version and admin token, then starts

@@ -272,3 +272,45 @@ func TestDeployWaitsThroughPlatformInitialisation(t *testing.T) {
 		t.Fatalf("health rounds %d, platform starts %d; want 5 and exactly 1", rounds, starts)
 	}
 }
+
+// A platform that fails at every start (here: indices left by a killed first boot) is
+// stopped, so Pebble stops restarting it, and the deploy fails with the fix.
+func TestDeployStopsAPlatformThatFailsAtEveryStart(t *testing.T) {
+	env := newEnv(t)
+	var log callLog
+	happyMocks(env, &log, "healthy")
+	const reason = "platform fails at every start (1 exit): Fail initialize schema, index already exists; remove the instance's indices (unit_internal_objects-000001) and redeploy"
+	env.OnActivity(a.WaitOpenCTIHealthy, mock.Anything, mock.Anything).Return(activities.ProbeResult{},
+		temporal.NewNonRetryableApplicationError(reason, activities.ErrTypePlatformFailed, nil))
+	env.OnActivity(a.StopPebbleServices, mock.Anything, mock.Anything).Return(activities.StopPebbleServicesResult{Stopped: []string{"platform"}}, nil).Run(
+		func(args mock.Arguments) {
+			log.add("stop:" + strings.Join(args.Get(1).(activities.StopPebbleServicesInput).Services, ","))
+		})
+	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	err := env.GetWorkflowError()
+	if err == nil || !strings.Contains(err.Error(), "remove the instance's indices (unit_internal_objects-000001)") ||
+		!strings.Contains(err.Error(), "socflow stopped the platform") {
+		t.Fatalf("error = %v, want the fix and the stop", err)
+	}
+	if calls := log.list(); calls[len(calls)-1] != "stop:platform" || slices.Contains(calls, "start:worker-0,worker-1") {
+		t.Errorf("calls %v: want the platform stopped last and no worker started", calls)
+	}
+}
+
+// Other failures (here a rejected health key) leave the platform as it is.
+func TestDeployStopsThePlatformOnlyWhenRestartsCannotHelp(t *testing.T) {
+	env := newEnv(t)
+	var log callLog
+	happyMocks(env, &log, "healthy")
+	env.OnActivity(a.WaitOpenCTIHealthy, mock.Anything, mock.Anything).Return(activities.ProbeResult{},
+		temporal.NewNonRetryableApplicationError("rejected", activities.ErrTypeHealthKeyRejected, nil))
+	env.ExecuteWorkflow(DeployOpenCTI, DeployInput{Instance: testInstance()})
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "rejected") {
+		t.Fatalf("error = %v", err)
+	}
+	for _, c := range log.list() {
+		if strings.HasPrefix(c, "stop:") {
+			t.Errorf("a platform that failed for another reason was stopped: %v", log.list())
+		}
+	}
+}

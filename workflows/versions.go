@@ -15,3 +15,13 @@ const VerifyBeforeWorkersChange = "verify-before-workers"
 
 // VerifyBeforeWorkers is the version of VerifyBeforeWorkersChange that verifies first.
 const VerifyBeforeWorkers workflow.Version = 1
+
+// StopFailedPlatformChange guards stopping the platform when its wait ends in a
+// failure no restart can fix (indices left by an interrupted first boot, an invalid
+// token, data too recent): left running, Pebble would restart it forever, and each
+// start of a too-old binary rewrites the index templates. Deploys that began before
+// it fail without stopping the platform.
+const StopFailedPlatformChange = "stop-failed-platform"
+
+// StopFailedPlatform is the version of StopFailedPlatformChange that stops it.
+const StopFailedPlatform workflow.Version = 1

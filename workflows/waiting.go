@@ -121,7 +121,9 @@ func (d *deploy) waitPlatform(ctx workflow.Context, in activities.WaitOpenCTIHea
 		in.Window = probeWindow(round)
 		var res activities.ProbeResult
 		if err := workflow.ExecuteActivity(actx, a.WaitOpenCTIHealthy, in).Get(ctx, &res); err != nil {
-			return fmt.Errorf("cannot deploy: platform: %s", errorReason(err))
+			d.status.Platform = errorReason(err)
+			d.publish(ctx)
+			return wrapReason("cannot deploy: platform", err)
 		}
 		if res.Ready {
 			d.status.Platform = "healthy"
@@ -136,4 +138,18 @@ func (d *deploy) waitPlatform(ctx workflow.Context, in activities.WaitOpenCTIHea
 				PlatformHealthLimit, strings.TrimSpace(res.Reason)), "PlatformTimeout", nil)
 		}
 	}
+}
+
+// wrapReason prefixes an activity error's reason and keeps its application error type
+// (so the workflow can branch on it) and its retryability.
+func wrapReason(what string, err error) error {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		msg := what + ": " + app.Message()
+		if app.NonRetryable() {
+			return temporal.NewNonRetryableApplicationError(msg, app.Type(), nil)
+		}
+		return temporal.NewApplicationError(msg, app.Type())
+	}
+	return fmt.Errorf("%s: %s", what, err.Error())
 }

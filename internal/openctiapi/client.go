@@ -63,12 +63,22 @@ func (c *Client) Health(ctx context.Context, key string) (HealthStatus, string, 
 
 // GraphQLError is one entry of a GraphQL response's errors.
 type GraphQLError struct {
-	Message    string         `json:"message"`
+	// Message is the human-readable error.
+	Message string `json:"message"`
+	// Name is OpenCTI's error code (AUTH_REQUIRED, FORBIDDEN_ACCESS, …), which the
+	// real platform and pycti put at the top level of each error.
+	Name string `json:"name,omitempty"`
+	// Extensions carries extensions.data {http_status, genre} and, on some
+	// versions, extensions.code.
 	Extensions map[string]any `json:"extensions,omitempty"`
 }
 
-// Code returns extensions.code (OpenCTI: AUTH_REQUIRED, FORBIDDEN_ACCESS, ...).
+// Code returns the error's code: its name, as pycti reads it (errors[0].name),
+// or extensions.code where a version puts it there.
 func (e GraphQLError) Code() string {
+	if e.Name != "" {
+		return e.Name
+	}
 	s, _ := e.Extensions["code"].(string)
 	return s
 }
