@@ -71,7 +71,7 @@ func newInstance(t testing.TB, o instanceOpts) spec.Instance {
 		Name: name,
 		OpenCTI: spec.OpenCTI{
 			Version:         "6.9.3",
-			PlatformCommand: fmt.Sprintf("%s/opencti-standin -version 6.9.3 -init-delay %s", bin, o.initDelay),
+			PlatformCommand: fmt.Sprintf("%s/opencti-standin -version 6.9.3 -init-delay %s -start-delay 0 -fork-delay 0 -ready-delay 0 -migration-delay 0 -lock-retry 3s -lock-ttl 3s -lock-linger 2s -stop-delay 100ms -stop-hang 0", bin, o.initDelay),
 			PlatformDir:     t.TempDir(),
 			WorkerCommand:   bin + "/worker-standin -poll-interval 1s",
 			WorkerDir:       t.TempDir(),

@@ -1,7 +1,9 @@
 // Command opencti is a test stand-in for the OpenCTI platform (not product): it
-// reads OpenCTI's environment, checks the real dependencies, initialises or
-// migrates, and serves /health and a slice of GraphQL. The version and the
-// first-boot timing are flags because a real image has them baked in.
+// reads OpenCTI's environment, checks the real dependencies in OpenCTI's order,
+// takes the init lock through a forked child, initialises or migrates the real
+// OpenSearch, and serves /health, GraphQL and metrics. Flags carry what a real
+// image has baked in: the version and the timings, whose defaults are the real
+// platform's (openctistandin.RealTimings); tests shorten them.
 package main
 
 import (
@@ -18,10 +20,12 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == openctistandin.ChildLockArg {
+		os.Exit(openctistandin.RunLockChild(os.Args[2:], os.Getenv, os.Stdin, os.NewFile(3, "lock-replies")))
+	}
 	version := flag.String("version", openctistandin.DefaultVersion, "OpenCTI version this binary pretends to be")
-	initDelay := flag.Duration("init-delay", 0, "least duration of a first boot")
-	indexDelay := flag.Duration("index-delay", 0, "pause between index creations on first boot")
-	lockWait := flag.Duration("lock-wait", 0, "how long to wait for platform_init_lock (0: 30s)")
+	python := flag.String("python", "python3", "Python interpreter that must run (APP__PYTHON_EXECUTION_VENV overrides)")
+	timings := openctistandin.AddFlags(flag.CommandLine)
 	flag.Parse()
 
 	cfg, err := openctistandin.ConfigFromEnv(os.Getenv)
@@ -31,13 +35,13 @@ func main() {
 		standinlog.New(os.Stdout, slog.LevelInfo).Error("Invalid configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	cfg.Version, cfg.InitDelay, cfg.IndexDelay, cfg.LockWait = *version, *initDelay, *indexDelay, *lockWait
+	cfg.Version, cfg.Timings, cfg.Python = *version, *timings, *python
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	err = openctistandin.Run(ctx, cfg)
 	if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
-		// Run has logged the failure in OpenCTI's format.
+		// Run has logged the failure in OpenCTI's format (or printed it, before logging started).
 		os.Exit(1)
 	}
 }

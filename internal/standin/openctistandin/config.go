@@ -7,9 +7,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/google/uuid"
 )
 
 // Config is everything the stand-in platform needs; the env part mirrors OpenCTI's
@@ -25,12 +22,22 @@ type Config struct {
 	AdminEmail string
 	// AdminPassword is APP__ADMIN__PASSWORD (default ChangeMe).
 	AdminPassword string
-	// AdminToken is APP__ADMIN__TOKEN, required and a UUIDv4 as OpenCTI demands.
+	// AdminToken is APP__ADMIN__TOKEN. Like OpenCTI it is only validated (any UUID
+	// version) when the admin user is initialised, ≈ 40 s into a boot, not at start.
 	AdminToken string
 	// HealthAccessKey is APP__HEALTH_ACCESS_KEY (default ChangeMe, which /health refuses).
 	HealthAccessKey string
 	// EncryptionKey is APP__ENCRYPTION_KEY, mandatory from 7.x (base64 of >= 32 bytes).
 	EncryptionKey string
+	// MetricsEnabled is APP__TELEMETRY__METRICS__ENABLED (default false).
+	MetricsEnabled bool
+	// MetricsPort is APP__TELEMETRY__METRICS__EXPORTER_PROMETHEUS (default 14269).
+	MetricsPort int
+	// PythonVenv is APP__PYTHON_EXECUTION_VENV: when set, its bin/python3 is the
+	// interpreter checked at start instead of the one on PATH.
+	PythonVenv string
+	// SMTP holds SMTP__HOSTNAME and SMTP__PORT, checked at start as a warning only.
+	SMTP SMTPConfig
 
 	// Redis holds REDIS__*.
 	Redis RedisConfig
@@ -43,15 +50,24 @@ type Config struct {
 
 	// Version is the OpenCTI version this binary pretends to be (default DefaultVersion).
 	Version string
-	// InitDelay is the least time a first boot takes (default 0: no padding).
-	InitDelay time.Duration
-	// IndexDelay is the pause between two index creations on first boot (default 0).
-	IndexDelay time.Duration
-	// LockWait bounds the wait for platform_init_lock (default 30s).
-	LockWait time.Duration
+	// Timings are used as given: RealTimings() is the real platform's, tests pass
+	// shorter ones (a zero duration means no delay).
+	Timings Timings
+	// Python is the interpreter checked at start (default python3; see PythonVenv).
+	Python string
+	// Executable is the binary re-executed as the init lock's child process
+	// (default os.Executable(); a test binary must dispatch ChildLockArg itself).
+	Executable string
 
-	// Stdout receives the JSON log lines (default os.Stdout).
+	// Dir is the platform's working directory; its logs/ must be writable, as
+	// OpenCTI writes its log files there (default ".").
+	Dir string
+	// Stdout receives the JSON log lines (default os.Stdout); they also go to
+	// <Dir>/logs/opencti.log.
 	Stdout io.Writer
+	// Stderr receives the crash text of a start that fails before logging
+	// (default os.Stderr), as node prints an uncaught exception.
+	Stderr io.Writer
 	// OnReady, if set, is called with the API's base URL once the port is open,
 	// so tests and supervisors need not scrape the log.
 	OnReady func(baseURL string)
@@ -67,9 +83,25 @@ type RedisConfig struct {
 	Password string
 	// Mode is REDIS__MODE (default single).
 	Mode string
+	// Namespace is REDIS__NAMESPACE: when set every key is prefixed "<namespace>:",
+	// as ioredis' keyPrefix does in OpenCTI.
+	Namespace string
+	// UseSSL is REDIS__USE_SSL (default false).
+	UseSSL bool
+	// Trimming is REDIS__TRIMMING, the approximate MAXLEN of stream.opencti (0: none).
+	Trimming int64
 }
 
-// RabbitMQConfig is RABBITMQ__*; OpenCTI needs both AMQP and the management API.
+// SMTPConfig is SMTP__*; OpenCTI only warns when SMTP does not answer.
+type SMTPConfig struct {
+	// Hostname is SMTP__HOSTNAME (default localhost).
+	Hostname string
+	// Port is SMTP__PORT (default 25).
+	Port int
+}
+
+// RabbitMQConfig is RABBITMQ__*. Start-up needs AMQP only; the management API
+// only feeds about.dependencies ("Disconnected" when it does not answer).
 type RabbitMQConfig struct {
 	// Hostname is RABBITMQ__HOSTNAME (default localhost).
 	Hostname string
@@ -87,6 +119,11 @@ type RabbitMQConfig struct {
 	VHost string
 	// UseSSL is RABBITMQ__USE_SSL (default false).
 	UseSSL bool
+	// QueuePrefix is RABBITMQ__QUEUE_PREFIX: when set, queues, exchanges and routing
+	// keys are prefixed "<prefix>_" as OpenCTI's RABBIT_QUEUE_PREFIX does.
+	QueuePrefix string
+	// QueueType is RABBITMQ__QUEUE_TYPE (default classic), the x-queue-type of queues.
+	QueueType string
 }
 
 // SearchConfig is ELASTICSEARCH__*.
@@ -99,6 +136,8 @@ type SearchConfig struct {
 	Password string
 	// IndexPrefix is ELASTICSEARCH__INDEX_PREFIX (default opencti).
 	IndexPrefix string
+	// Replicas is ELASTICSEARCH__NUMBER_OF_REPLICAS (default 1, OpenCTI's default).
+	Replicas int
 }
 
 // S3Config is MINIO__*.
@@ -128,11 +167,6 @@ func (c S3Config) Address() string {
 // the 6.9.x line pinned by the charm being replaced.
 const DefaultVersion = "6.9.3"
 
-// defaultLockWait is how long a start waits for another node's init lock before
-// failing, as OpenCTI's lock timeout does; longer than lockTTL so a killed holder's
-// lock expires within the wait.
-const defaultLockWait = 30 * time.Second
-
 // envReader reads OpenCTI env names, remembering the first parse error so
 // ConfigFromEnv reads as a flat list of fields.
 type envReader struct {
@@ -156,6 +190,28 @@ func (r *envReader) integer(name string, def int) int {
 	if err != nil || n < 0 || n > 65535 {
 		r.fail(fmt.Errorf("cannot parse %s=%q: want a port number", name, v))
 		return def
+	}
+	return n
+}
+
+// countOr is count with a default for an unset variable.
+func (r *envReader) countOr(name string, def int) int {
+	if strings.TrimSpace(r.getenv(name)) == "" {
+		return def
+	}
+	return r.count(name)
+}
+
+// count reads a non-negative number that is not a port.
+func (r *envReader) count(name string) int {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		r.fail(fmt.Errorf("cannot parse %s=%q: want a non-negative number", name, v))
+		return 0
 	}
 	return n
 }
@@ -191,11 +247,21 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		AdminToken:      strings.TrimSpace(r.getenv("APP__ADMIN__TOKEN")),
 		HealthAccessKey: r.str("APP__HEALTH_ACCESS_KEY", "ChangeMe"),
 		EncryptionKey:   r.getenv("APP__ENCRYPTION_KEY"),
+		MetricsEnabled:  r.boolean("APP__TELEMETRY__METRICS__ENABLED", false),
+		MetricsPort:     r.integer("APP__TELEMETRY__METRICS__EXPORTER_PROMETHEUS", 14269),
+		PythonVenv:      strings.TrimSpace(r.getenv("APP__PYTHON_EXECUTION_VENV")),
+		SMTP: SMTPConfig{
+			Hostname: r.str("SMTP__HOSTNAME", "localhost"),
+			Port:     r.integer("SMTP__PORT", 25),
+		},
 		Redis: RedisConfig{
-			Hostname: r.str("REDIS__HOSTNAME", "localhost"),
-			Port:     r.integer("REDIS__PORT", 6379),
-			Password: r.getenv("REDIS__PASSWORD"),
-			Mode:     r.str("REDIS__MODE", "single"),
+			Hostname:  r.str("REDIS__HOSTNAME", "localhost"),
+			Port:      r.integer("REDIS__PORT", 6379),
+			Password:  r.getenv("REDIS__PASSWORD"),
+			Mode:      r.str("REDIS__MODE", "single"),
+			Namespace: strings.TrimSpace(r.getenv("REDIS__NAMESPACE")),
+			UseSSL:    r.boolean("REDIS__USE_SSL", false),
+			Trimming:  int64(r.count("REDIS__TRIMMING")),
 		},
 		RabbitMQ: RabbitMQConfig{
 			Hostname:       r.str("RABBITMQ__HOSTNAME", "localhost"),
@@ -206,11 +272,14 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			Password:       r.str("RABBITMQ__PASSWORD", "guest"),
 			VHost:          r.str("RABBITMQ__VHOST", "/"),
 			UseSSL:         r.boolean("RABBITMQ__USE_SSL", false),
+			QueuePrefix:    strings.TrimSpace(r.getenv("RABBITMQ__QUEUE_PREFIX")),
+			QueueType:      r.str("RABBITMQ__QUEUE_TYPE", "classic"),
 		},
 		Search: SearchConfig{
 			Username:    r.getenv("ELASTICSEARCH__USERNAME"),
 			Password:    r.getenv("ELASTICSEARCH__PASSWORD"),
 			IndexPrefix: r.str("ELASTICSEARCH__INDEX_PREFIX", "opencti"),
+			Replicas:    r.countOr("ELASTICSEARCH__NUMBER_OF_REPLICAS", 1),
 		},
 		S3: S3Config{
 			Endpoint:     r.str("MINIO__ENDPOINT", "localhost"),
@@ -277,14 +346,9 @@ func normaliseBasePath(p string) string {
 	return "/" + p
 }
 
-// validate rejects what OpenCTI itself refuses at start, naming the variable.
+// validate rejects what OpenCTI itself refuses at start, naming the variable; the
+// admin token is not among them (see checkAdminToken).
 func (c Config) validate() error {
-	if c.AdminToken == "" {
-		return fmt.Errorf("cannot start without APP__ADMIN__TOKEN")
-	}
-	if id, err := uuid.Parse(c.AdminToken); err != nil || id.Version() != 4 {
-		return fmt.Errorf("cannot use APP__ADMIN__TOKEN: it must be a UUIDv4")
-	}
 	if c.Redis.Mode != "single" {
 		return fmt.Errorf("cannot use REDIS__MODE=%q: the stand-in implements only single", c.Redis.Mode)
 	}

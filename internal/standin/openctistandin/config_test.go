@@ -20,10 +20,11 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 	}
 	want := Config{
 		Port: 4000, BaseURL: "http://localhost:4000/", AdminEmail: "admin@opencti.io", AdminPassword: "ChangeMe",
-		AdminToken: testToken, HealthAccessKey: "ChangeMe",
-		Redis:    RedisConfig{Hostname: "localhost", Port: 6379, Mode: "single"},
-		RabbitMQ: RabbitMQConfig{Hostname: "localhost", Port: 5672, PortManagement: 15672, Username: "guest", Password: "guest", VHost: "/"},
-		Search:   SearchConfig{URLs: []string{"http://localhost:9200"}, IndexPrefix: "opencti"},
+		AdminToken: testToken, HealthAccessKey: "ChangeMe", MetricsPort: 14269, SMTP: SMTPConfig{Hostname: "localhost", Port: 25},
+		Redis: RedisConfig{Hostname: "localhost", Port: 6379, Mode: "single"},
+		RabbitMQ: RabbitMQConfig{Hostname: "localhost", Port: 5672, PortManagement: 15672, Username: "guest", Password: "guest", VHost: "/",
+			QueueType: "classic"},
+		Search: SearchConfig{URLs: []string{"http://localhost:9200"}, IndexPrefix: "opencti", Replicas: 1},
 		S3: S3Config{Endpoint: "localhost", Port: 9000, AccessKey: "ChangeMe", SecretKey: "ChangeMe",
 			BucketName: "opencti-bucket", BucketRegion: "us-east-1"},
 	}
@@ -38,6 +39,10 @@ func TestConfigFromEnvFull(t *testing.T) {
 		"APP__ADMIN__EMAIL": "a@b.c", "APP__ADMIN__PASSWORD": "pw", "APP__ADMIN__TOKEN": testToken,
 		"APP__HEALTH_ACCESS_KEY": "k1", "APP__ENCRYPTION_KEY": "ek",
 		"REDIS__HOSTNAME": "redis", "REDIS__PORT": "6380", "REDIS__PASSWORD": "rp", "REDIS__MODE": "single",
+		"REDIS__NAMESPACE": "cti1", "REDIS__TRIMMING": "2000000", "RABBITMQ__QUEUE_PREFIX": "cti1", "RABBITMQ__QUEUE_TYPE": "quorum",
+		"ELASTICSEARCH__NUMBER_OF_REPLICAS": "0", "APP__TELEMETRY__METRICS__ENABLED": "true",
+		"APP__TELEMETRY__METRICS__EXPORTER_PROMETHEUS": "14270", "APP__PYTHON_EXECUTION_VENV": "/opt/venv",
+		"SMTP__HOSTNAME": "mail", "SMTP__PORT": "2525",
 		"RABBITMQ__HOSTNAME": "mq", "RABBITMQ__PORT": "5671", "RABBITMQ__PORT_MANAGEMENT": "15671",
 		"RABBITMQ__MANAGEMENT_SSL": "true", "RABBITMQ__USERNAME": "u", "RABBITMQ__PASSWORD": "p",
 		"RABBITMQ__VHOST": "cti", "RABBITMQ__USE_SSL": "TRUE",
@@ -52,9 +57,10 @@ func TestConfigFromEnvFull(t *testing.T) {
 	want := Config{
 		Port: 8080, BaseURL: "https://cti.example/", BasePath: "/opencti", AdminEmail: "a@b.c", AdminPassword: "pw",
 		AdminToken: testToken, HealthAccessKey: "k1", EncryptionKey: "ek",
-		Redis: RedisConfig{Hostname: "redis", Port: 6380, Password: "rp", Mode: "single"},
+		MetricsEnabled: true, MetricsPort: 14270, PythonVenv: "/opt/venv", SMTP: SMTPConfig{Hostname: "mail", Port: 2525},
+		Redis: RedisConfig{Hostname: "redis", Port: 6380, Password: "rp", Mode: "single", Namespace: "cti1", Trimming: 2000000},
 		RabbitMQ: RabbitMQConfig{Hostname: "mq", Port: 5671, PortManagement: 15671, ManagementSSL: true,
-			Username: "u", Password: "p", VHost: "cti", UseSSL: true},
+			Username: "u", Password: "p", VHost: "cti", UseSSL: true, QueuePrefix: "cti1", QueueType: "quorum"},
 		Search: SearchConfig{URLs: []string{"https://os1:9200", "https://os2:9200"}, Username: "eu", Password: "ep", IndexPrefix: "cti1"},
 		S3: S3Config{Endpoint: "s3.local", Port: 443, UseSSL: true, AccessKey: "ak", SecretKey: "sk",
 			BucketName: "b", BucketRegion: "eu-west-1"},
@@ -93,10 +99,7 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		env  map[string]string
 		want string // the variable the error must name
 	}{
-		{map[string]string{}, "APP__ADMIN__TOKEN"},
-		{map[string]string{"APP__ADMIN__TOKEN": "ChangeMe"}, "APP__ADMIN__TOKEN"},
-		// A UUIDv1 is a UUID but not the v4 OpenCTI wants.
-		{map[string]string{"APP__ADMIN__TOKEN": "c232ab00-9414-11ec-b3c8-9f6bdeced846"}, "APP__ADMIN__TOKEN"},
+		{map[string]string{"REDIS__TRIMMING": "-1"}, "REDIS__TRIMMING"},
 		{map[string]string{"APP__PORT": "http"}, "APP__PORT"},
 		{map[string]string{"MINIO__PORT": "99999"}, "MINIO__PORT"},
 		{map[string]string{"MINIO__USE_SSL": "yes please"}, "MINIO__USE_SSL"},
@@ -112,13 +115,29 @@ func TestConfigFromEnvErrors(t *testing.T) {
 		for k, v := range tc.env {
 			env[k] = v
 		}
-		if len(tc.env) == 0 {
-			delete(env, "APP__ADMIN__TOKEN")
-		}
 		_, err := ConfigFromEnv(envOf(env))
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "cannot ") {
 			t.Errorf("%v: got error %v, want a \"cannot ...\" error naming %s", tc.env, err, tc.want)
 		}
+	}
+}
+
+// TestConfigFromEnvLeavesTokenToInit: like OpenCTI, a bad admin token is not a
+// start-up error; it fails ≈ 40 s into the boot (checkAdminToken).
+func TestConfigFromEnvLeavesTokenToInit(t *testing.T) {
+	for _, tok := range []string{"", "ChangeMe"} {
+		if _, err := ConfigFromEnv(envOf(map[string]string{"APP__ADMIN__TOKEN": tok})); err != nil {
+			t.Errorf("token %q refused at config time: %v", tok, err)
+		}
+	}
+}
+
+func TestPythonPath(t *testing.T) {
+	if got := (Config{PythonVenv: "/opt/venv"}).pythonPath(); got != "/opt/venv/bin/python3" {
+		t.Errorf("venv python = %q", got)
+	}
+	if got := (Config{}).pythonPath(); got != "python3" {
+		t.Errorf("default python = %q", got)
 	}
 }
 

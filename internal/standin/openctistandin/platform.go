@@ -2,9 +2,11 @@ package openctistandin
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,119 +16,284 @@ import (
 // (OPENCTI_ADMIN_UUID), so tooling that knows it finds the same id here.
 const adminUserID = "88ec0c6a-13ce-5e39-b486-354fe4a7084f"
 
-// initializer is the lock-protected part of start-up: first boot or migration.
+// Shares of Timings.Init at which a first boot passes its steps: the schema is
+// created over the first 10 %, the admin user (and token check) comes at 36 %,
+// which with the real figures is ≈ 40 s after the process started.
+const (
+	schemaShare = 0.10
+	adminShare  = 0.36
+)
+
+// platformState is what the API needs from initialisation.
+type platformState struct {
+	settingsID string
+	platformID string
+}
+
+// initializer is the lock-protected part of start-up, OpenCTI's platformInit.
 type initializer struct {
 	cfg    Config
 	log    *slog.Logger
-	search *searchBackend
-	s3     *s3Backend
-	rabbit *rabbitBackend
+	b      *backends
+	engine string // "opensearch - 2.19.3"
 }
 
-// run decides between first boot and existing platform, as OpenCTI does, from
-// the settings document alone.
-func (in *initializer) run(ctx context.Context) (settingsDoc, error) {
-	doc, found, err := in.search.readSettings(ctx)
+// run decides between first boot and existing platform from the MigrationStatus
+// document alone, as OpenCTI's isExistingPlatform does.
+func (in *initializer) run(ctx context.Context) (platformState, error) {
+	in.log.Info("[INIT] Starting platform initialization")
+	ms, found, err := in.b.search.readMigrationStatus(ctx)
 	if err != nil {
-		return settingsDoc{}, err
+		return platformState{}, err
 	}
 	if !found {
 		return in.firstBoot(ctx)
 	}
-	return in.existing(ctx, doc)
+	return in.existing(ctx, ms)
 }
 
-// firstBoot creates the platform's state; the settings document is written last
-// so that an interrupted first boot is never mistaken for a finished one, and
-// the indices are created without an existence check so that such a boot leaves
-// a platform that refuses to start until they are wiped — OpenCTI's behaviour,
-// which the orchestrator must learn to avoid.
-func (in *initializer) firstBoot(ctx context.Context) (settingsDoc, error) {
+// firstBoot follows OpenCTI's order: queues, bucket, schema, then the
+// MigrationStatus right after the schema (so a kill after that point leaves a
+// half-initialised platform that later boots as existing), data, admin user.
+func (in *initializer) firstBoot(ctx context.Context) (platformState, error) {
 	start := time.Now()
-	in.log.Info("[INIT] New platform detected, initialization...", "version", in.cfg.Version)
-	for i, name := range in.search.indexNames() {
-		if i > 0 {
-			if err := sleepCtx(ctx, in.cfg.IndexDelay); err != nil {
-				return settingsDoc{}, fmt.Errorf("cannot initialize platform: interrupted: %w", err)
-			}
-		}
-		if err := in.search.createIndex(ctx, name); err != nil {
-			if errors.Is(err, ErrIndexAlreadyExists) {
-				// OpenCTI's own words, so runbooks written for it apply.
-				in.log.Error("[INIT] Fail initialize schema, index already exists, previous initialization fail because you kill the platform before the end of the initialization process.",
-					"category", "APP", "index", name)
-			}
-			return settingsDoc{}, fmt.Errorf("cannot initialize platform: %w", err)
-		}
-		in.log.Info("[INIT] Index created", "index", name)
+	init := in.cfg.Timings.Init
+	in.log.Info("[INIT] New platform detected, initialization...")
+	if err := in.b.rabbit.initializeQueues(ctx); err != nil {
+		return platformState{}, err
 	}
-	if err := in.ensureBrokerAndStorage(ctx); err != nil {
-		return settingsDoc{}, err
+	if err := in.b.s3.ensureBucket(ctx); err != nil {
+		return platformState{}, err
 	}
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-	admin := map[string]any{
-		"internal_id": adminUserID, "entity_type": "User", "name": "admin",
-		"user_email": in.cfg.AdminEmail, "created_at": now,
+	if err := in.initializeSchema(ctx, time.Duration(float64(init)*schemaShare)); err != nil {
+		return platformState{}, err
 	}
-	if err := in.search.putDoc(ctx, in.search.internalIndex(), adminUserID, admin); err != nil {
-		return settingsDoc{}, err
+	in.log.Info("[INIT] Creating migration structure")
+	now := nowISO()
+	id := uuid.NewString()
+	ms := migrationStatus{InternalID: id, StandardID: "internal-object--" + id, EntityType: "MigrationStatus",
+		ParentTypes: []string{"Basic-Object", "Internal-Object"}, PlatformVersion: in.cfg.Version,
+		LastRun: migrationTime(in.cfg.Version) + "-init", CreatedAt: now, UpdatedAt: now}
+	if err := in.b.search.putDoc(ctx, in.b.search.internalObjects(), ms.InternalID, ms); err != nil {
+		return platformState{}, err
 	}
-	in.log.Info("[INIT] Admin user created", "email", in.cfg.AdminEmail)
-	// Pad to -init-delay: real first boots take minutes, and the orchestrator's
-	// handling of a slow, non-restartable init is what is under test.
-	if err := sleepCtx(ctx, in.cfg.InitDelay-time.Since(start)); err != nil {
-		return settingsDoc{}, fmt.Errorf("cannot initialize platform: interrupted: %w", err)
+	// initializeData: the long, silent part of a first boot.
+	if err := sleepCtx(ctx, time.Duration(float64(init)*adminShare)-time.Since(start)); err != nil {
+		return platformState{}, err
 	}
-	doc := settingsDoc{
-		InternalID: uuid.NewString(), EntityType: "Settings",
-		PlatformVersion: in.cfg.Version, CreatedAt: now, UpdatedAt: now,
+	if err := checkAdminToken(in.cfg.AdminToken); err != nil {
+		return platformState{}, err
 	}
-	if err := in.search.writeSettings(ctx, doc); err != nil {
-		return settingsDoc{}, err
-	}
-	in.log.Info("[INIT] Platform initialization done", "version", in.cfg.Version, "duration", time.Since(start).Round(time.Millisecond).String())
-	return doc, nil
-}
-
-// existing refuses downgrades, "migrates" upgrades by recording the new version,
-// and re-ensures the idempotent broker and storage objects, as OpenCTI does on
-// every start.
-func (in *initializer) existing(ctx context.Context, doc settingsDoc) (settingsDoc, error) {
-	cmp, err := compareVersions(doc.PlatformVersion, in.cfg.Version)
+	st, err := in.writeEntities(ctx)
 	if err != nil {
-		return settingsDoc{}, fmt.Errorf("cannot compare stored platform version: %w", err)
+		return platformState{}, err
 	}
-	switch {
-	case cmp > 0:
-		in.log.Error("Your platform data are too recent to start on this version",
-			"category", "APP", "data_version", doc.PlatformVersion, "platform_version", in.cfg.Version)
-		return settingsDoc{}, fmt.Errorf("%w (data %s, this binary %s)", ErrDataTooRecent, doc.PlatformVersion, in.cfg.Version)
-	case cmp < 0:
-		in.log.Info(fmt.Sprintf("[MIGRATION] Migrating platform from %s to %s", doc.PlatformVersion, in.cfg.Version))
-		doc.PlatformVersion = in.cfg.Version
-		doc.UpdatedAt = time.Now().UTC().Format(time.RFC3339Nano)
-		if err := in.search.writeSettings(ctx, doc); err != nil {
-			return settingsDoc{}, fmt.Errorf("cannot record migrated version: %w", err)
-		}
-		in.log.Info(fmt.Sprintf("[MIGRATION] Platform migrated to %s", in.cfg.Version))
-	default:
-		in.log.Info("[INIT] Existing platform detected, no migration needed", "version", doc.PlatformVersion)
+	if err := sleepCtx(ctx, init-time.Since(start)); err != nil {
+		return platformState{}, err
 	}
-	if err := in.ensureBrokerAndStorage(ctx); err != nil {
-		return settingsDoc{}, err
-	}
-	return doc, nil
+	return st, nil
 }
 
-// ensureBrokerAndStorage creates the bucket and exchanges; both are idempotent.
-func (in *initializer) ensureBrokerAndStorage(ctx context.Context) error {
-	if err := in.s3.ensureBucket(ctx); err != nil {
+// initializeSchema is OpenCTI's: refuse indices of an earlier attempt, then the
+// component template, the ISM policy, and per index its template and its
+// rollover index with alias, spread over d.
+func (in *initializer) initializeSchema(ctx context.Context, d time.Duration) error {
+	s := in.b.search
+	exists, err := s.indexExists(ctx, s.internalObjects())
+	if err != nil {
 		return err
 	}
-	in.log.Info("[INIT] File storage bucket ready", "bucket", in.s3.bucket)
-	if err := in.rabbit.declareExchanges(ctx); err != nil {
+	if exists {
+		return errIndexExists(nil)
+	}
+	if err := s.createCoreSettings(ctx); err != nil {
 		return err
 	}
-	in.log.Info("[INIT] RabbitMQ exchanges declared", "exchanges", []string{connectorExchange, workerExchange})
+	if err := in.lifecyclePolicy(ctx); err != nil {
+		return err
+	}
+	step := d / time.Duration(len(indexNames))
+	for _, name := range indexNames {
+		if err := sleepCtx(ctx, step); err != nil {
+			return err
+		}
+		if err := s.putIndexTemplate(ctx, name); err != nil {
+			return err
+		}
+		if err := s.createIndex(ctx, name); err != nil {
+			return err
+		}
+	}
+	in.log.Info("[INIT] Search engine indexes loaded")
 	return nil
+}
+
+// lifecyclePolicy installs the ISM policy on OpenSearch. Without the
+// index-management plugin the real platform fails ("Creating lifecycle policy
+// fail"); the plugin cannot be installed on the local stack, so the stand-in
+// skips it with a warning — its one documented kindness.
+func (in *initializer) lifecyclePolicy(ctx context.Context) error {
+	if !isOpenSearch(in.engine) {
+		in.log.Warn("[SEARCH] Elasticsearch ILM policy is not implemented by the stand-in, skipping")
+		return nil
+	}
+	ok, err := in.b.search.hasISM(ctx)
+	if err != nil {
+		return newError(DatabaseErrorName, "Creating lifecycle policy fail", err, nil, nil)
+	}
+	if !ok {
+		in.log.Warn("[SEARCH] index-management plugin missing, skipping the ISM policy (stand-in only: OpenCTI fails with \"Creating lifecycle policy fail\")",
+			"policy", in.b.search.ismPolicy())
+		return nil
+	}
+	return in.b.search.createISMPolicy(ctx)
+}
+
+// existing is OpenCTI's existing-platform path: refresh the mappings (rewriting
+// every template, even on a refused downgrade), the queues, then refuse data
+// that is too recent, check the admin token and run the migrations.
+func (in *initializer) existing(ctx context.Context, ms migrationStatus) (platformState, error) {
+	in.log.Info("[INIT] Existing platform detected, initialization...")
+	if ms.PlatformVersion != in.cfg.Version {
+		// The mapping refresh of a version change: long and without log lines.
+		if err := sleepCtx(ctx, in.cfg.Timings.Migration); err != nil {
+			return platformState{}, err
+		}
+	}
+	s := in.b.search
+	if err := s.createCoreSettings(ctx); err != nil {
+		return platformState{}, err
+	}
+	for _, name := range indexNames {
+		if err := s.putIndexTemplate(ctx, name); err != nil {
+			return platformState{}, err
+		}
+	}
+	if err := in.b.rabbit.initializeQueues(ctx); err != nil {
+		return platformState{}, err
+	}
+	cmp, err := compareVersions(ms.PlatformVersion, in.cfg.Version)
+	if err != nil {
+		return platformState{}, fmt.Errorf("cannot compare stored platform version: %w", err)
+	}
+	if cmp > 0 {
+		return platformState{}, newError(UnsupportedErrorName, "Your platform data are too recent to start on", nil, ErrDataTooRecent,
+			map[string]any{"currentVersion": ms.PlatformVersion, "runtimeVersion": in.cfg.Version})
+	}
+	if err := checkAdminToken(in.cfg.AdminToken); err != nil {
+		return platformState{}, err
+	}
+	if cmp < 0 {
+		if err := in.migrate(ctx, ms); err != nil {
+			return platformState{}, err
+		}
+	} else {
+		in.log.Info("[MIGRATION] Read 1 migrations from the database")
+		in.log.Info("[MIGRATION] Platform already up to date, nothing to migrate")
+	}
+	return in.writeEntities(ctx)
+}
+
+// migrate applies the one migration between the stored version and this one,
+// recording it as OpenCTI does (a MigrationReference, lastRun, platformVersion).
+func (in *initializer) migrate(ctx context.Context, ms migrationStatus) error {
+	name := fmt.Sprintf("%s-upgrade-to-%s.js", migrationTime(in.cfg.Version), in.cfg.Version)
+	in.log.Info("[MIGRATION] Read 1 migrations from the database")
+	in.log.Info("[MIGRATION] 1 migrations will be executed")
+	in.log.Info("[MIGRATION] Saving current configuration, " + name)
+	id := uuid.NewString()
+	ref := map[string]any{"internal_id": id, "standard_id": "internal-object--" + id, "entity_type": "MigrationReference",
+		"title": name, "timestamp": migrationTime(in.cfg.Version), "created_at": nowISO()}
+	if err := in.b.search.putDoc(ctx, in.b.search.internalObjects(), id, ref); err != nil {
+		return err
+	}
+	ms.LastRun, ms.PlatformVersion, ms.UpdatedAt = migrationTime(in.cfg.Version), in.cfg.Version, nowISO()
+	if err := in.b.search.putDoc(ctx, in.b.search.internalObjects(), ms.InternalID, ms); err != nil {
+		return err
+	}
+	in.log.Info("[MIGRATION] Migration process completed")
+	in.log.Info("Platform version updated to " + in.cfg.Version)
+	return nil
+}
+
+// writeEntities ensures the admin user and the settings entity, returning the
+// settings id the API reports.
+func (in *initializer) writeEntities(ctx context.Context) (platformState, error) {
+	s := in.b.search
+	admin := map[string]any{"internal_id": adminUserID, "entity_type": "User", "name": "admin",
+		"user_email": in.cfg.AdminEmail, "updated_at": nowISO()}
+	if err := s.putDoc(ctx, s.internalObjects(), adminUserID, admin); err != nil {
+		return platformState{}, err
+	}
+	var settings struct {
+		InternalID string `json:"internal_id"`
+		PlatformID string `json:"platform_id"`
+	}
+	found, err := s.findEntity(ctx, "Settings", &settings)
+	if err != nil {
+		return platformState{}, err
+	}
+	if !found {
+		settings.InternalID, settings.PlatformID = uuid.NewString(), uuid.NewString()
+		doc := map[string]any{"internal_id": settings.InternalID, "entity_type": "Settings", "platform_id": settings.PlatformID,
+			"platform_url": in.cfg.BaseURL, "created_at": nowISO()}
+		if err := s.putDoc(ctx, s.internalObjects(), settings.InternalID, doc); err != nil {
+			return platformState{}, err
+		}
+	}
+	return platformState{settingsID: settings.InternalID, platformID: settings.PlatformID}, nil
+}
+
+// findEntity loads the first internal object of a type into out.
+func (s *searchBackend) findEntity(ctx context.Context, entityType string, out any) (bool, error) {
+	q := map[string]any{"size": 1, "query": map[string]any{"term": map[string]any{"entity_type": entityType}}}
+	status, raw, err := s.do(ctx, http.MethodPost, "/"+s.internalObjects()+"/_search?ignore_unavailable=true&allow_no_indices=true", q)
+	if err := mustOK(status, raw, err); err != nil {
+		return false, newError(DatabaseErrorName, "Fail to load "+entityType, err, nil, nil)
+	}
+	var res struct {
+		Hits struct {
+			Hits []struct {
+				Source json.RawMessage `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return false, fmt.Errorf("cannot decode the %s search: %w", entityType, err)
+	}
+	if len(res.Hits.Hits) == 0 {
+		return false, nil
+	}
+	return true, json.Unmarshal(res.Hits.Hits[0].Source, out)
+}
+
+// jsUUID is the uuid package's validate(): any version, canonical form only.
+var jsUUID = regexp.MustCompile(`(?i)^(?:[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$`)
+
+// checkAdminToken is initializeAdminUser's check, made late in the boot.
+func checkAdminToken(token string) error {
+	if token == "" {
+		return newError(ConfigurationErrorName, "You need to configure the environment vars", nil, ErrInvalidToken, nil)
+	}
+	if !jsUUID.MatchString(token) {
+		return newError(ConfigurationErrorName, "Token must be a valid UUID", nil, ErrInvalidToken, nil)
+	}
+	return nil
+}
+
+// migrationTime is the newest migration of a build, as the epoch-ms prefix of
+// its migration file: monotonic in the version, so upgrades have one to run.
+func migrationTime(version string) string {
+	v, err := parseVersion(version)
+	if err != nil || len(v) == 0 {
+		return "1700000000000"
+	}
+	t := int64(1_700_000_000_000) + int64(v[0])*10_000_000_000
+	if len(v) > 1 {
+		t += int64(v[1]) * 10_000_000
+	}
+	if len(v) > 2 {
+		t += int64(v[2]) * 10_000
+	}
+	return fmt.Sprint(t)
 }

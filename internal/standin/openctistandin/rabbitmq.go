@@ -14,31 +14,47 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// rabbitBackend is the broker; OpenCTI needs AMQP and the management HTTP API.
+// rabbitBackend is the broker: AMQP for the platform, the management API only
+// for about.dependencies.
 type rabbitBackend struct {
 	cfg  RabbitMQConfig
 	http *http.Client
 }
 
-// Exchanges OpenCTI declares on first boot; connector registration later binds
-// listen_<id> and push_<id> queues to them.
+// Exchanges OpenCTI declares; connector registration binds listen_<id> and
+// push_<id> queues to them. RABBITMQ__QUEUE_PREFIX prefixes both.
 const (
 	connectorExchange = "amqp.connector.exchange"
 	workerExchange    = "amqp.worker.exchange"
 )
 
+// backgroundTaskQueues is OpenCTI's default app:task_scheduler:max_queues_breakdown.
+const backgroundTaskQueues = 4
+
 // amqpDialTimeout bounds TCP connect plus AMQP handshake; amqp091 takes no context.
 const amqpDialTimeout = 5 * time.Second
 
+// managementTimeout bounds the management call behind about.dependencies.
+const managementTimeout = 5 * time.Second
+
 func newRabbitBackend(cfg RabbitMQConfig) *rabbitBackend {
-	return &rabbitBackend{cfg: cfg, http: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
+	return &rabbitBackend{cfg: cfg, http: &http.Client{Timeout: managementTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}}
 }
 
-func (r *rabbitBackend) label() string   { return "RabbitMq" }
-func (r *rabbitBackend) product() string { return "RabbitMQ" }
+func (r *rabbitBackend) label() string { return "RabbitMQ" }
 
-// minimum is RabbitMQ 3.11 as OpenCTI documents.
-func (r *rabbitBackend) minimum(string) string { return "3.11" }
+// report is OpenCTI's rabbitMQIsAlive error.
+func (r *rabbitBackend) report(err error) error {
+	return newError(DatabaseErrorName, "RabbitMQ seems down", err, nil, nil)
+}
+
+// prefixed applies RABBITMQ__QUEUE_PREFIX as OpenCTI's RABBIT_QUEUE_PREFIX ("<p>_").
+func (r *rabbitBackend) prefixed(name string) string {
+	if r.cfg.QueuePrefix == "" {
+		return name
+	}
+	return r.cfg.QueuePrefix + "_" + name
+}
 
 // amqpURI is amqp(s)://user:pass@host:port/vhost with the vhost escaped ("/" -> %2F).
 func (r *rabbitBackend) amqpURI() string {
@@ -69,15 +85,33 @@ func (r *rabbitBackend) dial(ctx context.Context) (*amqp.Connection, error) {
 	return conn, nil
 }
 
-// check dials AMQP (proving credentials and vhost) and reads the management
-// overview (proving the plugin is on and the user may use it), returning the version.
+// check is OpenCTI's rabbitMQIsAlive: AMQP only, asserting the connector
+// exchange. The management API is not needed to start.
 func (r *rabbitBackend) check(ctx context.Context) (string, error) {
 	conn, err := r.dial(ctx)
 	if err != nil {
 		return "", err
 	}
-	_ = conn.Close()
-	return r.overviewVersion(ctx)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return "", fmt.Errorf("cannot open amqp channel: %w", err)
+	}
+	defer ch.Close()
+	if err := ch.ExchangeDeclare(r.prefixed(connectorExchange), amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
+		return "", fmt.Errorf("cannot declare exchange %s: %w", r.prefixed(connectorExchange), err)
+	}
+	return "", nil
+}
+
+// version is getRabbitMQVersion: the management API's version, or
+// "Disconnected" when it does not answer (wrong port, plugin off).
+func (r *rabbitBackend) version(ctx context.Context) string {
+	v, err := r.overviewVersion(ctx)
+	if err != nil || v == "" {
+		return "Disconnected"
+	}
+	return v
 }
 
 // overviewVersion calls GET /api/overview with basic auth.
@@ -110,9 +144,34 @@ func (r *rabbitBackend) overviewVersion(ctx context.Context) (string, error) {
 	return overview.RabbitMQVersion, nil
 }
 
-// declareExchanges declares OpenCTI's two direct, durable exchanges; declaring
-// is idempotent in AMQP, so a re-run is harmless.
-func (r *rabbitBackend) declareExchanges(ctx context.Context) error {
+// internalQueue is one of the queues OpenCTI creates at every boot for its own
+// consumers (initializeInternalQueues); workers consume their push queues.
+type internalQueue struct {
+	id, name, scope string
+	listen          bool
+}
+
+// internalQueues are background-task-0..3 (listen and push), sync and playbook (push).
+func internalQueues() []internalQueue {
+	var qs []internalQueue
+	for i := range backgroundTaskQueues {
+		qs = append(qs, internalQueue{id: fmt.Sprintf("background-task-%d", i), name: "Internal background task", scope: "background-task", listen: true})
+	}
+	return append(qs,
+		internalQueue{id: "sync", name: "Internal sync manager", scope: "sync"},
+		internalQueue{id: "playbook", name: "Internal playbook manager", scope: "playbook"})
+}
+
+// queue names of an internal or registered connector, as connectorConfig builds them.
+func (r *rabbitBackend) pushQueue(id string) string     { return r.prefixed("push_" + id) }
+func (r *rabbitBackend) listenQueue(id string) string   { return r.prefixed("listen_" + id) }
+func (r *rabbitBackend) pushRouting(id string) string   { return r.prefixed("push_routing_" + id) }
+func (r *rabbitBackend) listenRouting(id string) string { return r.prefixed("listen_routing_" + id) }
+
+// initializeQueues declares OpenCTI's two durable direct exchanges and its fixed
+// internal queues with their bindings; declaring is idempotent, so every boot
+// does it. Without RABBITMQ__QUEUE_PREFIX two platforms on one broker share them.
+func (r *rabbitBackend) initializeQueues(ctx context.Context) error {
 	conn, err := r.dial(ctx)
 	if err != nil {
 		return err
@@ -124,8 +183,25 @@ func (r *rabbitBackend) declareExchanges(ctx context.Context) error {
 	}
 	defer ch.Close()
 	for _, name := range []string{connectorExchange, workerExchange} {
-		if err := ch.ExchangeDeclare(name, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("cannot declare exchange %s: %w", name, err)
+		if err := ch.ExchangeDeclare(r.prefixed(name), amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("cannot declare exchange %s: %w", r.prefixed(name), err)
+		}
+	}
+	for _, q := range internalQueues() {
+		args := amqp.Table{"name": q.name, "config": amqp.Table{"id": q.id, "type": "internal", "scope": q.scope}, "x-queue-type": r.cfg.QueueType}
+		if q.listen {
+			if _, err := ch.QueueDeclare(r.listenQueue(q.id), true, false, false, false, args); err != nil {
+				return fmt.Errorf("cannot declare queue %s: %w", r.listenQueue(q.id), err)
+			}
+			if err := ch.QueueBind(r.listenQueue(q.id), r.listenRouting(q.id), r.prefixed(connectorExchange), false, nil); err != nil {
+				return fmt.Errorf("cannot bind queue %s: %w", r.listenQueue(q.id), err)
+			}
+		}
+		if _, err := ch.QueueDeclare(r.pushQueue(q.id), true, false, false, false, args); err != nil {
+			return fmt.Errorf("cannot declare queue %s: %w", r.pushQueue(q.id), err)
+		}
+		if err := ch.QueueBind(r.pushQueue(q.id), r.pushRouting(q.id), r.prefixed(workerExchange), false, nil); err != nil {
+			return fmt.Errorf("cannot bind queue %s: %w", r.pushQueue(q.id), err)
 		}
 	}
 	return nil

@@ -2,45 +2,66 @@ package openctistandin
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 )
 
 // redisBackend is the cache, stream and lock server.
 type redisBackend struct {
-	client *redis.Client
+	client    *redis.Client
+	namespace string
 }
 
-// Lock timing: the TTL is short so that a node killed while holding the lock
-// frees it soon; the holder keeps extending it so a long init keeps it.
+// Keys OpenCTI writes, before REDIS__NAMESPACE's prefix. Without a namespace two
+// platforms on one Redis share them (and so one init lock).
 const (
-	initLockKey        = "platform_init_lock"
-	lockTTL            = 15 * time.Second
-	lockExtendInterval = lockTTL / 3
-	lockRetryInterval  = 500 * time.Millisecond
+	initLockKey    = "{locks}:platform_init_lock"
+	clusterKey     = "platform_cluster"
+	streamKey      = "stream.opencti"
+	managerLockFmt = "{locks}:%s_lock"
 )
 
-func newRedisBackend(cfg RedisConfig) *redisBackend {
-	return &redisBackend{client: redis.NewClient(&redis.Options{
+func redisOptions(cfg RedisConfig) *redis.Options {
+	o := &redis.Options{
 		Addr:     net.JoinHostPort(cfg.Hostname, strconv.Itoa(cfg.Port)),
 		Password: cfg.Password,
 		// One attempt per call: a check reports Redis as it is now.
 		MaxRetries:  -1,
 		DialTimeout: 5 * time.Second,
-	})}
+	}
+	if cfg.UseSSL {
+		o.TLSConfig = &tls.Config{ServerName: cfg.Hostname}
+	}
+	return o
 }
 
-func (r *redisBackend) label() string   { return "Redis" }
-func (r *redisBackend) product() string { return "Redis" }
+func newRedisBackend(cfg RedisConfig) *redisBackend {
+	return &redisBackend{client: redis.NewClient(redisOptions(cfg)), namespace: cfg.Namespace}
+}
 
-// minimum is Redis 7.1 as OpenCTI documents.
-func (r *redisBackend) minimum(string) string { return "7.1" }
+// key applies REDIS__NAMESPACE as ioredis' keyPrefix does: "<namespace>:<key>".
+func namespacedKey(namespace, key string) string {
+	if namespace == "" {
+		return key
+	}
+	return namespace + ":" + key
+}
+
+func (r *redisBackend) key(k string) string { return namespacedKey(r.namespace, k) }
+
+func (r *redisBackend) label() string { return "Redis" }
+
+// report is OpenCTI's redisInit error, which carries no cause.
+func (r *redisBackend) report(error) error {
+	return newError(DatabaseErrorName, "Redis seems down", nil, nil, nil)
+}
 
 // check sends PING (after AUTH, done by the client on connect) and reads the server version.
 func (r *redisBackend) check(ctx context.Context) (string, error) {
@@ -59,57 +80,52 @@ func (r *redisBackend) check(ctx context.Context) (string, error) {
 	return "", nil
 }
 
-// releaseScript deletes the lock only if this node still owns it.
-var releaseScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) else return 0 end`)
+// clusterHeartbeat is this node's entry in platform_cluster.
+type clusterHeartbeat struct {
+	PlatformID string   `json:"platform_id"`
+	Managers   []string `json:"managers"`
+	Updated    int64    `json:"updated"`
+}
 
-// extendScript renews the lock's TTL only if this node still owns it.
-var extendScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("pexpire", KEYS[1], ARGV[2]) else return 0 end`)
+// heartbeatTTL is how stale an entry may be and still count as a running node.
+const heartbeatTTL = 30 * time.Second
 
-// acquireLock takes platform_init_lock with SET NX PX, waiting at most wait; the
-// returned release must be called even when ctx is cancelled.
-func (r *redisBackend) acquireLock(ctx context.Context, wait time.Duration) (release func(), err error) {
-	token := uuid.NewString()
-	deadline := time.Now().Add(wait)
-	for {
-		ok, err := r.client.SetNX(ctx, initLockKey, token, lockTTL).Result()
-		if err != nil {
-			return nil, fmt.Errorf("cannot take %s: %w", initLockKey, err)
-		}
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%w (waited %s)", ErrLockHeld, wait)
-		}
-		if err := sleepCtx(ctx, lockRetryInterval); err != nil {
-			return nil, fmt.Errorf("cannot take %s: %w", initLockKey, err)
+// heartbeat records this node in platform_cluster, which settings.platform_cluster
+// counts; two platforms on one Redis without namespaces count each other.
+func (r *redisBackend) heartbeat(ctx context.Context, id string) error {
+	hb, _ := json.Marshal(clusterHeartbeat{PlatformID: id, Managers: platformModuleIDs(), Updated: time.Now().Unix()})
+	if err := r.client.HSet(ctx, r.key(clusterKey), id, hb).Err(); err != nil {
+		return fmt.Errorf("cannot write %s: %w", r.key(clusterKey), err)
+	}
+	return nil
+}
+
+// instances counts the nodes whose heartbeat is fresh.
+func (r *redisBackend) instances(ctx context.Context) (int, error) {
+	all, err := r.client.HGetAll(ctx, r.key(clusterKey)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("cannot read %s: %w", r.key(clusterKey), err)
+	}
+	n := 0
+	for _, v := range all {
+		var hb clusterHeartbeat
+		if json.Unmarshal([]byte(v), &hb) == nil && time.Since(time.Unix(hb.Updated, 0)) < heartbeatTTL {
+			n++
 		}
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(lockExtendInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				// A failed extension is left to the TTL: the init then runs
-				// unprotected, as OpenCTI's lock would after a Redis hiccup.
-				_ = extendScript.Run(context.Background(), r.client, []string{initLockKey}, token, lockTTL.Milliseconds()).Err()
-			}
-		}
-	}()
-	return func() {
-		close(stop)
-		<-done
-		// A fresh context: release must happen even when the run was cancelled.
-		rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = releaseScript.Run(rctx, r.client, []string{initLockKey}, token).Err()
-	}, nil
+	return n, nil
+}
+
+// publish appends one event to stream.opencti, trimmed as REDIS__TRIMMING asks.
+func (r *redisBackend) publish(ctx context.Context, trimming int64, event map[string]any) error {
+	args := &redis.XAddArgs{Stream: r.key(streamKey), Values: event}
+	if trimming > 0 {
+		args.MaxLen, args.Approx = trimming, true
+	}
+	if err := r.client.XAdd(ctx, args).Err(); err != nil {
+		return fmt.Errorf("cannot write %s: %w", r.key(streamKey), err)
+	}
+	return nil
 }
 
 // sleepCtx sleeps d or until ctx ends, returning ctx's error in the latter case.

@@ -3,48 +3,42 @@ package openctistandin
 import (
 	"crypto/subtle"
 	"net/http"
+	"time"
 )
 
 // defaultHealthKey is OpenCTI's shipped placeholder, which /health refuses.
 const defaultHealthKey = "ChangeMe"
 
 // newHandler routes {base}/health and {base}/graphql; everything else is 404.
-func newHandler(basePath, healthKey string, deps []dependency, st *apiState) http.Handler {
+func newHandler(basePath, healthKey string, healthTimeout time.Duration, deps []dependency, st *apiState) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET "+basePath+"/health", healthHandler(healthKey, deps))
+	mux.Handle(basePath+"/health", healthHandler(healthKey, healthTimeout, deps))
 	mux.Handle(basePath+"/graphql", graphqlHandler(newSchema(st), st.users))
 	return mux
 }
 
-// healthStatus is one dependency's line in a 503 body.
-type healthStatus struct {
-	Name   string `json:"name"`
-	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
-}
-
-// healthHandler answers like OpenCTI: 401 for a wrong or default key (unless the
-// key is "public"), then live checks: 200 {"status":"success"} or 503
-// {"status":"error"}, the latter with details so a probe log says what failed.
-func healthHandler(key string, deps []dependency) http.HandlerFunc {
+// healthHandler answers like OpenCTI: HEAD 200 with no check; a wrong, missing,
+// empty or default key 401 (unless the key is "public"); then live checks of
+// every dependency at once: 200 {"status":"success"}, or 503
+// {"status":"error","error":<first failure only>}, after at most timeout.
+func healthHandler(key string, timeout time.Duration, deps []dependency) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodHead:
+			w.WriteHeader(http.StatusOK)
+			return
+		case http.MethodGet:
+		default:
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
 		if !healthKeyAccepted(key, r.URL.Query().Get("health_access_key")) {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"status": "unauthorized"})
 			return
 		}
-		// Not fail-fast: the 503 body reports every dependency's state.
-		results, first := runChecks(r.Context(), deps, healthCheckTimeout, false)
-		statuses := make([]healthStatus, 0, len(results))
-		for _, res := range results {
-			st := healthStatus{Name: res.dep.product(), Status: "success"}
-			if res.err != nil {
-				st.Status, st.Error = "error", res.err.Error()
-			}
-			statuses = append(statuses, st)
-		}
-		if first >= 0 {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]any{
-				"status": "error", "error": results[first].dep.product() + " seems down", "dependencies": statuses})
+		if err := runHealthChecks(r.Context(), deps, timeout); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "error", "error": reportMessage(err)})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "success"})

@@ -9,32 +9,41 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
-// fakeDep is a dependency whose check answers what the test says.
+// fakeDep is a dependency whose check answers what the test says; typed makes
+// report wrap the error as OpenCTI's "<name> seems down" of that type.
 type fakeDep struct {
-	name, version string
-	err           error
+	name, version, typed string
+	err                  error
 }
 
 func (f *fakeDep) label() string                         { return f.name }
-func (f *fakeDep) product() string                       { return f.name }
-func (f *fakeDep) minimum(string) string                 { return "1.0" }
 func (f *fakeDep) check(context.Context) (string, error) { return f.version, f.err }
+func (f *fakeDep) report(err error) error {
+	if f.typed == "" {
+		return err
+	}
+	return newError(f.typed, f.name+" seems down", err, nil, nil)
+}
 
 func healthyDeps() []dependency {
 	return []dependency{
-		&fakeDep{name: "Search engine", version: "opensearch 2.19.3"},
-		&fakeDep{name: "File Storage"},
-		&fakeDep{name: "RabbitMQ", version: "3.13.7"},
+		&fakeDep{name: "Search engine", version: "opensearch - 2.19.3"},
+		&fakeDep{name: "File storage"},
+		&fakeDep{name: "RabbitMQ"},
 		&fakeDep{name: "Redis", version: "7.2.4"},
 	}
 }
 
+// testState has a RabbitMQ whose management port refuses, as with a wrong
+// RABBITMQ__PORT_MANAGEMENT.
 func testState() *apiState {
 	return &apiState{
 		version: "6.9.3", platformURL: "http://cti.local/", settingsID: "0b1f5a0e-0000-4000-8000-000000000001",
-		dependencies: []dependencyVersion{{"Search engine", "opensearch 2.19.3"}, {"RabbitMQ", "3.13.7"}, {"Redis", "7.2.4"}},
+		engine: "opensearch - 2.19.3", redisVer: "7.2.4",
+		rabbit: newRabbitBackend(RabbitMQConfig{Hostname: "127.0.0.1", Port: 5672, PortManagement: 1, Username: "u", Password: "p", VHost: "/", QueuePrefix: "cti"}),
 		users: staticUsers{
 			{id: adminUserID, name: "admin", email: "admin@opencti.io", token: testToken, admin: true},
 			{id: "u2", name: "analyst", email: "analyst@opencti.io", token: "analyst-token"},
@@ -42,67 +51,58 @@ func testState() *apiState {
 	}
 }
 
-func get(t *testing.T, h http.Handler, target string) (int, map[string]any) {
-	t.Helper()
+func handler(base, key string, deps []dependency) http.Handler {
+	return newHandler(base, key, time.Second, deps, testState())
+}
+
+func serveRaw(h http.Handler, method, target, body string) *httptest.ResponseRecorder {
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
-	var body map[string]any
-	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-		t.Fatalf("GET %s: body %q is not JSON: %v", target, rec.Body.String(), err)
-	}
-	return rec.Code, body
+	h.ServeHTTP(rec, httptest.NewRequest(method, target, strings.NewReader(body)))
+	return rec
 }
 
 func TestHealth(t *testing.T) {
 	down := healthyDeps()
-	down[2] = &fakeDep{name: "RabbitMQ", err: errors.New("Exception (403) Reason: \"username or password not allowed\"")}
+	down[2] = &fakeDep{name: "RabbitMQ", err: errors.New("Exception (403)"), typed: DatabaseErrorName}
 	for _, tc := range []struct {
 		name, key, query string
 		deps             []dependency
 		wantCode         int
-		wantStatus       string
+		wantBody         string
 	}{
-		{"healthy", "k1", "k1", healthyDeps(), 200, "success"},
-		{"dependency down", "k1", "k1", down, 503, "error"},
-		{"wrong key", "k1", "k2", healthyDeps(), 401, "unauthorized"},
-		{"missing key", "k1", "", healthyDeps(), 401, "unauthorized"},
-		{"default key refused", "ChangeMe", "ChangeMe", healthyDeps(), 401, "unauthorized"},
-		{"public key", "public", "", healthyDeps(), 200, "success"},
-		{"public key, down", "public", "whatever", down, 503, "error"},
+		{"healthy", "k1", "k1", healthyDeps(), 200, `{"status":"success"}`},
+		{"dependency down", "k1", "k1", down, 503, `{"error":"RabbitMQ seems down","status":"error"}`},
+		{"wrong key", "k1", "k2", healthyDeps(), 401, `{"status":"unauthorized"}`},
+		{"missing key", "k1", "", healthyDeps(), 401, `{"status":"unauthorized"}`},
+		{"default key refused", "ChangeMe", "ChangeMe", healthyDeps(), 401, `{"status":"unauthorized"}`},
+		{"public key", "public", "", healthyDeps(), 200, `{"status":"success"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := newHandler("/opencti", tc.key, tc.deps, testState())
-			code, body := get(t, h, "/opencti/health?health_access_key="+tc.query)
-			if code != tc.wantCode || body["status"] != tc.wantStatus {
-				t.Fatalf("got %d %v, want %d status %q", code, body, tc.wantCode, tc.wantStatus)
-			}
-			if code == 503 {
-				if body["error"] != "RabbitMQ seems down" {
-					t.Errorf("503 error = %v, want it to name RabbitMQ", body["error"])
-				}
-				deps, _ := body["dependencies"].([]any)
-				if len(deps) != 4 || !strings.Contains(deps[2].(map[string]any)["error"].(string), "403") {
-					t.Errorf("503 dependencies = %v, want the RabbitMQ failure detailed", deps)
-				}
+			rec := serveRaw(handler("/opencti", tc.key, tc.deps), http.MethodGet, "/opencti/health?health_access_key="+tc.query, "")
+			if rec.Code != tc.wantCode || strings.TrimSpace(rec.Body.String()) != tc.wantBody {
+				t.Fatalf("got %d %s, want %d %s", rec.Code, rec.Body.String(), tc.wantCode, tc.wantBody)
 			}
 		})
+	}
+	if rec := serveRaw(handler("/opencti", "k1", down), http.MethodHead, "/opencti/health", ""); rec.Code != 200 {
+		t.Errorf("HEAD /health = %d, want 200", rec.Code)
 	}
 }
 
 func TestHealthOutsideBasePathIs404(t *testing.T) {
-	h := newHandler("/opencti", "public", healthyDeps(), testState())
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/health?health_access_key=public", nil))
-	if rec.Code != http.StatusNotFound {
+	if rec := serveRaw(handler("/opencti", "public", healthyDeps()), http.MethodGet, "/health?health_access_key=public", ""); rec.Code != http.StatusNotFound {
 		t.Errorf("GET /health with base path /opencti = %d, want 404", rec.Code)
 	}
 }
 
-// gqlResponse is the standard GraphQL response envelope.
+// gqlResponse is OpenCTI's GraphQL response envelope.
 type gqlResponse struct {
 	Data   json.RawMessage `json:"data"`
 	Errors []struct {
 		Message    string         `json:"message"`
+		Name       string         `json:"name"`
+		Locations  []any          `json:"locations"`
+		Path       []any          `json:"path"`
 		Extensions map[string]any `json:"extensions"`
 	} `json:"errors"`
 }
@@ -127,25 +127,31 @@ func postGraphQL(t *testing.T, h http.Handler, auth, query string) gqlResponse {
 	return resp
 }
 
-func TestGraphQLAuthRequired(t *testing.T) {
-	h := newHandler("", "public", healthyDeps(), testState())
+func TestGraphQLAuthRequiredShape(t *testing.T) {
+	h := handler("", "public", healthyDeps())
 	for _, auth := range []string{"", "Bearer ", "Bearer 00000000-0000-4000-8000-000000000000", "Basic " + testToken, testToken} {
-		for _, q := range []string{"{ me { id } }", "{ about { version } }", "{ settings { id } }"} {
+		for _, q := range []string{"{ me { id } }", "{ about { version } }", "{ settings { id } }", "{ connectorsForWorker { id } }"} {
 			resp := postGraphQL(t, h, auth, q)
-			if len(resp.Errors) != 1 || resp.Errors[0].Message != "You must be logged in to do this." ||
-				resp.Errors[0].Extensions["code"] != "AUTH_REQUIRED" {
-				t.Errorf("auth %q query %s: errors = %+v, want AUTH_REQUIRED", auth, q, resp.Errors)
+			if len(resp.Errors) != 1 {
+				t.Fatalf("auth %q query %s: errors = %+v", auth, q, resp.Errors)
+			}
+			e := resp.Errors[0]
+			data, _ := e.Extensions["data"].(map[string]any)
+			if e.Message != "You must be logged in to do this." || e.Name != "AUTH_REQUIRED" || len(e.Locations) == 0 ||
+				len(e.Path) == 0 || data["http_status"] != float64(401) || data["genre"] == nil {
+				t.Errorf("auth %q query %s: error = %+v, want OpenCTI's AUTH_REQUIRED shape", auth, q, e)
 			}
 		}
 	}
 }
 
 func TestGraphQLFields(t *testing.T) {
-	h := newHandler("", "public", healthyDeps(), testState())
+	h := handler("", "public", healthyDeps())
 	resp := postGraphQL(t, h, "Bearer "+testToken, `{
 		about { version dependencies { name version } }
 		me { id name user_email api_token }
-		settings { id platform_url platform_cluster { instances_number } platform_modules { id enable running } }
+		settings { id platform_url platform_cluster { instances_number } platform_modules { id enable running warning } }
+		connectorsForWorker { id config { connection { host port user pass vhost use_ssl } push push_exchange listen } }
 	}`)
 	if len(resp.Errors) > 0 {
 		t.Fatalf("errors: %+v", resp.Errors)
@@ -156,14 +162,11 @@ func TestGraphQLFields(t *testing.T) {
 			Dependencies []struct{ Name, Version string }
 		}
 		Me struct {
-			ID        string `json:"id"`
-			Name      string `json:"name"`
-			UserEmail string `json:"user_email"`
-			APIToken  string `json:"api_token"`
+			ID       string `json:"id"`
+			APIToken string `json:"api_token"`
 		}
 		Settings struct {
 			ID              string `json:"id"`
-			PlatformURL     string `json:"platform_url"`
 			PlatformCluster struct {
 				InstancesNumber int `json:"instances_number"`
 			} `json:"platform_cluster"`
@@ -171,29 +174,60 @@ func TestGraphQLFields(t *testing.T) {
 				ID      string `json:"id"`
 				Enable  bool   `json:"enable"`
 				Running bool   `json:"running"`
+				Warning *bool  `json:"warning"`
 			} `json:"platform_modules"`
 		}
+		ConnectorsForWorker []struct {
+			ID     string `json:"id"`
+			Config struct {
+				Connection struct {
+					Host, User, Pass string
+					Port             int
+				}
+				Push, PushExchange string
+			}
+		} `json:"connectorsForWorker"`
 	}
 	if err := json.Unmarshal(resp.Data, &data); err != nil {
 		t.Fatal(err)
 	}
-	if data.About.Version != "6.9.3" || len(data.About.Dependencies) != 3 || data.About.Dependencies[1].Name != "RabbitMQ" {
-		t.Errorf("about = %+v", data.About)
+	deps := data.About.Dependencies
+	if data.About.Version != "6.9.3" || len(deps) != 3 || deps[0].Version != "opensearch - 2.19.3" ||
+		deps[1].Name != "RabbitMQ" || deps[1].Version != "Disconnected" {
+		t.Errorf("about = %+v (RabbitMQ's management port refuses: want Disconnected)", data.About)
 	}
-	if data.Me.ID != adminUserID || data.Me.Name != "admin" || data.Me.UserEmail != "admin@opencti.io" || data.Me.APIToken != testToken {
+	if data.Me.ID != adminUserID || data.Me.APIToken != testToken {
 		t.Errorf("me = %+v", data.Me)
 	}
-	s := data.Settings
-	if s.ID == "" || s.PlatformURL != "http://cti.local/" || s.PlatformCluster.InstancesNumber != 1 ||
-		len(s.PlatformModules) == 0 || !s.PlatformModules[0].Enable || !s.PlatformModules[0].Running {
-		t.Errorf("settings = %+v", s)
+	notRunning := 0
+	for _, m := range data.Settings.PlatformModules {
+		if !m.Running {
+			notRunning++
+		}
+		if m.Warning == nil {
+			t.Errorf("module %s has no warning field", m.ID)
+		}
+	}
+	if len(data.Settings.PlatformModules) != 19 || notRunning == 0 || data.Settings.PlatformCluster.InstancesNumber != 1 {
+		t.Errorf("settings = %+v", data.Settings)
+	}
+	var pushes []string
+	for _, c := range data.ConnectorsForWorker {
+		pushes = append(pushes, c.Config.Push)
+		if c.Config.Connection.Host != "127.0.0.1" || c.Config.Connection.Port != 5672 || c.Config.Connection.User != "u" || c.Config.Connection.Pass != "p" {
+			t.Errorf("connection of %s = %+v", c.ID, c.Config.Connection)
+		}
+	}
+	want := "cti_push_background-task-0 cti_push_background-task-1 cti_push_background-task-2 cti_push_background-task-3 cti_push_sync cti_push_playbook"
+	if strings.Join(pushes, " ") != want {
+		t.Errorf("push queues = %v, want %s", pushes, want)
 	}
 }
 
 func TestGraphQLDependenciesNeedAdmin(t *testing.T) {
-	h := newHandler("", "public", healthyDeps(), testState())
+	h := handler("", "public", healthyDeps())
 	resp := postGraphQL(t, h, "Bearer analyst-token", `{ about { version dependencies { name } } }`)
-	if len(resp.Errors) != 1 || resp.Errors[0].Extensions["code"] != "FORBIDDEN_ACCESS" {
+	if len(resp.Errors) != 1 || resp.Errors[0].Name != "FORBIDDEN_ACCESS" {
 		t.Errorf("errors = %+v, want FORBIDDEN_ACCESS", resp.Errors)
 	}
 	resp = postGraphQL(t, h, "Bearer analyst-token", `{ about { version } me { name } }`)
@@ -202,16 +236,53 @@ func TestGraphQLDependenciesNeedAdmin(t *testing.T) {
 	}
 }
 
-func TestGraphQLRejectsGetAndBadBodies(t *testing.T) {
-	h := newHandler("/base", "public", healthyDeps(), testState())
+func TestGraphQLGetAndMalformedBodies(t *testing.T) {
+	h := handler("/base", "public", healthyDeps())
+	req := httptest.NewRequest(http.MethodGet, "/base/graphql?query="+strings.ReplaceAll("{ about { version } }", " ", "%20"), nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/base/graphql", nil))
-	if rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("GET /graphql = %d, want 405", rec.Code)
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"version":"6.9.3"`) {
+		t.Errorf("GET /graphql?query= = %d %s", rec.Code, rec.Body.String())
 	}
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/base/graphql", strings.NewReader("{")))
-	if rec.Code != http.StatusBadRequest {
-		t.Errorf("POST garbage = %d, want 400", rec.Code)
+	rec = serveRaw(h, http.MethodPost, "/base/graphql", "{")
+	var body map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &body)
+	if rec.Code != http.StatusInternalServerError || body["status"] != "error" || body["error"] == "" {
+		t.Errorf("POST garbage = %d %s, want 500 {status:error}", rec.Code, rec.Body.String())
+	}
+}
+
+func TestMetricsText(t *testing.T) {
+	text := metricsText()
+	for _, name := range []string{"nodejs_eventloop_lag_seconds", "process_cpu_user_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds"} {
+		if !strings.Contains(text, "# TYPE "+name+" ") || !strings.Contains(text, "\n"+name+" ") {
+			t.Errorf("metrics lack %s:\n%s", name, text)
+		}
+	}
+}
+
+func TestAdminTokenAnyUUIDVersion(t *testing.T) {
+	for tok, ok := range map[string]bool{
+		testToken: true, "6f7c1e52-8a3b-1c9d-9e0f-1a2b3c4d5e6f": true, "6f7c1e52-8a3b-7c9d-9e0f-1a2b3c4d5e6f": true,
+		"": false, "not-a-uuid": false, "{6f7c1e52-8a3b-4c9d-9e0f-1a2b3c4d5e6f}": false,
+	} {
+		err := checkAdminToken(tok)
+		var e *Error
+		if ok != (err == nil) || (err != nil && (!errors.As(err, &e) || e.Name != ConfigurationErrorName)) {
+			t.Errorf("token %q: err = %v", tok, err)
+		}
+	}
+	if err := checkAdminToken("x"); err.(*Error).Message != "Token must be a valid UUID" {
+		t.Errorf("message = %q", err.(*Error).Message)
+	}
+}
+
+func TestMigrationTimeIsMonotonic(t *testing.T) {
+	versions := []string{"6.8.9", "6.9.3", "6.9.28", "6.10.0", "7.260224.0", "7.260318.0"}
+	for i := 1; i < len(versions); i++ {
+		if migrationTime(versions[i-1]) >= migrationTime(versions[i]) {
+			t.Errorf("migrationTime(%s) >= migrationTime(%s)", versions[i-1], versions[i])
+		}
 	}
 }

@@ -28,21 +28,19 @@ func newS3Backend(cfg S3Config) (*s3Backend, error) {
 	return &s3Backend{client: client, bucket: cfg.BucketName, region: cfg.BucketRegion}, nil
 }
 
-func (s *s3Backend) label() string   { return "File Storage" }
-func (s *s3Backend) product() string { return "File Storage" }
+func (s *s3Backend) label() string { return "File storage" }
 
 // check asks whether the bucket exists: a signed request, so wrong keys fail here
-// even before the bucket is created.
+// even before the bucket is created. The error is the S3 client's own.
 func (s *s3Backend) check(ctx context.Context) (string, error) {
 	if _, err := s.client.BucketExists(ctx, s.bucket); err != nil {
-		return "", fmt.Errorf("cannot query bucket %s: %w", s.bucket, err)
+		return "", err
 	}
 	return "", nil
 }
 
-// minimum is empty: S3 does not report a server version, so MinIO >= 2023-02
-// cannot be checked from here.
-func (s *s3Backend) minimum(string) string { return "" }
+// report passes the raw S3 error through, as OpenCTI's storageInit does.
+func (s *s3Backend) report(err error) error { return err }
 
 // ensureBucket creates the bucket if missing; idempotent because a re-run of an
 // interrupted first boot must not fail on the bucket (it fails on the indices).
