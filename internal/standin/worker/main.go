@@ -1,6 +1,7 @@
 // Command worker is a test stand-in for the OpenCTI worker (not product): it
-// reads OPENCTI_URL, OPENCTI_TOKEN and WORKER_LOG_LEVEL, exits 1 when the
-// platform is unreachable or refuses the token, and exits 0 on SIGTERM.
+// reads OPENCTI_URL, OPENCTI_TOKEN and WORKER_LOG_LEVEL, never exits while the
+// platform is unreachable (it retries every -poll-interval, 60 s like the real
+// worker), consumes the push queues the platform advertises, and exits 0 on SIGTERM.
 package main
 
 import (
@@ -16,8 +17,7 @@ import (
 )
 
 func main() {
-	poll := flag.Duration("poll-interval", 0, "pause between polls of the platform (0: 5s)")
-	maxFailures := flag.Int("max-failures", 0, "consecutive failed polls before exiting (0: 3)")
+	poll := flag.Duration("poll-interval", workerstandin.DefaultPollInterval, "pause between polls of the platform and between retries")
 	flag.Parse()
 
 	cfg, err := workerstandin.ConfigFromEnv(os.Getenv)
@@ -27,12 +27,11 @@ func main() {
 		standinlog.New(os.Stdout, slog.LevelInfo).Error("Invalid configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	cfg.PollInterval, cfg.MaxFailures = *poll, *maxFailures
+	cfg.PollInterval = *poll
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := workerstandin.Run(ctx, cfg); err != nil {
-		// Run has logged the failure.
 		os.Exit(1)
 	}
 }

@@ -1,12 +1,15 @@
 // Package workerstandin is a test stand-in for the OpenCTI worker (worker.py), not
-// product: it reads the worker's environment, needs a reachable platform that
-// accepts its token at start, and dies after repeated failed polls, so that the
-// orchestrator's ordering of platform and workers is tested on that behaviour.
+// product: it reads the worker's environment, never exits when the platform is
+// unreachable or refuses its token (it retries every poll interval, 60 s like the
+// real one), and, once the platform answers, reads the RabbitMQ host and
+// credentials the platform advertises (connectorsForWorker) and consumes every
+// push queue directly — so those must resolve from the worker, as with OpenCTI.
 package workerstandin
 
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +19,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/socflow/socflow/internal/standin/standinlog"
 )
@@ -28,10 +33,9 @@ type Config struct {
 	Token string
 	// LogLevel is WORKER_LOG_LEVEL (default info).
 	LogLevel slog.Level
-	// PollInterval is the pause between polls (default 5s).
+	// PollInterval is the pause between two polls of the platform, and between
+	// two attempts while it is unreachable (real worker: 60 s).
 	PollInterval time.Duration
-	// MaxFailures is how many consecutive failed polls end the worker (default 3).
-	MaxFailures int
 	// RequestTimeout bounds one GraphQL call (default 10s).
 	RequestTimeout time.Duration
 	// Stdout receives the JSON log lines (default os.Stdout).
@@ -61,12 +65,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return cfg, nil
 }
 
+// DefaultPollInterval is the real worker's pause between polls and retries.
+const DefaultPollInterval = 60 * time.Second
+
 func (c Config) withDefaults() Config {
 	if c.PollInterval <= 0 {
-		c.PollInterval = 5 * time.Second
-	}
-	if c.MaxFailures <= 0 {
-		c.MaxFailures = 3
+		c.PollInterval = DefaultPollInterval
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
@@ -77,104 +81,204 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Run checks the platform once, failing at once like a real worker started
-// before its platform, then polls until ctx ends (nil) or MaxFailures
-// consecutive polls fail (error).
+// Run polls the platform until ctx ends and returns nil then: an unreachable
+// platform or a refused token is logged and retried after PollInterval, never
+// fatal. Each successful poll makes sure every advertised push queue has a
+// consumer on a RabbitMQ connection opened with the advertised settings.
 func Run(ctx context.Context, cfg Config) error {
 	cfg = cfg.withDefaults()
 	log := standinlog.New(cfg.Stdout, cfg.LogLevel)
 	c := &client{url: strings.TrimRight(cfg.URL, "/") + "/graphql", token: cfg.Token, http: &http.Client{Timeout: cfg.RequestTimeout}}
+	w := &worker{log: log, consumers: map[string]bool{}}
+	defer w.close()
 
 	log.Info("Starting worker", "url", cfg.URL)
-	me, err := c.me(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, ErrTokenRejected) {
-			log.Error("OpenCTI API token is invalid or the user is not allowed", "error", err.Error())
-		} else {
-			log.Error("OpenCTI API is not reachable. Waiting for OpenCTI API to start or check your configuration...", "error", err.Error())
-		}
-		return err
-	}
-	log.Info("Worker connected to OpenCTI", "user", me)
-
-	failures := 0
-	t := time.NewTicker(cfg.PollInterval)
-	defer t.Stop()
+	connected := false
 	for {
+		if err := w.poll(ctx, c, &connected); err != nil && ctx.Err() == nil {
+			connected = false
+			if errors.Is(err, ErrTokenRejected) {
+				log.Error("OpenCTI API token is invalid or the user is not allowed", "error", err.Error())
+			} else {
+				log.Error("OpenCTI API is not reachable. Waiting for OpenCTI API to start or check your configuration...", "error", err.Error())
+			}
+		}
 		select {
 		case <-ctx.Done():
 			log.Info("Worker stopped")
 			return nil
-		case <-t.C:
+		case <-time.After(cfg.PollInterval):
 		}
-		if _, err := c.me(ctx); err != nil {
-			if ctx.Err() != nil {
-				log.Info("Worker stopped")
-				return nil
-			}
-			failures++
-			log.Warn("Cannot poll OpenCTI", "error", err.Error(), "consecutive_failures", failures)
-			if failures >= cfg.MaxFailures {
-				log.Error(fmt.Sprintf("OpenCTI unreachable for %d consecutive polls, exiting", failures))
-				return fmt.Errorf("cannot poll OpenCTI %d times in a row: %w", failures, err)
-			}
-			continue
-		}
-		if failures > 0 {
-			log.Info("OpenCTI reachable again")
-		}
-		failures = 0
-		log.Debug("Polled OpenCTI")
 	}
 }
 
-// client is a minimal GraphQL client: the worker needs one query, not a library.
+// worker holds the RabbitMQ connection and the queues it consumes.
+type worker struct {
+	log       *slog.Logger
+	conn      *amqp.Connection
+	connKey   string
+	consumers map[string]bool
+}
+
+// poll is one round: health check, connectors, consumers.
+func (w *worker) poll(ctx context.Context, c *client, connected *bool) error {
+	if _, err := c.about(ctx); err != nil {
+		return err
+	}
+	if !*connected {
+		w.log.Info("Worker connected to OpenCTI")
+		*connected = true
+	}
+	connectors, err := c.connectorsForWorker(ctx)
+	if err != nil {
+		return err
+	}
+	for _, cn := range connectors {
+		if err := w.consume(cn); err != nil {
+			w.log.Error("Cannot consume the connector queue", "connector", cn.ID, "queue", cn.Config.Push, "error", err.Error())
+		}
+	}
+	w.log.Debug("Polled OpenCTI", "connectors", len(connectors))
+	return nil
+}
+
+// consume starts a consumer on the connector's push queue if none runs yet,
+// (re)connecting to RabbitMQ with what the platform advertises.
+func (w *worker) consume(cn connector) error {
+	conf := cn.Config.Connection
+	key := fmt.Sprintf("%s:%d/%s@%s/%t", conf.Host, conf.Port, conf.Vhost, conf.User, conf.UseSSL)
+	if w.conn == nil || w.conn.IsClosed() || w.connKey != key {
+		w.close()
+		scheme := "amqp"
+		if conf.UseSSL {
+			scheme = "amqps"
+		}
+		uri := amqp.URI{Scheme: scheme, Host: conf.Host, Port: conf.Port, Username: conf.User, Password: conf.Pass, Vhost: conf.Vhost}.String()
+		acfg := amqp.Config{Vhost: conf.Vhost, Dial: amqp.DefaultDial(10 * time.Second), Properties: amqp.Table{"connection_name": "opencti-worker-standin"}}
+		if conf.UseSSL {
+			acfg.TLSClientConfig = &tls.Config{ServerName: conf.Host}
+		}
+		conn, err := amqp.DialConfig(uri, acfg)
+		if err != nil {
+			return fmt.Errorf("cannot connect to rabbitmq %s:%d advertised by the platform: %w", conf.Host, conf.Port, err)
+		}
+		w.conn, w.connKey, w.consumers = conn, key, map[string]bool{}
+	}
+	if w.consumers[cn.Config.Push] {
+		return nil
+	}
+	ch, err := w.conn.Channel()
+	if err != nil {
+		return fmt.Errorf("cannot open amqp channel: %w", err)
+	}
+	msgs, err := ch.Consume(cn.Config.Push, "", false, false, false, false, nil)
+	if err != nil {
+		return fmt.Errorf("cannot consume %s: %w", cn.Config.Push, err)
+	}
+	w.consumers[cn.Config.Push] = true
+	w.log.Info("Worker consuming queue", "connector", cn.ID, "queue", cn.Config.Push)
+	go func() {
+		for m := range msgs {
+			// The stand-in does not import bundles; it acknowledges them, as a
+			// worker that processed them would.
+			_ = m.Ack(false)
+		}
+	}()
+	return nil
+}
+
+func (w *worker) close() {
+	if w.conn != nil {
+		_ = w.conn.Close()
+		w.conn = nil
+	}
+}
+
+// client is a minimal GraphQL client: the worker needs two queries, not a library.
 type client struct {
 	url, token string
 	http       *http.Client
 }
 
-// me asks who the token belongs to and returns the user's name.
-func (c *client) me(ctx context.Context) (string, error) {
-	body, _ := json.Marshal(map[string]string{"query": "query { me { id name } }"})
+// connector is one entry of connectorsForWorker.
+type connector struct {
+	ID     string `json:"id"`
+	Config struct {
+		Connection struct {
+			Host   string `json:"host"`
+			Vhost  string `json:"vhost"`
+			UseSSL bool   `json:"use_ssl"`
+			Port   int    `json:"port"`
+			User   string `json:"user"`
+			Pass   string `json:"pass"`
+		} `json:"connection"`
+		Push string `json:"push"`
+	} `json:"config"`
+}
+
+// about is pycti's health check (query healthCheck { about { version } }).
+func (c *client) about(ctx context.Context) (string, error) {
+	var out struct {
+		About *struct{ Version string }
+	}
+	if err := c.query(ctx, "query healthCheck { about { version } }", &out); err != nil {
+		return "", err
+	}
+	if out.About == nil {
+		return "", errors.New("cannot query about: empty answer")
+	}
+	return out.About.Version, nil
+}
+
+// connectorsForWorker lists the queues to consume and how to reach RabbitMQ.
+func (c *client) connectorsForWorker(ctx context.Context) ([]connector, error) {
+	var out struct {
+		ConnectorsForWorker []connector `json:"connectorsForWorker"`
+	}
+	q := "query ConnectorsForWorker { connectorsForWorker { id config { connection { host vhost use_ssl port user pass } push } } }"
+	if err := c.query(ctx, q, &out); err != nil {
+		return nil, err
+	}
+	return out.ConnectorsForWorker, nil
+}
+
+// query posts one GraphQL query and decodes data into out; errors[0].name
+// AUTH_REQUIRED becomes ErrTokenRejected.
+func (c *client) query(ctx context.Context, query string, out any) error {
+	body, _ := json.Marshal(map[string]string{"query": query})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
-		return "", fmt.Errorf("cannot build request to %s: %w", c.url, err)
+		return fmt.Errorf("cannot build request to %s: %w", c.url, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("cannot reach OpenCTI at %s: %w", c.url, err)
+		return fmt.Errorf("cannot reach OpenCTI at %s: %w", c.url, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("cannot query OpenCTI at %s: %s", c.url, resp.Status)
+		return fmt.Errorf("cannot query OpenCTI at %s: %s", c.url, resp.Status)
 	}
-	var out struct {
-		Data struct {
-			Me *struct{ ID, Name string }
-		}
+	var env struct {
+		Data   json.RawMessage
 		Errors []struct {
-			Message    string
-			Extensions struct{ Code string }
+			Message string
+			Name    string
 		}
 	}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return "", fmt.Errorf("cannot decode OpenCTI answer: %w", err)
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return fmt.Errorf("cannot decode OpenCTI answer: %w", err)
 	}
-	if len(out.Errors) > 0 {
-		if out.Errors[0].Extensions.Code == "AUTH_REQUIRED" {
-			return "", ErrTokenRejected
+	if len(env.Errors) > 0 {
+		if env.Errors[0].Name == "AUTH_REQUIRED" {
+			return ErrTokenRejected
 		}
-		return "", fmt.Errorf("cannot query me: %s", out.Errors[0].Message)
+		return fmt.Errorf("cannot query OpenCTI: %s (%s)", env.Errors[0].Message, env.Errors[0].Name)
 	}
-	if out.Data.Me == nil {
-		return "", errors.New("cannot query me: empty answer")
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		return fmt.Errorf("cannot decode OpenCTI data: %w", err)
 	}
-	return out.Data.Me.Name, nil
+	return nil
 }

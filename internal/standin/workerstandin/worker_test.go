@@ -2,7 +2,6 @@ package workerstandin
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,8 +16,8 @@ import (
 
 const token = "6f7c1e52-8a3b-4c9d-9e0f-1a2b3c4d5e6f"
 
-// platform answers me like OpenCTI: the user for the right token, AUTH_REQUIRED
-// otherwise, and 503 while down is set.
+// platform answers like OpenCTI: AUTH_REQUIRED for a wrong token, about, and
+// one connector whose advertised RabbitMQ refuses connections; 503 while down.
 func platform(down *atomic.Bool) *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
@@ -31,10 +30,15 @@ func platform(down *atomic.Bool) *httptest.Server {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		if r.Header.Get("Authorization") != "Bearer "+token {
-			io.WriteString(w, `{"errors":[{"message":"You must be logged in to do this.","extensions":{"code":"AUTH_REQUIRED"}}],"data":null}`)
+			io.WriteString(w, `{"errors":[{"message":"You must be logged in to do this.","name":"AUTH_REQUIRED","extensions":{"code":"AUTH_REQUIRED","data":{"http_status":401,"genre":"BUSINESS"}}}],"data":null}`)
 			return
 		}
-		io.WriteString(w, `{"data":{"me":{"id":"88ec0c6a-13ce-5e39-b486-354fe4a7084f","name":"admin"}}}`)
+		body, _ := io.ReadAll(r.Body)
+		if strings.Contains(string(body), "connectorsForWorker") {
+			io.WriteString(w, `{"data":{"connectorsForWorker":[{"id":"sync","config":{"connection":{"host":"127.0.0.1","vhost":"/","use_ssl":false,"port":1,"user":"u","pass":"p"},"push":"push_sync"}}]}}`)
+			return
+		}
+		io.WriteString(w, `{"data":{"about":{"version":"6.9.3"}}}`)
 	}))
 }
 
@@ -42,60 +46,26 @@ func testConfig(url, tok string, out io.Writer) Config {
 	return Config{URL: url, Token: tok, PollInterval: 20 * time.Millisecond, Stdout: out, LogLevel: slog.LevelDebug}
 }
 
-func TestRunFailsWhenPlatformUnreachable(t *testing.T) {
-	srv := platform(new(atomic.Bool))
-	url := srv.URL
-	srv.Close()
-	var out standinlog.SyncBuffer
-	err := Run(context.Background(), testConfig(url+"/base", token, &out))
-	if err == nil || !strings.Contains(out.String(), "OpenCTI API is not reachable") {
-		t.Fatalf("err = %v, log:\n%s", err, out.String())
-	}
-}
-
-func TestRunFailsOnRejectedToken(t *testing.T) {
-	srv := platform(new(atomic.Bool))
-	defer srv.Close()
-	var out standinlog.SyncBuffer
-	err := Run(context.Background(), testConfig(srv.URL+"/base/", "wrong", &out))
-	if !errors.Is(err, ErrTokenRejected) || !strings.Contains(out.String(), "token is invalid") {
-		t.Fatalf("err = %v, log:\n%s", err, out.String())
-	}
-}
-
-func TestRunExitsAfterThreeFailedPolls(t *testing.T) {
-	down := new(atomic.Bool)
-	srv := platform(down)
-	defer srv.Close()
-	var out standinlog.SyncBuffer
+// runUntil runs the worker until the log shows want n times, then stops it and
+// checks it returned nil: the worker never exits on its own.
+func runUntil(t *testing.T, cfg Config, out *standinlog.SyncBuffer, want string, n int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(context.Background(), testConfig(srv.URL+"/base", token, &out)) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), "Polled OpenCTI") {
+	go func() { done <- Run(ctx, cfg) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(out.String(), want) < n {
+		select {
+		case err := <-done:
+			t.Fatalf("worker exited (%v) before %d × %q:\n%s", err, n, want, out.String())
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no successful poll:\n%s", out.String())
+			cancel()
+			t.Fatalf("fewer than %d × %q:\n%s", n, want, out.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	down.Store(true)
-	select {
-	case err := <-done:
-		if err == nil || strings.Count(out.String(), "Cannot poll OpenCTI") != 3 {
-			t.Fatalf("err = %v, log:\n%s", err, out.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("worker did not exit after failed polls")
-	}
-}
-
-func TestRunStopsCleanlyOnCancel(t *testing.T) {
-	srv := platform(new(atomic.Bool))
-	defer srv.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	var out standinlog.SyncBuffer
-	done := make(chan error, 1)
-	go func() { done <- Run(ctx, testConfig(srv.URL+"/base", token, &out)) }()
-	time.Sleep(100 * time.Millisecond)
 	cancel()
 	select {
 	case err := <-done:
@@ -107,11 +77,52 @@ func TestRunStopsCleanlyOnCancel(t *testing.T) {
 	}
 }
 
+func TestRunRetriesWhilePlatformUnreachable(t *testing.T) {
+	srv := platform(new(atomic.Bool))
+	url := srv.URL
+	srv.Close()
+	var out standinlog.SyncBuffer
+	runUntil(t, testConfig(url+"/base", token, &out), &out, "OpenCTI API is not reachable", 3)
+}
+
+func TestRunRetriesOnRejectedToken(t *testing.T) {
+	srv := platform(new(atomic.Bool))
+	defer srv.Close()
+	var out standinlog.SyncBuffer
+	runUntil(t, testConfig(srv.URL+"/base/", "wrong", &out), &out, "token is invalid", 3)
+}
+
+func TestRunSurvivesPlatformGoingAway(t *testing.T) {
+	down := new(atomic.Bool)
+	srv := platform(down)
+	defer srv.Close()
+	var out standinlog.SyncBuffer
+	cfg := testConfig(srv.URL+"/base", token, &out)
+	go func() {
+		for !strings.Contains(out.String(), "Polled OpenCTI") {
+			time.Sleep(5 * time.Millisecond)
+		}
+		down.Store(true)
+	}()
+	runUntil(t, cfg, &out, "OpenCTI API is not reachable", 3)
+}
+
+func TestRunConnectsToAdvertisedRabbitMQ(t *testing.T) {
+	srv := platform(new(atomic.Bool))
+	defer srv.Close()
+	var out standinlog.SyncBuffer
+	// The advertised RabbitMQ (127.0.0.1:1) refuses: the worker says so and retries.
+	runUntil(t, testConfig(srv.URL+"/base", token, &out), &out, "cannot connect to rabbitmq 127.0.0.1:1 advertised by the platform", 2)
+}
+
 func TestConfigFromEnv(t *testing.T) {
 	env := map[string]string{"OPENCTI_URL": "http://127.0.0.1:8080", "OPENCTI_TOKEN": token, "WORKER_LOG_LEVEL": "debug"}
 	cfg, err := ConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil || cfg.URL != env["OPENCTI_URL"] || cfg.Token != token || cfg.LogLevel != slog.LevelDebug {
 		t.Fatalf("cfg = %+v, err = %v", cfg, err)
+	}
+	if got := (Config{}).withDefaults().PollInterval; got != 60*time.Second {
+		t.Errorf("default poll interval = %s, want the real worker's 60s", got)
 	}
 	for _, bad := range []map[string]string{
 		{"OPENCTI_TOKEN": token},
