@@ -37,17 +37,9 @@ func (a *Activities) ProbeOpenSearch(ctx context.Context, in ProbeOpenSearchInpu
 	if len(urls) == 0 {
 		urls = []string{spec.DefaultOpenSearchURL}
 	}
-	var password, ca string
-	var err error
-	if !s.Password.IsZero() {
-		if password, err = a.resolve("integrations.opensearch.password", s.Password); err != nil {
-			return ProbeResult{Dependency: "opensearch"}, classify(err)
-		}
-	}
-	if !s.CA.IsZero() {
-		if ca, err = a.resolve("integrations.opensearch.ca", s.CA); err != nil {
-			return ProbeResult{Dependency: "opensearch"}, classify(err)
-		}
+	password, ca, err := a.openSearchSecrets(s)
+	if err != nil {
+		return ProbeResult{Dependency: "opensearch"}, classify(err)
 	}
 	var warning string
 	res, err := a.poll(ctx, "opensearch", in.Window, func(ctx context.Context) (string, error) {
@@ -77,6 +69,21 @@ func (a *Activities) ProbeOpenSearch(ctx context.Context, in ProbeOpenSearchInpu
 		return "", errors.New(strings.Join(reasons, "; "))
 	})
 	return withWarning(res, err, warning)
+}
+
+// openSearchSecrets resolves the section's password and CA, either of which may be unset.
+func (a *Activities) openSearchSecrets(s spec.OpenSearch) (password, ca string, err error) {
+	if !s.Password.IsZero() {
+		if password, err = a.resolve("integrations.opensearch.password", s.Password); err != nil {
+			return "", "", err
+		}
+	}
+	if !s.CA.IsZero() {
+		if ca, err = a.resolve("integrations.opensearch.ca", s.CA); err != nil {
+			return "", "", err
+		}
+	}
+	return password, ca, nil
 }
 
 // openSearchMinimum applies OpenCTI's minimum for the flavour that answered:
