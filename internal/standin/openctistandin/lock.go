@@ -143,6 +143,11 @@ func (c *lockChild) lock(ctx context.Context) error {
 	return newError(DatabaseErrorName, "Redis seems down", errors.New(detail), nil, nil)
 }
 
+// detach is what this process exiting does to the child: its command pipe
+// closes and it starts lingering, still holding whatever it holds. Run calls
+// it when stopped mid-init so a library caller behaves as the binary would.
+func (c *lockChild) detach() { _ = c.in.Close() }
+
 // unlockTimeout bounds a release: Redis answering slowly must not hold the start.
 const unlockTimeout = 5 * time.Second
 

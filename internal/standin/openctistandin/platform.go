@@ -109,7 +109,8 @@ func (in *initializer) initializeSchema(ctx context.Context, d time.Duration) er
 	if err := s.createCoreSettings(ctx); err != nil {
 		return err
 	}
-	if err := in.lifecyclePolicy(ctx); err != nil {
+	ism, err := in.lifecyclePolicy(ctx)
+	if err != nil {
 		return err
 	}
 	step := d / time.Duration(len(indexNames))
@@ -117,7 +118,7 @@ func (in *initializer) initializeSchema(ctx context.Context, d time.Duration) er
 		if err := sleepCtx(ctx, step); err != nil {
 			return err
 		}
-		if err := s.putIndexTemplate(ctx, name); err != nil {
+		if err := s.putIndexTemplate(ctx, name, ism); err != nil {
 			return err
 		}
 		if err := s.createIndex(ctx, name); err != nil {
@@ -131,22 +132,24 @@ func (in *initializer) initializeSchema(ctx context.Context, d time.Duration) er
 // lifecyclePolicy installs the ISM policy on OpenSearch. Without the
 // index-management plugin the real platform fails ("Creating lifecycle policy
 // fail"); the plugin cannot be installed on the local stack, so the stand-in
-// skips it with a warning — its one documented kindness.
-func (in *initializer) lifecyclePolicy(ctx context.Context) error {
+// skips it (and the templates' rollover alias setting, which the plugin
+// defines) with a warning — its one documented kindness. It reports whether
+// the policy is in place.
+func (in *initializer) lifecyclePolicy(ctx context.Context) (bool, error) {
 	if !isOpenSearch(in.engine) {
 		in.log.Warn("[SEARCH] Elasticsearch ILM policy is not implemented by the stand-in, skipping")
-		return nil
+		return false, nil
 	}
 	ok, err := in.b.search.hasISM(ctx)
 	if err != nil {
-		return newError(DatabaseErrorName, "Creating lifecycle policy fail", err, nil, nil)
+		return false, newError(DatabaseErrorName, "Creating lifecycle policy fail", err, nil, nil)
 	}
 	if !ok {
 		in.log.Warn("[SEARCH] index-management plugin missing, skipping the ISM policy (stand-in only: OpenCTI fails with \"Creating lifecycle policy fail\")",
 			"policy", in.b.search.ismPolicy())
-		return nil
+		return false, nil
 	}
-	return in.b.search.createISMPolicy(ctx)
+	return true, in.b.search.createISMPolicy(ctx)
 }
 
 // existing is OpenCTI's existing-platform path: refresh the mappings (rewriting
@@ -164,8 +167,15 @@ func (in *initializer) existing(ctx context.Context, ms migrationStatus) (platfo
 	if err := s.createCoreSettings(ctx); err != nil {
 		return platformState{}, err
 	}
+	ism := false
+	if isOpenSearch(in.engine) {
+		var err error
+		if ism, err = s.hasISM(ctx); err != nil {
+			return platformState{}, err
+		}
+	}
 	for _, name := range indexNames {
-		if err := s.putIndexTemplate(ctx, name); err != nil {
+		if err := s.putIndexTemplate(ctx, name, ism); err != nil {
 			return platformState{}, err
 		}
 	}

@@ -168,20 +168,26 @@ func initialize(ctx context.Context, cfg Config, log *slog.Logger, b *backends, 
 	log.Info("[LOCKING] Locking fork process started")
 	if err := child.lock(ctx); err != nil {
 		if ctx.Err() != nil {
+			child.detach()
 			return platformState{}, fmt.Errorf("cannot initialize: %w", ctx.Err())
 		}
+		child.detach()
 		logFailure(log, "[OPENCTI] Platform default initialization failed", err)
 		return platformState{}, err
 	}
 	in := &initializer{cfg: cfg, log: log, b: b, engine: engine}
 	state, initErr := in.run(ctx)
 	if ctx.Err() != nil {
+		child.detach()
 		return platformState{}, fmt.Errorf("cannot initialize: %w", ctx.Err())
 	}
 	// A successful init also ends the child; a failed one leaves it running
 	// without the lock, and it exits LockLinger after this process.
 	if err := child.unlock(initErr == nil); err != nil {
 		log.Warn("[LOCKING] Cannot release the init lock", "error", err.Error())
+	}
+	if initErr != nil {
+		child.detach()
 	}
 	log.Info("[INIT] Platform initialization done")
 	if initErr != nil {

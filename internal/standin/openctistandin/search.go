@@ -188,10 +188,14 @@ func indexMappings() map[string]any {
 	}
 }
 
-// putIndexTemplate writes one index template; OpenCTI rewrites them on every boot.
-func (s *searchBackend) putIndexTemplate(ctx context.Context, name string) error {
+// putIndexTemplate writes one index template; OpenCTI rewrites them on every
+// boot. The rollover alias setting exists only with the index-management plugin.
+func (s *searchBackend) putIndexTemplate(ctx context.Context, name string, ism bool) error {
 	alias := s.alias(name)
-	settings := map[string]any{"index": map[string]any{"plugins.index_state_management.rollover_alias": alias}}
+	settings := map[string]any{}
+	if ism {
+		settings["index"] = map[string]any{"plugins.index_state_management.rollover_alias": alias}
+	}
 	body := map[string]any{
 		"index_patterns": []string{alias + "*"},
 		"composed_of":    []string{s.coreSettings()},

@@ -230,10 +230,28 @@ func requireAnalysisCommon(t *testing.T, cfg Config) {
 	}
 }
 
+// TestStackFirstBootWithoutAnalysisCommon boots on the stack's opensearch-bare
+// (the distribution as published, transport module only).
 func TestStackFirstBootWithoutAnalysisCommon(t *testing.T) {
 	cfg := stackConfig(t)
+	bare := os.Getenv("SOCFLOW_OPENSEARCH_BARE_URL")
+	if bare == "" {
+		t.Skip("the stack has no opensearch-bare (SOCFLOW_OPENSEARCH_BARE_URL)")
+	}
+	stacktest.Service(t, "start", "opensearch-bare")
+	cfg.Search.URLs = []string{bare}
+	t.Cleanup(func() { wipe(t, cfg) })
+	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		if resp, err := http.Get(bare); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("opensearch-bare not answering at %s after 90s", bare)
+		}
+	}
 	if hasModule(t, cfg, "analysis-common") {
-		t.Skip("the stack's OpenSearch has analysis-common")
+		t.Fatal("opensearch-bare has analysis-common")
 	}
 	r := start(cfg, "6.9.3")
 	err := r.wait(t)
@@ -371,8 +389,13 @@ func checkLockReleased(t *testing.T, cfg Config) {
 	if n, _ := b.redis.client.Exists(context.Background(), cfg.Redis.Namespace+":{locks}:platform_init_lock").Result(); n != 0 {
 		t.Error("init lock still held after a successful init")
 	}
-	if len(lockChildren(t, cfg.Redis.Namespace)) != 0 {
-		t.Error("lock child still running after a successful init")
+	deadline := time.Now().Add(2 * time.Second)
+	for len(lockChildren(t, cfg.Redis.Namespace)) != 0 {
+		if time.Now().After(deadline) {
+			t.Error("lock child still running after a successful init")
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
