@@ -175,12 +175,12 @@ func (w platformWatch) permanentReason(ctx context.Context, at openctiapi.Attemp
 	head := fmt.Sprintf("platform fails at every start (%s): %s", plural(exits, "exit"), at.Summary())
 	switch at.Kind {
 	case openctiapi.FailureIndexExists:
-		indices, err := w.a.instanceIndices(ctx, *inst.Integrations.OpenSearch, inst.Name)
+		indices, err := w.a.instanceObjects(ctx, *inst.Integrations.OpenSearch, inst.Name)
 		list := strings.Join(indices, ", ")
 		if err != nil {
 			list = fmt.Sprintf("%s_* (cannot list them: %v)", inst.Name, err)
 		}
-		return head + fmt.Sprintf("; a first boot was interrupted and left its indices: remove the instance's indices (%s) and redeploy", list)
+		return head + fmt.Sprintf("; a first boot was interrupted and left its indices: remove the instance's indices and templates (%s) and redeploy", list)
 	case openctiapi.FailureInvalidToken:
 		return head + "; the admin token is not a UUID the platform accepts: set opencti.adminToken to a UUIDv4 (or leave it empty) and redeploy"
 	case openctiapi.FailureDataTooRecent:

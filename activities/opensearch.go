@@ -33,10 +33,7 @@ type ProbeOpenSearchInput struct {
 // lists it, when it becomes the result's warning.
 func (a *Activities) ProbeOpenSearch(ctx context.Context, in ProbeOpenSearchInput) (ProbeResult, error) {
 	s := in.OpenSearch
-	urls := s.URLs
-	if len(urls) == 0 {
-		urls = []string{spec.DefaultOpenSearchURL}
-	}
+	urls := searchURLs(s)
 	password, ca, err := a.openSearchSecrets(s)
 	if err != nil {
 		return ProbeResult{Dependency: "opensearch"}, classify(err)

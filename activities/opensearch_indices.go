@@ -2,64 +2,40 @@ package activities
 
 import (
 	"context"
-	"fmt"
-	"net/http"
-	"sort"
+	"errors"
+	"slices"
 	"strings"
-
-	"github.com/opensearch-project/opensearch-go/v4"
-	"github.com/opensearch-project/opensearch-go/v4/opensearchapi"
 
 	"github.com/socflow/socflow/internal/spec"
 )
 
-// instanceIndices lists the indices of one instance (`<prefix>_*`), for the fix an
-// operator must apply after an interrupted first boot.
-func (a *Activities) instanceIndices(ctx context.Context, s spec.OpenSearch, prefix string) ([]string, error) {
-	c, err := a.openSearchClient(ctx, s)
+// instanceObjects lists the names of what one instance keeps in the search engine (indices,
+// aliases, templates, lifecycle policy), for the fix an operator must apply after an
+// interrupted first boot: the same listing the prefix check reads.
+func (a *Activities) instanceObjects(ctx context.Context, s spec.OpenSearch, prefix string) ([]string, error) {
+	password, ca, err := a.openSearchSecrets(s)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
-	defer cancel()
-	resp, err := c.Cat.Indices(ctx, &opensearchapi.CatIndicesReq{Indices: []string{prefix + "_*"}})
-	if err != nil {
-		if raw := resp.Inspect().Response; raw != nil && raw.StatusCode == http.StatusNotFound {
-			return nil, nil
+	var reasons []string
+	for _, u := range searchURLs(s) {
+		callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
+		objects, err := openCTIObjects(callCtx, u, s.Username, password, ca)
+		cancel()
+		if err == nil {
+			names := objects[prefix]
+			slices.Sort(names)
+			return slices.Compact(names), nil
 		}
-		return nil, fmt.Errorf("cannot list the indices of %s: %w", prefix, err)
+		reasons = append(reasons, err.Error())
 	}
-	var names []string
-	for _, ix := range resp.Indices {
-		if strings.HasPrefix(ix.Index, prefix+"_") {
-			names = append(names, ix.Index)
-		}
-	}
-	sort.Strings(names)
-	return names, nil
+	return nil, errors.New(strings.Join(reasons, "; "))
 }
 
-// openSearchClient is a client for the instance's search engine with its credentials
-// resolved, for short calls that are not probes (the probe builds one per node).
-func (a *Activities) openSearchClient(ctx context.Context, s spec.OpenSearch) (*opensearchapi.Client, error) {
-	cfg := opensearch.Config{Addresses: s.URLs, Username: s.Username, DisableRetry: true, Context: ctx}
-	if !s.Password.IsZero() {
-		p, err := a.resolve("integrations.opensearch.password", s.Password)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Password = p
+// searchURLs are the section's node URLs, or the default node.
+func searchURLs(s spec.OpenSearch) []string {
+	if len(s.URLs) == 0 {
+		return []string{spec.DefaultOpenSearchURL}
 	}
-	if !s.CA.IsZero() {
-		ca, err := a.resolve("integrations.opensearch.ca", s.CA)
-		if err != nil {
-			return nil, err
-		}
-		cfg.CACert = []byte(ca)
-	}
-	c, err := opensearchapi.NewClient(opensearchapi.Config{Client: cfg})
-	if err != nil {
-		return nil, &errPermanent{ErrTypeBadConfig, fmt.Errorf("cannot configure an opensearch client: %w (check integrations.opensearch)", err)}
-	}
-	return c, nil
+	return s.URLs
 }

@@ -120,10 +120,7 @@ func (a *Activities) CheckOpenSearchPrefix(ctx context.Context, in CheckOpenSear
 		return CheckOpenSearchPrefixResult{}, permanent(ErrTypeInvalidInput, errors.New("cannot check an empty index prefix"))
 	}
 	s := in.OpenSearch
-	urls := s.URLs
-	if len(urls) == 0 {
-		urls = []string{spec.DefaultOpenSearchURL}
-	}
+	urls := searchURLs(s)
 	password, ca, err := a.openSearchSecrets(s)
 	if err != nil {
 		return CheckOpenSearchPrefixResult{}, classify(err)

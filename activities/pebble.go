@@ -227,6 +227,11 @@ type StartPebbleServicesInput struct {
 	Pebble spec.Pebble `json:"pebble"`
 	// Services are started in one change; Pebble honours their after/requires order.
 	Services []string `json:"services"`
+	// Watched says the caller watches the services after the start (the platform
+	// wait reads its exits and their causes), so a service that exits at once and
+	// that Pebble is restarting is reported in Restarting instead of failing the
+	// start, and a retry leaves it to Pebble's backoff.
+	Watched bool `json:"watched,omitempty"`
 }
 
 // StartPebbleServicesResult tells what this call started and what already ran.
@@ -235,6 +240,8 @@ type StartPebbleServicesResult struct {
 	Started []string `json:"started,omitempty"`
 	// AlreadyActive were running already and were left alone.
 	AlreadyActive []string `json:"alreadyActive,omitempty"`
+	// Restarting exited at once and Pebble restarts them (Watched only).
+	Restarting []string `json:"restarting,omitempty"`
 }
 
 // StartPebbleServices starts the inactive ones of the given services and waits for the
@@ -260,6 +267,8 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 			return res, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot start %s: no such service in the container's plan", name))
 		case info.Current == client.StatusActive:
 			res.AlreadyActive = append(res.AlreadyActive, name)
+		case info.Current == client.StatusBackoff && in.Watched:
+			res.Restarting = append(res.Restarting, name)
 		default:
 			res.Started = append(res.Started, name)
 		}
@@ -269,15 +278,30 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 	}
 	// One change per service, started together: Pebble confirms each start by watching
 	// the process for a second, and in one change it does so service after service.
-	errs := make(chan error, len(res.Started))
+	type outcome struct {
+		name string
+		err  error
+	}
+	errs := make(chan outcome, len(res.Started))
 	for _, name := range res.Started {
-		go func() { errs <- ep.startAndWait(ctx, name) }()
+		go func() { errs <- outcome{name, ep.startAndWait(ctx, name)} }()
 	}
 	var failed []error
+	var restarting []string
 	for range res.Started {
-		if err := <-errs; err != nil {
-			failed = append(failed, err)
+		o := <-errs
+		switch {
+		case o.err == nil:
+		case in.Watched && errors.Is(o.err, errExitedAtOnce):
+			restarting = append(restarting, o.name)
+		default:
+			failed = append(failed, o.err)
 		}
+	}
+	if len(restarting) > 0 {
+		res.Started = slices.DeleteFunc(res.Started, func(n string) bool { return slices.Contains(restarting, n) })
+		res.Restarting = append(res.Restarting, restarting...)
+		slices.Sort(res.Restarting)
 	}
 	if len(failed) > 0 {
 		return res, classify(errors.Join(failed...))
@@ -389,10 +413,18 @@ func (ep pebbleEndpoint) startAndWait(ctx context.Context, name string) error {
 		return fmt.Errorf("cannot wait for the start of %s: %w", name, err)
 	}
 	if change.Err != "" {
-		return fmt.Errorf("cannot start %s: %s; last output: %s", name, change.Err, ep.lastLogLines(ctx, []string{name}, 5))
+		err := fmt.Errorf("cannot start %s: %s; last output: %s", name, change.Err, ep.lastLogLines(ctx, []string{name}, 5))
+		if strings.Contains(change.Err, "exited quickly") && strings.Contains(change.Err, "will restart") {
+			return fmt.Errorf("%w: %w", errExitedAtOnce, err)
+		}
+		return err
 	}
 	return nil
 }
+
+// errExitedAtOnce marks a start whose process exited within Pebble's okay delay and
+// that Pebble will restart ("exited quickly with code 1, will restart").
+var errExitedAtOnce = errors.New("exited at once, pebble restarts it")
 
 // pebbleEndpoint is a workload container's Pebble, ready to dial: the spec's endpoint
 // and, for HTTPS, its pinned server identity and socflow's client identity, resolved

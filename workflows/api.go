@@ -55,6 +55,7 @@ const (
 	PhaseValidating        Phase = "validating"
 	PhaseEnsuringSecrets   Phase = "ensuring-secrets"
 	PhaseWaitingDeps       Phase = "waiting-dependencies"
+	PhaseCheckingPrefix    Phase = "checking-prefix"
 	PhaseEnsuringBucket    Phase = "ensuring-bucket"
 	PhasePushingPlan       Phase = "pushing-plan"
 	PhaseStartingPlatform  Phase = "starting-platform"

@@ -54,6 +54,15 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 		return DeployResult{}, err
 	}
 
+	if workflow.GetVersion(ctx, PrefixPreflightChange, workflow.DefaultVersion, PrefixPreflight) != workflow.DefaultVersion {
+		d.enter(ctx, PhaseCheckingPrefix)
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, quickOptions), a.CheckOpenSearchPrefix,
+			activities.CheckOpenSearchPrefixInput{OpenSearch: *inst.Integrations.OpenSearch, Prefix: inst.Name}).Get(ctx, nil)
+		if err != nil {
+			return DeployResult{}, wrapReason("cannot deploy", err)
+		}
+	}
+
 	d.enter(ctx, PhaseEnsuringBucket)
 	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, quickOptions), a.EnsureBucket,
 		activities.EnsureBucketInput{S3: *inst.Integrations.S3}).Get(ctx, nil)
@@ -66,13 +75,13 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 	var applied activities.ApplyOpenCTIPlanResult
 	err = workflow.ExecuteActivity(pebbleCtx, a.ApplyOpenCTIPlan, activities.ApplyOpenCTIPlanInput{Instance: inst, Secrets: sec.Secrets}).Get(ctx, &applied)
 	if err != nil {
-		return DeployResult{}, fmt.Errorf("cannot push the opencti plan: %w", err)
+		return DeployResult{}, wrapReason("cannot push the opencti plan", err)
 	}
 
 	d.enter(ctx, PhaseStartingPlatform)
 	startedAt := workflow.Now(ctx)
 	err = workflow.ExecuteActivity(pebbleCtx, a.StartPebbleServices,
-		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: []string{plan.PlatformService}}).Get(ctx, nil)
+		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: []string{plan.PlatformService}, Watched: true}).Get(ctx, nil)
 	if err != nil {
 		return DeployResult{}, fmt.Errorf("cannot start the platform: %w", err)
 	}
@@ -118,9 +127,9 @@ func (d *deploy) stopFailedPlatform(ctx workflow.Context, inst spec.Instance, wa
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pebbleOptions), a.StopPebbleServices,
 		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: []string{plan.PlatformService}}).Get(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("%w; and cannot stop the platform: %s", waitErr, errorReason(err))
+		return temporal.NewNonRetryableApplicationError(app.Message()+"; and cannot stop the platform: "+errorReason(err), app.Type(), nil)
 	}
-	return fmt.Errorf("%w (socflow stopped the platform so Pebble stops restarting it)", waitErr)
+	return temporal.NewNonRetryableApplicationError(app.Message()+" (socflow stopped the platform so Pebble stops restarting it)", app.Type(), nil)
 }
 
 // verifyAndStartWorkers verifies the platform's version and admin token, then starts

@@ -60,6 +60,7 @@ func happyMocks(env *testsuite.TestWorkflowEnvironment, calls *callLog, skip ...
 			m.Return(activities.ProbeResult{Dependency: p.name, Ready: true, Version: "1"}, nil).Run(rec("probe"))
 		}
 	}
+	on("prefix", a.CheckOpenSearchPrefix).Return(activities.CheckOpenSearchPrefixResult{}, nil).Run(rec("prefix"))
 	on("bucket", a.EnsureBucket).Return(activities.EnsureBucketResult{}, nil).Run(rec("bucket"))
 	on("apply", a.ApplyOpenCTIPlan).Return(activities.ApplyOpenCTIPlanResult{}, nil).Run(rec("apply"))
 	on("start", a.StartPebbleServices).Return(activities.StartPebbleServicesResult{}, nil).Run(
@@ -115,11 +116,11 @@ func TestDeploySequenceFollowsTheCharm(t *testing.T) {
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"secrets", "probe", "probe", "probe", "probe", "bucket", "apply", "start:platform", "healthy", "check", "verify", "start:worker-0,worker-1"}
+	want := []string{"secrets", "probe", "probe", "probe", "probe", "prefix", "bucket", "apply", "start:platform", "healthy", "check", "verify", "start:worker-0,worker-1"}
 	if strings.Join(calls, " ") != strings.Join(want, " ") {
 		t.Fatalf("calls\n got %v\nwant %v", calls, want)
 	}
-	if res.Version != "6.9.3" || res.Secrets != refs || len(res.Timings) != 10 {
+	if res.Version != "6.9.3" || res.Secrets != refs || len(res.Timings) != 11 {
 		t.Fatalf("result %+v", res)
 	}
 	if got := res.Timings[len(res.Timings)-1].Phase; got != PhaseStartingWorkers {

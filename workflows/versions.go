@@ -25,3 +25,12 @@ const StopFailedPlatformChange = "stop-failed-platform"
 
 // StopFailedPlatform is the version of StopFailedPlatformChange that stops it.
 const StopFailedPlatform workflow.Version = 1
+
+// PrefixPreflightChange guards the index-prefix pre-flight (CheckOpenSearchPrefix) after
+// the dependency wait: OpenCTI matches "<prefix>*" for templates, so an instance whose
+// prefix is a prefix of another's (demo and demo2) would rewrite the other's templates
+// at every start. Deploys that began before it go straight on to the bucket.
+const PrefixPreflightChange = "prefix-preflight"
+
+// PrefixPreflight is the version of PrefixPreflightChange that checks the prefix.
+const PrefixPreflight workflow.Version = 1

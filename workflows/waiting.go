@@ -27,7 +27,7 @@ func dependencyProbes(inst spec.Instance) []probe {
 	w := func(d time.Duration) activities.ProbeWindow { return activities.ProbeWindow{Window: d} }
 	return []probe{
 		{"opensearch", a.ProbeOpenSearch, func(d time.Duration) any {
-			return activities.ProbeOpenSearchInput{OpenSearch: *ig.OpenSearch, AllowOldDependencies: allow, ProbeWindow: w(d)}
+			return activities.ProbeOpenSearchInput{OpenSearch: *ig.OpenSearch, AllowOldDependencies: allow, IndexPrefix: inst.Name, ProbeWindow: w(d)}
 		}},
 		{"rabbitmq", a.ProbeRabbitMQ, func(d time.Duration) any {
 			return activities.ProbeRabbitMQInput{RabbitMQ: *ig.RabbitMQ, AllowOldDependencies: allow, ProbeWindow: w(d)}

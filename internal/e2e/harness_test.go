@@ -1,18 +1,24 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/canonical/pebble/client"
+	"github.com/redis/go-redis/v9"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
@@ -39,6 +45,7 @@ func TestMain(m *testing.M) {
 		"worker-standin":  "./internal/standin/worker",
 		"socflow-worker":  "./worker",
 		"socflow-starter": "./starter",
+		"socflow-reap":    "./internal/reaper/cmd/socflow-reap",
 	} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
 		cmd.Dir = "../.."
@@ -56,9 +63,14 @@ func TestMain(m *testing.M) {
 // instanceOpts varies the test instance.
 type instanceOpts struct {
 	initDelay time.Duration // the stand-in's first-boot delay
+	stopDelay time.Duration // the stand-in's clean stop (0: standinStopTime)
 	redisPort int           // 0: the stack's Redis
 	rabbitPwd string        // "": the stack's password (by env reference)
 }
+
+// standinStopTime is how long the stand-in takes to stop cleanly in tests (the real
+// platform takes about 9 s, the stand-in's default).
+const standinStopTime = 100 * time.Millisecond
 
 // newInstance returns a valid spec for a fresh instance on a private Pebble, with the
 // stand-in platform and workers, wired to the stack's real dependencies.
@@ -71,7 +83,7 @@ func newInstance(t testing.TB, o instanceOpts) spec.Instance {
 		Name: name,
 		OpenCTI: spec.OpenCTI{
 			Version:         "6.9.3",
-			PlatformCommand: fmt.Sprintf("%s/opencti-standin -version 6.9.3 -init-delay %s -start-delay 0 -fork-delay 0 -ready-delay 0 -migration-delay 0 -lock-retry 3s -lock-ttl 3s -lock-linger 2s -stop-delay 100ms -stop-hang 0", bin, o.initDelay),
+			PlatformCommand: fmt.Sprintf("%s/opencti-standin -version 6.9.3 -init-delay %s -start-delay 0 -fork-delay 0 -ready-delay 0 -migration-delay 0 -lock-retry 3s -lock-ttl 3s -lock-linger 2s -stop-delay %s -stop-hang 0", bin, o.initDelay, cmp.Or(o.stopDelay, standinStopTime)),
 			PlatformDir:     t.TempDir(),
 			WorkerCommand:   bin + "/worker-standin -poll-interval 1s",
 			WorkerDir:       t.TempDir(),
@@ -81,10 +93,12 @@ func newInstance(t testing.TB, o instanceOpts) spec.Instance {
 			AdminPassword:   "local-admin-password",
 			// The stack runs RabbitMQ 3.10 and Redis 7.0, below OpenCTI's documented minimums.
 			AllowOldDependencies: true,
+			Reaper:               bin + "/socflow-reap",
 		},
 		Pebble: spec.Pebble{Socket: stacktest.Pebble(t)},
 		Integrations: spec.Integrations{
-			OpenSearch: &spec.OpenSearch{URLs: []string{st.OpenSearchURL}},
+			// The index-management plugin cannot be had here (README, "The local stack").
+			OpenSearch: &spec.OpenSearch{URLs: []string{st.OpenSearchURL}, AllowMissingModules: []string{"index-management"}},
 			RabbitMQ: &spec.RabbitMQ{Host: st.RabbitMQHost, Port: st.RabbitMQPort, ManagementPort: st.RabbitMQMgmtPort,
 				Username: st.RabbitMQUser, Password: "env:SOCFLOW_RABBITMQ_PASSWORD"},
 			Redis: &spec.Redis{Host: st.RedisHost, Port: st.RedisPort, Password: "env:SOCFLOW_REDIS_PASSWORD"},
@@ -106,11 +120,45 @@ func newInstance(t testing.TB, o instanceOpts) spec.Instance {
 	return inst
 }
 
-// cleanupData removes the indices the stand-in created for the instance.
+// cleanupData removes what the stand-in created for the instance: in OpenSearch its
+// indices, index and component templates and lifecycle policy; in Redis the keys of
+// its namespace; in RabbitMQ the queues of its prefix. The stack is shared by every
+// test and by later runs.
 func cleanupData(st stacktest.Stack, name string) {
-	req, _ := http.NewRequest(http.MethodDelete, st.OpenSearchURL+"/"+name+"_*", nil)
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
+	for _, path := range []string{"/" + name + "_*", "/_index_template/" + name + "_*",
+		"/_component_template/" + name + "-core-settings", "/_plugins/_ism/policies/" + name + "-ism-policy"} {
+		req, _ := http.NewRequest(http.MethodDelete, st.OpenSearchURL+path, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rdb := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(st.RedisHost, strconv.Itoa(st.RedisPort)), Password: st.RedisPassword})
+	defer rdb.Close()
+	if keys, err := rdb.Keys(ctx, name+":*").Result(); err == nil && len(keys) > 0 {
+		rdb.Del(ctx, keys...)
+	}
+	mgmt := "http://" + net.JoinHostPort(st.RabbitMQHost, strconv.Itoa(st.RabbitMQMgmtPort)) + "/api/queues/" + url.PathEscape(st.RabbitMQVHost) + "/"
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, mgmt, nil)
+	req.SetBasicAuth(st.RabbitMQUser, st.RabbitMQPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return
+	}
+	var queues []struct {
+		Name string `json:"name"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&queues)
+	resp.Body.Close()
+	for _, q := range queues {
+		if strings.HasPrefix(q.Name, name+"_") {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, mgmt+url.PathEscape(q.Name), nil)
+			req.SetBasicAuth(st.RabbitMQUser, st.RabbitMQPassword)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}
 	}
 }
 
@@ -250,7 +298,7 @@ func platformStarts(t testing.TB, socket string) int {
 	}
 	n := 0
 	err = pc.Logs(&client.LogsOptions{Services: []string{"platform"}, N: -1, WriteLog: func(e client.LogEntry) error {
-		if strings.Contains(e.Message, "Starting platform") {
+		if strings.Contains(e.Message, "[OPENCTI] Starting platform") {
 			n++
 		}
 		return nil
