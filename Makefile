@@ -51,8 +51,8 @@ bench: stack-up
 ## (v2, ...) when a GetVersion change adds a version, and keep the older sets until that
 ## version is retired. RECORD_TESTS narrows the e2e tests; files of tests that did not
 ## run are kept.
-HISTORY_SET ?= v1
-RECORD_TESTS ?= ^(TestDeployHappyPath|TestDeployWrongRabbitMQPasswordFailsFast|TestDeployWaitsForDependencyThatComesUpLater|TestDeploySurvivesWorkerKill9)$$
+HISTORY_SET ?= v2
+RECORD_TESTS ?= ^(TestDeployHappyPath|TestDeployWrongRabbitMQPasswordFailsFast|TestDeployWaitsForDependencyThatComesUpLater|TestDeploySurvivesWorkerKill9|TestPlatformKilledMidInitFailsWithTheFix|TestTwoInstancesShareRedisAndRabbitMQ)$$
 record-histories: stack-up
 	@set -e; dest=$(CURDIR)/replaytests/testdata/$(HISTORY_SET); tmp=$$(mktemp -d); \
 	  $(WITH_STACK) SOCFLOW_CODEC_KEYS=$(CURDIR)/replaytests/codec-test-keys.json SOCFLOW_RECORD_HISTORIES=$$tmp go test -count=1 -timeout 30m -run '$(RECORD_TESTS)' ./internal/e2e/ \

@@ -249,16 +249,9 @@ type StartPebbleServicesResult struct {
 // platform that may be initialising (killing it mid-init corrupts its indices).
 func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServicesInput) (StartPebbleServicesResult, error) {
 	var res StartPebbleServicesResult
-	if len(in.Services) == 0 {
-		return res, permanent(ErrTypeInvalidInput, errors.New("cannot start services: none named"))
-	}
-	ep, err := a.pebble(in.Pebble)
+	ep, infos, err := a.serviceStates(ctx, "start", in.Pebble, in.Services)
 	if err != nil {
-		return res, classify(err)
-	}
-	infos, err := ep.services(ctx, in.Services)
-	if err != nil {
-		return res, classify(err)
+		return res, err
 	}
 	for _, name := range in.Services {
 		info, ok := infos[name]
@@ -331,16 +324,9 @@ type StopPebbleServicesResult struct {
 // alone, so a retry is harmless.
 func (a *Activities) StopPebbleServices(ctx context.Context, in StopPebbleServicesInput) (StopPebbleServicesResult, error) {
 	var res StopPebbleServicesResult
-	if len(in.Services) == 0 {
-		return res, permanent(ErrTypeInvalidInput, errors.New("cannot stop services: none named"))
-	}
-	ep, err := a.pebble(in.Pebble)
+	ep, infos, err := a.serviceStates(ctx, "stop", in.Pebble, in.Services)
 	if err != nil {
-		return res, classify(err)
-	}
-	infos, err := ep.services(ctx, in.Services)
-	if err != nil {
-		return res, classify(err)
+		return res, err
 	}
 	for _, name := range in.Services {
 		switch info := infos[name]; {
@@ -385,6 +371,23 @@ func (a *Activities) StopPebbleServices(ctx context.Context, in StopPebbleServic
 			return res, ctx.Err()
 		}
 	}
+}
+
+// serviceStates opens the endpoint and reads the state of the services a start or a
+// stop is asked for; its errors are classified, ready to return.
+func (a *Activities) serviceStates(ctx context.Context, verb string, p spec.Pebble, names []string) (pebbleEndpoint, map[string]*client.ServiceInfo, error) {
+	if len(names) == 0 {
+		return pebbleEndpoint{}, nil, permanent(ErrTypeInvalidInput, errors.New("cannot "+verb+" services: none named"))
+	}
+	ep, err := a.pebble(p)
+	if err != nil {
+		return ep, nil, classify(err)
+	}
+	infos, err := ep.services(ctx, names)
+	if err != nil {
+		return ep, nil, classify(err)
+	}
+	return ep, infos, nil
 }
 
 // isWaitTimeout is Pebble's answer to a change wait that ran out before the change.

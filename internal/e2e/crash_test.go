@@ -94,6 +94,7 @@ func TestDeploySurvivesWorkerKill9(t *testing.T) {
 				name, b.mtime, a.mtime, bytes.Equal(a.content, b.content))
 		}
 	}
+	stopAllAndRequireNoProcs(t, inst, secretDir)
 }
 
 // TestDeploySurvivesTemporalServerRestart stops the Temporal server while the platform
@@ -112,7 +113,8 @@ func TestDeploySurvivesTemporalServerRestart(t *testing.T) {
 	sdkLog := failureLog(t, "sdk.log")
 	logger := slog.New(slog.NewTextHandler(sdkLog, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	c := stacktest.TemporalClient(t, addr, log.NewStructuredLogger(logger))
-	queue := inProcessWorker(t, c, t.TempDir())
+	secretDir := t.TempDir()
+	queue := inProcessWorker(t, c, secretDir)
 	inst := newInstance(t, instanceOpts{initDelay: 8 * time.Second})
 	start := time.Now()
 	since := func() time.Duration { return time.Since(start).Round(100 * time.Millisecond) }
@@ -154,6 +156,7 @@ func TestDeploySurvivesTemporalServerRestart(t *testing.T) {
 			t.Errorf("dependency %s after restart: %+v", d.Name, d)
 		}
 	}
+	stopAllAndRequireNoProcs(t, inst, secretDir)
 }
 
 // requireInitialising fails the test unless the platform service runs but its port is

@@ -180,3 +180,32 @@ func TestDeployWaitsForDependencyThatComesUpLater(t *testing.T) {
 		t.Errorf("platform started %d times, want 1", n)
 	}
 }
+
+// TestDeployWithRealTimings deploys through the stand-ins at their default timings, the
+// figures measured on the real 6.9.28 platform (first boot ≈ 102 s, /health up to 15 s,
+// workers polling every 60 s): every other test shortens them, so this one proves the
+// waits and timeouts fit the real platform.
+func TestDeployWithRealTimings(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a real first boot takes about two minutes")
+	}
+	c := temporalClient(t)
+	secretDir := t.TempDir()
+	queue := inProcessWorker(t, c, secretDir)
+	inst := newInstance(t, instanceOpts{real: true})
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	var res workflows.DeployResult
+	if err := startDeploy(t, c, queue, inst).Get(ctx, &res); err != nil {
+		t.Fatalf("deploy with real timings failed: %v", err)
+	}
+	took := time.Since(began)
+	t.Logf("deploy with real timings took %s", took.Round(time.Second))
+	if took < 100*time.Second {
+		t.Errorf("deploy took %s, shorter than the real first boot: the stand-in did not run at its real timings", took)
+	}
+	if n := platformStarts(t, inst.Pebble.Socket); n != 1 {
+		t.Errorf("platform started %d times, want exactly 1", n)
+	}
+}

@@ -64,6 +64,8 @@ func TestMain(m *testing.M) {
 type instanceOpts struct {
 	initDelay time.Duration // the stand-in's first-boot delay
 	stopDelay time.Duration // the stand-in's clean stop (0: standinStopTime)
+	stopHang  bool          // every stop of the running platform hangs until SIGKILL
+	real      bool          // the stand-ins with their default, real timings (first boot 102 s)
 	redisPort int           // 0: the stack's Redis
 	rabbitPwd string        // "": the stack's password (by env reference)
 }
@@ -83,7 +85,7 @@ func newInstance(t testing.TB, o instanceOpts) spec.Instance {
 		Name: name,
 		OpenCTI: spec.OpenCTI{
 			Version:         "6.9.3",
-			PlatformCommand: fmt.Sprintf("%s/opencti-standin -version 6.9.3 -init-delay %s -start-delay 0 -fork-delay 0 -ready-delay 0 -migration-delay 0 -lock-retry 3s -lock-ttl 3s -lock-linger 2s -stop-delay %s -stop-hang 0", bin, o.initDelay, cmp.Or(o.stopDelay, standinStopTime)),
+			PlatformCommand: fmt.Sprintf("%s/opencti-standin -version 6.9.3 -init-delay %s -start-delay 0 -fork-delay 0 -ready-delay 0 -migration-delay 0 -lock-retry 3s -lock-ttl 3s -lock-linger 2s -stop-delay %s -stop-hang %d", bin, o.initDelay, cmp.Or(o.stopDelay, standinStopTime), map[bool]int{false: 0, true: 1}[o.stopHang]),
 			PlatformDir:     t.TempDir(),
 			WorkerCommand:   bin + "/worker-standin -poll-interval 1s",
 			WorkerDir:       t.TempDir(),
@@ -105,6 +107,10 @@ func newInstance(t testing.TB, o instanceOpts) spec.Instance {
 			S3: &spec.S3{Endpoint: st.S3Endpoint, Region: st.S3Region, Bucket: name + "-files",
 				AccessKey: "env:SOCFLOW_S3_ACCESS_KEY", SecretKey: "env:SOCFLOW_S3_SECRET_KEY"},
 		},
+	}
+	if o.real {
+		inst.OpenCTI.PlatformCommand = bin + "/opencti-standin -version 6.9.3"
+		inst.OpenCTI.WorkerCommand = bin + "/worker-standin"
 	}
 	if o.redisPort != 0 {
 		inst.Integrations.Redis.Port = o.redisPort

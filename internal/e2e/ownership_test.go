@@ -110,6 +110,31 @@ func TestStopPlatformWaitsForCleanExit(t *testing.T) {
 	requireNoProcs(t, inst.Name, 5*time.Second)
 }
 
+// A platform whose stop hangs on SIGTERM (as real stops sometimes do for more than ten
+// minutes) is SIGKILLed after its kill-delay, with its whole process group: the stop
+// is bounded, and nothing is left.
+func TestStopPlatformThatHangsIsKilledAfterTheBound(t *testing.T) {
+	c := temporalClient(t)
+	secretDir := t.TempDir()
+	queue := inProcessWorker(t, c, secretDir)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	inst := newInstance(t, instanceOpts{initDelay: time.Second, stopHang: true})
+	if err := startDeploy(t, c, queue, inst).Get(ctx, nil); err != nil {
+		t.Fatalf("deploy failed: %v", err)
+	}
+	began := time.Now()
+	stopAllAndRequireNoProcs(t, inst, secretDir)
+	took := time.Since(began)
+	if took < plan.PlatformKillDelay || took > plan.PlatformKillDelay+15*time.Second {
+		t.Errorf("a hanging stop took %s, want the kill-delay %s and a little more", took, plan.PlatformKillDelay)
+	}
+	out := platformLog(t, inst.Pebble.Socket)
+	if !strings.Contains(out, "SIGTERM signal received, stopping OpenCTI") || strings.Contains(out, "[OPENCTI] Platform stopped") {
+		t.Errorf("want a stop that began and never finished cleanly; output:\n%s", tail(out, 10))
+	}
+}
+
 // platformLog is the platform service's whole output kept by Pebble.
 func platformLog(t testing.TB, socket string) string {
 	t.Helper()

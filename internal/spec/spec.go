@@ -4,6 +4,7 @@
 package spec
 
 import (
+	"maps"
 	"strconv"
 )
 
@@ -355,12 +356,7 @@ func (i *Instance) secretRefs() []*SecretRef {
 func (i Instance) clone() Instance {
 	out := i
 	out.OpenCTI.Workers = clonePtr(i.OpenCTI.Workers)
-	if i.OpenCTI.Env != nil {
-		out.OpenCTI.Env = make(map[string]string, len(i.OpenCTI.Env))
-		for k, v := range i.OpenCTI.Env {
-			out.OpenCTI.Env[k] = v
-		}
-	}
+	out.OpenCTI.Env = maps.Clone(i.OpenCTI.Env)
 	if s := i.Integrations.OpenSearch; s != nil {
 		c := *s
 		if s.URLs != nil {

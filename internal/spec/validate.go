@@ -4,10 +4,11 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -128,15 +129,16 @@ func (c *checker) opencti(o OpenCTI) {
 	}
 }
 
-// ReservedEnv are the platform variables socflow derives from other spec fields; the
-// plan's tests check that it sets no other. opencti.env may not set them, so each
-// setting keeps one place in the spec.
+// ReservedEnv are the platform variables socflow sets, each with the spec field it
+// derives it from ("" for the ones socflow fixes itself: the login strategy, the
+// rock's heap size, the container's owner); the plan's tests check that it sets no
+// other. opencti.env may not set them, so each setting keeps one place in the spec.
 var ReservedEnv = map[string]string{
 	"APP__PORT": "opencti.port", "APP__BASE_URL": "opencti.publicURL", "APP__BASE_PATH": "opencti.basePath",
 	"APP__ADMIN__EMAIL": "opencti.adminEmail", "APP__ADMIN__PASSWORD": "opencti.adminPassword",
 	"APP__ADMIN__TOKEN": "opencti.adminToken", "APP__HEALTH_ACCESS_KEY": "opencti.healthAccessKey",
 	"APP__ENCRYPTION_KEY": "opencti.encryptionKey", "APP__APP_LOGS__LOGS_LEVEL": "opencti.logLevel",
-	"PROVIDERS__LOCAL__STRATEGY": "(socflow: always LocalStrategy)", "NODE_OPTIONS": "(socflow: the rock's heap size)",
+	"PROVIDERS__LOCAL__STRATEGY": "", "NODE_OPTIONS": "",
 	"APP__TELEMETRY__METRICS__ENABLED": "opencti.metricsPort", "APP__TELEMETRY__METRICS__EXPORTER_PROMETHEUS": "opencti.metricsPort",
 	"REDIS__HOSTNAME": "integrations.redis.host", "REDIS__PORT": "integrations.redis.port", "REDIS__MODE": "integrations.redis.mode",
 	"REDIS__USE_SSL": "integrations.redis.useSSL", "REDIS__TRIMMING": "integrations.redis.trimming",
@@ -153,20 +155,17 @@ var ReservedEnv = map[string]string{
 	"MINIO__ENDPOINT": "integrations.s3.endpoint", "MINIO__PORT": "integrations.s3.endpoint", "MINIO__USE_SSL": "integrations.s3.endpoint",
 	"MINIO__ACCESS_KEY": "integrations.s3.accessKey", "MINIO__SECRET_KEY": "integrations.s3.secretKey",
 	"MINIO__BUCKET_NAME": "integrations.s3.bucket", "MINIO__BUCKET_REGION": "integrations.s3.region",
-	"SOCFLOW_INSTANCE": "(socflow: the owner of the container)", "SOCFLOW_PLAN_DIGEST": "(socflow: the plan the platform runs)",
+	"SOCFLOW_INSTANCE": "",
 }
 
 func (c *checker) env(env map[string]string) {
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		f := "opencti.env." + k
 		switch owner, reserved := ReservedEnv[k]; {
 		case !envNameRE.MatchString(k):
 			c.add(f, "is not a valid environment variable name", "use letters, digits and underscores, not starting with a digit, e.g. APP__PYTHON_EXECUTION_VENV")
+		case reserved && owner == "":
+			c.add(f, "is set by socflow itself", "remove it from opencti.env")
 		case reserved:
 			c.add(f, "is set by socflow from "+owner, "remove it from opencti.env and set "+owner+" instead")
 		case strings.ContainsRune(env[k], 0):

@@ -73,6 +73,7 @@ func TestValidate(t *testing.T) {
 		{"env reserved", func(i *Instance) { i.OpenCTI.Env = map[string]string{"REDIS__NAMESPACE": "x", "APP__PORT": "1"} }, []want{
 			{"opencti.env.APP__PORT", "is set by socflow from opencti.port"},
 			{"opencti.env.REDIS__NAMESPACE", "is set by socflow from integrations.redis.namespace"}}},
+		{"env socflow's own", func(i *Instance) { i.OpenCTI.Env = map[string]string{"NODE_OPTIONS": "--x"} }, []want{{"opencti.env.NODE_OPTIONS", "is set by socflow itself"}}},
 		{"env NUL", func(i *Instance) { i.OpenCTI.Env = map[string]string{"X": "a\x00"} }, []want{{"opencti.env.X", "must not contain a NUL byte"}}},
 		{"reaper none", func(i *Instance) { i.OpenCTI.Reaper = NoReaper }, nil},
 		{"reaper relative", func(i *Instance) { i.OpenCTI.Reaper = "socflow-reap" }, []want{{"opencti.reaper", `must be an absolute path (got "socflow-reap")`}}},
