@@ -393,7 +393,7 @@ func (a *Activities) serviceStates(ctx context.Context, verb string, p spec.Pebb
 // isWaitTimeout is Pebble's answer to a change wait that ran out before the change.
 func isWaitTimeout(err error) bool {
 	var ce *client.Error
-	return errors.As(err, &ce) && strings.Contains(ce.Message, "timeout")
+	return errors.As(err, &ce) && strings.Contains(ce.Message, "timed out waiting for change")
 }
 
 // startAndWait starts one service and waits for Pebble to confirm it stayed up; a
