@@ -1,0 +1,191 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path"
+
+	"github.com/canonical/pebble/client"
+
+	"github.com/socflow/socflow/internal/plan"
+	"github.com/socflow/socflow/internal/spec"
+)
+
+// InstanceSecrets are the references of the secrets socflow generates per instance (or
+// takes from the spec); workflows carry only these references, never the values.
+type InstanceSecrets struct {
+	// AdminToken refers to the admin API token (a UUIDv4).
+	AdminToken spec.SecretRef `json:"adminToken"`
+	// HealthAccessKey refers to the key of the /health endpoint.
+	HealthAccessKey spec.SecretRef `json:"healthAccessKey"`
+	// EncryptionKey refers to APP__ENCRYPTION_KEY (mandatory from OpenCTI 7).
+	EncryptionKey spec.SecretRef `json:"encryptionKey"`
+}
+
+// ApplyOpenCTIPlanInput is the validated instance and its secret references.
+type ApplyOpenCTIPlanInput struct {
+	// Instance is the defaulted, validated spec.
+	Instance spec.Instance `json:"instance"`
+	// Secrets are the instance's generated-secret references.
+	Secrets InstanceSecrets `json:"secrets"`
+}
+
+// ApplyOpenCTIPlanResult says what was pushed, without any secret value.
+type ApplyOpenCTIPlanResult struct {
+	// Services are the services of the layer, platform first.
+	Services []string `json:"services"`
+	// Files are the paths pushed into the container.
+	Files []string `json:"files,omitempty"`
+	// PlatformDigest identifies the platform definition that was applied; the
+	// platform wait compares it with what the running platform was started from.
+	PlatformDigest string `json:"platformDigest,omitempty"`
+}
+
+// ApplyOpenCTIPlan resolves the secrets, computes the OpenCTI plan and pushes its files and
+// layer (combined under the "opencti" label) into the workload container's Pebble. It
+// starts nothing: a changed layer takes effect when services are started, so re-applying
+// never restarts a running platform behind the workflow's back.
+func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanInput) (ApplyOpenCTIPlanResult, error) {
+	ep, err := a.pebble(in.Instance.Pebble)
+	if err != nil {
+		return ApplyOpenCTIPlanResult{}, classify(err)
+	}
+	in2, err := a.planInput(in.Instance, in.Secrets)
+	if err != nil {
+		return ApplyOpenCTIPlanResult{}, classify(err)
+	}
+	p, err := plan.OpenCTI(in2)
+	if err != nil {
+		return ApplyOpenCTIPlanResult{}, permanent(ErrTypeInvalidInput, err)
+	}
+	layer, err := p.Layer.YAML()
+	if err != nil {
+		return ApplyOpenCTIPlanResult{}, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot render the opencti layer: %w", err))
+	}
+	res := ApplyOpenCTIPlanResult{Services: append([]string{plan.PlatformService}, plan.WorkerServices(*in.Instance.OpenCTI.Workers)...),
+		PlatformDigest: p.PlatformDigest}
+	// Before anything changes: a container belongs to one instance, and replacing
+	// another instance's layer would make its platform boot as this one.
+	if err := ep.ensureOwner(ctx, in.Instance.Name, ownerMarkerPath(in.Instance), serviceOwner); err != nil {
+		return res, classify(err)
+	}
+	for _, d := range p.Dirs {
+		err := ep.call(ctx, func(pc *client.Client) error {
+			return pc.MakeDir(&client.MakeDirOptions{Path: d.Path, MakeParents: true, Permissions: d.Perm})
+		})
+		if err != nil && !isExists(err) {
+			return res, classify(pebbleError("cannot create "+d.Path+" in the container", err))
+		}
+	}
+	for _, f := range append(p.Files, ownerMarker(in.Instance)) {
+		err := ep.call(ctx, func(pc *client.Client) error {
+			return pc.Push(&client.PushOptions{Source: bytes.NewReader(f.Content), Path: f.Path, MakeDirs: true, Permissions: f.Perm})
+		})
+		if err != nil {
+			return res, classify(pebbleError("cannot push "+f.Path+" into the container", err))
+		}
+		res.Files = append(res.Files, f.Path)
+	}
+	err = ep.call(ctx, func(pc *client.Client) error {
+		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: plan.LayerLabel, LayerData: layer})
+	})
+	if err != nil {
+		return res, classify(pebbleError("cannot add the opencti layer", err))
+	}
+	return res, nil
+}
+
+// ownerMarker is the file that records, inside the container, which instance owns
+// it; the layer's SOCFLOW_INSTANCE says the same to `pebble plan` readers.
+func ownerMarker(inst spec.Instance) plan.File {
+	return plan.File{Path: ownerMarkerPath(inst), Content: []byte(inst.Name + "\n"), Perm: 0o644}
+}
+
+func ownerMarkerPath(inst spec.Instance) string {
+	return path.Join(inst.OpenCTI.PlatformDir, ".socflow-instance")
+}
+
+// serviceOwner is the instance a service of a container's plan belongs to: its
+// SOCFLOW_INSTANCE, or for a platform planned before socflow set that, its index
+// prefix (which socflow always set to the instance name).
+func serviceOwner(name string, svc plan.Service) string {
+	if o := svc.Environment[plan.InstanceEnv]; o != "" {
+		return o
+	}
+	if name == plan.PlatformService {
+		return svc.Environment["ELASTICSEARCH__INDEX_PREFIX"]
+	}
+	return ""
+}
+
+// AddOpenCTIReadyCheckInput names the instance whose ready-level health check to add.
+type AddOpenCTIReadyCheckInput struct {
+	// Instance is the defaulted, validated spec.
+	Instance spec.Instance `json:"instance"`
+	// HealthAccessKey refers to the key the check URL carries.
+	HealthAccessKey spec.SecretRef `json:"healthAccessKey"`
+}
+
+// AddOpenCTIReadyCheck adds the ready-level HTTP check on the platform's health URL,
+// only once the platform is healthy (as the charm does), so Pebble's view of readiness
+// starts true rather than flapping through first boot.
+func (a *Activities) AddOpenCTIReadyCheck(ctx context.Context, in AddOpenCTIReadyCheckInput) error {
+	ep, err := a.pebble(in.Instance.Pebble)
+	if err != nil {
+		return classify(err)
+	}
+	key, err := a.resolve("opencti.healthAccessKey", in.HealthAccessKey)
+	if err != nil {
+		return classify(err)
+	}
+	layer, err := plan.ReadyCheck(plan.Input{Instance: in.Instance, Secrets: plan.Secrets{HealthAccessKey: key}}).YAML()
+	if err != nil {
+		return permanent(ErrTypeInvalidInput, fmt.Errorf("cannot render the health check layer: %w", err))
+	}
+	err = ep.call(ctx, func(pc *client.Client) error {
+		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: plan.LayerLabel, LayerData: layer})
+	})
+	return classify(pebbleError("cannot add the platform health check", err))
+}
+
+// planInput resolves every secret the plan needs; the values never leave the activity.
+func (a *Activities) planInput(inst spec.Instance, s InstanceSecrets) (plan.Input, error) {
+	in := plan.Input{Instance: inst}
+	type ref struct {
+		field string
+		ref   spec.SecretRef
+		dst   *string
+	}
+	refs := []ref{
+		{"opencti.adminPassword", inst.OpenCTI.AdminPassword, &in.Secrets.AdminPassword},
+		{"opencti.adminToken", s.AdminToken, &in.Secrets.AdminToken},
+		{"opencti.healthAccessKey", s.HealthAccessKey, &in.Secrets.HealthAccessKey},
+		{"opencti.encryptionKey", s.EncryptionKey, &in.Secrets.EncryptionKey},
+	}
+	if os := inst.Integrations.OpenSearch; os != nil {
+		refs = append(refs, ref{"integrations.opensearch.password", os.Password, &in.Secrets.OpenSearchPassword},
+			ref{"integrations.opensearch.ca", os.CA, &in.Secrets.OpenSearchCA})
+	}
+	if r := inst.Integrations.RabbitMQ; r != nil {
+		refs = append(refs, ref{"integrations.rabbitmq.password", r.Password, &in.Secrets.RabbitMQPassword})
+	}
+	if r := inst.Integrations.Redis; r != nil {
+		refs = append(refs, ref{"integrations.redis.password", r.Password, &in.Secrets.RedisPassword})
+	}
+	if s3 := inst.Integrations.S3; s3 != nil {
+		refs = append(refs, ref{"integrations.s3.accessKey", s3.AccessKey, &in.Secrets.S3AccessKey},
+			ref{"integrations.s3.secretKey", s3.SecretKey, &in.Secrets.S3SecretKey})
+	}
+	for _, r := range refs {
+		if r.ref.IsZero() {
+			continue
+		}
+		v, err := a.resolve(r.field, r.ref)
+		if err != nil {
+			return plan.Input{}, err
+		}
+		*r.dst = v
+	}
+	return in, nil
+}
