@@ -120,12 +120,17 @@ type Codec struct {
 // New returns the codec of a keyring.
 func New(ring *Keyring) *Codec { return &Codec{ring: ring} }
 
-// Encode seals each payload (its whole proto, metadata included) with the active key.
+// Encode seals each payload (its whole proto, metadata included) with the active key,
+// except the ones marked clear (values of a Clear type, which carry no secret).
 func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	id := c.ring.active
 	aead := c.ring.aeads[id]
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
+		if isClear(p) {
+			out[i] = p
+			continue
+		}
 		plain, err := proto.Marshal(p)
 		if err != nil {
 			return nil, fmt.Errorf("cannot encode payload: %w", err)
@@ -175,13 +180,14 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 	return out, nil
 }
 
-// DataConverter wraps the default converter with the codec; nil ring means no
-// encryption (payloads stay readable, as they would without socflow's codec).
+// DataConverter wraps the default converter (with Clear values written as marked
+// plain JSON first) with the codec; nil ring means no encryption (payloads stay
+// readable, as they would without socflow's codec).
 func DataConverter(ring *Keyring) converter.DataConverter {
 	if ring == nil {
-		return converter.GetDefaultDataConverter()
+		return payloadConverter()
 	}
-	return converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), New(ring))
+	return converter.NewCodecDataConverter(payloadConverter(), New(ring))
 }
 
 // FailureConverter moves failure messages and stack traces into an encoded payload, so

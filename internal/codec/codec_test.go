@@ -166,3 +166,36 @@ func TestServerRequiresTokenAndAnswersCORS(t *testing.T) {
 		t.Fatalf("preflight: %v %v", presp, err)
 	}
 }
+
+// clearStatus stands for a status type: phases and reasons, no secret.
+type clearStatus struct {
+	Phase string `json:"phase"`
+}
+
+func (clearStatus) ClearPayload() {}
+
+// A Clear value stays plain JSON that tctl can print; everything else is still sealed,
+// and both read back through the same converter.
+func TestClearValuesStayReadable(t *testing.T) {
+	dc := DataConverter(ring(t, `{"active":"k1","keys":{"k1":"`+key1+`"}}`))
+	p, err := dc.ToPayload(clearStatus{Phase: "waiting-platform"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(p.Metadata[MetadataEncoding]) != "json/plain" || string(p.Metadata[MetadataClear]) != "true" ||
+		string(p.Data) != `{"phase":"waiting-platform"}` {
+		t.Fatalf("clear value was not left readable: %v %q", p.Metadata, p.Data)
+	}
+	var back clearStatus
+	if err := dc.FromPayload(p, &back); err != nil || back.Phase != "waiting-platform" {
+		t.Fatalf("round trip: %+v %v", back, err)
+	}
+	// A plain JSON reader (what tctl does) needs no codec at all.
+	if err := converter.GetDefaultDataConverter().FromPayload(p, &back); err != nil {
+		t.Fatalf("the default converter cannot read a clear payload: %v", err)
+	}
+	sealed, err := dc.ToPayload(struct{ Phase string }{"x"})
+	if err != nil || string(sealed.Metadata[MetadataEncoding]) != EncodingEncrypted {
+		t.Fatalf("a value without ClearPayload was not sealed: %v %v", sealed.GetMetadata(), err)
+	}
+}
