@@ -56,3 +56,14 @@ func payloadConverter() converter.DataConverter {
 
 // isClear reports a payload the codec must leave as it is.
 func isClear(p *commonpb.Payload) bool { return string(p.GetMetadata()[MetadataClear]) == "true" }
+
+// withoutClearMark is p with MetadataClear removed (p itself is not changed).
+func withoutClearMark(p *commonpb.Payload) *commonpb.Payload {
+	md := make(map[string][]byte, len(p.GetMetadata()))
+	for k, v := range p.GetMetadata() {
+		if k != MetadataClear {
+			md[k] = v
+		}
+	}
+	return &commonpb.Payload{Metadata: md, Data: p.GetData()}
+}

@@ -150,10 +150,16 @@ func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 }
 
 // Decode opens sealed payloads with the key they name and passes others through, so
-// input typed into `tctl workflow start --input` (unencrypted) is still accepted.
+// input typed into `tctl workflow start --input` (unencrypted) is still accepted. A
+// clear payload loses its mark: readers such as the temporal CLI print plain JSON only
+// when the encoding is all its metadata says.
 func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
+		if isClear(p) {
+			out[i] = withoutClearMark(p)
+			continue
+		}
 		if string(p.GetMetadata()[MetadataEncoding]) != EncodingEncrypted {
 			out[i] = p
 			continue

@@ -194,6 +194,10 @@ func TestClearValuesStayReadable(t *testing.T) {
 	if err := converter.GetDefaultDataConverter().FromPayload(p, &back); err != nil {
 		t.Fatalf("the default converter cannot read a clear payload: %v", err)
 	}
+	dec, err := New(ring(t, `{"active":"k1","keys":{"k1":"`+key1+`"}}`)).Decode([]*commonpb.Payload{p})
+	if err != nil || len(dec[0].Metadata) != 1 || string(dec[0].Data) != string(p.Data) {
+		t.Fatalf("decode through the codec (server) should hand out plain JSON with only its encoding: %v %v", dec, err)
+	}
 	sealed, err := dc.ToPayload(struct{ Phase string }{"x"})
 	if err != nil || string(sealed.Metadata[MetadataEncoding]) != EncodingEncrypted {
 		t.Fatalf("a value without ClearPayload was not sealed: %v %v", sealed.GetMetadata(), err)
