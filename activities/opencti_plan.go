@@ -8,6 +8,7 @@ import (
 
 	"github.com/canonical/pebble/client"
 
+	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/plan"
 	"github.com/socflow/socflow/internal/spec"
 )
@@ -98,8 +99,8 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 
 // ownerMarker is the file that records, inside the container, which instance owns
 // it; the layer's SOCFLOW_INSTANCE says the same to `pebble plan` readers.
-func ownerMarker(inst spec.Instance) plan.File {
-	return plan.File{Path: ownerMarkerPath(inst), Content: []byte(inst.Name + "\n"), Perm: 0o644}
+func ownerMarker(inst spec.Instance) layer.File {
+	return layer.File{Path: ownerMarkerPath(inst), Content: []byte(inst.Name + "\n"), Perm: 0o644}
 }
 
 func ownerMarkerPath(inst spec.Instance) string {
@@ -109,7 +110,7 @@ func ownerMarkerPath(inst spec.Instance) string {
 // serviceOwner is the instance a service of a container's plan belongs to: its
 // SOCFLOW_INSTANCE, or for a platform planned before socflow set that, its index
 // prefix (which socflow always set to the instance name).
-func serviceOwner(name string, svc plan.Service) string {
+func serviceOwner(name string, svc layer.Service) string {
 	if o := svc.Environment[plan.InstanceEnv]; o != "" {
 		return o
 	}

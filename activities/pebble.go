@@ -13,7 +13,7 @@ import (
 	"github.com/canonical/pebble/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/socflow/socflow/internal/plan"
+	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/spec"
 )
 
@@ -26,7 +26,7 @@ const PebbleCallTimeout = 30 * time.Second
 // instance's name) belongs to another instance, naming both and the endpoint; a
 // container with nothing of socflow in it, or with this instance's plan, is fine.
 // ownerOf tells which instance a service of the plan belongs to ("" for none).
-func (ep pebbleEndpoint) ensureOwner(ctx context.Context, instance, markerPath string, ownerOf func(name string, svc plan.Service) string) error {
+func (ep pebbleEndpoint) ensureOwner(ctx context.Context, instance, markerPath string, ownerOf func(name string, svc layer.Service) string) error {
 	var raw []byte
 	err := ep.call(ctx, func(pc *client.Client) (err error) {
 		raw, err = pc.PlanBytes(&client.PlanOptions{})
@@ -35,7 +35,7 @@ func (ep pebbleEndpoint) ensureOwner(ctx context.Context, instance, markerPath s
 	if err != nil {
 		return pebbleError("cannot read the container's plan", err)
 	}
-	var current plan.Layer
+	var current layer.Layer
 	if err := yaml.Unmarshal(raw, &current); err != nil {
 		return fmt.Errorf("cannot parse the container's plan: %w", err)
 	}

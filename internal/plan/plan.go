@@ -5,11 +5,11 @@ package plan
 
 import (
 	"net/url"
-	"os"
 	"path"
 	"strconv"
 	"time"
 
+	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/spec"
 )
 
@@ -50,34 +50,16 @@ const (
 // Plan is everything to push into the workload container.
 type Plan struct {
 	// Layer holds the platform and worker services.
-	Layer Layer
+	Layer layer.Layer
 	// Files must be pushed before the platform starts, in order.
-	Files []File
+	Files []layer.File
 	// Dirs must exist, writable, before the platform starts (it writes its log
 	// files under <platformDir>/logs and exits 1 when it cannot).
-	Dirs []Dir
+	Dirs []layer.Dir
 	// PlatformDigest identifies the platform service's definition (before the
 	// reaper is put in front of its command); socflow-reap logs it at every start,
 	// so socflow can tell whether the running platform was started from this plan.
 	PlatformDigest string
-}
-
-// Dir is one directory to create in the workload container.
-type Dir struct {
-	// Path is absolute inside the container.
-	Path string
-	// Perm is the mode to create it with.
-	Perm os.FileMode
-}
-
-// File is one file to push into the workload container.
-type File struct {
-	// Path is absolute inside the container.
-	Path string
-	// Content is the exact bytes to write.
-	Content []byte
-	// Perm is the file mode to create the file with.
-	Perm os.FileMode
 }
 
 // Secrets are the resolved secret values of an instance; activities resolve
@@ -124,14 +106,14 @@ func OpenCTI(in Input) (Plan, error) {
 	if err != nil {
 		return Plan{}, err
 	}
-	platform := Service{
+	platform := layer.Service{
 		Summary:     "OpenCTI platform",
-		Override:    OverrideReplace,
-		Startup:     StartupDisabled,
+		Override:    layer.OverrideReplace,
+		Startup:     layer.StartupDisabled,
 		Command:     o.PlatformCommand,
 		WorkingDir:  o.PlatformDir,
 		Environment: env,
-		KillDelay:   Duration(PlatformKillDelay),
+		KillDelay:   layer.Duration(PlatformKillDelay),
 	}
 	digest := platform.Digest()
 	if o.Reaper != spec.NoReaper {
@@ -140,18 +122,18 @@ func OpenCTI(in Input) (Plan, error) {
 		// digest at each start; Pebble signals its whole process group on stop.
 		platform.Command = o.Reaper + " --instance " + in.Instance.Name + " --plan " + digest + " -- " + o.PlatformCommand
 	}
-	services := map[string]Service{PlatformService: platform}
+	services := map[string]layer.Service{PlatformService: platform}
 	for i, name := range WorkerServices(*o.Workers) {
-		services[name] = Service{
+		services[name] = layer.Service{
 			Summary:  "OpenCTI worker " + strconv.Itoa(i),
-			Override: OverrideReplace,
-			Startup:  StartupDisabled,
+			Override: layer.OverrideReplace,
+			Startup:  layer.StartupDisabled,
 			Command:  o.WorkerCommand,
 			// A worker started before the platform crash-loops, hence the ordering.
 			After:      []string{PlatformService},
 			Requires:   []string{PlatformService},
 			WorkingDir: o.WorkerDir,
-			KillDelay:  Duration(WorkerKillDelay),
+			KillDelay:  layer.Duration(WorkerKillDelay),
 			Environment: map[string]string{
 				"OPENCTI_URL":      LocalURL(in),
 				"OPENCTI_TOKEN":    in.Secrets.AdminToken,
@@ -161,34 +143,34 @@ func OpenCTI(in Input) (Plan, error) {
 		}
 	}
 	p := Plan{
-		Layer: Layer{
+		Layer: layer.Layer{
 			Summary: "OpenCTI " + o.Version + " for socflow instance " + in.Instance.Name,
 			Description: "Managed by socflow: services are started explicitly, the platform first " +
 				"and the workers only once it is healthy.",
 			Services: services,
 		},
-		Dirs:           []Dir{{Path: LogsDir(in), Perm: 0o755}},
+		Dirs:           []layer.Dir{{Path: LogsDir(in), Perm: 0o755}},
 		PlatformDigest: digest,
 	}
 	if in.Secrets.OpenSearchCA != "" {
-		p.Files = append(p.Files, File{Path: openSearchCAPath(in), Content: []byte(in.Secrets.OpenSearchCA), Perm: 0o644})
+		p.Files = append(p.Files, layer.File{Path: openSearchCAPath(in), Content: []byte(in.Secrets.OpenSearchCA), Perm: 0o644})
 	}
 	return p, nil
 }
 
 // ReadyCheck is the layer socflow adds once the platform first answers its
 // health URL; added earlier, the check would fail through a long first boot.
-func ReadyCheck(in Input) Layer {
-	return Layer{
+func ReadyCheck(in Input) layer.Layer {
+	return layer.Layer{
 		Summary: "OpenCTI platform readiness",
-		Checks: map[string]Check{
+		Checks: map[string]layer.Check{
 			HealthCheck: {
-				Override:  OverrideReplace,
-				Level:     LevelReady,
-				Period:    Duration(healthPeriod),
-				Timeout:   Duration(healthTimeout),
+				Override:  layer.OverrideReplace,
+				Level:     layer.LevelReady,
+				Period:    layer.Duration(healthPeriod),
+				Timeout:   layer.Duration(healthTimeout),
 				Threshold: healthThreshold,
-				HTTP:      &HTTPCheck{URL: HealthURL(in)},
+				HTTP:      &layer.HTTPCheck{URL: HealthURL(in)},
 			},
 		},
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/spec"
 	"sigs.k8s.io/yaml"
 )
@@ -81,7 +82,7 @@ func TestOpenCTIGolden(t *testing.T) {
 		name    string
 		edit    func(*spec.Instance)
 		secrets func(*Secrets)
-		files   []File
+		files   []layer.File
 	}{
 		{name: "defaults"},
 		{name: "base-path-https-public-url", edit: func(i *spec.Instance) {
@@ -98,7 +99,7 @@ func TestOpenCTIGolden(t *testing.T) {
 		}, secrets: func(s *Secrets) {
 			s.OpenSearchPassword = "os-pw"
 			s.OpenSearchCA = testCA
-		}, files: []File{{Path: "/opt/opencti/config/opensearch.pem", Content: []byte(testCA), Perm: 0o644}}},
+		}, files: []layer.File{{Path: "/opt/opencti/config/opensearch.pem", Content: []byte(testCA), Perm: 0o644}}},
 		{name: "s3-https-no-port", edit: func(i *spec.Instance) {
 			i.Integrations.S3.Endpoint = "https://s3.example.com"
 		}},
@@ -146,7 +147,7 @@ func TestOpenCTIGolden(t *testing.T) {
 				t.Errorf("Files = %+v, want %+v", p.Files, tt.files)
 			}
 			// The YAML must read back as the same layer, so nothing is lost in rendering.
-			var back Layer
+			var back layer.Layer
 			if err := yaml.UnmarshalStrict(got, &back); err != nil {
 				t.Fatal(err)
 			}
@@ -183,11 +184,11 @@ func TestOpenCTIDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	worker := func(i int) Service {
-		return Service{
+	worker := func(i int) layer.Service {
+		return layer.Service{
 			Summary:    fmt.Sprintf("OpenCTI worker %d", i),
-			Startup:    StartupDisabled,
-			Override:   OverrideReplace,
+			Startup:    layer.StartupDisabled,
+			Override:   layer.OverrideReplace,
 			Command:    "python3 worker.py",
 			After:      []string{"platform"},
 			Requires:   []string{"platform"},
@@ -198,20 +199,20 @@ func TestOpenCTIDefaults(t *testing.T) {
 				"WORKER_LOG_LEVEL": "info",
 				"SOCFLOW_INSTANCE": "demo",
 			},
-			KillDelay: Duration(10 * time.Second),
+			KillDelay: layer.Duration(10 * time.Second),
 		}
 	}
-	want := Layer{
+	want := layer.Layer{
 		Summary:     "OpenCTI 6.9.3 for socflow instance demo",
 		Description: "Managed by socflow: services are started explicitly, the platform first and the workers only once it is healthy.",
-		Services: map[string]Service{
+		Services: map[string]layer.Service{
 			"platform": {
 				Summary:    "OpenCTI platform",
-				Startup:    StartupDisabled,
-				Override:   OverrideReplace,
+				Startup:    layer.StartupDisabled,
+				Override:   layer.OverrideReplace,
 				Command:    "/usr/local/bin/socflow-reap --instance demo --plan " + p.PlatformDigest + " -- node build/back.js",
 				WorkingDir: "/opt/opencti",
-				KillDelay:  Duration(30 * time.Second),
+				KillDelay:  layer.Duration(30 * time.Second),
 				Environment: map[string]string{
 					"APP__PORT":                  "8080",
 					"APP__BASE_URL":              "http://localhost:8080",
@@ -274,7 +275,7 @@ func TestOpenCTIDefaults(t *testing.T) {
 	if p.Files != nil {
 		t.Errorf("Files = %+v, want none without a CA", p.Files)
 	}
-	if want := []Dir{{Path: "/opt/opencti/logs", Perm: 0o755}}; !reflect.DeepEqual(p.Dirs, want) {
+	if want := []layer.Dir{{Path: "/opt/opencti/logs", Perm: 0o755}}; !reflect.DeepEqual(p.Dirs, want) {
 		t.Errorf("Dirs = %+v, want %+v", p.Dirs, want)
 	}
 }
@@ -354,16 +355,16 @@ func TestReadyCheck(t *testing.T) {
 		i.OpenCTI.Port = 4000
 		i.OpenCTI.BasePath = "/cti"
 	}, func(s *Secrets) { s.HealthAccessKey = "a b/c=d&e" })
-	want := Layer{
+	want := layer.Layer{
 		Summary: "OpenCTI platform readiness",
-		Checks: map[string]Check{
+		Checks: map[string]layer.Check{
 			"platform-health": {
-				Override:  OverrideReplace,
-				Level:     LevelReady,
-				Period:    Duration(time.Minute),
-				Timeout:   Duration(20 * time.Second),
+				Override:  layer.OverrideReplace,
+				Level:     layer.LevelReady,
+				Period:    layer.Duration(time.Minute),
+				Timeout:   layer.Duration(20 * time.Second),
 				Threshold: 5,
-				HTTP:      &HTTPCheck{URL: "http://127.0.0.1:4000/cti/health?health_access_key=a+b%2Fc%3Dd%26e"},
+				HTTP:      &layer.HTTPCheck{URL: "http://127.0.0.1:4000/cti/health?health_access_key=a+b%2Fc%3Dd%26e"},
 			},
 		},
 	}

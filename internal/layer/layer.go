@@ -1,10 +1,14 @@
-package plan
+// Package layer mirrors the part of Pebble's layer format socflow writes, renders it
+// as the YAML Pebble reads, digests services and diffs layers; it is pure (no I/O), so
+// planners, activities and workflows share it and tests compare whole layers.
+package layer
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -179,4 +183,22 @@ func (s Service) Digest() string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
+}
+
+// Dir is one directory a plan creates in the workload container beside its layer.
+type Dir struct {
+	// Path is absolute inside the container.
+	Path string
+	// Perm is the mode to create it with.
+	Perm os.FileMode
+}
+
+// File is one file a plan pushes into the workload container beside its layer.
+type File struct {
+	// Path is absolute inside the container.
+	Path string
+	// Content is the exact bytes to write.
+	Content []byte
+	// Perm is the file mode to create the file with.
+	Perm os.FileMode
 }
