@@ -37,7 +37,7 @@ workflowcheck:
 
 ## unit: only the tests that need no stack (fast feedback while editing)
 unit:
-	@go test -count=1 -short ./internal/spec/... ./internal/plan/...
+	@go test -count=1 -short ./internal/spec/... ./internal/layer/... ./internal/opencti/...
 
 ## bench: deploy benchmark on the local stack (stage gaps, orchestration overhead);
 ## BENCH_N deploys (default 5), SOCFLOW_BENCH_INIT_DELAY the stand-in's first boot (default 30s)

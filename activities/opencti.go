@@ -13,15 +13,15 @@ import (
 
 	"github.com/canonical/pebble/client"
 
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/openctiapi"
-	"github.com/socflow/socflow/internal/plan"
 	"github.com/socflow/socflow/internal/spec"
 )
 
 // WaitOpenCTIHealthyInput names the platform to wait for.
 type WaitOpenCTIHealthyInput struct {
 	// Instance is the defaulted, validated spec.
-	Instance spec.Instance `json:"instance"`
+	Instance opencti.Instance `json:"instance"`
 	// HealthAccessKey refers to the key of the /health endpoint.
 	HealthAccessKey spec.SecretRef `json:"healthAccessKey"`
 	// PlatformDigest is the digest of the platform definition socflow applied
@@ -59,7 +59,7 @@ func (a *Activities) WaitOpenCTIHealthy(ctx context.Context, in WaitOpenCTIHealt
 	if err != nil {
 		return ProbeResult{Dependency: "opencti"}, classify(err)
 	}
-	api := &openctiapi.Client{BaseURL: plan.LocalURL(plan.Input{Instance: in.Instance}), HTTP: &http.Client{Timeout: HealthCallTimeout}}
+	api := &openctiapi.Client{BaseURL: opencti.LocalURL(opencti.Input{Instance: in.Instance}), HTTP: &http.Client{Timeout: HealthCallTimeout}}
 	w := platformWatch{a: a, ep: ep, in: in}
 	return a.pollWith(ctx, "opencti", in.Window, HealthCallTimeout, func(ctx context.Context) (string, error) {
 		status, body, err := api.Health(ctx, key)
@@ -92,12 +92,12 @@ type platformWatch struct {
 // notListening explains a closed port: initialising, crash-looping (and why), or
 // a failure no restart fixes.
 func (w platformWatch) notListening(ctx context.Context) error {
-	infos, err := w.ep.services(ctx, []string{plan.PlatformService})
+	infos, err := w.ep.services(ctx, []string{opencti.PlatformService})
 	if err != nil {
 		return fmt.Errorf("platform not listening yet, and %w", err)
 	}
-	info := infos[plan.PlatformService]
-	entries, err := w.ep.logs(ctx, []string{plan.PlatformService}, platformLogLines)
+	info := infos[opencti.PlatformService]
+	entries, err := w.ep.logs(ctx, []string{opencti.PlatformService}, platformLogLines)
 	if err != nil {
 		return fmt.Errorf("platform not listening yet, and %w", err)
 	}
@@ -151,7 +151,7 @@ func (w platformWatch) verdict(ctx context.Context, info *client.ServiceInfo, at
 	}
 	if lastExit == nil {
 		if ok, why := activeOrNot(info); !ok {
-			return fmt.Errorf("platform service is %s; last output: %s", why, w.ep.lastLogLines(ctx, []string{plan.PlatformService}, 3))
+			return fmt.Errorf("platform service is %s; last output: %s", why, w.ep.lastLogLines(ctx, []string{opencti.PlatformService}, 3))
 		}
 		return errors.New("platform is initialising (running, port not open yet)")
 	}
@@ -208,10 +208,10 @@ func (w platformWatch) lockHolder(ctx context.Context) string {
 // checkPlan refuses a healthy platform that was started from another plan than
 // the one this workflow applied: it runs someone else's configuration.
 func (w platformWatch) checkPlan(ctx context.Context) error {
-	if w.in.PlatformDigest == "" || w.in.Instance.OpenCTI.Reaper == spec.NoReaper {
+	if w.in.PlatformDigest == "" || w.in.Instance.OpenCTI.Reaper == opencti.NoReaper {
 		return nil
 	}
-	entries, err := w.ep.logs(ctx, []string{plan.PlatformService}, platformLogLines)
+	entries, err := w.ep.logs(ctx, []string{opencti.PlatformService}, platformLogLines)
 	if err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ func orDefault(s, def string) string {
 // VerifyOpenCTIInput names the platform and the token to verify with.
 type VerifyOpenCTIInput struct {
 	// Instance is the defaulted, validated spec (its version is the one expected).
-	Instance spec.Instance `json:"instance"`
+	Instance opencti.Instance `json:"instance"`
 	// AdminToken refers to the admin API token.
 	AdminToken spec.SecretRef `json:"adminToken"`
 }
@@ -283,7 +283,7 @@ func (a *Activities) VerifyOpenCTI(ctx context.Context, in VerifyOpenCTIInput) (
 	if err != nil {
 		return VerifyOpenCTIResult{}, classify(err)
 	}
-	api := &openctiapi.Client{BaseURL: plan.LocalURL(plan.Input{Instance: in.Instance}), Token: token, HTTP: a.httpClient()}
+	api := &openctiapi.Client{BaseURL: opencti.LocalURL(opencti.Input{Instance: in.Instance}), Token: token, HTTP: a.httpClient()}
 	callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
 	defer cancel()
 	me, err := api.Me(callCtx)

@@ -9,7 +9,7 @@ import (
 	"github.com/canonical/pebble/client"
 
 	"github.com/socflow/socflow/internal/layer"
-	"github.com/socflow/socflow/internal/plan"
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/spec"
 )
 
@@ -27,7 +27,7 @@ type InstanceSecrets struct {
 // ApplyOpenCTIPlanInput is the validated instance and its secret references.
 type ApplyOpenCTIPlanInput struct {
 	// Instance is the defaulted, validated spec.
-	Instance spec.Instance `json:"instance"`
+	Instance opencti.Instance `json:"instance"`
 	// Secrets are the instance's generated-secret references.
 	Secrets InstanceSecrets `json:"secrets"`
 }
@@ -56,7 +56,7 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 	if err != nil {
 		return ApplyOpenCTIPlanResult{}, classify(err)
 	}
-	p, err := plan.OpenCTI(in2)
+	p, err := opencti.NewPlan(in2)
 	if err != nil {
 		return ApplyOpenCTIPlanResult{}, permanent(ErrTypeInvalidInput, err)
 	}
@@ -64,7 +64,7 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 	if err != nil {
 		return ApplyOpenCTIPlanResult{}, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot render the opencti layer: %w", err))
 	}
-	res := ApplyOpenCTIPlanResult{Services: append([]string{plan.PlatformService}, plan.WorkerServices(*in.Instance.OpenCTI.Workers)...),
+	res := ApplyOpenCTIPlanResult{Services: append([]string{opencti.PlatformService}, opencti.WorkerServices(*in.Instance.OpenCTI.Workers)...),
 		PlatformDigest: p.PlatformDigest}
 	// Before anything changes: a container belongs to one instance, and replacing
 	// another instance's layer would make its platform boot as this one.
@@ -89,7 +89,7 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 		res.Files = append(res.Files, f.Path)
 	}
 	err = ep.call(ctx, func(pc *client.Client) error {
-		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: plan.LayerLabel, LayerData: layer})
+		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: opencti.LayerLabel, LayerData: layer})
 	})
 	if err != nil {
 		return res, classify(pebbleError("cannot add the opencti layer", err))
@@ -99,11 +99,11 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 
 // ownerMarker is the file that records, inside the container, which instance owns
 // it; the layer's SOCFLOW_INSTANCE says the same to `pebble plan` readers.
-func ownerMarker(inst spec.Instance) layer.File {
+func ownerMarker(inst opencti.Instance) layer.File {
 	return layer.File{Path: ownerMarkerPath(inst), Content: []byte(inst.Name + "\n"), Perm: 0o644}
 }
 
-func ownerMarkerPath(inst spec.Instance) string {
+func ownerMarkerPath(inst opencti.Instance) string {
 	return path.Join(inst.OpenCTI.PlatformDir, ".socflow-instance")
 }
 
@@ -111,10 +111,10 @@ func ownerMarkerPath(inst spec.Instance) string {
 // SOCFLOW_INSTANCE, or for a platform planned before socflow set that, its index
 // prefix (which socflow always set to the instance name).
 func serviceOwner(name string, svc layer.Service) string {
-	if o := svc.Environment[plan.InstanceEnv]; o != "" {
+	if o := svc.Environment[opencti.InstanceEnv]; o != "" {
 		return o
 	}
-	if name == plan.PlatformService {
+	if name == opencti.PlatformService {
 		return svc.Environment["ELASTICSEARCH__INDEX_PREFIX"]
 	}
 	return ""
@@ -123,7 +123,7 @@ func serviceOwner(name string, svc layer.Service) string {
 // AddOpenCTIReadyCheckInput names the instance whose ready-level health check to add.
 type AddOpenCTIReadyCheckInput struct {
 	// Instance is the defaulted, validated spec.
-	Instance spec.Instance `json:"instance"`
+	Instance opencti.Instance `json:"instance"`
 	// HealthAccessKey refers to the key the check URL carries.
 	HealthAccessKey spec.SecretRef `json:"healthAccessKey"`
 }
@@ -140,19 +140,19 @@ func (a *Activities) AddOpenCTIReadyCheck(ctx context.Context, in AddOpenCTIRead
 	if err != nil {
 		return classify(err)
 	}
-	layer, err := plan.ReadyCheck(plan.Input{Instance: in.Instance, Secrets: plan.Secrets{HealthAccessKey: key}}).YAML()
+	layer, err := opencti.ReadyCheck(opencti.Input{Instance: in.Instance, Secrets: opencti.Secrets{HealthAccessKey: key}}).YAML()
 	if err != nil {
 		return permanent(ErrTypeInvalidInput, fmt.Errorf("cannot render the health check layer: %w", err))
 	}
 	err = ep.call(ctx, func(pc *client.Client) error {
-		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: plan.LayerLabel, LayerData: layer})
+		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: opencti.LayerLabel, LayerData: layer})
 	})
 	return classify(pebbleError("cannot add the platform health check", err))
 }
 
 // planInput resolves every secret the plan needs; the values never leave the activity.
-func (a *Activities) planInput(inst spec.Instance, s InstanceSecrets) (plan.Input, error) {
-	in := plan.Input{Instance: inst}
+func (a *Activities) planInput(inst opencti.Instance, s InstanceSecrets) (opencti.Input, error) {
+	in := opencti.Input{Instance: inst}
 	type ref struct {
 		field string
 		ref   spec.SecretRef
@@ -184,7 +184,7 @@ func (a *Activities) planInput(inst spec.Instance, s InstanceSecrets) (plan.Inpu
 		}
 		v, err := a.resolve(r.field, r.ref)
 		if err != nil {
-			return plan.Input{}, err
+			return opencti.Input{}, err
 		}
 		*r.dst = v
 	}

@@ -214,7 +214,7 @@ const ErrTypeMissingSearchModules = "MissingSearchModules"
 // searchModule is a module or plugin OpenCTI needs from the search engine.
 type searchModule struct {
 	// name is how _nodes/plugins reports it on both engines, and how
-	// integrations.opensearch.allowMissingModules names it (spec.SearchModules).
+	// integrations.opensearch.allowMissingModules names it (opencti.SearchModules).
 	name string
 	// openSearch and elasticsearch say on which engine OpenCTI needs it.
 	openSearch, elasticsearch bool

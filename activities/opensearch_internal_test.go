@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/socflow/socflow/internal/spec"
+	"github.com/socflow/socflow/internal/opencti"
 )
 
 // TestSearchModulesTableMatchesSpec keeps the probe's table and the names the spec
@@ -23,8 +23,8 @@ func TestSearchModulesTableMatchesSpec(t *testing.T) {
 			t.Errorf("%s does not say what fails without it", m.name)
 		}
 	}
-	if !slices.Equal(names, spec.SearchModules) {
-		t.Errorf("probe table %v, spec.SearchModules %v", names, spec.SearchModules)
+	if !slices.Equal(names, opencti.SearchModules) {
+		t.Errorf("probe table %v, opencti.SearchModules %v", names, opencti.SearchModules)
 	}
 }
 

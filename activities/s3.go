@@ -9,6 +9,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"github.com/minio/minio-go/v7/pkg/s3utils"
 
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/spec"
 )
 
@@ -101,7 +102,7 @@ func s3Defaults(s spec.S3) spec.S3 {
 		s.Region = spec.DefaultS3Region
 	}
 	if s.Bucket == "" {
-		s.Bucket = spec.DefaultS3Bucket
+		s.Bucket = opencti.DefaultS3Bucket
 	}
 	return s
 }

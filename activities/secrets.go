@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/secrets"
 	"github.com/socflow/socflow/internal/spec"
 )
@@ -39,9 +40,9 @@ func (a *Activities) EnsureInstanceSecrets(ctx context.Context, in EnsureInstanc
 		check      func(string) error
 		dst        *spec.SecretRef
 	}{
-		{"opencti.adminToken", "admin-token", in.AdminToken, secrets.NewUUIDv4, spec.CheckAdminToken, &res.Secrets.AdminToken},
-		{"opencti.healthAccessKey", "health-access-key", in.HealthAccessKey, func() (string, error) { return secrets.NewHex(16) }, spec.CheckHealthAccessKey, &res.Secrets.HealthAccessKey},
-		{"opencti.encryptionKey", "encryption-key", in.EncryptionKey, func() (string, error) { return secrets.NewBase64Key(32) }, spec.CheckEncryptionKey, &res.Secrets.EncryptionKey},
+		{"opencti.adminToken", "admin-token", in.AdminToken, secrets.NewUUIDv4, opencti.CheckAdminToken, &res.Secrets.AdminToken},
+		{"opencti.healthAccessKey", "health-access-key", in.HealthAccessKey, func() (string, error) { return secrets.NewHex(16) }, opencti.CheckHealthAccessKey, &res.Secrets.HealthAccessKey},
+		{"opencti.encryptionKey", "encryption-key", in.EncryptionKey, func() (string, error) { return secrets.NewBase64Key(32) }, opencti.CheckEncryptionKey, &res.Secrets.EncryptionKey},
 	}
 	for _, it := range items {
 		if it.given.IsZero() {

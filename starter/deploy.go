@@ -15,24 +15,24 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/socflow/socflow/internal/spec"
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/workerapp"
 	"github.com/socflow/socflow/workflows"
 )
 
 // loadSpec reads and validates an instance spec: a bad spec fails here, before any
 // workflow history exists, with every problem named.
-func loadSpec(path string) (spec.Instance, error) {
+func loadSpec(path string) (opencti.Instance, error) {
 	if path == "" {
-		return spec.Instance{}, errors.New("no spec file: pass -f instance.yaml")
+		return opencti.Instance{}, errors.New("no spec file: pass -f instance.yaml")
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return spec.Instance{}, fmt.Errorf("cannot read the spec: %w", err)
+		return opencti.Instance{}, fmt.Errorf("cannot read the spec: %w", err)
 	}
-	inst, err := spec.Load(data)
+	inst, err := opencti.Load(data)
 	if err != nil {
-		return spec.Instance{}, fmt.Errorf("invalid spec %s:\n%w", path, err)
+		return opencti.Instance{}, fmt.Errorf("invalid spec %s:\n%w", path, err)
 	}
 	return inst, nil
 }

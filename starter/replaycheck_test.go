@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/internal/workerapp"
@@ -106,14 +107,14 @@ func TestReplayCheckOnRunningWorkflows(t *testing.T) {
 
 // waitingInstance is a valid spec whose four dependencies point at ports nothing
 // listens on: the deploy waits in waiting-dependencies with a real history.
-func waitingInstance(t *testing.T, name string) spec.Instance {
+func waitingInstance(t *testing.T, name string) opencti.Instance {
 	t.Helper()
 	port, mgmt := stacktest.FreePort(t), stacktest.FreePort(t)
-	inst := spec.Instance{
+	inst := opencti.Instance{
 		Name:    name,
-		OpenCTI: spec.OpenCTI{Version: "6.9.3", AdminPassword: "local-admin-password"},
+		OpenCTI: opencti.Settings{Version: "6.9.3", AdminPassword: "local-admin-password"},
 		Pebble:  spec.Pebble{Socket: filepath.Join(t.TempDir(), ".pebble.socket")},
-		Integrations: spec.Integrations{
+		Integrations: opencti.Integrations{
 			OpenSearch: &spec.OpenSearch{URLs: []string{fmt.Sprintf("http://127.0.0.1:%d", port)}},
 			RabbitMQ:   &spec.RabbitMQ{Host: "127.0.0.1", Port: port, ManagementPort: mgmt, Username: "u", Password: "local-password"},
 			Redis:      &spec.Redis{Host: "127.0.0.1", Port: port, Password: "local-password"},

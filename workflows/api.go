@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/socflow/socflow/activities"
-	"github.com/socflow/socflow/internal/spec"
+	"github.com/socflow/socflow/internal/opencti"
 )
 
 // TaskQueue is the task queue socflow's worker polls.
@@ -43,7 +43,7 @@ func DeployWorkflowID(instance string) string { return "opencti-deploy-" + insta
 // DeployInput is the input of DeployOpenCTI.
 type DeployInput struct {
 	// Instance is the instance spec; secret fields are references or local literals.
-	Instance spec.Instance `json:"instance"`
+	Instance opencti.Instance `json:"instance"`
 }
 
 // Phase is a step of the deploy sequence.

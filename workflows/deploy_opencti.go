@@ -10,8 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/activities"
-	"github.com/socflow/socflow/internal/plan"
-	"github.com/socflow/socflow/internal/spec"
+	"github.com/socflow/socflow/internal/opencti"
 )
 
 // a is the nil receiver through which workflows name activities type-safely.
@@ -81,7 +80,7 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 	d.enter(ctx, PhaseStartingPlatform)
 	startedAt := workflow.Now(ctx)
 	err = workflow.ExecuteActivity(pebbleCtx, a.StartPebbleServices,
-		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: []string{plan.PlatformService}, Watched: true}).Get(ctx, nil)
+		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: []string{opencti.PlatformService}, Watched: true}).Get(ctx, nil)
 	if err != nil {
 		return DeployResult{}, fmt.Errorf("cannot start the platform: %w", err)
 	}
@@ -116,7 +115,7 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 // stopFailedPlatform stops a platform whose wait ended in a failure no restart can
 // fix, so Pebble does not restart it forever, and returns the wait's error with
 // what was done (StopFailedPlatformChange).
-func (d *deploy) stopFailedPlatform(ctx workflow.Context, inst spec.Instance, waitErr error) error {
+func (d *deploy) stopFailedPlatform(ctx workflow.Context, inst opencti.Instance, waitErr error) error {
 	var app *temporal.ApplicationError
 	if !errors.As(waitErr, &app) || app.Type() != activities.ErrTypePlatformFailed {
 		return waitErr
@@ -125,7 +124,7 @@ func (d *deploy) stopFailedPlatform(ctx workflow.Context, inst spec.Instance, wa
 		return waitErr
 	}
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pebbleOptions), a.StopPebbleServices,
-		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: []string{plan.PlatformService}}).Get(ctx, nil)
+		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: []string{opencti.PlatformService}}).Get(ctx, nil)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(app.Message()+"; and cannot stop the platform: "+errorReason(err), app.Type(), nil)
 	}
@@ -136,7 +135,7 @@ func (d *deploy) stopFailedPlatform(ctx workflow.Context, inst spec.Instance, wa
 // the workers, so workers never start against a platform of the wrong version. Deploys
 // begun before VerifyBeforeWorkersChange started the workers first, and keep that order
 // when they replay.
-func (d *deploy) verifyAndStartWorkers(ctx workflow.Context, inst spec.Instance, sec activities.InstanceSecrets) (activities.VerifyOpenCTIResult, error) {
+func (d *deploy) verifyAndStartWorkers(ctx workflow.Context, inst opencti.Instance, sec activities.InstanceSecrets) (activities.VerifyOpenCTIResult, error) {
 	if workflow.GetVersion(ctx, VerifyBeforeWorkersChange, workflow.DefaultVersion, VerifyBeforeWorkers) == workflow.DefaultVersion {
 		if err := d.startWorkers(ctx, inst); err != nil {
 			return activities.VerifyOpenCTIResult{}, err
@@ -152,7 +151,7 @@ func (d *deploy) verifyAndStartWorkers(ctx workflow.Context, inst spec.Instance,
 
 // verify checks through GraphQL that the platform runs the requested version and
 // accepts the admin token.
-func (d *deploy) verify(ctx workflow.Context, inst spec.Instance, sec activities.InstanceSecrets) (activities.VerifyOpenCTIResult, error) {
+func (d *deploy) verify(ctx workflow.Context, inst opencti.Instance, sec activities.InstanceSecrets) (activities.VerifyOpenCTIResult, error) {
 	d.enter(ctx, PhaseVerifying)
 	var ver activities.VerifyOpenCTIResult
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, graphqlOptions), a.VerifyOpenCTI,
@@ -164,10 +163,10 @@ func (d *deploy) verify(ctx workflow.Context, inst spec.Instance, sec activities
 }
 
 // startWorkers starts the worker services of the pushed layer.
-func (d *deploy) startWorkers(ctx workflow.Context, inst spec.Instance) error {
+func (d *deploy) startWorkers(ctx workflow.Context, inst opencti.Instance) error {
 	d.enter(ctx, PhaseStartingWorkers)
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pebbleOptions), a.StartPebbleServices,
-		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: plan.WorkerServices(*inst.OpenCTI.Workers)}).Get(ctx, nil)
+		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: opencti.WorkerServices(*inst.OpenCTI.Workers)}).Get(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("cannot start the workers: %w", err)
 	}

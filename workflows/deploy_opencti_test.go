@@ -15,19 +15,20 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/spec"
 )
 
 // These unit tests pin the deploy's sequencing with mocked activities; the same paths
 // run for real against the local stack in internal/e2e.
 
-func testInstance() spec.Instance {
+func testInstance() opencti.Instance {
 	workers := 2
-	return spec.Instance{
+	return opencti.Instance{
 		Name:    "unit",
-		OpenCTI: spec.OpenCTI{Version: "6.9.3", Workers: &workers, AdminPassword: "pw"},
+		OpenCTI: opencti.Settings{Version: "6.9.3", Workers: &workers, AdminPassword: "pw"},
 		Pebble:  spec.Pebble{Socket: "/tmp/pebble.socket"},
-		Integrations: spec.Integrations{
+		Integrations: opencti.Integrations{
 			OpenSearch: &spec.OpenSearch{URLs: []string{"http://127.0.0.1:9200"}},
 			RabbitMQ:   &spec.RabbitMQ{Host: "127.0.0.1", Username: "u", Password: "p"},
 			Redis:      &spec.Redis{Host: "127.0.0.1"},

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/activities"
-	"github.com/socflow/socflow/internal/spec"
+	"github.com/socflow/socflow/internal/opencti"
 )
 
 // probe is one dependency wait: the activity to run and its input for a given window.
@@ -21,7 +21,7 @@ type probe struct {
 }
 
 // dependencyProbes lists the four probes in a fixed order (status and tests rely on it).
-func dependencyProbes(inst spec.Instance) []probe {
+func dependencyProbes(inst opencti.Instance) []probe {
 	allow := inst.OpenCTI.AllowOldDependencies
 	ig := inst.Integrations
 	w := func(d time.Duration) activities.ProbeWindow { return activities.ProbeWindow{Window: d} }
@@ -43,7 +43,7 @@ func dependencyProbes(inst spec.Instance) []probe {
 // probe activity polls for a window and hands back its latest reason, which the status
 // query and the Web UI show; a permanent fault (bad credentials, version too old) ends
 // the wait at once and cancels the other probes.
-func (d *deploy) waitDependencies(ctx workflow.Context, inst spec.Instance) error {
+func (d *deploy) waitDependencies(ctx workflow.Context, inst opencti.Instance) error {
 	probes := dependencyProbes(inst)
 	d.status.Dependencies = make([]DependencyStatus, len(probes))
 	for i, p := range probes {

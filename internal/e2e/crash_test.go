@@ -20,8 +20,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/socflow/socflow/internal/plan"
-	"github.com/socflow/socflow/internal/spec"
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/workflows"
 )
@@ -59,7 +58,7 @@ func TestDeploySurvivesWorkerKill9(t *testing.T) {
 		if s.Phase != workflows.PhaseWaitingPlatform {
 			return false
 		}
-		p := services(t, inst.Pebble.Socket)[plan.PlatformService]
+		p := services(t, inst.Pebble.Socket)[opencti.PlatformService]
 		return p != nil && p.Current == client.StatusActive
 	})
 	requireInitialising(t, inst)
@@ -163,9 +162,9 @@ func TestDeploySurvivesTemporalServerRestart(t *testing.T) {
 // still closed: the stand-in opens it only once its first boot is done, so this is the
 // moment a crash must not lead to a restart. Failing means the init delay is too short
 // for the test to prove anything.
-func requireInitialising(t *testing.T, inst spec.Instance) {
+func requireInitialising(t *testing.T, inst opencti.Instance) {
 	t.Helper()
-	if p := services(t, inst.Pebble.Socket)[plan.PlatformService]; p == nil || p.Current != client.StatusActive {
+	if p := services(t, inst.Pebble.Socket)[opencti.PlatformService]; p == nil || p.Current != client.StatusActive {
 		t.Fatalf("platform service not active: %+v", p)
 	}
 	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(inst.OpenCTI.Port)), time.Second)

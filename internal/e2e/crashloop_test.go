@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/socflow/socflow/activities"
-	"github.com/socflow/socflow/internal/plan"
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/workflows"
 )
@@ -86,7 +86,7 @@ func TestPlatformKilledMidInitFailsWithTheFix(t *testing.T) {
 	if n := platformStarts(t, inst.Pebble.Socket); n > 4 {
 		t.Errorf("platform started %d times: socflow should stop a hopeless crash loop within 2 restarts of the kill (+ lock waits)", n)
 	}
-	if p := services(t, inst.Pebble.Socket)[plan.PlatformService]; p.Current == client.StatusActive || p.Current == client.StatusBackoff {
+	if p := services(t, inst.Pebble.Socket)[opencti.PlatformService]; p.Current == client.StatusActive || p.Current == client.StatusBackoff {
 		t.Errorf("platform is %s after the permanent failure, want it stopped", p.Current)
 	}
 	requireNoProcs(t, inst.Name, 5*time.Second)

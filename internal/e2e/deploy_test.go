@@ -14,7 +14,7 @@ import (
 	"github.com/canonical/pebble/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/socflow/socflow/internal/plan"
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/secrets"
 	"github.com/socflow/socflow/workflows"
 )
@@ -40,7 +40,7 @@ func TestDeployHappyPath(t *testing.T) {
 	}
 
 	svcs := services(t, inst.Pebble.Socket)
-	for _, name := range append([]string{"platform"}, plan.WorkerServices(3)...) {
+	for _, name := range append([]string{"platform"}, opencti.WorkerServices(3)...) {
 		if svcs[name] == nil || svcs[name].Current != client.StatusActive {
 			t.Errorf("service %s not active: %+v", name, svcs[name])
 		}
@@ -50,7 +50,7 @@ func TestDeployHappyPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Get(plan.HealthURL(plan.Input{Instance: inst, Secrets: plan.Secrets{HealthAccessKey: key}}))
+	resp, err := http.Get(opencti.HealthURL(opencti.Input{Instance: inst, Secrets: opencti.Secrets{HealthAccessKey: key}}))
 	if err != nil {
 		t.Fatalf("health: %v", err)
 	}
@@ -59,7 +59,7 @@ func TestDeployHappyPath(t *testing.T) {
 		t.Errorf("health answered %d, want 200", resp.StatusCode)
 	}
 	pc, _ := client.New(&client.Config{Socket: inst.Pebble.Socket})
-	checks, err := pc.Checks(&client.ChecksOptions{Names: []string{plan.HealthCheck}})
+	checks, err := pc.Checks(&client.ChecksOptions{Names: []string{opencti.HealthCheck}})
 	if err != nil || len(checks) != 1 || checks[0].Level != client.ReadyLevel {
 		t.Errorf("ready-level health check not in place: %+v %v", checks, err)
 	}

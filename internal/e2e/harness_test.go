@@ -25,6 +25,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/internal/workerapp"
@@ -76,14 +77,14 @@ const standinStopTime = 100 * time.Millisecond
 
 // newInstance returns a valid spec for a fresh instance on a private Pebble, with the
 // stand-in platform and workers, wired to the stack's real dependencies.
-func newInstance(t testing.TB, o instanceOpts) spec.Instance {
+func newInstance(t testing.TB, o instanceOpts) opencti.Instance {
 	t.Helper()
 	st := stacktest.Get(t)
 	name := fmt.Sprintf("t%d", time.Now().UnixNano()%1e12)
 	workers := 3
-	inst := spec.Instance{
+	inst := opencti.Instance{
 		Name: name,
-		OpenCTI: spec.OpenCTI{
+		OpenCTI: opencti.Settings{
 			Version:         "6.9.3",
 			PlatformCommand: fmt.Sprintf("%s/opencti-standin -version 6.9.3 -init-delay %s -start-delay 0 -fork-delay 0 -ready-delay 0 -migration-delay 0 -lock-retry 3s -lock-ttl 3s -lock-linger 2s -stop-delay %s -stop-hang %d", bin, o.initDelay, cmp.Or(o.stopDelay, standinStopTime), map[bool]int{false: 0, true: 1}[o.stopHang]),
 			PlatformDir:     t.TempDir(),
@@ -98,7 +99,7 @@ func newInstance(t testing.TB, o instanceOpts) spec.Instance {
 			Reaper:               bin + "/socflow-reap",
 		},
 		Pebble: spec.Pebble{Socket: stacktest.Pebble(t)},
-		Integrations: spec.Integrations{
+		Integrations: opencti.Integrations{
 			// The index-management plugin cannot be had here (README, "The local stack").
 			OpenSearch: &spec.OpenSearch{URLs: []string{st.OpenSearchURL}, AllowMissingModules: []string{"index-management"}},
 			RabbitMQ: &spec.RabbitMQ{Host: st.RabbitMQHost, Port: st.RabbitMQPort, ManagementPort: st.RabbitMQMgmtPort,
@@ -202,7 +203,7 @@ func inProcessWorker(t testing.TB, c tclient.Client, secretDir string) string {
 }
 
 // startDeploy starts DeployOpenCTI the way the starter does.
-func startDeploy(t testing.TB, c tclient.Client, queue string, inst spec.Instance) tclient.WorkflowRun {
+func startDeploy(t testing.TB, c tclient.Client, queue string, inst opencti.Instance) tclient.WorkflowRun {
 	t.Helper()
 	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{
 		ID: workflows.DeployWorkflowID(inst.Name), TaskQueue: queue,

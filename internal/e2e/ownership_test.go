@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/socflow/socflow/activities"
-	"github.com/socflow/socflow/internal/plan"
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/secrets"
 )
 
@@ -65,8 +65,8 @@ func TestDeployIntoAnotherInstancesContainerIsRefused(t *testing.T) {
 	if n := platformStarts(t, demo.Pebble.Socket); n != 1 {
 		t.Errorf("%s's platform started %d times, want 1", demo.Name, n)
 	}
-	if svcs := services(t, demo.Pebble.Socket); svcs[plan.PlatformService].Current != client.StatusActive {
-		t.Errorf("%s's platform is %s after the refusal", demo.Name, svcs[plan.PlatformService].Current)
+	if svcs := services(t, demo.Pebble.Socket); svcs[opencti.PlatformService].Current != client.StatusActive {
+		t.Errorf("%s's platform is %s after the refusal", demo.Name, svcs[opencti.PlatformService].Current)
 	}
 }
 
@@ -89,7 +89,7 @@ func TestStopPlatformWaitsForCleanExit(t *testing.T) {
 	env.RegisterActivity(&activities.Activities{Secrets: &secrets.Store{Dir: secretDir}})
 	began := time.Now()
 	v, err := env.ExecuteActivity((*activities.Activities)(nil).StopPebbleServices,
-		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: append([]string{plan.PlatformService}, plan.WorkerServices(3)...)})
+		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: append([]string{opencti.PlatformService}, opencti.WorkerServices(3)...)})
 	if err != nil {
 		t.Fatalf("stop: %v", err)
 	}
@@ -126,8 +126,8 @@ func TestStopPlatformThatHangsIsKilledAfterTheBound(t *testing.T) {
 	began := time.Now()
 	stopAllAndRequireNoProcs(t, inst, secretDir)
 	took := time.Since(began)
-	if took < plan.PlatformKillDelay || took > plan.PlatformKillDelay+15*time.Second {
-		t.Errorf("a hanging stop took %s, want the kill-delay %s and a little more", took, plan.PlatformKillDelay)
+	if took < opencti.PlatformKillDelay || took > opencti.PlatformKillDelay+15*time.Second {
+		t.Errorf("a hanging stop took %s, want the kill-delay %s and a little more", took, opencti.PlatformKillDelay)
 	}
 	out := platformLog(t, inst.Pebble.Socket)
 	if !strings.Contains(out, "SIGTERM signal received, stopping OpenCTI") || strings.Contains(out, "[OPENCTI] Platform stopped") {
@@ -143,7 +143,7 @@ func platformLog(t testing.TB, socket string) string {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	err = pc.Logs(&client.LogsOptions{Services: []string{plan.PlatformService}, N: -1, WriteLog: func(e client.LogEntry) error {
+	err = pc.Logs(&client.LogsOptions{Services: []string{opencti.PlatformService}, N: -1, WriteLog: func(e client.LogEntry) error {
 		b.WriteString(e.Message)
 		return nil
 	}})

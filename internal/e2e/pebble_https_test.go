@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/socflow/socflow/activities"
-	"github.com/socflow/socflow/internal/plan"
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/secrets"
 	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
@@ -75,7 +75,7 @@ func TestDeployThroughPebbleHTTPS(t *testing.T) {
 		}
 		// Read back through the container's socket: the deploy itself had only HTTPS.
 		svcs := services(t, ph.Socket)
-		for _, name := range append([]string{plan.PlatformService}, plan.WorkerServices(*inst.OpenCTI.Workers)...) {
+		for _, name := range append([]string{opencti.PlatformService}, opencti.WorkerServices(*inst.OpenCTI.Workers)...) {
 			if svcs[name] == nil || svcs[name].Current != client.StatusActive {
 				t.Errorf("service %s not active: %+v", name, svcs[name])
 			}
@@ -84,7 +84,7 @@ func TestDeployThroughPebbleHTTPS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checks, err := pc.Checks(&client.ChecksOptions{Names: []string{plan.HealthCheck}})
+		checks, err := pc.Checks(&client.ChecksOptions{Names: []string{opencti.HealthCheck}})
 		if err != nil || len(checks) != 1 || checks[0].Level != client.ReadyLevel {
 			t.Errorf("ready-level health check not in place: %+v %v", checks, err)
 		}

@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/socflow/socflow/activities"
-	"github.com/socflow/socflow/internal/spec"
+	"github.com/socflow/socflow/internal/opencti"
 )
 
 // A redeploy whose plan differs from the one the running platform was started from
@@ -27,7 +27,7 @@ func TestRedeployWithAnotherPlanIsRefusedWhileThePlatformRuns(t *testing.T) {
 		t.Fatalf("first deploy failed: %v", err)
 	}
 	changed := inst
-	changed.OpenCTI.LogLevel = spec.LogDebug
+	changed.OpenCTI.LogLevel = opencti.LogDebug
 	err := startDeploy(t, c, queue, changed).Get(ctx, nil)
 	var app *temporal.ApplicationError
 	if !errors.As(err, &app) || app.Type() != activities.ErrTypeForeignPlatform {

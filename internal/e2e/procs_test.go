@@ -13,9 +13,8 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/socflow/socflow/activities"
-	"github.com/socflow/socflow/internal/plan"
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/secrets"
-	"github.com/socflow/socflow/internal/spec"
 )
 
 // proc is one live process of an instance, found through /proc.
@@ -97,12 +96,12 @@ func kill9(t testing.TB, pid int) {
 // stopAllAndRequireNoProcs stops every service of the instance's container the way
 // socflow does (SIGTERM to each process group, SIGKILL after the kill-delay) and fails
 // if any process of the instance outlives them: what a crash left behind shows here.
-func stopAllAndRequireNoProcs(t *testing.T, inst spec.Instance, secretDir string) {
+func stopAllAndRequireNoProcs(t *testing.T, inst opencti.Instance, secretDir string) {
 	t.Helper()
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(&activities.Activities{Secrets: &secrets.Store{Dir: secretDir}})
-	names := append([]string{plan.PlatformService}, plan.WorkerServices(*inst.OpenCTI.Workers)...)
+	names := append([]string{opencti.PlatformService}, opencti.WorkerServices(*inst.OpenCTI.Workers)...)
 	if _, err := env.ExecuteActivity((*activities.Activities)(nil).StopPebbleServices,
 		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: names}); err != nil {
 		t.Fatalf("cannot stop %s's services: %v", inst.Name, err)

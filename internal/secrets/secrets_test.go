@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/spec"
 )
 
@@ -97,15 +98,15 @@ func TestResolveKinds(t *testing.T) {
 
 func TestGenerators(t *testing.T) {
 	tok, _ := NewUUIDv4()
-	if err := spec.CheckAdminToken(tok); err != nil {
+	if err := opencti.CheckAdminToken(tok); err != nil {
 		t.Errorf("generated admin token %q rejected: %v", tok, err)
 	}
 	key, _ := NewHex(16)
-	if err := spec.CheckHealthAccessKey(key); err != nil {
+	if err := opencti.CheckHealthAccessKey(key); err != nil {
 		t.Errorf("generated health key rejected: %v", err)
 	}
 	enc, _ := NewBase64Key(32)
-	if err := spec.CheckEncryptionKey(enc); err != nil {
+	if err := opencti.CheckEncryptionKey(enc); err != nil {
 		t.Errorf("generated encryption key rejected: %v", err)
 	}
 }

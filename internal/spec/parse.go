@@ -10,28 +10,29 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Parse decodes a YAML or JSON spec strictly: unknown fields, fields spelled
-// with the wrong case and duplicate keys are errors naming the field, because
-// a typo silently ignored becomes a default nobody asked for. It neither
-// defaults nor validates; Load does both.
-func Parse(data []byte) (Instance, error) {
+// Parse decodes a YAML or JSON instance spec into a T strictly: unknown fields,
+// fields spelled with the wrong case and duplicate keys are errors naming the
+// field, because a typo silently ignored becomes a default nobody asked for. It
+// neither defaults nor validates; each app's Load does both.
+func Parse[T any](data []byte) (T, error) {
+	var zero T
 	// encoding/json matches field names case-insensitively, so check the
 	// exact key spelling first, on a generic decoding of the document.
 	j, err := yaml.YAMLToJSONStrict(data)
 	if err != nil {
-		return Instance{}, fmt.Errorf("cannot parse instance spec: %w", err)
+		return zero, fmt.Errorf("cannot parse instance spec: %w", err)
 	}
 	var doc any
 	if err := json.Unmarshal(j, &doc); err != nil {
-		return Instance{}, fmt.Errorf("cannot parse instance spec: %w", err)
+		return zero, fmt.Errorf("cannot parse instance spec: %w", err)
 	}
-	if err := checkKeys(doc, reflect.TypeFor[Instance](), ""); err != nil {
-		return Instance{}, fmt.Errorf("cannot parse instance spec: %w", err)
+	if err := checkKeys(doc, reflect.TypeFor[T](), ""); err != nil {
+		return zero, fmt.Errorf("cannot parse instance spec: %w", err)
 	}
-	var in Instance
+	var in T
 	// UnmarshalStrict adds yaml.DisallowUnknownFields and rejects duplicate keys.
 	if err := yaml.UnmarshalStrict(data, &in); err != nil {
-		return Instance{}, fmt.Errorf("cannot parse instance spec: %w", err)
+		return zero, fmt.Errorf("cannot parse instance spec: %w", err)
 	}
 	return in, nil
 }

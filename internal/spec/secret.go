@@ -1,6 +1,8 @@
 package spec
 
 import (
+	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"path"
 	"regexp"
@@ -135,4 +137,38 @@ func (r SecretRef) check(field string) (msg, fix string) {
 		}
 	}
 	return "", ""
+}
+
+// RedactLiterals replaces every literal among refs with "<literal>", for
+// copies of a spec that encoders bypassing String (JSON, slog) will print.
+func RedactLiterals(refs []*SecretRef) {
+	for _, r := range refs {
+		if !r.IsZero() && r.Kind() == SecretLiteral {
+			*r = redactedLiteral
+		}
+	}
+}
+
+// CheckCA reports why v cannot be used as a PEM CA bundle; activities call it
+// on resolved values, validation on literals.
+func CheckCA(v string) error {
+	if msg, _ := caProblem(v); msg != "" {
+		return fmt.Errorf("cannot use CA bundle: %s", msg)
+	}
+	return nil
+}
+
+func caProblem(v string) (msg, fix string) {
+	rest := []byte(v)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return "must be a PEM bundle with at least one CERTIFICATE block",
+				"point integrations.opensearch.ca at the CA file, e.g. file:/etc/opensearch/root-ca.pem"
+		}
+		if b.Type == "CERTIFICATE" {
+			return "", ""
+		}
+	}
 }

@@ -4,11 +4,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"maps"
 	"net/url"
 	"path"
-	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -45,174 +42,55 @@ func (e *ValidationError) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-var (
-	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,38}[a-z0-9]$`)
-	versionRE  = regexp.MustCompile(`^[0-9]{1,9}\.[0-9]{1,9}\.[0-9]{1,9}$`)
-	basePathRE = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
-	emailRE    = regexp.MustCompile(`^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
-)
+// Checker collects problems in the order fields are checked; each app's
+// validation embeds one and calls the shared checks below for the fields and
+// sections it shares with other apps, so messages stay the same everywhere.
+type Checker struct{ problems []Problem }
 
-// Validate checks every field of i as given and returns a *ValidationError
-// listing all problems, or nil; call it on WithDefaults' result, since unset
-// fields are reported as problems here. Passing it is what the plan relies on.
-func (i Instance) Validate() error {
-	var c checker
-	c.name(i.Name)
-	c.opencti(i.OpenCTI)
-	c.pebble(i.Pebble)
-	c.integrations(i.Integrations)
+// Add records one problem.
+func (c *Checker) Add(field, msg, fix string) {
+	c.problems = append(c.problems, Problem{Field: field, Message: msg, Fix: fix})
+}
+
+// Err returns a *ValidationError listing every problem added, or nil.
+func (c *Checker) Err() error {
 	if len(c.problems) == 0 {
 		return nil
 	}
 	return &ValidationError{Problems: c.problems}
 }
 
-// checker collects problems in the order fields are checked.
-type checker struct{ problems []Problem }
+// ValidEnvName reports whether k can name an environment variable.
+func ValidEnvName(k string) bool { return envNameRE.MatchString(k) }
 
-func (c *checker) add(field, msg, fix string) {
-	c.problems = append(c.problems, Problem{Field: field, Message: msg, Fix: fix})
-}
-
-func (c *checker) name(n string) {
-	switch {
-	case n == "":
-		c.add("name", "is required", "set name to a short lowercase identifier such as demo")
-	case !nameRE.MatchString(n):
-		c.add("name", fmt.Sprintf("must be 2-40 lowercase letters, digits or dashes, start with a letter and not end with a dash (got %q)", n),
-			"pick a name like demo; keep it across redeploys, it is also the OpenSearch index prefix")
-	}
-}
-
-func (c *checker) opencti(o OpenCTI) {
-	const p = "opencti."
-	switch {
-	case o.Version == "":
-		c.add(p+"version", "is required", "set opencti.version to the OpenCTI release, e.g. 6.9.3")
-	case !versionRE.MatchString(o.Version):
-		c.add(p+"version", fmt.Sprintf("must be a release number such as 6.9.3 or 7.260224.0 (got %q)", o.Version),
-			"use the platform image's version, digits.digits.digits")
-	}
-	c.command(p+"platformCommand", o.PlatformCommand)
-	c.absPath(p+"platformDir", o.PlatformDir)
-	c.command(p+"workerCommand", o.WorkerCommand)
-	c.absPath(p+"workerDir", o.WorkerDir)
-	c.workers(o.Workers)
-	c.port(p+"port", o.Port)
-	c.port(p+"metricsPort", o.MetricsPort)
-	if o.Port == o.MetricsPort && o.Port != 0 {
-		c.add(p+"metricsPort", fmt.Sprintf("must differ from opencti.port (both are %d)", o.Port),
-			"use another port for opencti.metricsPort, e.g. 14269")
-	}
-	if msg := urlProblem(o.PublicURL, true); msg != "" {
-		c.add(p+"publicURL", msg, "set opencti.publicURL to the URL users open, e.g. https://opencti.example.com, or leave it empty")
-	}
-	if o.BasePath != "" && !basePathRE.MatchString(o.BasePath) {
-		c.add(p+"basePath", fmt.Sprintf(`must be empty or a path like "/opencti": a leading "/", no trailing "/", only letters, digits and ._~- (got %q)`, o.BasePath),
-			"write it as /segment[/segment...]")
-	}
-	switch o.LogLevel {
-	case LogError, LogWarn, LogInfo, LogDebug:
-	default:
-		c.add(p+"logLevel", fmt.Sprintf("must be one of error, warn, info, debug (got %q)", o.LogLevel), "use info unless debugging")
-	}
-	if !emailRE.MatchString(o.AdminEmail) {
-		c.add(p+"adminEmail", fmt.Sprintf("must be an email address (got %q)", o.AdminEmail), "use an address such as admin@opencti.local")
-	}
-	c.secret(p+"adminPassword", o.AdminPassword, true, nil)
-	c.secret(p+"adminToken", o.AdminToken, false, adminTokenProblem)
-	c.secret(p+"healthAccessKey", o.HealthAccessKey, false, healthKeyProblem)
-	c.secret(p+"encryptionKey", o.EncryptionKey, false, encryptionKeyProblem)
-	c.env(o.Env)
-	if o.Reaper != NoReaper {
-		c.absPath(p+"reaper", o.Reaper)
-	}
-}
-
-// ReservedEnv are the platform variables socflow sets, each with the spec field it
-// derives it from ("" for the ones socflow fixes itself: the login strategy, the
-// rock's heap size, the container's owner); the plan's tests check that it sets no
-// other. opencti.env may not set them, so each setting keeps one place in the spec.
-var ReservedEnv = map[string]string{
-	"APP__PORT": "opencti.port", "APP__BASE_URL": "opencti.publicURL", "APP__BASE_PATH": "opencti.basePath",
-	"APP__ADMIN__EMAIL": "opencti.adminEmail", "APP__ADMIN__PASSWORD": "opencti.adminPassword",
-	"APP__ADMIN__TOKEN": "opencti.adminToken", "APP__HEALTH_ACCESS_KEY": "opencti.healthAccessKey",
-	"APP__ENCRYPTION_KEY": "opencti.encryptionKey", "APP__APP_LOGS__LOGS_LEVEL": "opencti.logLevel",
-	"PROVIDERS__LOCAL__STRATEGY": "", "NODE_OPTIONS": "",
-	"APP__TELEMETRY__METRICS__ENABLED": "opencti.metricsPort", "APP__TELEMETRY__METRICS__EXPORTER_PROMETHEUS": "opencti.metricsPort",
-	"REDIS__HOSTNAME": "integrations.redis.host", "REDIS__PORT": "integrations.redis.port", "REDIS__MODE": "integrations.redis.mode",
-	"REDIS__USE_SSL": "integrations.redis.useSSL", "REDIS__TRIMMING": "integrations.redis.trimming",
-	"REDIS__PASSWORD": "integrations.redis.password", "REDIS__NAMESPACE": "integrations.redis.namespace",
-	"RABBITMQ__HOSTNAME": "integrations.rabbitmq.host", "RABBITMQ__PORT": "integrations.rabbitmq.port",
-	"RABBITMQ__PORT_MANAGEMENT": "integrations.rabbitmq.managementPort", "RABBITMQ__MANAGEMENT_SSL": "integrations.rabbitmq.managementSSL",
-	"RABBITMQ__USERNAME": "integrations.rabbitmq.username", "RABBITMQ__PASSWORD": "integrations.rabbitmq.password",
-	"RABBITMQ__VHOST": "integrations.rabbitmq.vhost", "RABBITMQ__USE_SSL": "integrations.rabbitmq.useSSL",
-	"RABBITMQ__QUEUE_TYPE": "integrations.rabbitmq.queueType", "RABBITMQ__QUEUE_PREFIX": "integrations.rabbitmq.queuePrefix",
-	"ELASTICSEARCH__URL": "integrations.opensearch.urls", "ELASTICSEARCH__ENGINE_SELECTOR": "integrations.opensearch.engine",
-	"ELASTICSEARCH__INDEX_PREFIX": "name", "ELASTICSEARCH__NUMBER_OF_REPLICAS": "integrations.opensearch.replicas",
-	"ELASTICSEARCH__USERNAME": "integrations.opensearch.username", "ELASTICSEARCH__PASSWORD": "integrations.opensearch.password",
-	"ELASTICSEARCH__SSL__CA": "integrations.opensearch.ca", "ELASTICSEARCH__SSL__REJECT_UNAUTHORIZED": "integrations.opensearch.ca",
-	"MINIO__ENDPOINT": "integrations.s3.endpoint", "MINIO__PORT": "integrations.s3.endpoint", "MINIO__USE_SSL": "integrations.s3.endpoint",
-	"MINIO__ACCESS_KEY": "integrations.s3.accessKey", "MINIO__SECRET_KEY": "integrations.s3.secretKey",
-	"MINIO__BUCKET_NAME": "integrations.s3.bucket", "MINIO__BUCKET_REGION": "integrations.s3.region",
-	"SOCFLOW_INSTANCE": "",
-}
-
-func (c *checker) env(env map[string]string) {
-	for _, k := range slices.Sorted(maps.Keys(env)) {
-		f := "opencti.env." + k
-		switch owner, reserved := ReservedEnv[k]; {
-		case !envNameRE.MatchString(k):
-			c.add(f, "is not a valid environment variable name", "use letters, digits and underscores, not starting with a digit, e.g. APP__PYTHON_EXECUTION_VENV")
-		case reserved && owner == "":
-			c.add(f, "is set by socflow itself", "remove it from opencti.env")
-		case reserved:
-			c.add(f, "is set by socflow from "+owner, "remove it from opencti.env and set "+owner+" instead")
-		case strings.ContainsRune(env[k], 0):
-			c.add(f, "must not contain a NUL byte", "remove it; no environment variable can hold one")
-		}
-	}
-}
-
-func (c *checker) workers(w *int) {
-	const f = "opencti.workers"
-	switch {
-	case w == nil:
-		c.add(f, "is required", "set opencti.workers, or call WithDefaults before Validate (default 3)")
-	case *w < 1:
-		c.add(f, fmt.Sprintf("must be at least 1 (got %d)", *w), "set opencti.workers to 1 or more; 3 per platform node is recommended")
-	case *w > 32:
-		c.add(f, fmt.Sprintf("must be at most 32 (got %d)", *w), "set opencti.workers to 32 or fewer; 3 per platform node is recommended")
-	}
-}
-
-func (c *checker) pebble(pb Pebble) {
+// Pebble checks the workload container's Pebble endpoint (the pebble section).
+func (c *Checker) Pebble(pb Pebble) {
 	switch {
 	case pb.Socket != "" && pb.URL != "":
-		c.add("pebble", "must set exactly one of socket or url (both are set)", "remove pebble.socket or pebble.url")
+		c.Add("pebble", "must set exactly one of socket or url (both are set)", "remove pebble.socket or pebble.url")
 		return
 	case pb.Socket == "" && pb.URL == "":
-		c.add("pebble", "must set exactly one of socket or url (neither is set)",
+		c.Add("pebble", "must set exactly one of socket or url (neither is set)",
 			"set pebble.socket to the workload container's .pebble.socket, or pebble.url to https://host:port")
 		return
 	case pb.Socket != "":
-		c.absPath("pebble.socket", pb.Socket)
+		c.AbsPath("pebble.socket", pb.Socket)
 		for _, f := range pb.tlsFields() {
 			if !f.ref.IsZero() {
-				c.add(f.name, "is only used with pebble.url, not with pebble.socket",
+				c.Add(f.name, "is only used with pebble.url, not with pebble.socket",
 					"remove "+f.name+", or reach Pebble over HTTPS with pebble.url instead of pebble.socket")
 			}
 		}
 	default:
 		if msg := pebbleURLProblem(pb.URL); msg != "" {
-			c.add("pebble.url", msg, "write it as https://host:port, the address of `pebble run --https`")
+			c.Add("pebble.url", msg, "write it as https://host:port, the address of `pebble run --https`")
 		}
 		for _, f := range pb.tlsFields() {
 			if f.ref.IsZero() {
-				c.add(f.name, "is required with pebble.url", f.fix)
+				c.Add(f.name, "is required with pebble.url", f.fix)
 				continue
 			}
-			c.secret(f.name, f.ref, true, f.literal)
+			c.Secret(f.name, f.ref, true, f.literal)
 		}
 	}
 }
@@ -267,7 +145,7 @@ func keyProblem(v string) (string, string) {
 
 // pebbleURLProblem accepts only https://host:port, the shape of Pebble's TCP API.
 func pebbleURLProblem(s string) string {
-	if msg := urlProblem(s, false); msg != "" {
+	if msg := URLProblem(s, false); msg != "" {
 		return msg
 	}
 	if !strings.HasPrefix(s, "https://") {
@@ -279,40 +157,43 @@ func pebbleURLProblem(s string) string {
 	return ""
 }
 
-// secret checks a ref's syntax and, for a literal, its value; messages never
-// include the literal itself.
-func (c *checker) secret(field string, r SecretRef, required bool, literal func(string) (string, string)) {
+// Secret checks a ref's syntax and, for a literal, its value with literal
+// (which returns a message and a fix, or ""); messages never include the literal itself.
+func (c *Checker) Secret(field string, r SecretRef, required bool, literal func(string) (string, string)) {
 	if r.IsZero() {
 		if required {
-			c.add(field, "is required", "set "+field+" to a reference such as env:NAME, file:/path or store:key")
+			c.Add(field, "is required", "set "+field+" to a reference such as env:NAME, file:/path or store:key")
 		}
 		return
 	}
 	if msg, fix := r.check(field); msg != "" {
-		c.add(field, msg, fix)
+		c.Add(field, msg, fix)
 		return
 	}
 	if literal != nil && r.Kind() == SecretLiteral {
 		if msg, fix := literal(string(r)); msg != "" {
-			c.add(field, msg, fix)
+			c.Add(field, msg, fix)
 		}
 	}
 }
 
-func (c *checker) command(field, v string) {
+// Command checks that a command line is not blank.
+func (c *Checker) Command(field, v string) {
 	if strings.TrimSpace(v) == "" {
-		c.add(field, "must not be empty", "set "+field+" or leave it out to use the default")
+		c.Add(field, "must not be empty", "set "+field+" or leave it out to use the default")
 	}
 }
 
-func (c *checker) absPath(field, v string) {
+// AbsPath checks that v is an absolute path.
+func (c *Checker) AbsPath(field, v string) {
 	if !path.IsAbs(v) || strings.ContainsRune(v, 0) {
-		c.add(field, fmt.Sprintf("must be an absolute path (got %q)", v), "write "+field+" as /absolute/path")
+		c.Add(field, fmt.Sprintf("must be an absolute path (got %q)", v), "write "+field+" as /absolute/path")
 	}
 }
 
-func (c *checker) port(field string, v int) {
+// Port checks that v is a TCP port.
+func (c *Checker) Port(field string, v int) {
 	if v < 1 || v > 65535 {
-		c.add(field, fmt.Sprintf("must be between 1 and 65535 (got %d)", v), "set "+field+" to a TCP port, or leave it out to use the default")
+		c.Add(field, fmt.Sprintf("must be between 1 and 65535 (got %d)", v), "set "+field+" to a TCP port, or leave it out to use the default")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -16,170 +15,133 @@ var (
 	bucketRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 )
 
-func (c *checker) integrations(in Integrations) {
-	var missing []string
-	if in.OpenSearch == nil {
-		missing = append(missing, "opensearch")
-	}
-	if in.RabbitMQ == nil {
-		missing = append(missing, "rabbitmq")
-	}
-	if in.Redis == nil {
-		missing = append(missing, "redis")
-	}
-	if in.S3 == nil {
-		missing = append(missing, "s3")
-	}
-	if len(missing) > 0 {
-		c.add("integrations", "missing integration(s): "+strings.Join(missing, ", "),
-			"add a section for each under integrations; OpenCTI cannot start without all four")
-	}
-	if in.OpenSearch != nil {
-		c.opensearch(*in.OpenSearch)
-	}
-	if in.RabbitMQ != nil {
-		c.rabbitmq(*in.RabbitMQ)
-	}
-	if in.Redis != nil {
-		c.redis(*in.Redis)
-	}
-	if in.S3 != nil {
-		c.s3(*in.S3)
-	}
-}
-
-func (c *checker) opensearch(o OpenSearch) {
+// OpenSearch checks an integrations.opensearch section, all but the names in
+// allowMissingModules, which only the app can judge.
+func (c *Checker) OpenSearch(o OpenSearch) {
 	const p = "integrations.opensearch."
 	if len(o.URLs) == 0 {
-		c.add(p+"urls", "must list at least one node URL", "set integrations.opensearch.urls, e.g. [http://127.0.0.1:9200]")
+		c.Add(p+"urls", "must list at least one node URL", "set integrations.opensearch.urls, e.g. [http://127.0.0.1:9200]")
 	}
 	anyHTTPS := false
 	for i, u := range o.URLs {
-		if msg := urlProblem(u, true); msg != "" {
-			c.add(fmt.Sprintf("%surls[%d]", p, i), msg, "write each node as http(s)://host:port, credentials in username/password")
+		if msg := URLProblem(u, true); msg != "" {
+			c.Add(fmt.Sprintf("%surls[%d]", p, i), msg, "write each node as http(s)://host:port, credentials in username/password")
 		}
 		anyHTTPS = anyHTTPS || strings.HasPrefix(u, "https://")
 	}
-	c.username(p+"username", o.Username)
+	c.Username(p+"username", o.Username)
 	switch {
 	case o.Username != "" && o.Password.IsZero():
-		c.add(p+"password", "is required when username is set", "set integrations.opensearch.password or remove the username")
+		c.Add(p+"password", "is required when username is set", "set integrations.opensearch.password or remove the username")
 	case o.Username == "" && !o.Password.IsZero():
-		c.add(p+"username", "is required when password is set", "set integrations.opensearch.username or remove the password")
+		c.Add(p+"username", "is required when password is set", "set integrations.opensearch.username or remove the password")
 	}
-	c.secret(p+"password", o.Password, false, nil)
-	c.secret(p+"ca", o.CA, false, caProblem)
+	c.Secret(p+"password", o.Password, false, nil)
+	c.Secret(p+"ca", o.CA, false, caProblem)
 	if !o.CA.IsZero() && !anyHTTPS && len(o.URLs) > 0 {
-		c.add(p+"ca", "is set but no url uses https, so it would never be used", "use https:// urls or remove integrations.opensearch.ca")
+		c.Add(p+"ca", "is set but no url uses https, so it would never be used", "use https:// urls or remove integrations.opensearch.ca")
 	}
 	switch o.Engine {
 	case EngineAuto, EngineElk, EngineOpenSearch:
 	default:
-		c.add(p+"engine", fmt.Sprintf("must be one of auto, elk, opensearch (got %q)", o.Engine), "use opensearch for OpenSearch, elk for Elasticsearch")
+		c.Add(p+"engine", fmt.Sprintf("must be one of auto, elk, opensearch (got %q)", o.Engine), "use opensearch for OpenSearch, elk for Elasticsearch")
 	}
 	if o.Replicas < 0 {
-		c.add(p+"replicas", fmt.Sprintf("must be 0 or more (got %d)", o.Replicas), "use 0 for a single node, 1 or more for a cluster")
-	}
-	for i, m := range o.AllowMissingModules {
-		if !slices.Contains(SearchModules, m) {
-			c.add(fmt.Sprintf("%sallowMissingModules[%d]", p, i), fmt.Sprintf("is not a module OpenCTI needs (got %q)", m),
-				"use one of "+strings.Join(SearchModules, ", "))
-		}
+		c.Add(p+"replicas", fmt.Sprintf("must be 0 or more (got %d)", o.Replicas), "use 0 for a single node, 1 or more for a cluster")
 	}
 }
-
-// SearchModules are the search-engine modules and plugins OpenCTI relies on, by the
-// names _cat/plugins and _nodes/plugins report: the four OpenSearch modules of any
-// OpenSearch or Elasticsearch node, index-management (ISM) on OpenSearch, and ILM
-// (x-pack-ilm) on Elasticsearch.
-var SearchModules = []string{"analysis-common", "lang-painless", "mapper-extras", "reindex", "index-management", "x-pack-ilm"}
 
 // prefixRE is what a queue prefix or a Redis namespace may hold: OpenCTI puts it
 // into queue names and key names verbatim.
 var prefixRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$`)
 
-func (c *checker) rabbitmq(r RabbitMQ) {
+// RabbitMQ checks an integrations.rabbitmq section.
+func (c *Checker) RabbitMQ(r RabbitMQ) {
 	const p = "integrations.rabbitmq."
-	c.host(p+"host", r.Host)
-	c.port(p+"port", r.Port)
-	c.port(p+"managementPort", r.ManagementPort)
+	c.Host(p+"host", r.Host)
+	c.Port(p+"port", r.Port)
+	c.Port(p+"managementPort", r.ManagementPort)
 	if r.Port == r.ManagementPort && r.Port != 0 {
-		c.add(p+"managementPort", fmt.Sprintf("must differ from integrations.rabbitmq.port (both are %d)", r.Port),
+		c.Add(p+"managementPort", fmt.Sprintf("must differ from integrations.rabbitmq.port (both are %d)", r.Port),
 			"use the management plugin's HTTP port, usually 15672")
 	}
 	if r.VHost == "" || strings.ContainsRune(r.VHost, 0) {
-		c.add(p+"vhost", fmt.Sprintf("must be a virtual host name (got %q)", r.VHost), `use "/" unless the broker has a dedicated vhost`)
+		c.Add(p+"vhost", fmt.Sprintf("must be a virtual host name (got %q)", r.VHost), `use "/" unless the broker has a dedicated vhost`)
 	}
 	if r.Username == "" {
-		c.add(p+"username", "is required", "set integrations.rabbitmq.username to a user with the administrator tag")
+		c.Add(p+"username", "is required", "set integrations.rabbitmq.username to a user with the administrator tag")
 	} else {
-		c.username(p+"username", r.Username)
+		c.Username(p+"username", r.Username)
 	}
-	c.secret(p+"password", r.Password, true, nil)
+	c.Secret(p+"password", r.Password, true, nil)
 	if !prefixRE.MatchString(r.QueuePrefix) {
-		c.add(p+"queuePrefix", fmt.Sprintf("must be 1-40 letters, digits, dots, dashes or underscores, starting with a letter or digit (got %q)", r.QueuePrefix),
+		c.Add(p+"queuePrefix", fmt.Sprintf("must be 1-40 letters, digits, dots, dashes or underscores, starting with a letter or digit (got %q)", r.QueuePrefix),
 			"leave it out to use the instance name, which keeps instances on one broker apart")
 	}
 	switch r.QueueType {
 	case QueueClassic, QueueQuorum:
 	default:
-		c.add(p+"queueType", fmt.Sprintf("must be classic or quorum (got %q)", r.QueueType), "use classic unless the broker is a cluster")
+		c.Add(p+"queueType", fmt.Sprintf("must be classic or quorum (got %q)", r.QueueType), "use classic unless the broker is a cluster")
 	}
 }
 
-func (c *checker) redis(r Redis) {
+// Redis checks an integrations.redis section.
+func (c *Checker) Redis(r Redis) {
 	const p = "integrations.redis."
-	c.host(p+"host", r.Host)
-	c.port(p+"port", r.Port)
-	c.secret(p+"password", r.Password, false, nil)
+	c.Host(p+"host", r.Host)
+	c.Port(p+"port", r.Port)
+	c.Secret(p+"password", r.Password, false, nil)
 	if !prefixRE.MatchString(r.Namespace) {
-		c.add(p+"namespace", fmt.Sprintf("must be 1-40 letters, digits, dots, dashes or underscores, starting with a letter or digit (got %q)", r.Namespace),
+		c.Add(p+"namespace", fmt.Sprintf("must be 1-40 letters, digits, dots, dashes or underscores, starting with a letter or digit (got %q)", r.Namespace),
 			"leave it out to use the instance name, which keeps instances on one Redis apart")
 	}
 	switch r.Mode {
 	case RedisSingle:
 	case RedisSentinel, RedisCluster:
-		c.add(p+"mode", fmt.Sprintf(`%q is not supported yet; only "single" is`, r.Mode),
+		c.Add(p+"mode", fmt.Sprintf(`%q is not supported yet; only "single" is`, r.Mode),
 			"point integrations.redis at one Redis node and set mode: single")
 	default:
-		c.add(p+"mode", fmt.Sprintf(`must be "single" (got %q)`, r.Mode), "set mode: single")
+		c.Add(p+"mode", fmt.Sprintf(`must be "single" (got %q)`, r.Mode), "set mode: single")
 	}
 	const trimFix = "set integrations.redis.trimming to the maximum stream length, e.g. 2000000; untrimmed streams grow until Redis runs out of memory"
 	switch {
 	case r.Trimming == nil:
-		c.add(p+"trimming", "is required", trimFix)
+		c.Add(p+"trimming", "is required", trimFix)
 	case *r.Trimming <= 0:
-		c.add(p+"trimming", fmt.Sprintf("must be greater than 0 (got %d)", *r.Trimming), trimFix)
+		c.Add(p+"trimming", fmt.Sprintf("must be greater than 0 (got %d)", *r.Trimming), trimFix)
 	}
 }
 
-func (c *checker) s3(s S3) {
+// S3 checks an integrations.s3 section.
+func (c *Checker) S3(s S3) {
 	const p = "integrations.s3."
-	if msg := urlProblem(s.Endpoint, false); msg != "" {
-		c.add(p+"endpoint", msg, "write it as http(s)://host[:port] without a path, e.g. http://127.0.0.1:9000")
+	if msg := URLProblem(s.Endpoint, false); msg != "" {
+		c.Add(p+"endpoint", msg, "write it as http(s)://host[:port] without a path, e.g. http://127.0.0.1:9000")
 	}
 	if !regionRE.MatchString(s.Region) {
-		c.add(p+"region", fmt.Sprintf("must be a region name such as us-east-1 (got %q)", s.Region), "use us-east-1 for MinIO unless it sets another region")
+		c.Add(p+"region", fmt.Sprintf("must be a region name such as us-east-1 (got %q)", s.Region), "use us-east-1 for MinIO unless it sets another region")
 	}
 	if msg := bucketProblem(s.Bucket); msg != "" {
-		c.add(p+"bucket", fmt.Sprintf("%s (got %q)", msg, s.Bucket), "follow S3 bucket naming rules, e.g. opencti-bucket")
+		c.Add(p+"bucket", fmt.Sprintf("%s (got %q)", msg, s.Bucket), "follow S3 bucket naming rules, e.g. opencti-bucket")
 	}
-	c.secret(p+"accessKey", s.AccessKey, true, nil)
-	c.secret(p+"secretKey", s.SecretKey, true, nil)
+	c.Secret(p+"accessKey", s.AccessKey, true, nil)
+	c.Secret(p+"secretKey", s.SecretKey, true, nil)
 }
 
-func (c *checker) host(field, h string) {
+// Host checks a host name or IP address without scheme or port.
+func (c *Checker) Host(field, h string) {
 	switch {
 	case h == "":
-		c.add(field, "is required", "set "+field+" to the service's host name or IP address")
+		c.Add(field, "is required", "set "+field+" to the service's host name or IP address")
 	case !validHost(h):
-		c.add(field, fmt.Sprintf("must be a host name or IP address, without scheme or port (got %q)", h), "write only the host, e.g. 127.0.0.1")
+		c.Add(field, fmt.Sprintf("must be a host name or IP address, without scheme or port (got %q)", h), "write only the host, e.g. 127.0.0.1")
 	}
 }
 
-func (c *checker) username(field, u string) {
+// Username checks a user name for control characters.
+func (c *Checker) Username(field, u string) {
 	if strings.ContainsFunc(u, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		c.add(field, "must not contain control characters", "remove them from "+field)
+		c.Add(field, "must not contain control characters", "remove them from "+field)
 	}
 }
 
@@ -191,9 +153,9 @@ func validHost(h string) bool {
 	return len(h) <= 253 && hostnameRE.MatchString(h)
 }
 
-// urlProblem says why s is not an absolute http(s) URL with a valid host and
+// URLProblem says why s is not an absolute http(s) URL with a valid host and
 // no credentials, query or fragment (nor path unless allowPath), or "".
-func urlProblem(s string, allowPath bool) string {
+func URLProblem(s string, allowPath bool) string {
 	u, err := url.Parse(s)
 	var why string
 	switch {

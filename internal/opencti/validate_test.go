@@ -1,13 +1,15 @@
-package spec
+package opencti
 
 import (
 	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/socflow/socflow/internal/spec"
 )
 
-// want is the part of a Problem a test pins down; every Fix must merely exist.
+// want is the part of a spec.Problem a test pins down; every Fix must merely exist.
 type want struct{ field, message string }
 
 func TestValidate(t *testing.T) {
@@ -64,9 +66,9 @@ func TestValidate(t *testing.T) {
 		{"health key plus", func(i *Instance) { i.OpenCTI.HealthAccessKey = "ab+cd" }, []want{{"opencti.healthAccessKey", `must not contain "+", which a query string turns into a space`}}},
 		{"health key ChangeMe", func(i *Instance) { i.OpenCTI.HealthAccessKey = "ChangeMe" }, []want{{"opencti.healthAccessKey", `must not be OpenCTI's default "ChangeMe", which the platform refuses`}}},
 		{"encryption key not base64", func(i *Instance) { i.OpenCTI.EncryptionKey = "not base64!" }, []want{{"opencti.encryptionKey", "must be base64"}}},
-		{"encryption key short", func(i *Instance) { i.OpenCTI.EncryptionKey = SecretRef(short) }, []want{{"opencti.encryptionKey", "must decode to at least 32 bytes (got 16)"}}},
+		{"encryption key short", func(i *Instance) { i.OpenCTI.EncryptionKey = spec.SecretRef(short) }, []want{{"opencti.encryptionKey", "must decode to at least 32 bytes (got 16)"}}},
 		{"encryption key ok", func(i *Instance) {
-			i.OpenCTI.EncryptionKey = SecretRef(base64.StdEncoding.EncodeToString(make([]byte, 32)))
+			i.OpenCTI.EncryptionKey = spec.SecretRef(base64.StdEncoding.EncodeToString(make([]byte, 32)))
 		}, nil},
 		{"env ok", func(i *Instance) { i.OpenCTI.Env = map[string]string{"APP__PYTHON_EXECUTION_VENV": "/opt/venv"} }, nil},
 		{"env bad name", func(i *Instance) { i.OpenCTI.Env = map[string]string{"1BAD": "x"} }, []want{{"opencti.env.1BAD", "is not a valid environment variable name"}}},
@@ -88,20 +90,20 @@ func TestValidate(t *testing.T) {
 		{"pebble url no port", func(i *Instance) { i.Pebble = httpsPebble("https://10.0.0.5") }, []want{{"pebble.url", `must include a port (got "https://10.0.0.5")`}}},
 		{"pebble url path", func(i *Instance) { i.Pebble = httpsPebble("https://10.0.0.5:8443/v1") }, []want{{"pebble.url", `must not have a path (got "https://10.0.0.5:8443/v1")`}}},
 		{"pebble url ok", func(i *Instance) { i.Pebble = httpsPebble("https://[::1]:8443") }, nil},
-		{"pebble url without tls", func(i *Instance) { i.Pebble = Pebble{URL: "https://10.0.0.5:8443"} }, []want{
+		{"pebble url without tls", func(i *Instance) { i.Pebble = spec.Pebble{URL: "https://10.0.0.5:8443"} }, []want{
 			{"pebble.serverCert", "is required with pebble.url"},
 			{"pebble.clientCert", "is required with pebble.url"},
 			{"pebble.clientKey", "is required with pebble.url"},
 		}},
 		{"pebble url env and store refs", func(i *Instance) {
-			i.Pebble = Pebble{URL: "https://pebble.example.com:8443", ServerCert: "env:PEBBLE_ID", ClientCert: "store:pebble/cert", ClientKey: "store:pebble/key"}
+			i.Pebble = spec.Pebble{URL: "https://pebble.example.com:8443", ServerCert: "env:PEBBLE_ID", ClientCert: "store:pebble/cert", ClientKey: "store:pebble/key"}
 		}, nil},
 		{"pebble url literal pems", func(i *Instance) {
 			cert, key := testCertPEM(t)
-			i.Pebble = Pebble{URL: "https://10.0.0.5:8443", ServerCert: SecretRef(cert), ClientCert: SecretRef(cert), ClientKey: SecretRef(key)}
+			i.Pebble = spec.Pebble{URL: "https://10.0.0.5:8443", ServerCert: spec.SecretRef(cert), ClientCert: spec.SecretRef(cert), ClientKey: spec.SecretRef(key)}
 		}, nil},
 		{"pebble url literal not pem", func(i *Instance) {
-			i.Pebble = Pebble{URL: "https://10.0.0.5:8443", ServerCert: "hello", ClientCert: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", ClientKey: "key"}
+			i.Pebble = spec.Pebble{URL: "https://10.0.0.5:8443", ServerCert: "hello", ClientCert: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", ClientKey: "key"}
 		}, []want{
 			{"pebble.serverCert", "must be a PEM CERTIFICATE block"},
 			{"pebble.clientCert", "must hold a valid X.509 certificate: x509: malformed certificate"},
@@ -147,8 +149,8 @@ func TestValidate(t *testing.T) {
 		{"rabbitmq queue type", func(i *Instance) { i.Integrations.RabbitMQ.QueueType = "stream" }, []want{{"integrations.rabbitmq.queueType", `must be classic or quorum (got "stream")`}}},
 		{"redis host", func(i *Instance) { i.Integrations.Redis.Host = "redis:6379" }, []want{{"integrations.redis.host", `must be a host name or IP address, without scheme or port (got "redis:6379")`}}},
 		{"redis ipv6 host", func(i *Instance) { i.Integrations.Redis.Host = "::1" }, nil},
-		{"redis sentinel", func(i *Instance) { i.Integrations.Redis.Mode = RedisSentinel }, []want{{"integrations.redis.mode", `"sentinel" is not supported yet; only "single" is`}}},
-		{"redis cluster", func(i *Instance) { i.Integrations.Redis.Mode = RedisCluster }, []want{{"integrations.redis.mode", `"cluster" is not supported yet; only "single" is`}}},
+		{"redis sentinel", func(i *Instance) { i.Integrations.Redis.Mode = spec.RedisSentinel }, []want{{"integrations.redis.mode", `"sentinel" is not supported yet; only "single" is`}}},
+		{"redis cluster", func(i *Instance) { i.Integrations.Redis.Mode = spec.RedisCluster }, []want{{"integrations.redis.mode", `"cluster" is not supported yet; only "single" is`}}},
 		{"redis mode unknown", func(i *Instance) { i.Integrations.Redis.Mode = "multi" }, []want{{"integrations.redis.mode", `must be "single" (got "multi")`}}},
 		{"redis trimming zero", func(i *Instance) { i.Integrations.Redis.Trimming = ptr(0) }, []want{{"integrations.redis.trimming", "must be greater than 0 (got 0)"}}},
 		{"redis trimming unset", func(i *Instance) { i.Integrations.Redis.Trimming = nil }, []want{{"integrations.redis.trimming", "is required"}}},
@@ -187,7 +189,7 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			var ve *ValidationError
+			var ve *spec.ValidationError
 			if !errors.As(err, &ve) {
 				t.Fatalf("Validate() = %v, want *ValidationError", err)
 			}
@@ -225,14 +227,14 @@ func TestValidationErrorText(t *testing.T) {
 func TestLoadReportsValidationProblems(t *testing.T) {
 	data := strings.Replace(string(readTestdata(t, "minimal.yaml")), "  version: 6.9.3\n", "  version: 6.9.3\n  workers: 0\n", 1)
 	_, err := Load([]byte(data))
-	var ve *ValidationError
+	var ve *spec.ValidationError
 	if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Field != "opencti.workers" {
 		t.Fatalf("Load() error = %v, want one problem on opencti.workers (an explicit 0 must not be defaulted)", err)
 	}
 }
 
 func TestProblemsNeverEchoLiteralSecrets(t *testing.T) {
-	secrets := []SecretRef{"p+ss+word", "ChangeMe-not", "short-secret-value"}
+	secrets := []spec.SecretRef{"p+ss+word", "ChangeMe-not", "short-secret-value"}
 	for _, s := range secrets {
 		in := mustLoad(t, "minimal.yaml")
 		in.OpenCTI.AdminToken = s

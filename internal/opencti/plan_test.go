@@ -1,4 +1,4 @@
-package plan
+package opencti
 
 import (
 	"bytes"
@@ -54,10 +54,10 @@ func baseSecrets() Secrets {
 }
 
 // input parses baseSpec, applies edit before defaulting (so defaults such as
-// publicURL follow the edit), then defaults and validates like spec.Load.
-func input(t *testing.T, edit func(*spec.Instance), editSecrets func(*Secrets)) Input {
+// publicURL follow the edit), then defaults and validates like Load.
+func input(t *testing.T, edit func(*Instance), editSecrets func(*Secrets)) Input {
 	t.Helper()
-	inst, err := spec.Parse([]byte(baseSpec))
+	inst, err := Parse([]byte(baseSpec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,22 +75,20 @@ func input(t *testing.T, edit func(*spec.Instance), editSecrets func(*Secrets)) 
 	return Input{Instance: inst, Secrets: s}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func TestOpenCTIGolden(t *testing.T) {
 	tests := []struct {
 		name    string
-		edit    func(*spec.Instance)
+		edit    func(*Instance)
 		secrets func(*Secrets)
 		files   []layer.File
 	}{
 		{name: "defaults"},
-		{name: "base-path-https-public-url", edit: func(i *spec.Instance) {
+		{name: "base-path-https-public-url", edit: func(i *Instance) {
 			i.OpenCTI.BasePath = "/opencti"
 			i.OpenCTI.PublicURL = "https://cti.example.com/opencti"
 			i.OpenCTI.Port = 4000
 		}},
-		{name: "opensearch-ca", edit: func(i *spec.Instance) {
+		{name: "opensearch-ca", edit: func(i *Instance) {
 			i.Integrations.OpenSearch.URLs = []string{"https://os-0.example.com:9200", "https://os-1.example.com:9200"}
 			i.Integrations.OpenSearch.Username = "opencti"
 			i.Integrations.OpenSearch.Password = "file:/etc/socflow/os-password"
@@ -100,26 +98,26 @@ func TestOpenCTIGolden(t *testing.T) {
 			s.OpenSearchPassword = "os-pw"
 			s.OpenSearchCA = testCA
 		}, files: []layer.File{{Path: "/opt/opencti/config/opensearch.pem", Content: []byte(testCA), Perm: 0o644}}},
-		{name: "s3-https-no-port", edit: func(i *spec.Instance) {
+		{name: "s3-https-no-port", edit: func(i *Instance) {
 			i.Integrations.S3.Endpoint = "https://s3.example.com"
 		}},
-		{name: "s3-http-no-port", edit: func(i *spec.Instance) {
+		{name: "s3-http-no-port", edit: func(i *Instance) {
 			i.Integrations.S3.Endpoint = "http://minio.internal"
 		}},
-		{name: "s3-https-port", edit: func(i *spec.Instance) {
+		{name: "s3-https-port", edit: func(i *Instance) {
 			i.Integrations.S3.Endpoint = "https://s3.example.com:8443/"
 			i.Integrations.S3.Region = "eu-west-1"
 			i.Integrations.S3.Bucket = "cti-files"
 		}},
-		{name: "workers-1", edit: func(i *spec.Instance) { i.OpenCTI.Workers = ptr(1) }},
-		{name: "workers-5", edit: func(i *spec.Instance) { i.OpenCTI.Workers = ptr(5) }},
-		{name: "everything-set", edit: func(i *spec.Instance) {
+		{name: "workers-1", edit: func(i *Instance) { i.OpenCTI.Workers = ptr(1) }},
+		{name: "workers-5", edit: func(i *Instance) { i.OpenCTI.Workers = ptr(5) }},
+		{name: "everything-set", edit: func(i *Instance) {
 			o := &i.OpenCTI
 			o.Version = "7.260224.0"
 			o.PlatformCommand, o.PlatformDir = "node build/back.js --trace-warnings", "/srv/opencti"
 			o.WorkerCommand, o.WorkerDir = "python3 -u worker.py", "/srv/opencti-worker"
 			o.Workers, o.Port, o.MetricsPort = ptr(2), 4000, 9464
-			o.LogLevel, o.AdminEmail = spec.LogDebug, "soc@example.com"
+			o.LogLevel, o.AdminEmail = LogDebug, "soc@example.com"
 			i.Integrations.OpenSearch.Engine = spec.EngineElk
 			i.Integrations.RabbitMQ = &spec.RabbitMQ{
 				Host: "rabbitmq.example.com", Port: 5671, ManagementPort: 15671, ManagementSSL: true,
@@ -134,7 +132,7 @@ func TestOpenCTIGolden(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := input(t, tt.edit, tt.secrets)
-			p, err := OpenCTI(in)
+			p, err := NewPlan(in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -180,7 +178,7 @@ func golden(t *testing.T, name string, got []byte) {
 // contract can be reviewed here and not only in a generated golden file.
 func TestOpenCTIDefaults(t *testing.T) {
 	in := input(t, nil, nil)
-	p, err := OpenCTI(in)
+	p, err := NewPlan(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,8 +281,8 @@ func TestOpenCTIDefaults(t *testing.T) {
 // TestPlatformDigest pins what the digest follows: the platform's definition, secrets
 // included (a rotation must show), and not the workers or the reaper's own arguments.
 func TestPlatformDigest(t *testing.T) {
-	digest := func(edit func(*spec.Instance), editSecrets func(*Secrets)) string {
-		p, err := OpenCTI(input(t, edit, editSecrets))
+	digest := func(edit func(*Instance), editSecrets func(*Secrets)) string {
+		p, err := NewPlan(input(t, edit, editSecrets))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -295,26 +293,26 @@ func TestPlatformDigest(t *testing.T) {
 		t.Fatalf("digest %q: want 12 hex digits, stable across calls", base)
 	}
 	for name, d := range map[string]string{
-		"log level":       digest(func(i *spec.Instance) { i.OpenCTI.LogLevel = spec.LogDebug }, nil),
+		"log level":       digest(func(i *Instance) { i.OpenCTI.LogLevel = LogDebug }, nil),
 		"rabbitmq secret": digest(nil, func(s *Secrets) { s.RabbitMQPassword = "other" }),
-		"platform port":   digest(func(i *spec.Instance) { i.OpenCTI.Port = 4000 }, nil),
+		"platform port":   digest(func(i *Instance) { i.OpenCTI.Port = 4000 }, nil),
 	} {
 		if d == base {
 			t.Errorf("a change of %s left the digest at %s", name, base)
 		}
 	}
-	if d := digest(func(i *spec.Instance) { i.OpenCTI.Workers = ptr(5) }, nil); d != base {
+	if d := digest(func(i *Instance) { i.OpenCTI.Workers = ptr(5) }, nil); d != base {
 		t.Errorf("a worker-count change moved the platform digest from %s to %s", base, d)
 	}
-	if d := digest(func(i *spec.Instance) { i.OpenCTI.Reaper = "/opt/bin/socflow-reap" }, nil); d != base {
+	if d := digest(func(i *Instance) { i.OpenCTI.Reaper = "/opt/bin/socflow-reap" }, nil); d != base {
 		t.Errorf("the reaper's path moved the platform digest from %s to %s", base, d)
 	}
 }
 
-// TestPlatformEnvIsReserved keeps spec.ReservedEnv, which opencti.env may not set,
+// TestPlatformEnvIsReserved keeps ReservedEnv, which opencti.env may not set,
 // in step with every variable the plan derives itself.
 func TestPlatformEnvIsReserved(t *testing.T) {
-	in := input(t, func(i *spec.Instance) {
+	in := input(t, func(i *Instance) {
 		i.OpenCTI.BasePath = "/cti"
 		i.Integrations.OpenSearch.Username = "u"
 		i.Integrations.OpenSearch.Password = "env:OS_PASSWORD"
@@ -322,21 +320,21 @@ func TestPlatformEnvIsReserved(t *testing.T) {
 		i.Integrations.OpenSearch.URLs = []string{"https://127.0.0.1:9200"}
 		i.Integrations.Redis.Password = "env:REDIS_PASSWORD"
 	}, func(s *Secrets) { s.OpenSearchPassword, s.OpenSearchCA, s.RedisPassword = "p", testCA, "r" })
-	p, err := OpenCTI(in)
+	p, err := NewPlan(in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for k := range p.Layer.Services[PlatformService].Environment {
-		if _, ok := spec.ReservedEnv[k]; !ok {
-			t.Errorf("the plan sets %s, which spec.ReservedEnv does not reserve: opencti.env could shadow it", k)
+		if _, ok := ReservedEnv[k]; !ok {
+			t.Errorf("the plan sets %s, which ReservedEnv does not reserve: opencti.env could shadow it", k)
 		}
 	}
 }
 
 func TestExtraEnv(t *testing.T) {
-	p, err := OpenCTI(input(t, func(i *spec.Instance) {
+	p, err := NewPlan(input(t, func(i *Instance) {
 		i.OpenCTI.Env = map[string]string{"APP__PYTHON_EXECUTION_VENV": "/opt/opencti/.venv"}
-		i.OpenCTI.Reaper = spec.NoReaper
+		i.OpenCTI.Reaper = NoReaper
 	}, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -351,7 +349,7 @@ func TestExtraEnv(t *testing.T) {
 }
 
 func TestReadyCheck(t *testing.T) {
-	in := input(t, func(i *spec.Instance) {
+	in := input(t, func(i *Instance) {
 		i.OpenCTI.Port = 4000
 		i.OpenCTI.BasePath = "/cti"
 	}, func(s *Secrets) { s.HealthAccessKey = "a b/c=d&e" })
@@ -411,7 +409,7 @@ func TestOpenCTIDoesNotMutateInput(t *testing.T) {
 	in := input(t, nil, nil)
 	before := fmt.Sprintf("%+v", in.Instance)
 	urls := in.Instance.Integrations.OpenSearch.URLs
-	if _, err := OpenCTI(in); err != nil {
+	if _, err := NewPlan(in); err != nil {
 		t.Fatal(err)
 	}
 	if after := fmt.Sprintf("%+v", in.Instance); after != before || urls[0] != "http://127.0.0.1:9200" {

@@ -1,4 +1,4 @@
-package spec
+package opencti
 
 import (
 	"crypto/ed25519"
@@ -10,11 +10,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/socflow/socflow/internal/spec"
 )
 
-// httpsPebble is a valid HTTPS Pebble endpoint at url, with file references.
-func httpsPebble(url string) Pebble {
-	return Pebble{URL: url, ServerCert: "file:/etc/socflow/pebble-identity.pem",
+// httpsPebble is a valid HTTPS spec.Pebble endpoint at url, with file references.
+func httpsPebble(url string) spec.Pebble {
+	return spec.Pebble{URL: url, ServerCert: "file:/etc/socflow/pebble-identity.pem",
 		ClientCert: "file:/etc/socflow/pebble-client.pem", ClientKey: "file:/etc/socflow/pebble-client.key"}
 }
 
@@ -48,12 +50,12 @@ func TestPebbleKeyNeverLogged(t *testing.T) {
 	_, key := testCertPEM(t)
 	in := mustLoad(t, "minimal.yaml")
 	in.Pebble = httpsPebble("https://10.0.0.5:8443")
-	in.Pebble.ClientKey = SecretRef(key)
-	if r := in.Redacted(); r.Pebble.ClientKey != redactedLiteral || r.Pebble.ServerCert != in.Pebble.ServerCert {
+	in.Pebble.ClientKey = spec.SecretRef(key)
+	if r := in.Redacted(); r.Pebble.ClientKey != "<literal>" || r.Pebble.ServerCert != in.Pebble.ServerCert {
 		t.Errorf("Redacted() pebble = %+v, want the literal key masked and references kept", r.Pebble)
 	}
 	bad := strings.Replace(key, "PRIVATE KEY", "PRIVATE KEX", 2)
-	in.Pebble.ClientKey = SecretRef(bad)
+	in.Pebble.ClientKey = spec.SecretRef(bad)
 	err := in.Validate()
 	if err == nil || strings.Contains(err.Error(), bad[40:60]) {
 		t.Errorf("Validate() = %v, want a problem that does not quote the key", err)

@@ -1,7 +1,4 @@
-// Package plan turns a validated instance spec and its resolved secrets into
-// the Pebble layer and files that run OpenCTI; it is pure (no I/O, no clock),
-// so workflows and tests can compute plans deterministically.
-package plan
+package opencti
 
 import (
 	"net/url"
@@ -10,7 +7,6 @@ import (
 	"time"
 
 	"github.com/socflow/socflow/internal/layer"
-	"github.com/socflow/socflow/internal/spec"
 )
 
 // Names shared with the activities that push the layer and start services.
@@ -89,15 +85,15 @@ type Secrets struct {
 
 // Input is what a plan is computed from.
 type Input struct {
-	// Instance must already be defaulted and valid (spec.Load's result).
-	Instance spec.Instance
+	// Instance must already be defaulted and valid (Load's result).
+	Instance Instance
 	// Secrets are the values of Instance's secret refs, generated ones included.
 	Secrets Secrets
 }
 
-// OpenCTI computes the layer and files for the platform and its workers, or
+// NewPlan computes the layer and files for the platform and its workers, or
 // explains why the input cannot be expressed as a plan.
-func OpenCTI(in Input) (Plan, error) {
+func NewPlan(in Input) (Plan, error) {
 	if err := check(in); err != nil {
 		return Plan{}, err
 	}
@@ -116,7 +112,7 @@ func OpenCTI(in Input) (Plan, error) {
 		KillDelay:   layer.Duration(PlatformKillDelay),
 	}
 	digest := platform.Digest()
-	if o.Reaper != spec.NoReaper {
+	if o.Reaper != NoReaper {
 		// The reaper kills whatever the platform leaves behind when it exits (the
 		// lock child that keeps the init lock for minutes), and logs instance and
 		// digest at each start; Pebble signals its whole process group on stop.
@@ -211,7 +207,7 @@ func openSearchCAPath(in Input) string {
 }
 
 // String hides every value, so a logged Input or Secrets leaks nothing.
-func (s Secrets) String() string { return "plan.Secrets{<redacted>}" }
+func (s Secrets) String() string { return "opencti.Secrets{<redacted>}" }
 
 // GoString hides every value from %#v too.
 func (s Secrets) GoString() string { return s.String() }

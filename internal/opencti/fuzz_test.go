@@ -1,4 +1,4 @@
-package spec
+package opencti
 
 import (
 	"encoding/json"

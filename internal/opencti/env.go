@@ -1,4 +1,4 @@
-package plan
+package opencti
 
 import (
 	"bytes"
@@ -36,9 +36,9 @@ func check(in Input) error {
 		field, v string
 		check    func(string) error
 	}{
-		{"opencti.adminToken", s.AdminToken, spec.CheckAdminToken},
-		{"opencti.healthAccessKey", s.HealthAccessKey, spec.CheckHealthAccessKey},
-		{"opencti.encryptionKey", s.EncryptionKey, spec.CheckEncryptionKey},
+		{"opencti.adminToken", s.AdminToken, CheckAdminToken},
+		{"opencti.healthAccessKey", s.HealthAccessKey, CheckHealthAccessKey},
+		{"opencti.encryptionKey", s.EncryptionKey, CheckEncryptionKey},
 	} {
 		if g.v == "" {
 			errs = append(errs, fmt.Errorf("resolved %s is empty (socflow generates it when the spec leaves it unset)", g.field))
@@ -159,7 +159,7 @@ func platformEnv(in Input) (map[string]string, error) {
 		InstanceEnv: in.Instance.Name,
 	}
 	// Extra environment cannot shadow any of the above: spec validation refuses
-	// the names in spec.ReservedEnv, and this keeps the plan honest if it lags.
+	// the names in ReservedEnv, and this keeps the plan honest if it lags.
 	for k, v := range o.Env {
 		if _, taken := env[k]; taken {
 			return nil, fmt.Errorf("cannot plan opencti: opencti.env.%s is set by socflow; remove it from opencti.env", k)

@@ -1,8 +1,7 @@
-package spec
+package opencti
 
 import (
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"strings"
 
@@ -33,14 +32,6 @@ func CheckHealthAccessKey(v string) error {
 func CheckEncryptionKey(v string) error {
 	if msg, _ := encryptionKeyProblem(v); msg != "" {
 		return fmt.Errorf("cannot use encryption key: %s", msg)
-	}
-	return nil
-}
-
-// CheckCA reports why v cannot be used as a PEM CA bundle.
-func CheckCA(v string) error {
-	if msg, _ := caProblem(v); msg != "" {
-		return fmt.Errorf("cannot use CA bundle: %s", msg)
 	}
 	return nil
 }
@@ -81,19 +72,4 @@ func encryptionKeyProblem(v string) (msg, fix string) {
 		return fmt.Sprintf("must decode to at least %d bytes (got %d)", MinEncryptionKeyBytes, len(b)), fix0
 	}
 	return "", ""
-}
-
-func caProblem(v string) (msg, fix string) {
-	rest := []byte(v)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			return "must be a PEM bundle with at least one CERTIFICATE block",
-				"point integrations.opensearch.ca at the CA file, e.g. file:/etc/opensearch/root-ca.pem"
-		}
-		if b.Type == "CERTIFICATE" {
-			return "", ""
-		}
-	}
 }

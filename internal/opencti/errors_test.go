@@ -1,10 +1,8 @@
-package plan
+package opencti
 
 import (
 	"strings"
 	"testing"
-
-	"github.com/socflow/socflow/internal/spec"
 )
 
 func TestOpenCTIErrors(t *testing.T) {
@@ -16,7 +14,7 @@ func TestOpenCTIErrors(t *testing.T) {
 		{"zero input", func(*testing.T) Input { return Input{} }, []string{
 			"cannot plan opencti: invalid instance spec:", "name: is required", "integrations: missing integration(s): opensearch, rabbitmq, redis, s3"}},
 		{"instance not defaulted", func(t *testing.T) Input {
-			inst, err := spec.Parse([]byte(baseSpec))
+			inst, err := Parse([]byte(baseSpec))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -50,7 +48,7 @@ func TestOpenCTIErrors(t *testing.T) {
 			"resolved integrations.s3.secretKey is empty",
 		}},
 		{"ca set but not resolved", func(t *testing.T) Input {
-			return input(t, func(i *spec.Instance) {
+			return input(t, func(i *Instance) {
 				i.Integrations.OpenSearch.URLs = []string{"https://127.0.0.1:9200"}
 				i.Integrations.OpenSearch.CA = "file:/etc/ca.pem"
 			}, nil)
@@ -59,13 +57,13 @@ func TestOpenCTIErrors(t *testing.T) {
 			return input(t, nil, func(s *Secrets) { s.OpenSearchCA = testCA })
 		}, []string{"resolved integrations.opensearch.ca has a value but the spec leaves it unset"}},
 		{"ca not pem", func(t *testing.T) Input {
-			return input(t, func(i *spec.Instance) {
+			return input(t, func(i *Instance) {
 				i.Integrations.OpenSearch.URLs = []string{"https://127.0.0.1:9200"}
 				i.Integrations.OpenSearch.CA = "env:OS_CA"
 			}, func(s *Secrets) { s.OpenSearchCA = "not a certificate" })
 		}, []string{"cannot use CA bundle: must be a PEM bundle with at least one CERTIFICATE block"}},
 		{"redis password literal not resolved", func(t *testing.T) Input {
-			return input(t, func(i *spec.Instance) { i.Integrations.Redis.Password = "hunter2" }, nil)
+			return input(t, func(i *Instance) { i.Integrations.Redis.Password = "hunter2" }, nil)
 		}, []string{"resolved integrations.redis.password is empty although the spec sets it to <literal>"}},
 		{"NUL in a secret", func(t *testing.T) Input {
 			return input(t, nil, func(s *Secrets) { s.AdminPassword = "a\x00b" })
@@ -73,9 +71,9 @@ func TestOpenCTIErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := OpenCTI(tt.in(t))
+			p, err := NewPlan(tt.in(t))
 			if err == nil {
-				t.Fatalf("OpenCTI() = %+v, want an error", p.Layer)
+				t.Fatalf("NewPlan() = %+v, want an error", p.Layer)
 			}
 			if !strings.HasPrefix(err.Error(), "cannot plan opencti: ") {
 				t.Errorf("error %q should start with the failed action", err)

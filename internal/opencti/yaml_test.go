@@ -1,18 +1,16 @@
-package plan
+package opencti
 
 import (
 	"bytes"
 	"testing"
-
-	"github.com/socflow/socflow/internal/spec"
 )
 
 func TestYAMLIsByteStable(t *testing.T) {
-	in := input(t, func(i *spec.Instance) { i.OpenCTI.Workers = ptr(12) }, nil)
+	in := input(t, func(i *Instance) { i.OpenCTI.Workers = ptr(12) }, nil)
 	var first []byte
 	for range 50 {
 		// Recompute the plan too: map construction order must not matter.
-		p, err := OpenCTI(in)
+		p, err := NewPlan(in)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package spec
+package opencti
 
 import (
 	"encoding/json"
@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/socflow/socflow/internal/spec"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -35,7 +37,7 @@ func mustLoad(t testing.TB, name string) Instance {
 func minimalDefaulted() Instance {
 	return Instance{
 		Name: "demo",
-		OpenCTI: OpenCTI{
+		OpenCTI: Settings{
 			Version:         "6.9.3",
 			PlatformCommand: "node build/back.js",
 			PlatformDir:     "/opt/opencti",
@@ -50,15 +52,15 @@ func minimalDefaulted() Instance {
 			AdminPassword:   "env:OPENCTI_ADMIN_PASSWORD",
 			Reaper:          "/usr/local/bin/socflow-reap",
 		},
-		Pebble: Pebble{Socket: "/var/lib/pebble/default/.pebble.socket"},
+		Pebble: spec.Pebble{Socket: "/var/lib/pebble/default/.pebble.socket"},
 		Integrations: Integrations{
-			OpenSearch: &OpenSearch{URLs: []string{"http://127.0.0.1:9200"}, Engine: EngineOpenSearch},
-			RabbitMQ: &RabbitMQ{
+			OpenSearch: &spec.OpenSearch{URLs: []string{"http://127.0.0.1:9200"}, Engine: spec.EngineOpenSearch},
+			RabbitMQ: &spec.RabbitMQ{
 				Host: "127.0.0.1", Port: 5672, ManagementPort: 15672, VHost: "/",
-				Username: "opencti", Password: "env:RABBITMQ_PASSWORD", QueueType: QueueClassic, QueuePrefix: "demo",
+				Username: "opencti", Password: "env:RABBITMQ_PASSWORD", QueueType: spec.QueueClassic, QueuePrefix: "demo",
 			},
-			Redis: &Redis{Host: "127.0.0.1", Port: 6379, Mode: RedisSingle, Namespace: "demo", Trimming: ptr(2000000)},
-			S3: &S3{
+			Redis: &spec.Redis{Host: "127.0.0.1", Port: 6379, Mode: spec.RedisSingle, Namespace: "demo", Trimming: ptr(2000000)},
+			S3: &spec.S3{
 				Endpoint: "http://127.0.0.1:9000", Region: "us-east-1", Bucket: "opencti-bucket",
 				AccessKey: "env:S3_ACCESS_KEY", SecretKey: "env:S3_SECRET_KEY",
 			},
@@ -69,7 +71,7 @@ func minimalDefaulted() Instance {
 func fullParsed() Instance {
 	return Instance{
 		Name: "cti-prod",
-		OpenCTI: OpenCTI{
+		OpenCTI: Settings{
 			Version:              "7.260224.0",
 			PlatformCommand:      "node --enable-source-maps build/back.js",
 			PlatformDir:          "/srv/opencti",
@@ -90,25 +92,25 @@ func fullParsed() Instance {
 			Env:                  map[string]string{"APP__PYTHON_EXECUTION_VENV": "/opt/opencti/.venv"},
 			Reaper:               "/opt/socflow/bin/socflow-reap",
 		},
-		Pebble: Pebble{URL: "https://10.0.0.5:8443", ServerCert: "file:/etc/socflow/pebble-identity.pem",
+		Pebble: spec.Pebble{URL: "https://10.0.0.5:8443", ServerCert: "file:/etc/socflow/pebble-identity.pem",
 			ClientCert: "file:/etc/socflow/pebble-client.pem", ClientKey: "store:pebble/client-key"},
 		Integrations: Integrations{
-			OpenSearch: &OpenSearch{
+			OpenSearch: &spec.OpenSearch{
 				URLs:     []string{"https://os-0.example.com:9200", "https://os-1.example.com:9200"},
 				Username: "opencti", Password: "store:opensearch/password",
-				CA: "file:/etc/socflow/opensearch-ca.pem", Engine: EngineOpenSearch, Replicas: 1,
+				CA: "file:/etc/socflow/opensearch-ca.pem", Engine: spec.EngineOpenSearch, Replicas: 1,
 				AllowMissingModules: []string{"index-management"},
 			},
-			RabbitMQ: &RabbitMQ{
+			RabbitMQ: &spec.RabbitMQ{
 				Host: "rabbitmq.example.com", Port: 5671, ManagementPort: 15671, ManagementSSL: true,
 				UseSSL: true, VHost: "opencti", Username: "opencti", Password: "store:rabbitmq/password",
-				QueueType: QueueQuorum, QueuePrefix: "cti-prod-q",
+				QueueType: spec.QueueQuorum, QueuePrefix: "cti-prod-q",
 			},
-			Redis: &Redis{
+			Redis: &spec.Redis{
 				Host: "redis.example.com", Port: 6380, Password: "store:redis/password",
-				Mode: RedisSingle, Namespace: "cti-prod-ns", UseSSL: true, Trimming: ptr(1000000),
+				Mode: spec.RedisSingle, Namespace: "cti-prod-ns", UseSSL: true, Trimming: ptr(1000000),
 			},
-			S3: &S3{
+			S3: &spec.S3{
 				Endpoint: "https://s3.example.com", Region: "eu-west-1", Bucket: "cti-prod-files",
 				AccessKey: "store:s3/access-key", SecretKey: "store:s3/secret-key",
 			},
@@ -189,7 +191,7 @@ func TestParseDoesNotDefault(t *testing.T) {
 
 func TestEmptyDocumentFailsValidation(t *testing.T) {
 	_, err := Load(nil)
-	var ve *ValidationError
+	var ve *spec.ValidationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("Load(nil) error = %v, want *ValidationError", err)
 	}
