@@ -13,23 +13,12 @@ import (
 	"github.com/socflow/socflow/internal/spec"
 )
 
-// InstanceSecrets are the references of the secrets socflow generates per instance (or
-// takes from the spec); workflows carry only these references, never the values.
-type InstanceSecrets struct {
-	// AdminToken refers to the admin API token (a UUIDv4).
-	AdminToken spec.SecretRef `json:"adminToken"`
-	// HealthAccessKey refers to the key of the /health endpoint.
-	HealthAccessKey spec.SecretRef `json:"healthAccessKey"`
-	// EncryptionKey refers to APP__ENCRYPTION_KEY (mandatory from OpenCTI 7).
-	EncryptionKey spec.SecretRef `json:"encryptionKey"`
-}
-
 // ApplyOpenCTIPlanInput is the validated instance and its secret references.
 type ApplyOpenCTIPlanInput struct {
 	// Instance is the defaulted, validated spec.
 	Instance opencti.Instance `json:"instance"`
 	// Secrets are the instance's generated-secret references.
-	Secrets InstanceSecrets `json:"secrets"`
+	Secrets opencti.InstanceSecrets `json:"secrets"`
 }
 
 // ApplyOpenCTIPlanResult says what was pushed, without any secret value.
@@ -150,43 +139,12 @@ func (a *Activities) AddOpenCTIReadyCheck(ctx context.Context, in AddOpenCTIRead
 	return classify(pebbleError("cannot add the platform health check", err))
 }
 
-// planInput resolves every secret the plan needs; the values never leave the activity.
-func (a *Activities) planInput(inst opencti.Instance, s InstanceSecrets) (opencti.Input, error) {
-	in := opencti.Input{Instance: inst}
-	type ref struct {
-		field string
-		ref   spec.SecretRef
-		dst   *string
+// planInput resolves every secret the plan needs, by OpenCTI's secret table; the
+// values never leave the activity.
+func (a *Activities) planInput(inst opencti.Instance, s opencti.InstanceSecrets) (opencti.Input, error) {
+	v, err := opencti.SecretTable.Resolve(&inst, &s, a.resolve)
+	if err != nil {
+		return opencti.Input{}, err
 	}
-	refs := []ref{
-		{"opencti.adminPassword", inst.OpenCTI.AdminPassword, &in.Secrets.AdminPassword},
-		{"opencti.adminToken", s.AdminToken, &in.Secrets.AdminToken},
-		{"opencti.healthAccessKey", s.HealthAccessKey, &in.Secrets.HealthAccessKey},
-		{"opencti.encryptionKey", s.EncryptionKey, &in.Secrets.EncryptionKey},
-	}
-	if os := inst.Integrations.OpenSearch; os != nil {
-		refs = append(refs, ref{"integrations.opensearch.password", os.Password, &in.Secrets.OpenSearchPassword},
-			ref{"integrations.opensearch.ca", os.CA, &in.Secrets.OpenSearchCA})
-	}
-	if r := inst.Integrations.RabbitMQ; r != nil {
-		refs = append(refs, ref{"integrations.rabbitmq.password", r.Password, &in.Secrets.RabbitMQPassword})
-	}
-	if r := inst.Integrations.Redis; r != nil {
-		refs = append(refs, ref{"integrations.redis.password", r.Password, &in.Secrets.RedisPassword})
-	}
-	if s3 := inst.Integrations.S3; s3 != nil {
-		refs = append(refs, ref{"integrations.s3.accessKey", s3.AccessKey, &in.Secrets.S3AccessKey},
-			ref{"integrations.s3.secretKey", s3.SecretKey, &in.Secrets.S3SecretKey})
-	}
-	for _, r := range refs {
-		if r.ref.IsZero() {
-			continue
-		}
-		v, err := a.resolve(r.field, r.ref)
-		if err != nil {
-			return opencti.Input{}, err
-		}
-		*r.dst = v
-	}
-	return in, nil
+	return opencti.Input{Instance: inst, Secrets: v}, nil
 }

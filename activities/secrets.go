@@ -5,67 +5,57 @@ import (
 	"fmt"
 
 	"github.com/socflow/socflow/internal/opencti"
-	"github.com/socflow/socflow/internal/secrets"
-	"github.com/socflow/socflow/internal/spec"
 )
 
 // EnsureInstanceSecretsInput names the instance and the secrets its spec already gives.
 type EnsureInstanceSecretsInput struct {
 	// Instance is the instance name: the store key.
 	Instance string `json:"instance"`
-	// AdminToken, HealthAccessKey and EncryptionKey are the spec's references; empty
+	// InstanceSecrets are the spec's references (opencti.SecretTable.Given); empty
 	// ones are generated once and kept in the secret store.
-	AdminToken      spec.SecretRef `json:"adminToken,omitempty"`
-	HealthAccessKey spec.SecretRef `json:"healthAccessKey,omitempty"`
-	EncryptionKey   spec.SecretRef `json:"encryptionKey,omitempty"`
+	opencti.InstanceSecrets
 }
 
 // EnsureInstanceSecretsResult holds references only, plus what this call generated.
 type EnsureInstanceSecretsResult struct {
 	// Secrets are the references the rest of the deploy uses.
-	Secrets InstanceSecrets `json:"secrets"`
+	Secrets opencti.InstanceSecrets `json:"secrets"`
 	// Generated names the secrets this call created (empty on every later run).
 	Generated []string `json:"generated,omitempty"`
 }
 
-// EnsureInstanceSecrets returns the instance's admin token, health key and encryption key
-// references, generating missing ones once. A generated secret is never regenerated: the
-// platform's data is encrypted with the key and its users hold the token.
+// EnsureInstanceSecrets returns the references of the secrets socflow generates (OpenCTI's
+// admin token, health key and encryption key), generating missing ones once. A generated
+// secret is never regenerated: the platform's data is encrypted with the key and its users
+// hold the token.
 func (a *Activities) EnsureInstanceSecrets(ctx context.Context, in EnsureInstanceSecretsInput) (EnsureInstanceSecretsResult, error) {
 	var res EnsureInstanceSecretsResult
-	items := []struct {
-		field, key string
-		given      spec.SecretRef
-		gen        func() (string, error)
-		check      func(string) error
-		dst        *spec.SecretRef
-	}{
-		{"opencti.adminToken", "admin-token", in.AdminToken, secrets.NewUUIDv4, opencti.CheckAdminToken, &res.Secrets.AdminToken},
-		{"opencti.healthAccessKey", "health-access-key", in.HealthAccessKey, func() (string, error) { return secrets.NewHex(16) }, opencti.CheckHealthAccessKey, &res.Secrets.HealthAccessKey},
-		{"opencti.encryptionKey", "encryption-key", in.EncryptionKey, func() (string, error) { return secrets.NewBase64Key(32) }, opencti.CheckEncryptionKey, &res.Secrets.EncryptionKey},
-	}
-	for _, it := range items {
-		if it.given.IsZero() {
-			ref, created, err := a.Secrets.Ensure(in.Instance, it.key, it.gen)
+	for _, it := range opencti.SecretTable {
+		if it.Generate == nil {
+			continue
+		}
+		given, dst := *it.Generated(&in.InstanceSecrets), it.Generated(&res.Secrets)
+		if given.IsZero() {
+			ref, created, err := a.Secrets.Ensure(in.Instance, it.Generate.Key, it.Generate.New)
 			if err != nil {
-				return res, fmt.Errorf("cannot ensure %s: %w", it.field, err)
+				return res, fmt.Errorf("cannot ensure %s: %w", it.Field, err)
 			}
 			if created {
-				res.Generated = append(res.Generated, it.field)
+				res.Generated = append(res.Generated, it.Field)
 			}
-			*it.dst = ref
+			*dst = ref
 			continue
 		}
 		// A given reference is checked now, so a bad value fails here with its field
 		// name rather than as a platform that never becomes healthy.
-		v, err := a.resolve(it.field, it.given)
+		v, err := a.resolve(it.Field, given)
 		if err != nil {
 			return res, classify(err)
 		}
-		if err := it.check(v); err != nil {
-			return res, permanent(ErrTypeInvalidInput, fmt.Errorf("%s: %w", it.field, err))
+		if err := it.Check(v); err != nil {
+			return res, permanent(ErrTypeInvalidInput, fmt.Errorf("%s: %w", it.Field, err))
 		}
-		*it.dst = it.given
+		*dst = given
 	}
 	return res, nil
 }

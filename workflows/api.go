@@ -8,7 +8,6 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/socflow/socflow/activities"
 	"github.com/socflow/socflow/internal/opencti"
 )
 
@@ -120,5 +119,5 @@ type DeployResult struct {
 	// GeneratedSecrets names the secrets this deploy created (empty on redeploys).
 	GeneratedSecrets []string `json:"generatedSecrets,omitempty"`
 	// Secrets are the references of the instance's secrets (never values).
-	Secrets activities.InstanceSecrets `json:"secrets"`
+	Secrets opencti.InstanceSecrets `json:"secrets"`
 }

@@ -42,7 +42,7 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 	d.enter(ctx, PhaseEnsuringSecrets)
 	var sec activities.EnsureInstanceSecretsResult
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, quickOptions), a.EnsureInstanceSecrets, activities.EnsureInstanceSecretsInput{
-		Instance: inst.Name, AdminToken: inst.OpenCTI.AdminToken, HealthAccessKey: inst.OpenCTI.HealthAccessKey, EncryptionKey: inst.OpenCTI.EncryptionKey,
+		Instance: inst.Name, InstanceSecrets: opencti.SecretTable.Given(&inst),
 	}).Get(ctx, &sec)
 	if err != nil {
 		return DeployResult{}, fmt.Errorf("cannot ensure instance secrets: %w", err)
@@ -135,7 +135,7 @@ func (d *deploy) stopFailedPlatform(ctx workflow.Context, inst opencti.Instance,
 // the workers, so workers never start against a platform of the wrong version. Deploys
 // begun before VerifyBeforeWorkersChange started the workers first, and keep that order
 // when they replay.
-func (d *deploy) verifyAndStartWorkers(ctx workflow.Context, inst opencti.Instance, sec activities.InstanceSecrets) (activities.VerifyOpenCTIResult, error) {
+func (d *deploy) verifyAndStartWorkers(ctx workflow.Context, inst opencti.Instance, sec opencti.InstanceSecrets) (activities.VerifyOpenCTIResult, error) {
 	if workflow.GetVersion(ctx, VerifyBeforeWorkersChange, workflow.DefaultVersion, VerifyBeforeWorkers) == workflow.DefaultVersion {
 		if err := d.startWorkers(ctx, inst); err != nil {
 			return activities.VerifyOpenCTIResult{}, err
@@ -151,7 +151,7 @@ func (d *deploy) verifyAndStartWorkers(ctx workflow.Context, inst opencti.Instan
 
 // verify checks through GraphQL that the platform runs the requested version and
 // accepts the admin token.
-func (d *deploy) verify(ctx workflow.Context, inst opencti.Instance, sec activities.InstanceSecrets) (activities.VerifyOpenCTIResult, error) {
+func (d *deploy) verify(ctx workflow.Context, inst opencti.Instance, sec opencti.InstanceSecrets) (activities.VerifyOpenCTIResult, error) {
 	d.enter(ctx, PhaseVerifying)
 	var ver activities.VerifyOpenCTIResult
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, graphqlOptions), a.VerifyOpenCTI,

@@ -37,7 +37,7 @@ func testInstance() opencti.Instance {
 	}
 }
 
-var refs = activities.InstanceSecrets{AdminToken: "store:unit/admin-token", HealthAccessKey: "store:unit/health-access-key", EncryptionKey: "store:unit/encryption-key"}
+var refs = opencti.InstanceSecrets{AdminToken: "store:unit/admin-token", HealthAccessKey: "store:unit/health-access-key", EncryptionKey: "store:unit/encryption-key"}
 
 // happyMocks registers every activity answering as a healthy stack would, except those
 // named in skip (the test mocks them itself); the order of calls is recorded so tests

@@ -3,14 +3,11 @@ package opencti
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/socflow/socflow/internal/spec"
 )
 
 // LogValue hides every value from slog.
@@ -22,64 +19,8 @@ func check(in Input) error {
 	if err := in.Instance.Validate(); err != nil {
 		return fmt.Errorf("cannot plan opencti: invalid instance spec:\n%w", err)
 	}
-	s, ints := in.Secrets, in.Instance.Integrations
-	var errs []error
-	need := func(field, v string) {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("resolved %s is empty", field))
-		}
-	}
-	need("opencti.adminPassword", s.AdminPassword)
-	// Generated secrets exist even when the spec leaves them unset; a slice,
-	// not a map, keeps the error text in a stable order.
-	for _, g := range []struct {
-		field, v string
-		check    func(string) error
-	}{
-		{"opencti.adminToken", s.AdminToken, CheckAdminToken},
-		{"opencti.healthAccessKey", s.HealthAccessKey, CheckHealthAccessKey},
-		{"opencti.encryptionKey", s.EncryptionKey, CheckEncryptionKey},
-	} {
-		if g.v == "" {
-			errs = append(errs, fmt.Errorf("resolved %s is empty (socflow generates it when the spec leaves it unset)", g.field))
-		} else {
-			errs = append(errs, g.check(g.v))
-		}
-	}
-	need("integrations.rabbitmq.password", s.RabbitMQPassword)
-	need("integrations.s3.accessKey", s.S3AccessKey)
-	need("integrations.s3.secretKey", s.S3SecretKey)
-	errs = append(errs,
-		consistent("integrations.opensearch.password", ints.OpenSearch.Password, s.OpenSearchPassword),
-		consistent("integrations.opensearch.ca", ints.OpenSearch.CA, s.OpenSearchCA),
-		consistent("integrations.redis.password", ints.Redis.Password, s.RedisPassword),
-	)
-	if s.OpenSearchCA != "" {
-		errs = append(errs, spec.CheckCA(s.OpenSearchCA))
-	}
-	for _, v := range []string{s.AdminPassword, s.AdminToken, s.HealthAccessKey, s.EncryptionKey,
-		s.OpenSearchPassword, s.OpenSearchCA, s.RabbitMQPassword, s.RedisPassword, s.S3AccessKey, s.S3SecretKey} {
-		if strings.ContainsRune(v, 0) {
-			// Process environments are NUL-terminated strings.
-			errs = append(errs, errors.New("a resolved secret contains a NUL byte, which no environment variable can hold"))
-			break
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := SecretTable.CheckResolved(&in.Instance, &in.Secrets); err != nil {
 		return fmt.Errorf("cannot plan opencti: %w", err)
-	}
-	return nil
-}
-
-// consistent reports an optional secret resolved to a value the spec did not
-// ask for, or not resolved although it did: either is a resolver bug, and
-// guessing would silently change what OpenCTI is configured with.
-func consistent(field string, ref spec.SecretRef, v string) error {
-	switch {
-	case ref.IsZero() && v != "":
-		return fmt.Errorf("resolved %s has a value but the spec leaves it unset", field)
-	case !ref.IsZero() && v == "":
-		return fmt.Errorf("resolved %s is empty although the spec sets it to %s", field, ref)
 	}
 	return nil
 }

@@ -166,29 +166,8 @@ func (i Instance) WithDefaults() Instance {
 // the spec with encoders (JSON, slog) that bypass SecretRef.String.
 func (i Instance) Redacted() Instance {
 	out := i.clone()
-	spec.RedactLiterals(out.secretRefs())
+	spec.RedactLiterals(SecretTable.Refs(&out))
 	return out
-}
-
-// secretRefs lists pointers to every SecretRef of i, so redaction cannot
-// forget one when a field is added here.
-func (i *Instance) secretRefs() []*spec.SecretRef {
-	o := &i.OpenCTI
-	refs := []*spec.SecretRef{&o.AdminPassword, &o.AdminToken, &o.HealthAccessKey, &o.EncryptionKey,
-		&i.Pebble.ServerCert, &i.Pebble.ClientCert, &i.Pebble.ClientKey}
-	if s := i.Integrations.OpenSearch; s != nil {
-		refs = append(refs, &s.Password, &s.CA)
-	}
-	if r := i.Integrations.RabbitMQ; r != nil {
-		refs = append(refs, &r.Password)
-	}
-	if r := i.Integrations.Redis; r != nil {
-		refs = append(refs, &r.Password)
-	}
-	if s := i.Integrations.S3; s != nil {
-		refs = append(refs, &s.AccessKey, &s.SecretKey)
-	}
-	return refs
 }
 
 // clone deep-copies every pointer, map and slice, so copies never share state.

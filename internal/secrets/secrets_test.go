@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/spec"
 )
 
@@ -93,20 +92,5 @@ func TestResolveKinds(t *testing.T) {
 	}
 	if _, err := s.Resolve("store:../../etc/passwd"); err == nil {
 		t.Error("Resolve accepted a path-escaping store key")
-	}
-}
-
-func TestGenerators(t *testing.T) {
-	tok, _ := NewUUIDv4()
-	if err := opencti.CheckAdminToken(tok); err != nil {
-		t.Errorf("generated admin token %q rejected: %v", tok, err)
-	}
-	key, _ := NewHex(16)
-	if err := opencti.CheckHealthAccessKey(key); err != nil {
-		t.Errorf("generated health key rejected: %v", err)
-	}
-	enc, _ := NewBase64Key(32)
-	if err := opencti.CheckEncryptionKey(enc); err != nil {
-		t.Errorf("generated encryption key rejected: %v", err)
 	}
 }
