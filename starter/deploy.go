@@ -102,7 +102,7 @@ func follow(ctx context.Context, c client.Client, run client.WorkflowRun, out io
 		case err := <-done:
 			p.poll(ctx, c, run)
 			if err != nil {
-				return fmt.Errorf("deploy failed: %s\n  resume: fix the cause, then run the same deploy again (secrets, bucket and a running platform are kept)", failureText(err))
+				return fmt.Errorf("deploy failed: %s\n  resume: fix the cause, then run the same deploy again (secrets, bucket and a running platform are kept)", workflows.ErrorReason(err))
 			}
 			fmt.Fprintf(out, "deployed %s: OpenCTI %s at %s in %s\n", res.Instance, res.Version, res.URL, time.Since(p.start).Round(time.Millisecond))
 			for _, w := range res.Warnings {
@@ -205,15 +205,6 @@ func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
 		return fmt.Errorf("deploy failed: %s", st.Error)
 	}
 	return nil
-}
-
-// failureText unwraps the SDK's wrapping down to the reason an operator can act on.
-func failureText(err error) string {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return app.Message()
-	}
-	return err.Error()
 }
 
 func webUILink(id, runID string) string {

@@ -4,6 +4,7 @@
 package workflows
 
 import (
+	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -120,4 +121,15 @@ type DeployResult struct {
 	GeneratedSecrets []string `json:"generatedSecrets,omitempty"`
 	// Secrets are the references of the instance's secrets (never values).
 	Secrets opencti.InstanceSecrets `json:"secrets"`
+}
+
+// ErrorReason is the message an operator needs from a workflow or activity error: the
+// application error's own text, without the SDK's wrapping; the workflow's status and
+// the starter's report both use it, so they read the same.
+func ErrorReason(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
 }

@@ -126,7 +126,7 @@ func (d *deploy) stopFailedPlatform(ctx workflow.Context, inst opencti.Instance,
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pebbleOptions), a.StopPebbleServices,
 		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: []string{opencti.PlatformService}}).Get(ctx, nil)
 	if err != nil {
-		return temporal.NewNonRetryableApplicationError(app.Message()+"; and cannot stop the platform: "+errorReason(err), app.Type(), nil)
+		return temporal.NewNonRetryableApplicationError(app.Message()+"; and cannot stop the platform: "+ErrorReason(err), app.Type(), nil)
 	}
 	return temporal.NewNonRetryableApplicationError(app.Message()+" (socflow stopped the platform so Pebble stops restarting it)", app.Type(), nil)
 }
@@ -240,14 +240,4 @@ func (d *deploy) warnings() []string {
 		}
 	}
 	return w
-}
-
-// errorReason is the message an operator needs from an activity error: the application
-// error's own text, without the SDK's wrapping.
-func errorReason(err error) string {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return app.Message()
-	}
-	return err.Error()
 }

@@ -69,7 +69,7 @@ func (d *deploy) waitDependencies(ctx workflow.Context, inst opencti.Instance) e
 	// Report the real fault, not the cancellations it caused in the other probes.
 	for i, err := range errs {
 		if err != nil && !temporal.IsCanceledError(err) {
-			return fmt.Errorf("cannot deploy: %s: %s", probes[i].name, errorReason(err))
+			return fmt.Errorf("cannot deploy: %s: %s", probes[i].name, ErrorReason(err))
 		}
 	}
 	return errors.Join(errs...)
@@ -89,7 +89,7 @@ func (d *deploy) waitOne(ctx workflow.Context, st *DependencyStatus, p probe, de
 		err := workflow.ExecuteActivity(actx, p.fn, p.input(probeWindow(round))).Get(ctx, &res)
 		if err != nil {
 			if !temporal.IsCanceledError(err) {
-				st.State, st.Reason = DepFailed, errorReason(err)
+				st.State, st.Reason = DepFailed, ErrorReason(err)
 				d.status.LastReason = p.name + ": " + st.Reason
 				d.publish(ctx)
 			}
@@ -121,7 +121,7 @@ func (d *deploy) waitPlatform(ctx workflow.Context, in activities.WaitOpenCTIHea
 		in.Window = probeWindow(round)
 		var res activities.ProbeResult
 		if err := workflow.ExecuteActivity(actx, a.WaitOpenCTIHealthy, in).Get(ctx, &res); err != nil {
-			d.status.Platform = errorReason(err)
+			d.status.Platform = ErrorReason(err)
 			d.publish(ctx)
 			return wrapReason("cannot deploy: platform", err)
 		}
