@@ -20,7 +20,9 @@ type Clear interface {
 // clearConverter is the SDK's JSON converter that also tags the payloads of Clear
 // values with MetadataClear. It takes JSON's place in the chain (the chain keys its
 // converters by encoding, so a second json/plain converter would replace the first).
-type clearConverter struct{ json *converter.JSONPayloadConverter }
+type clearConverter struct {
+	json *converter.JSONPayloadConverter
+}
 
 func (c clearConverter) ToPayload(value any) (*commonpb.Payload, error) {
 	p, err := c.json.ToPayload(value)
