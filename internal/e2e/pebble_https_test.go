@@ -52,7 +52,11 @@ func TestDeployThroughPebbleHTTPS(t *testing.T) {
 	})
 
 	t.Run("deploy", func(t *testing.T) {
-		stopAllServices(t, ph.Socket) // a run that died earlier may have left them running
+		// The stack's opencti-https container outlives test runs, and socflow refuses a
+		// container another instance owns (a run that died, or a test of another
+		// checkout): a restarted Pebble forgets every layer added through its API and
+		// keeps its identities, so each run starts from an empty container.
+		stacktest.Service(t, "restart", "pebble-opencti-https")
 		t.Cleanup(func() { stopAllServices(t, ph.Socket) })
 		c := temporalClient(t)
 		secretDir := t.TempDir()
