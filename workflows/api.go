@@ -34,6 +34,9 @@ var (
 	SearchAttrApp = temporal.NewSearchAttributeKeyKeyword("SocflowApp")
 	// SearchAttrPhase is the current phase, to find deploys stuck in one phase.
 	SearchAttrPhase = temporal.NewSearchAttributeKeyKeyword("SocflowPhase")
+	// SearchAttrStatus is the status kind (maintenance, waiting, blocked, active), to
+	// find every workflow a human must look at: `SocflowStatus = 'blocked'`.
+	SearchAttrStatus = temporal.NewSearchAttributeKeyKeyword("SocflowStatus")
 )
 
 // DeployWorkflowID is the workflow ID of an instance's deploy: one deploy per instance
@@ -104,6 +107,9 @@ type DeployStatus struct {
 	LastReason   string             `json:"lastReason,omitempty"`
 	Timings      []PhaseTiming      `json:"timings"`
 	Error        string             `json:"error,omitempty"`
+	// Status is the shared status model: maintenance, waiting, blocked or active, the
+	// step (the phase) and, while a step is retried, its attempt and last error.
+	Status Status `json:"status"`
 }
 
 // DeployResult is what a finished deploy reports.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -41,9 +42,9 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 
 	d.enter(ctx, PhaseEnsuringSecrets)
 	var sec activities.EnsureInstanceSecretsResult
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, quickOptions), a.EnsureInstanceSecrets, activities.EnsureInstanceSecretsInput{
+	err := d.step(ctx, quickOptions, a.EnsureInstanceSecrets, activities.EnsureInstanceSecretsInput{
 		Instance: inst.Name, InstanceSecrets: opencti.SecretTable.Given(&inst),
-	}).Get(ctx, &sec)
+	}, &sec)
 	if err != nil {
 		return DeployResult{}, fmt.Errorf("cannot ensure instance secrets: %w", err)
 	}
@@ -55,32 +56,30 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 
 	if workflow.GetVersion(ctx, PrefixPreflightChange, workflow.DefaultVersion, PrefixPreflight) != workflow.DefaultVersion {
 		d.enter(ctx, PhaseCheckingPrefix)
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, quickOptions), a.CheckOpenSearchPrefix,
-			activities.CheckOpenSearchPrefixInput{OpenSearch: *inst.Integrations.OpenSearch, Prefix: inst.Name}).Get(ctx, nil)
+		err := d.step(ctx, quickOptions, a.CheckOpenSearchPrefix,
+			activities.CheckOpenSearchPrefixInput{OpenSearch: *inst.Integrations.OpenSearch, Prefix: inst.Name}, nil)
 		if err != nil {
 			return DeployResult{}, wrapReason("cannot deploy", err)
 		}
 	}
 
 	d.enter(ctx, PhaseEnsuringBucket)
-	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, quickOptions), a.EnsureBucket,
-		activities.EnsureBucketInput{S3: *inst.Integrations.S3}).Get(ctx, nil)
+	err = d.step(ctx, quickOptions, a.EnsureBucket, activities.EnsureBucketInput{S3: *inst.Integrations.S3}, nil)
 	if err != nil {
 		return DeployResult{}, fmt.Errorf("cannot ensure the s3 bucket: %w", err)
 	}
 
-	pebbleCtx := workflow.WithActivityOptions(ctx, pebbleOptions)
 	d.enter(ctx, PhasePushingPlan)
 	var applied activities.ApplyOpenCTIPlanResult
-	err = workflow.ExecuteActivity(pebbleCtx, a.ApplyOpenCTIPlan, activities.ApplyOpenCTIPlanInput{Instance: inst, Secrets: sec.Secrets}).Get(ctx, &applied)
+	err = d.step(ctx, pebbleOptions, a.ApplyOpenCTIPlan, activities.ApplyOpenCTIPlanInput{Instance: inst, Secrets: sec.Secrets}, &applied)
 	if err != nil {
 		return DeployResult{}, wrapReason("cannot push the opencti plan", err)
 	}
 
 	d.enter(ctx, PhaseStartingPlatform)
 	startedAt := workflow.Now(ctx)
-	err = workflow.ExecuteActivity(pebbleCtx, a.StartPebbleServices,
-		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: []string{opencti.PlatformService}, Watched: true}).Get(ctx, nil)
+	err = d.step(ctx, pebbleOptions, a.StartPebbleServices,
+		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: []string{opencti.PlatformService}, Watched: true}, nil)
 	if err != nil {
 		return DeployResult{}, fmt.Errorf("cannot start the platform: %w", err)
 	}
@@ -93,8 +92,8 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 	}
 
 	d.enter(ctx, PhaseAddingHealthCheck)
-	err = workflow.ExecuteActivity(pebbleCtx, a.AddOpenCTIReadyCheck,
-		activities.AddOpenCTIReadyCheckInput{Instance: inst, HealthAccessKey: sec.Secrets.HealthAccessKey}).Get(ctx, nil)
+	err = d.step(ctx, pebbleOptions, a.AddOpenCTIReadyCheck,
+		activities.AddOpenCTIReadyCheckInput{Instance: inst, HealthAccessKey: sec.Secrets.HealthAccessKey}, nil)
 	if err != nil {
 		return DeployResult{}, fmt.Errorf("cannot add the platform health check: %w", err)
 	}
@@ -104,7 +103,7 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 		return DeployResult{}, err
 	}
 
-	d.enter(ctx, PhaseDone)
+	d.enterStatus(ctx, PhaseDone, Status{Kind: StatusActive, Message: fmt.Sprintf("OpenCTI %s serving at %s", ver.Version, inst.OpenCTI.PublicURL)})
 	d.logger.Info("OpenCTI deployed", "version", ver.Version, "url", inst.OpenCTI.PublicURL)
 	return DeployResult{
 		Instance: inst.Name, URL: inst.OpenCTI.PublicURL, Version: ver.Version, Timings: d.status.Timings,
@@ -123,8 +122,8 @@ func (d *deploy) stopFailedPlatform(ctx workflow.Context, inst opencti.Instance,
 	if workflow.GetVersion(ctx, StopFailedPlatformChange, workflow.DefaultVersion, StopFailedPlatform) == workflow.DefaultVersion {
 		return waitErr
 	}
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pebbleOptions), a.StopPebbleServices,
-		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: []string{opencti.PlatformService}}).Get(ctx, nil)
+	err := d.step(ctx, pebbleOptions, a.StopPebbleServices,
+		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: []string{opencti.PlatformService}}, nil)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(app.Message()+"; and cannot stop the platform: "+ErrorReason(err), app.Type(), nil)
 	}
@@ -154,8 +153,7 @@ func (d *deploy) verifyAndStartWorkers(ctx workflow.Context, inst opencti.Instan
 func (d *deploy) verify(ctx workflow.Context, inst opencti.Instance, sec opencti.InstanceSecrets) (activities.VerifyOpenCTIResult, error) {
 	d.enter(ctx, PhaseVerifying)
 	var ver activities.VerifyOpenCTIResult
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, graphqlOptions), a.VerifyOpenCTI,
-		activities.VerifyOpenCTIInput{Instance: inst, AdminToken: sec.AdminToken}).Get(ctx, &ver)
+	err := d.step(ctx, graphqlOptions, a.VerifyOpenCTI, activities.VerifyOpenCTIInput{Instance: inst, AdminToken: sec.AdminToken}, &ver)
 	if err != nil {
 		return ver, fmt.Errorf("cannot verify the platform: %w", err)
 	}
@@ -165,8 +163,8 @@ func (d *deploy) verify(ctx workflow.Context, inst opencti.Instance, sec opencti
 // startWorkers starts the worker services of the pushed layer.
 func (d *deploy) startWorkers(ctx workflow.Context, inst opencti.Instance) error {
 	d.enter(ctx, PhaseStartingWorkers)
-	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pebbleOptions), a.StartPebbleServices,
-		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: opencti.WorkerServices(*inst.OpenCTI.Workers)}).Get(ctx, nil)
+	err := d.step(ctx, pebbleOptions, a.StartPebbleServices,
+		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: opencti.WorkerServices(*inst.OpenCTI.Workers)}, nil)
 	if err != nil {
 		return fmt.Errorf("cannot start the workers: %w", err)
 	}
@@ -177,22 +175,60 @@ func (d *deploy) startWorkers(ctx workflow.Context, inst opencti.Instance) error
 type deploy struct {
 	in     DeployInput
 	status DeployStatus
+	tr     tracker
 	logger log.Logger
 }
 
 func (d *deploy) setup(ctx workflow.Context) error {
 	d.logger = log.With(workflow.GetLogger(ctx), "instance", d.in.Instance.Name)
-	d.status = DeployStatus{Instance: d.in.Instance.Name}
+	d.status = DeployStatus{Instance: d.in.Instance.Name, Status: Status{Kind: StatusMaintenance, Message: "deploy accepted"}}
+	d.tr = tracker{st: &d.status.Status, lastReason: &d.status.LastReason, publish: d.publish, logger: d.logger}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (DeployStatus, error) { return d.status, nil }); err != nil {
 		return fmt.Errorf("cannot register the status query: %w", err)
 	}
 	// Set here too, not only by the starter, so deploys started with tctl are findable.
-	return workflow.UpsertTypedSearchAttributes(ctx,
-		SearchAttrInstance.ValueSet(d.in.Instance.Name), SearchAttrApp.ValueSet(AppOpenCTI))
+	attrs := []temporal.SearchAttributeUpdate{SearchAttrInstance.ValueSet(d.in.Instance.Name), SearchAttrApp.ValueSet(AppOpenCTI)}
+	if workflow.GetVersion(ctx, StepStatusChange, workflow.DefaultVersion, StepStatus) != workflow.DefaultVersion {
+		d.tr.keyed, d.tr.upserted = true, StatusMaintenance
+		attrs = append(attrs, SearchAttrStatus.ValueSet(string(StatusMaintenance)))
+	}
+	return workflow.UpsertTypedSearchAttributes(ctx, attrs...)
 }
 
-// enter closes the current phase and opens the next, and publishes it to the Web UI.
+// step runs one short activity of the current phase through the shared retry helper,
+// so that a retried step shows in the status with its attempt and last error.
+func (d *deploy) step(ctx workflow.Context, opts workflow.ActivityOptions, fn, in, out any) error {
+	return d.tr.runStep(ctx, string(d.status.Phase), opts, fn, in, out)
+}
+
+// enter closes the current phase and opens the next, in maintenance.
 func (d *deploy) enter(ctx workflow.Context, p Phase) {
+	d.enterStatus(ctx, p, d.maintenance(p))
+}
+
+// maintenance is the status while phase p is in progress.
+func (d *deploy) maintenance(p Phase) Status {
+	return Status{Kind: StatusMaintenance, Step: string(p), Message: phaseDoing[p]}
+}
+
+// phaseDoing says what each phase is doing, for the maintenance status.
+var phaseDoing = map[Phase]string{
+	PhaseValidating:        "validating the spec",
+	PhaseEnsuringSecrets:   "ensuring the instance's secrets",
+	PhaseWaitingDeps:       "probing opensearch, rabbitmq, redis and s3",
+	PhaseCheckingPrefix:    "checking the index prefix against the other instances'",
+	PhaseEnsuringBucket:    "ensuring the s3 bucket",
+	PhasePushingPlan:       "pushing the pebble plan into the container",
+	PhaseStartingPlatform:  "starting the platform",
+	PhaseWaitingPlatform:   "waiting for the platform to answer /health",
+	PhaseAddingHealthCheck: "adding the platform's health check",
+	PhaseVerifying:         "verifying the platform's version and admin token",
+	PhaseStartingWorkers:   "starting the workers",
+}
+
+// enterStatus closes the current phase and opens p with status s, and publishes both
+// (search attributes in one upsert, the Web UI's details).
+func (d *deploy) enterStatus(ctx workflow.Context, p Phase, s Status) {
 	now := workflow.Now(ctx)
 	if n := len(d.status.Timings); n > 0 {
 		d.status.Timings[n-1].End = now
@@ -201,14 +237,20 @@ func (d *deploy) enter(ctx workflow.Context, p Phase) {
 		d.status.Timings = append(d.status.Timings, PhaseTiming{Phase: p, Start: now})
 	}
 	d.status.Phase = p
-	d.logger.Info("deploy phase", "phase", p)
-	_ = workflow.UpsertTypedSearchAttributes(ctx, SearchAttrPhase.ValueSet(string(p)))
-	d.publish(ctx)
+	d.logger.Info("deploy phase", "phase", p, "status", s.Kind)
+	d.tr.set(ctx, s, SearchAttrPhase.ValueSet(string(p)))
 }
 
-// publish shows the phase and the latest reason on the Web UI's workflow page.
+// publish shows the status, the phase and the latest reasons on the Web UI's workflow page.
 func (d *deploy) publish(ctx workflow.Context) {
-	lines := []string{fmt.Sprintf("**%s** — phase: `%s`", d.status.Instance, d.status.Phase), ""}
+	st := d.status.Status
+	lines := []string{fmt.Sprintf("**%s** — **%s**: %s", d.status.Instance, st.Kind, st.Message), "",
+		fmt.Sprintf("phase: `%s`", d.status.Phase)}
+	if st.Retrying() {
+		lines = append(lines, fmt.Sprintf("retrying `%s`: attempt %d at %s, last error: %s",
+			st.Step, st.Attempt, st.NextAttemptAt.UTC().Format(time.TimeOnly+" UTC"), st.LastError))
+	}
+	lines = append(lines, "")
 	for _, dep := range d.status.Dependencies {
 		line := "- " + dep.Name + ": " + string(dep.State)
 		if dep.Reason != "" {
@@ -225,10 +267,16 @@ func (d *deploy) publish(ctx workflow.Context) {
 	workflow.SetCurrentDetails(ctx, strings.Join(lines, "\n"))
 }
 
+// fail records err and blocks: the message is the reason, which names the fix, and how
+// to resume.
 func (d *deploy) fail(ctx workflow.Context, err error) {
 	d.status.Error = err.Error()
 	d.status.LastReason = err.Error()
-	d.enter(ctx, PhaseFailed)
+	msg := operatorReason(err) + "; fix that, then run the same deploy again (secrets, bucket and a running platform are kept)"
+	if temporal.IsCanceledError(err) {
+		msg = "the deploy was canceled; run it again to resume"
+	}
+	d.enterStatus(ctx, PhaseFailed, Status{Kind: StatusBlocked, Step: string(d.status.Phase), Message: msg})
 	d.logger.Error("deploy failed", "error", err)
 }
 

@@ -52,7 +52,9 @@ func happyMocks(env *testsuite.TestWorkflowEnvironment, calls *callLog, skip ...
 	rec := func(name string) func(mock.Arguments) {
 		return func(mock.Arguments) { calls.add(name) }
 	}
-	on("secrets", a.EnsureInstanceSecrets).Return(activities.EnsureInstanceSecretsResult{Secrets: refs}, nil).Run(rec("secrets"))
+	if m := on("secrets", a.EnsureInstanceSecrets); m != nil {
+		m.Return(activities.EnsureInstanceSecretsResult{Secrets: refs}, nil).Run(rec("secrets"))
+	}
 	for _, p := range []struct {
 		name string
 		fn   any
@@ -61,17 +63,26 @@ func happyMocks(env *testsuite.TestWorkflowEnvironment, calls *callLog, skip ...
 			m.Return(activities.ProbeResult{Dependency: p.name, Ready: true, Version: "1"}, nil).Run(rec("probe"))
 		}
 	}
-	on("prefix", a.CheckOpenSearchPrefix).Return(activities.CheckOpenSearchPrefixResult{}, nil).Run(rec("prefix"))
-	on("bucket", a.EnsureBucket).Return(activities.EnsureBucketResult{}, nil).Run(rec("bucket"))
-	on("apply", a.ApplyOpenCTIPlan).Return(activities.ApplyOpenCTIPlanResult{}, nil).Run(rec("apply"))
-	on("start", a.StartPebbleServices).Return(activities.StartPebbleServicesResult{}, nil).Run(
-		func(args mock.Arguments) {
+	if m := on("prefix", a.CheckOpenSearchPrefix); m != nil {
+		m.Return(activities.CheckOpenSearchPrefixResult{}, nil).Run(rec("prefix"))
+	}
+	if m := on("bucket", a.EnsureBucket); m != nil {
+		m.Return(activities.EnsureBucketResult{}, nil).Run(rec("bucket"))
+	}
+	if m := on("apply", a.ApplyOpenCTIPlan); m != nil {
+		m.Return(activities.ApplyOpenCTIPlanResult{}, nil).Run(rec("apply"))
+	}
+	if m := on("start", a.StartPebbleServices); m != nil {
+		m.Return(activities.StartPebbleServicesResult{}, nil).Run(func(args mock.Arguments) {
 			calls.add("start:" + strings.Join(args.Get(1).(activities.StartPebbleServicesInput).Services, ","))
 		})
+	}
 	if m := on("healthy", a.WaitOpenCTIHealthy); m != nil {
 		m.Return(activities.ProbeResult{Ready: true}, nil).Run(rec("healthy"))
 	}
-	on("check", a.AddOpenCTIReadyCheck).Return(nil).Run(rec("check"))
+	if m := on("check", a.AddOpenCTIReadyCheck); m != nil {
+		m.Return(nil).Run(rec("check"))
+	}
 	if m := on("verify", a.VerifyOpenCTI); m != nil {
 		m.Return(activities.VerifyOpenCTIResult{Version: "6.9.3"}, nil).Run(rec("verify"))
 	}

@@ -34,3 +34,14 @@ const PrefixPreflightChange = "prefix-preflight"
 
 // PrefixPreflight is the version of PrefixPreflightChange that checks the prefix.
 const PrefixPreflight workflow.Version = 1
+
+// StepStatusChange guards the status model's commands: the short steps (quickOptions,
+// pebbleOptions, graphqlOptions) run with server retries off and are retried by the
+// workflow with the same backoff and bound, a timer between attempts, so the status
+// names the retried step, its attempt and last error; and the status kind is upserted
+// as SocflowStatus. Deploys that began before it let the server retry and set no
+// SocflowStatus (their status query still reports the model).
+const StepStatusChange = "step-status"
+
+// StepStatus is the version of StepStatusChange that retries in the workflow.
+const StepStatus workflow.Version = 1

@@ -75,6 +75,23 @@ func (d *deploy) waitDependencies(ctx workflow.Context, inst opencti.Instance) e
 	return errors.Join(errs...)
 }
 
+// dependenciesChanged publishes the dependencies' states, and the status: waiting,
+// naming each dependency not ready with its reason, while any has reported one;
+// otherwise maintenance.
+func (d *deploy) dependenciesChanged(ctx workflow.Context) {
+	var waiting []string
+	for _, dep := range d.status.Dependencies {
+		if dep.State == DepWaiting && dep.Reason != "" {
+			waiting = append(waiting, dep.Name+" ("+dep.Reason+")")
+		}
+	}
+	if len(waiting) == 0 {
+		d.tr.set(ctx, d.maintenance(PhaseWaitingDeps))
+		return
+	}
+	d.tr.set(ctx, Status{Kind: StatusWaiting, Step: string(PhaseWaitingDeps), Message: "waiting for " + strings.Join(waiting, ", ")})
+}
+
 // probeWindow grows from 2 s to activities.DefaultProbeWindow: the first reason reaches
 // the status query within seconds, and a long wait still costs few history events.
 func probeWindow(round int) time.Duration {
@@ -99,11 +116,11 @@ func (d *deploy) waitOne(ctx workflow.Context, st *DependencyStatus, p probe, de
 		st.Reason, st.Version, st.Warning = res.Reason, res.Version, res.Warning
 		if res.Ready {
 			st.State, st.ReadyAt = DepReady, workflow.Now(ctx)
-			d.publish(ctx)
+			d.dependenciesChanged(ctx)
 			return nil
 		}
 		d.status.LastReason = p.name + ": " + res.Reason
-		d.publish(ctx)
+		d.dependenciesChanged(ctx)
 		if workflow.Now(ctx).After(deadline) {
 			st.State = DepFailed
 			return temporal.NewNonRetryableApplicationError(
@@ -132,7 +149,7 @@ func (d *deploy) waitPlatform(ctx workflow.Context, in activities.WaitOpenCTIHea
 		}
 		d.status.Platform = res.Reason
 		d.status.LastReason = "platform: " + res.Reason
-		d.publish(ctx)
+		d.tr.set(ctx, Status{Kind: StatusWaiting, Step: string(PhaseWaitingPlatform), Message: "waiting for the platform: " + res.Reason})
 		if workflow.Now(ctx).After(deadline) {
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("cannot deploy: platform not healthy after %s: %s",
 				PlatformHealthLimit, strings.TrimSpace(res.Reason)), "PlatformTimeout", nil)
