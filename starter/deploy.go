@@ -129,6 +129,13 @@ func (p *progress) poll(ctx context.Context, c client.Client, run client.Workflo
 	if err != nil {
 		return // not yet queryable (no worker picked it up yet); the next tick retries
 	}
+	p.show(st)
+}
+
+// show prints what changed in st since the last call: the status (a retried step
+// prints once per attempt, with its last error), the phase, each dependency, the
+// platform.
+func (p *progress) show(st workflows.DeployStatus) {
 	if p.seen == nil {
 		p.seen = map[string]string{}
 	}
@@ -139,6 +146,9 @@ func (p *progress) poll(ctx context.Context, c client.Client, run client.Workflo
 		}
 	}
 	line("phase", "phase: "+string(st.Phase))
+	if st.Status.Kind != "" {
+		line("status", "status: "+st.Status.String())
+	}
 	for _, d := range st.Dependencies {
 		text := fmt.Sprintf("  %-10s %s", d.Name, d.State)
 		if d.Version != "" {
@@ -184,6 +194,27 @@ func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("cannot query the status of %s: %w", id, err)
 	}
+	printStatus(out, st, time.Now())
+	if st.Error != "" {
+		return fmt.Errorf("deploy failed: %s", st.Error)
+	}
+	return nil
+}
+
+// printStatus prints a deploy's status for `starter status`: the status and, while a
+// step is retried, its attempt, last error and next attempt; the phase, dependencies,
+// platform, last reason and phase timings.
+func printStatus(out io.Writer, st workflows.DeployStatus, now time.Time) {
+	if st.Status.Kind != "" {
+		fmt.Fprintf(out, "status: %s\n", st.Status)
+	}
+	if s := st.Status; s.Retrying() {
+		next := ""
+		if wait := s.NextAttemptAt.Sub(now); wait > 0 {
+			next = fmt.Sprintf(", next in %s", wait.Round(time.Second))
+		}
+		fmt.Fprintf(out, "  retrying %s: attempt %d%s\n  last error: %s\n", s.Step, s.Attempt, next, s.LastError)
+	}
 	fmt.Fprintf(out, "phase: %s\n", st.Phase)
 	for _, d := range st.Dependencies {
 		fmt.Fprintf(out, "  %-10s %-8s %s %s\n", d.Name, d.State, d.Version, d.Reason)
@@ -201,10 +232,6 @@ func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
 		}
 		fmt.Fprintf(out, "  %-22s %s\n", t.Phase, d)
 	}
-	if st.Error != "" {
-		return fmt.Errorf("deploy failed: %s", st.Error)
-	}
-	return nil
 }
 
 func webUILink(id, runID string) string {
