@@ -257,9 +257,20 @@ func DevServer(t testing.TB, opts testsuite.DevServerOptions) (*testsuite.DevSer
 // service names.
 func Pebble(t testing.TB) string {
 	t.Helper()
-	st := Get(t)
 	dir, err := os.MkdirTemp("", "socflow-pebble-")
 	if err != nil {
+		t.Fatal(err)
+	}
+	return PebbleAt(t, dir)
+}
+
+// PebbleAt is Pebble with its directory (PEBBLE) chosen by the test, created if
+// missing: a test can hand a deploy the socket path, dir/.pebble.socket, before the
+// Pebble exists, and start it later.
+func PebbleAt(t testing.TB, dir string) string {
+	t.Helper()
+	st := Get(t)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(st.PebbleBin, "run", "--create-dirs")
