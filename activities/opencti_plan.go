@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"strings"
 
 	"github.com/canonical/pebble/client"
 
@@ -30,12 +31,19 @@ type ApplyOpenCTIPlanResult struct {
 	// PlatformDigest identifies the platform definition that was applied; the
 	// platform wait compares it with what the running platform was started from.
 	PlatformDigest string `json:"platformDigest,omitempty"`
+	// PebbleLayerChanges says which services the apply added, removed (retired, to
+	// be stopped), changed or left unchanged, with their digests; its fields sit
+	// beside the ones above in JSON, all omitempty, so results recorded before it
+	// existed decode with no changes.
+	PebbleLayerChanges
 }
 
 // ApplyOpenCTIPlan resolves the secrets, computes the OpenCTI plan and pushes its files and
-// layer (combined under the "opencti" label) into the workload container's Pebble. It
-// starts nothing: a changed layer takes effect when services are started, so re-applying
-// never restarts a running platform behind the workflow's back.
+// layer (combined under the "opencti" label) into the workload container's Pebble,
+// reporting which services it added, removed, changed or left unchanged. It starts,
+// stops and restarts nothing: a changed layer takes effect when services are
+// (re)started, so re-applying never restarts a running platform behind the
+// workflow's back, and the workflow restarts only what the result names.
 func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanInput) (ApplyOpenCTIPlanResult, error) {
 	ep, err := a.pebble(in.Instance.Pebble)
 	if err != nil {
@@ -48,10 +56,6 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 	p, err := opencti.NewPlan(in2)
 	if err != nil {
 		return ApplyOpenCTIPlanResult{}, permanent(ErrTypeInvalidInput, err)
-	}
-	layer, err := p.Layer.YAML()
-	if err != nil {
-		return ApplyOpenCTIPlanResult{}, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot render the opencti layer: %w", err))
 	}
 	res := ApplyOpenCTIPlanResult{Services: append([]string{opencti.PlatformService}, opencti.WorkerServices(*in.Instance.OpenCTI.Workers)...),
 		PlatformDigest: p.PlatformDigest}
@@ -77,11 +81,20 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 		}
 		res.Files = append(res.Files, f.Path)
 	}
-	err = ep.call(ctx, func(pc *client.Client) error {
-		return pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: opencti.LayerLabel, LayerData: layer})
+	instance := in.Instance.Name
+	res.PebbleLayerChanges, err = ep.applyLayer(ctx, pebbleLayer{
+		label: opencti.LayerLabel,
+		layer: p.Layer,
+		// ensureOwner has refused any other instance's container, so a platform or
+		// worker without an owner is one planned before socflow named it.
+		owns: func(name string, svc layer.Service) bool {
+			o := serviceOwner(name, svc)
+			return o == instance || o == "" && (name == opencti.PlatformService || strings.HasPrefix(name, "worker-"))
+		},
+		mask: opencti.SecretTable.Mask,
 	})
 	if err != nil {
-		return res, classify(pebbleError("cannot add the opencti layer", err))
+		return res, classify(err)
 	}
 	return res, nil
 }

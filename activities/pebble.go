@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/canonical/pebble/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/spec"
@@ -27,17 +26,9 @@ const PebbleCallTimeout = 30 * time.Second
 // container with nothing of socflow in it, or with this instance's plan, is fine.
 // ownerOf tells which instance a service of the plan belongs to ("" for none).
 func (ep pebbleEndpoint) ensureOwner(ctx context.Context, instance, markerPath string, ownerOf func(name string, svc layer.Service) string) error {
-	var raw []byte
-	err := ep.call(ctx, func(pc *client.Client) (err error) {
-		raw, err = pc.PlanBytes(&client.PlanOptions{})
-		return err
-	})
+	current, err := ep.plan(ctx)
 	if err != nil {
-		return pebbleError("cannot read the container's plan", err)
-	}
-	var current layer.Layer
-	if err := yaml.Unmarshal(raw, &current); err != nil {
-		return fmt.Errorf("cannot parse the container's plan: %w", err)
+		return err
 	}
 	owners := map[string][]string{}
 	for _, name := range slices.Sorted(maps.Keys(current.Services)) {
