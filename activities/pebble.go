@@ -198,28 +198,15 @@ func (a *Activities) StopPebbleServices(ctx context.Context, in StopPebbleServic
 	if err != nil {
 		return res, classify(pebbleError("cannot stop "+strings.Join(res.Stopped, ", "), err))
 	}
-	// Pebble finishes the change after the kill-delay and its own grace at most;
-	// wait in slices so each call stays inside PebbleCallTimeout.
-	for {
-		var change *client.Change
-		err = ep.call(ctx, func(pc *client.Client) (err error) {
-			change, err = pc.WaitChange(changeID, &client.WaitChangeOptions{Timeout: PebbleCallTimeout / 3})
-			return err
-		})
-		if err == nil && change.Ready {
-			if change.Err != "" {
-				return res, fmt.Errorf("cannot stop %s: %s", strings.Join(res.Stopped, ", "), change.Err)
-			}
-			return res, nil
-		}
-		if err != nil && !isWaitTimeout(err) {
-			return res, classify(fmt.Errorf("cannot wait for the stop of %s: %w", strings.Join(res.Stopped, ", "), err))
-		}
-		recordHeartbeat(ctx, "stopping "+strings.Join(res.Stopped, ", "))
-		if ctx.Err() != nil {
-			return res, ctx.Err()
-		}
+	names := strings.Join(res.Stopped, ", ")
+	change, err := ep.waitChange(ctx, changeID, "stop of "+names, "stopping "+names)
+	if err != nil {
+		return res, classify(err)
 	}
+	if change.Err != "" {
+		return res, fmt.Errorf("cannot stop %s: %s", names, change.Err)
+	}
+	return res, nil
 }
 
 // serviceStates opens the endpoint and reads the state of the services a start or a

@@ -1,0 +1,150 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/canonical/pebble/client"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/socflow/socflow/internal/spec"
+)
+
+// RestartPebbleServicesInput names the services to restart in one container.
+type RestartPebbleServicesInput struct {
+	// Pebble is the workload container's Pebble endpoint.
+	Pebble spec.Pebble `json:"pebble"`
+	// Services are restarted in one change, and only they: Pebble stops none of
+	// their dependants and starts what they require only if it is not running.
+	Services []string `json:"services"`
+}
+
+// RestartPebbleServicesResult tells what this call restarted and what it started.
+type RestartPebbleServicesResult struct {
+	// Restarted were running (or in Pebble's backoff) and were stopped and started.
+	Restarted []string `json:"restarted,omitempty"`
+	// Started were not running and were only started.
+	Started []string `json:"started,omitempty"`
+	// Change is Pebble's change ID (`pebble tasks <id>` shows its steps).
+	Change string `json:"change,omitempty"`
+}
+
+// RestartPebbleServices restarts the named services in one Pebble change and waits
+// for it: SIGTERM, SIGKILL after each service's kill-delay, then a start that Pebble
+// confirms once the process has stayed up for a second, in the plan's after/requires
+// order. Inactive services are started instead and reported as such. The change ID is
+// heartbeated, so a retry after a lost worker waits for that change instead of
+// restarting the services a second time; give it a HeartbeatTimeout and a
+// StartToClose above the longest kill-delay plus a minute.
+func (a *Activities) RestartPebbleServices(ctx context.Context, in RestartPebbleServicesInput) (RestartPebbleServicesResult, error) {
+	if prev, ok := previousRestart(ctx, in.Services); ok {
+		ep, err := a.pebble(in.Pebble)
+		if err != nil {
+			return prev, classify(err)
+		}
+		pending, err := ep.restartPending(ctx, prev.Change)
+		if err != nil {
+			return prev, classify(err)
+		}
+		if pending {
+			return prev, classify(ep.waitRestart(ctx, prev))
+		}
+	}
+	var res RestartPebbleServicesResult
+	ep, infos, err := a.serviceStates(ctx, "restart", in.Pebble, in.Services)
+	if err != nil {
+		return res, err
+	}
+	for _, name := range in.Services {
+		switch info := infos[name]; {
+		case info == nil:
+			return res, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot restart %s: no such service in the container's plan", name))
+		case info.Current == client.StatusActive || info.Current == client.StatusBackoff:
+			res.Restarted = append(res.Restarted, name)
+		default:
+			res.Started = append(res.Started, name)
+		}
+	}
+	err = ep.call(ctx, func(pc *client.Client) (err error) {
+		res.Change, err = pc.Restart(&client.ServiceOptions{Names: in.Services})
+		return err
+	})
+	if err != nil {
+		return res, classify(pebbleError("cannot restart "+strings.Join(in.Services, ", "), err))
+	}
+	recordHeartbeat(ctx, res)
+	return res, classify(ep.waitRestart(ctx, res))
+}
+
+// previousRestart returns what an earlier attempt of this activity heartbeated, when
+// it restarted the same services.
+func previousRestart(ctx context.Context, services []string) (RestartPebbleServicesResult, bool) {
+	var prev RestartPebbleServicesResult
+	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
+		return prev, false
+	}
+	if err := activity.GetHeartbeatDetails(ctx, &prev); err != nil || prev.Change == "" {
+		return prev, false
+	}
+	was := slices.Sorted(slices.Values(slices.Concat(prev.Restarted, prev.Started)))
+	return prev, slices.Equal(was, slices.Sorted(slices.Values(services)))
+}
+
+// restartPending reports whether an earlier attempt's restart change is still worth
+// waiting for: not when Pebble no longer knows it or it failed (its start did not
+// hold), since then this attempt must restart again.
+func (ep pebbleEndpoint) restartPending(ctx context.Context, id string) (bool, error) {
+	var change *client.Change
+	err := ep.call(ctx, func(pc *client.Client) (err error) {
+		change, err = pc.Change(id)
+		return err
+	})
+	var ce *client.Error
+	switch {
+	case errors.As(err, &ce) && ce.StatusCode == 404:
+		return false, nil
+	case err != nil:
+		return false, pebbleError("cannot read pebble change "+id, err)
+	}
+	return !change.Ready || change.Err == "", nil
+}
+
+// waitRestart waits for a restart change; a failed one is an error carrying the
+// services' last output, which usually says why their start did not hold.
+func (ep pebbleEndpoint) waitRestart(ctx context.Context, res RestartPebbleServicesResult) error {
+	names := slices.Concat(res.Restarted, res.Started)
+	change, err := ep.waitChange(ctx, res.Change, "restart of "+strings.Join(names, ", "), res)
+	if err != nil {
+		return err
+	}
+	if change.Err != "" {
+		return fmt.Errorf("cannot restart %s: %s; last output: %s", strings.Join(names, ", "), change.Err, ep.lastLogLines(ctx, names, 5))
+	}
+	return nil
+}
+
+// waitChange waits for a Pebble change in slices, so each call stays inside
+// PebbleCallTimeout, heartbeating beat between them; Pebble finishes a stop after
+// the kill-delay and its own grace at most, so the wait is bounded.
+func (ep pebbleEndpoint) waitChange(ctx context.Context, id, what string, beat any) (*client.Change, error) {
+	for {
+		var change *client.Change
+		err := ep.call(ctx, func(pc *client.Client) (err error) {
+			change, err = pc.WaitChange(id, &client.WaitChangeOptions{Timeout: PebbleCallTimeout / 3})
+			return err
+		})
+		if err == nil && change.Ready {
+			return change, nil
+		}
+		if err != nil && !isWaitTimeout(err) {
+			return nil, fmt.Errorf("cannot wait for the %s: %w", what, err)
+		}
+		recordHeartbeat(ctx, beat)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package activities_test
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/spec"
+	"github.com/socflow/socflow/internal/stacktest"
+)
+
+// runRestart executes RestartPebbleServices as a worker would and decodes its result.
+func runRestart(t *testing.T, p spec.Pebble, services ...string) (activities.RestartPebbleServicesResult, error) {
+	t.Helper()
+	return restartIn(t, probeEnv(t), p, services...)
+}
+
+// restartIn is runRestart in a given environment (one holding heartbeat details).
+func restartIn(t *testing.T, env *testsuite.TestActivityEnvironment, p spec.Pebble, services ...string) (activities.RestartPebbleServicesResult, error) {
+	t.Helper()
+	var res activities.RestartPebbleServicesResult
+	v, err := env.ExecuteActivity(nilActs.RestartPebbleServices, activities.RestartPebbleServicesInput{Pebble: p, Services: services})
+	if err != nil {
+		return res, err
+	}
+	if err := v.Get(&res); err != nil {
+		t.Fatal(err)
+	}
+	return res, nil
+}
+
+// changedPids names the services whose pid differs between two readings.
+func changedPids(before, after map[string]string) []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(after)) {
+		if before[name] != after[name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+func TestRestartPebbleServicesRestartsOnlyThoseNamed(t *testing.T) {
+	ctx := context.Background()
+	socket := stacktest.Pebble(t)
+	p := spec.Pebble{Socket: socket}
+	dir := t.TempDir()
+	if _, err := applySleepers(ctx, p, sleepLayer(dir, 3, nil)); err != nil {
+		t.Fatal(err)
+	}
+	all := []string{"platform", "worker-0", "worker-1", "worker-2"}
+	if _, err := (&activities.Activities{}).StartPebbleServices(ctx, activities.StartPebbleServicesInput{Pebble: p, Services: all}); err != nil {
+		t.Fatal(err)
+	}
+	before := pids(t, dir)
+
+	res, err := runRestart(t, p, "worker-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Restarted, []string{"worker-1"}) || res.Started != nil || res.Change == "" {
+		t.Errorf("result %+v", res)
+	}
+	after := pids(t, dir)
+	if got := changedPids(before, after); !slices.Equal(got, []string{"worker-1"}) {
+		t.Errorf("new processes for %v, want only worker-1", got)
+	}
+	changes := pebbleChanges(t, socket)
+	last := changes[len(changes)-1]
+	if last.ID != res.Change || last.Kind != "restart" || !strings.Contains(last.Summary, `"worker-1"`) ||
+		strings.Contains(last.Summary, "platform") || strings.Contains(last.Summary, "worker-0") || last.Status != "Done" {
+		t.Errorf("last change %+v", last)
+	}
+
+	t.Log("a retry that finds the first attempt's change waits for it instead of restarting again")
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	env.SetHeartbeatDetails(res)
+	again, err := restartIn(t, env, p, "worker-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Change != res.Change || !slices.Equal(again.Restarted, res.Restarted) {
+		t.Errorf("resumed result %+v, want %+v", again, res)
+	}
+	if got := changedPids(after, pids(t, dir)); got != nil {
+		t.Errorf("the resumed restart restarted %v", got)
+	}
+	if n := len(pebbleChanges(t, socket)); n != len(changes) {
+		t.Errorf("the resumed restart made %d changes", n-len(changes))
+	}
+
+	t.Log("an inactive service is started, and said so")
+	if _, err := (&activities.Activities{}).StopPebbleServices(ctx, activities.StopPebbleServicesInput{Pebble: p, Services: []string{"worker-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	after = pids(t, dir)
+	res, err = runRestart(t, p, "worker-2", "worker-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Restarted, []string{"worker-0"}) || !slices.Equal(res.Started, []string{"worker-2"}) {
+		t.Errorf("result %+v", res)
+	}
+	if got := changedPids(after, pids(t, dir)); !slices.Equal(got, []string{"worker-0", "worker-2"}) {
+		t.Errorf("new processes for %v, want worker-0 and worker-2", got)
+	}
+
+	t.Log("restarting the platform leaves the workers that require it running")
+	after = pids(t, dir)
+	if _, err := runRestart(t, p, "platform"); err != nil {
+		t.Fatal(err)
+	}
+	if got := changedPids(after, pids(t, dir)); !slices.Equal(got, []string{"platform"}) {
+		t.Errorf("new processes for %v, want only platform", got)
+	}
+}
+
+func TestRestartPebbleServicesRefusesUnknownServices(t *testing.T) {
+	p := spec.Pebble{Socket: stacktest.Pebble(t)}
+	_, err := runRestart(t, p, "socflow-no-such-service")
+	requirePermanent(t, err, activities.ErrTypeInvalidInput, "socflow-no-such-service", "no such service")
+	_, err = runRestart(t, p)
+	requirePermanent(t, err, activities.ErrTypeInvalidInput, "none named")
+}
