@@ -269,8 +269,11 @@ func waitStatus(t testing.TB, c tclient.Client, id string, limit time.Duration, 
 	var st workflows.DeployStatus
 	for time.Now().Before(deadline) {
 		v, err := c.QueryWorkflow(context.Background(), id, "", workflows.StatusQuery)
-		if err == nil && v.Get(&st) == nil && cond(st) {
-			return st
+		var got workflows.DeployStatus // fresh each poll: omitted fields must not keep old values
+		if err == nil && v.Get(&got) == nil {
+			if st = got; cond(st) {
+				return st
+			}
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
