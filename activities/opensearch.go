@@ -18,8 +18,10 @@ import (
 type ProbeOpenSearchInput struct {
 	// OpenSearch is the spec's integrations.opensearch section, secrets as references.
 	OpenSearch spec.OpenSearch `json:"opensearch"`
-	// AllowOldDependencies turns a version below OpenCTI's minimum into a warning.
+	// AllowOldDependencies turns a version below the app's minimum into a warning.
 	AllowOldDependencies bool `json:"allowOldDependencies,omitempty"`
+	// Requires is the app's minimum versions (unset: OpenCTI's).
+	Requires spec.Requirement `json:"requires,omitzero"`
 	// IndexPrefix is the instance's index prefix (its name), used only to name the
 	// objects that fail without a module; empty reads "<prefix>".
 	IndexPrefix string `json:"indexPrefix,omitempty"`
@@ -46,7 +48,7 @@ func (a *Activities) ProbeOpenSearch(ctx context.Context, in ProbeOpenSearchInpu
 		for _, u := range urls {
 			node, err := probeOpenSearchNode(ctx, u, s.Username, password, ca)
 			if err == nil {
-				versionWarning, err := openSearchMinimum(node.flavour, node.version, in.AllowOldDependencies)
+				versionWarning, err := minimumVersion(node.flavour, node.version, in.Requires, in.AllowOldDependencies)
 				if err != nil {
 					return "", err
 				}
@@ -81,15 +83,6 @@ func (a *Activities) openSearchSecrets(s spec.OpenSearch) (password, ca string, 
 		}
 	}
 	return password, ca, nil
-}
-
-// openSearchMinimum applies OpenCTI's minimum for the flavour that answered:
-// OpenSearch >= 2.9, Elasticsearch >= 8.
-func openSearchMinimum(flavour, version string, allow bool) (string, error) {
-	if flavour == "opensearch" {
-		return minimumVersion("opensearch", version, 2, 9, allow)
-	}
-	return minimumVersion("elasticsearch", version, 8, 0, allow)
 }
 
 // searchNode is what one node told the probe about its cluster.

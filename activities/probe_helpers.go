@@ -10,6 +10,9 @@ import (
 	"regexp"
 	"strconv"
 	"syscall"
+
+	"github.com/socflow/socflow/internal/opencti"
+	"github.com/socflow/socflow/internal/spec"
 )
 
 // netReason turns a transport error into the short phrase an operator acts on
@@ -59,23 +62,31 @@ func versionAtLeast(version string, major, minor int) (ok, parsed bool) {
 	return gotMinor >= minor, true
 }
 
-// minimumVersion enforces OpenCTI's documented minimum: below it the probe fails
-// permanently (OpenCTI refuses or misbehaves and waiting will not upgrade it),
-// unless the spec allows old dependencies, when it returns a warning instead.
-func minimumVersion(system, version string, major, minor int, allow bool) (warning string, err error) {
-	ok, parsed := versionAtLeast(version, major, minor)
+// minimumVersion enforces the app's minimum version of system (req, OpenCTI's when the
+// input predates requirements): below it the probe fails permanently (the app refuses or
+// misbehaves, and waiting will not upgrade it), unless the spec allows old dependencies,
+// when it returns a warning instead. A system the app sets no minimum for passes.
+func minimumVersion(system, version string, req spec.Requirement, allow bool) (warning string, err error) {
+	if req.IsZero() {
+		req = opencti.Requirement
+	}
+	major, minor, ok := req.Minimum(system)
+	if !ok {
+		return "", nil
+	}
+	atLeast, parsed := versionAtLeast(version, major, minor)
 	switch {
 	case !parsed:
 		return fmt.Sprintf("cannot parse %s version %q; the minimum %d.%d was not checked", system, version, major, minor), nil
-	case ok:
+	case atLeast:
 		return "", nil
 	case allow:
-		return fmt.Sprintf("%s %s is below OpenCTI's documented minimum %d.%d (accepted because opencti.allowOldDependencies is set)",
-			system, version, major, minor), nil
+		return fmt.Sprintf("%s %s is below %s's documented minimum %d.%d (accepted because %s is set)",
+			system, version, req.App, major, minor, req.AllowField), nil
 	}
 	return "", &errPermanent{ErrTypeVersionTooOld, fmt.Errorf(
-		"cannot use %s %s: OpenCTI requires %s >= %d.%d (upgrade it, or set opencti.allowOldDependencies for a test stack)",
-		system, version, system, major, minor)}
+		"cannot use %s %s: %s requires %s >= %d.%d (upgrade it, or set %s for a test stack)",
+		system, version, req.App, system, major, minor, req.AllowField)}
 }
 
 // withWarning copies a warning into a ready result; a not-ready or failed probe

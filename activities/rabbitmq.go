@@ -24,8 +24,10 @@ import (
 type ProbeRabbitMQInput struct {
 	// RabbitMQ is the spec's integrations.rabbitmq section, secrets as references.
 	RabbitMQ spec.RabbitMQ `json:"rabbitmq"`
-	// AllowOldDependencies turns a version below OpenCTI's minimum into a warning.
+	// AllowOldDependencies turns a version below the app's minimum into a warning.
 	AllowOldDependencies bool `json:"allowOldDependencies,omitempty"`
+	// Requires is the app's minimum versions (unset: OpenCTI's).
+	Requires spec.Requirement `json:"requires,omitzero"`
 	ProbeWindow
 }
 
@@ -56,7 +58,7 @@ func (a *Activities) ProbeRabbitMQ(ctx context.Context, in ProbeRabbitMQInput) (
 		if err != nil {
 			return "", err
 		}
-		warning, err = minimumVersion("rabbitmq", version, 3, 11, in.AllowOldDependencies)
+		warning, err = minimumVersion("rabbitmq", version, in.Requires, in.AllowOldDependencies)
 		return version, err
 	})
 	return withWarning(res, err, warning)

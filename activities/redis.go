@@ -27,8 +27,10 @@ func init() { redis.SetLogger(quietRedis{}) }
 type ProbeRedisInput struct {
 	// Redis is the spec's integrations.redis section, secrets as references.
 	Redis spec.Redis `json:"redis"`
-	// AllowOldDependencies turns a version below OpenCTI's minimum into a warning.
+	// AllowOldDependencies turns a version below the app's minimum into a warning.
 	AllowOldDependencies bool `json:"allowOldDependencies,omitempty"`
+	// Requires is the app's minimum versions (unset: OpenCTI's).
+	Requires spec.Requirement `json:"requires,omitzero"`
 	ProbeWindow
 }
 
@@ -56,7 +58,7 @@ func (a *Activities) ProbeRedis(ctx context.Context, in ProbeRedisInput) (ProbeR
 		if err != nil {
 			return "", err
 		}
-		warning, err = minimumVersion("redis", version, 7, 1, in.AllowOldDependencies)
+		warning, err = minimumVersion("redis", version, in.Requires, in.AllowOldDependencies)
 		return version, err
 	})
 	return withWarning(res, err, warning)

@@ -182,3 +182,11 @@ func (i Instance) clone() Instance {
 	ints.S3 = i.Integrations.S3.Clone()
 	return out
 }
+
+// Requirement is OpenCTI's documented minimum of each dependency (docs/opencti.md §1):
+// OpenSearch >= 2.9 or Elasticsearch >= 8, RabbitMQ >= 3.11, Redis >= 7.1.
+var Requirement = spec.Requirement{
+	App:        "OpenCTI",
+	Minimums:   map[string]string{"opensearch": "2.9", "elasticsearch": "8.0", "rabbitmq": "3.11", "redis": "7.1"},
+	AllowField: "opencti.allowOldDependencies",
+}
