@@ -38,6 +38,7 @@ var importantPaths = map[string][]importantPath{
 		{"TestDeploySurvivesWorkerKill9", 0},                // worker killed twice, resumed from history
 		{"TestPlatformKilledMidInitFailsWithTheFix", 2},     // crash loop judged hopeless: platform stopped
 		{"TestTwoInstancesShareRedisAndRabbitMQ", 2},        // two deploys, and a third refused by the prefix pre-flight
+		{"TestDeployRetriesAStepUntilPebbleComesUp", 3},     // pushing-plan retried by the workflow until Pebble is up
 	},
 }
 
