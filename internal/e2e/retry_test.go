@@ -48,6 +48,15 @@ func TestDeployRetriesAStepUntilPebbleComesUp(t *testing.T) {
 		!strings.Contains(string(out), "last error: ") || !strings.Contains(string(out), inst.Pebble.Socket) {
 		t.Errorf("starter status (%v) does not show the retried step:\n%s", err, out)
 	}
+	t.Logf("starter status while retrying:\n%s", out)
+	// tctl has no codec: the status still reads as plain JSON, retry included.
+	out, err = exec.Command(os.Getenv("SOCFLOW_TCTL_BIN"), "--address", stacktest.Get(t).TemporalAddress, "workflow", "query",
+		"--workflow_id", run.GetID(), "--query_type", workflows.StatusQuery).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"attempt"`) || !strings.Contains(string(out), `"lastError"`) ||
+		!strings.Contains(string(out), `"step": "pushing-plan"`) && !strings.Contains(string(out), `"step":"pushing-plan"`) {
+		t.Errorf("tctl's status query (%v) does not show the retried step:\n%s", err, out)
+	}
+	t.Logf("tctl workflow query --query_type status while retrying:\n%s", out)
 
 	stacktest.PebbleAt(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
