@@ -22,6 +22,10 @@ const DeployOpenCTIWorkflow = "DeployOpenCTI"
 // StatusQuery returns the DeployStatus of a running or finished deploy.
 const StatusQuery = "status"
 
+// ErrTypeRetriesExhausted is the application error type of a short step that kept
+// failing until its attempts or its overall time bound ran out.
+const ErrTypeRetriesExhausted = "RetriesExhausted"
+
 // AppOpenCTI is the SocflowApp search attribute value of OpenCTI workflows.
 const AppOpenCTI = "opencti"
 

@@ -57,26 +57,13 @@ type Status struct {
 // Retrying reports whether Step is being retried after a failed attempt.
 func (s Status) Retrying() bool { return s.Attempt > 1 }
 
-// String is the status on one line, as the starter and the Web UI print it.
+// String is the status on one line, as the starter prints it ("waiting: retrying …").
 func (s Status) String() string {
 	line := string(s.Kind)
 	if s.Message != "" {
 		line += ": " + s.Message
 	}
 	return line
-}
-
-// RetryLine says which step is retried, its attempt and last error ("" when no step is
-// being retried); now places the next attempt in time.
-func (s Status) RetryLine(now time.Time) string {
-	if !s.Retrying() {
-		return ""
-	}
-	line := fmt.Sprintf("retrying %s: attempt %d", s.Step, s.Attempt)
-	if wait := s.NextAttemptAt.Sub(now); wait > 0 {
-		line += fmt.Sprintf(" in %s", wait.Round(time.Second))
-	}
-	return line + ", last error: " + s.LastError
 }
 
 // tracker keeps a workflow's Status: every change is published (the Web UI's current
@@ -147,10 +134,6 @@ func (r stepRetry) backoff(n int) time.Duration {
 	}
 	return min(time.Duration(d), r.maxInterval)
 }
-
-// ErrTypeRetriesExhausted is the application error type of a short step that kept
-// failing until its attempts or its overall time bound ran out.
-const ErrTypeRetriesExhausted = "RetriesExhausted"
 
 // runStep runs one short activity of step (fn with in, result into out, nil for
 // none). Keyed workflows run each attempt with server retries off and retry in the
