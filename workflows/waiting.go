@@ -27,13 +27,13 @@ func dependencyProbes(inst opencti.Instance) []probe {
 	w := func(d time.Duration) activities.ProbeWindow { return activities.ProbeWindow{Window: d} }
 	return []probe{
 		{"opensearch", a.ProbeOpenSearch, func(d time.Duration) any {
-			return activities.ProbeOpenSearchInput{OpenSearch: *ig.OpenSearch, AllowOldDependencies: allow, IndexPrefix: inst.Name, ProbeWindow: w(d)}
+			return activities.ProbeOpenSearchInput{OpenSearch: *ig.OpenSearch, AllowOldDependencies: allow, Requires: opencti.Requirement, IndexPrefix: inst.Name, ProbeWindow: w(d)}
 		}},
 		{"rabbitmq", a.ProbeRabbitMQ, func(d time.Duration) any {
-			return activities.ProbeRabbitMQInput{RabbitMQ: *ig.RabbitMQ, AllowOldDependencies: allow, ProbeWindow: w(d)}
+			return activities.ProbeRabbitMQInput{RabbitMQ: *ig.RabbitMQ, AllowOldDependencies: allow, Requires: opencti.Requirement, ProbeWindow: w(d)}
 		}},
 		{"redis", a.ProbeRedis, func(d time.Duration) any {
-			return activities.ProbeRedisInput{Redis: *ig.Redis, AllowOldDependencies: allow, ProbeWindow: w(d)}
+			return activities.ProbeRedisInput{Redis: *ig.Redis, AllowOldDependencies: allow, Requires: opencti.Requirement, ProbeWindow: w(d)}
 		}},
 		{"s3", a.ProbeS3, func(d time.Duration) any { return activities.ProbeS3Input{S3: *ig.S3, ProbeWindow: w(d)} }},
 	}

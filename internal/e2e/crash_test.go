@@ -310,7 +310,8 @@ func (s *restartableServer) start(t *testing.T) {
 		LogLevel:      "error",
 		// The deploy upserts these; unregistered, its workflow task would fail forever.
 		SearchAttributes: temporal.NewSearchAttributes(
-			workflows.SearchAttrInstance.ValueSet(""), workflows.SearchAttrApp.ValueSet(""), workflows.SearchAttrPhase.ValueSet("")),
+			workflows.SearchAttrInstance.ValueSet(""), workflows.SearchAttrApp.ValueSet(""), workflows.SearchAttrPhase.ValueSet(""),
+			workflows.SearchAttrStatus.ValueSet("")),
 		Stdout: out, Stderr: out,
 	})
 	if err != nil {
