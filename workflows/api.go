@@ -9,6 +9,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/opencti"
 )
 
@@ -142,4 +143,131 @@ func ErrorReason(err error) string {
 		return app.Message()
 	}
 	return err.Error()
+}
+
+// OpenCTIInstanceWorkflow is the workflow type name of OpenCTIInstance, the entity
+// workflow that deploys one instance and then applies its config changes.
+const OpenCTIInstanceWorkflow = "OpenCTIInstance"
+
+// SetConfigUpdate names both the SetConfig Update and its Signal twin (tctl has no
+// Updates); both take a SetConfigRequest as JSON.
+const SetConfigUpdate = "SetConfig"
+
+// InstanceWorkflowID is the workflow ID of an instance's entity workflow.
+func InstanceWorkflowID(instance string) string { return "opencti/" + instance }
+
+// InstanceInput is the input of OpenCTIInstance.
+type InstanceInput struct {
+	// Instance is the spec to deploy; secret fields are references or local literals.
+	Instance opencti.Instance `json:"instance"`
+	// State is the state a previous run carried over Continue-As-New (nil on the first run).
+	State *InstanceState `json:"state,omitempty"`
+	// ContinueAsNewAfterEvents continues as new once the history holds this many events
+	// (0: only when the server suggests it); tests set it low.
+	ContinueAsNewAfterEvents int `json:"continueAsNewAfterEvents,omitempty"`
+}
+
+// SetConfigRequest is one SetConfig change: the fields to set (absent: keep) and a
+// request ID that makes a repeated request return the first result.
+type SetConfigRequest struct {
+	// RequestID identifies the change; empty: the update ID (or, for a signal, one the
+	// workflow assigns).
+	RequestID string `json:"requestId,omitempty"`
+	// Workers is the new worker count (opencti.workers, 1..32).
+	Workers *int `json:"workers,omitempty"`
+	// LogLevel is the new platform and worker log level (opencti.logLevel).
+	LogLevel opencti.LogLevel `json:"logLevel,omitempty"`
+}
+
+// SetConfigResult says what a SetConfig change did: what changed (environment values
+// masked) and which services were restarted, started and stopped.
+type SetConfigResult struct {
+	// RequestID is the change's request ID.
+	RequestID string `json:"requestId"`
+	// Summary is the change on one line, e.g. "workers 3 -> 5".
+	Summary string `json:"summary"`
+	// Changed are the services whose definition changed, with their changed keys.
+	Changed []layer.Change `json:"changed,omitempty"`
+	// Restarted, Started and Stopped are the services the reconcile acted on.
+	Restarted []string `json:"restarted,omitempty"`
+	Started   []string `json:"started,omitempty"`
+	Stopped   []string `json:"stopped,omitempty"`
+	// Error is why the change could not be applied ("" when it was).
+	Error string `json:"error,omitempty"`
+}
+
+// ChangeOutcome is one change as the instance's status lists it: applied, failed or
+// rejected (a signal whose input was invalid).
+type ChangeOutcome struct {
+	// RequestID is the change's request ID ("" for a rejected signal without one).
+	RequestID string `json:"requestId,omitempty"`
+	// Via is "update" or "signal".
+	Via string `json:"via"`
+	// State is "applied", "failed" or "rejected".
+	State string `json:"state"`
+	// Summary says what changed and what was restarted, or why it was not applied.
+	Summary string `json:"summary"`
+}
+
+// InstanceState is all OpenCTIInstance knows, carried whole over Continue-As-New.
+type InstanceState struct {
+	// Status is the shared status model.
+	Status Status `json:"status"`
+	// Deployed is set once the deploy child finished successfully.
+	Deployed bool `json:"deployed,omitempty"`
+	// Spec is the applied spec (defaulted).
+	Spec opencti.Instance `json:"spec"`
+	// Secrets are the references of the instance's secrets, from the deploy.
+	Secrets opencti.InstanceSecrets `json:"secrets"`
+	// Version and URL are what the deploy verified.
+	Version string `json:"version,omitempty"`
+	URL     string `json:"url,omitempty"`
+	// LastReason is the latest reason something did not go as asked.
+	LastReason string `json:"lastReason,omitempty"`
+	// Results are the results of applied (or failed) changes by request ID, and
+	// ResultOrder their IDs in order, oldest first (bounded).
+	Results     map[string]SetConfigResult `json:"results,omitempty"`
+	ResultOrder []string                   `json:"resultOrder,omitempty"`
+	// Queue holds accepted changes not applied yet, in arrival order.
+	Queue []QueuedChange `json:"queue,omitempty"`
+	// Recent are the latest outcomes, oldest first (bounded), for the status.
+	Recent []ChangeOutcome `json:"recent,omitempty"`
+	// Signals counts SetConfig signals, to name those sent without a request ID.
+	Signals int `json:"signals,omitempty"`
+	// Runs counts the runs of this instance's workflow (1 + Continue-As-News).
+	Runs int `json:"runs,omitempty"`
+}
+
+// QueuedChange is an accepted change waiting to be applied.
+type QueuedChange struct {
+	// ID is the request ID.
+	ID string `json:"id"`
+	// Via is "update" or "signal".
+	Via string `json:"via"`
+	// Request is the change.
+	Request SetConfigRequest `json:"request"`
+}
+
+// InstanceStatus is what the status query of OpenCTIInstance returns.
+type InstanceStatus struct {
+	// Instance is the instance name.
+	Instance string `json:"instance"`
+	// Status is the shared status model.
+	Status Status `json:"status"`
+	// Deployed says whether the deploy child finished.
+	Deployed bool `json:"deployed"`
+	// Version and URL are what the deploy verified.
+	Version string `json:"version,omitempty"`
+	URL     string `json:"url,omitempty"`
+	// Workers and LogLevel are the applied config.
+	Workers  int              `json:"workers"`
+	LogLevel opencti.LogLevel `json:"logLevel"`
+	// Pending is the number of accepted changes not applied yet.
+	Pending int `json:"pending"`
+	// LastReason is the latest reason something did not go as asked.
+	LastReason string `json:"lastReason,omitempty"`
+	// Recent are the latest change outcomes, oldest first.
+	Recent []ChangeOutcome `json:"recent,omitempty"`
+	// Runs counts the runs of the workflow (1 + Continue-As-News).
+	Runs int `json:"runs"`
 }

@@ -9,3 +9,10 @@ var _ codec.Clear = DeployStatus{}
 
 // ClearPayload marks DeployStatus as readable without the codec server.
 func (DeployStatus) ClearPayload() {}
+
+// InstanceStatus holds states, config values that are never secrets (workers, log
+// level) and reasons: like DeployStatus it travels unencrypted for tctl.
+var _ codec.Clear = InstanceStatus{}
+
+// ClearPayload marks InstanceStatus as readable without the codec server.
+func (InstanceStatus) ClearPayload() {}

@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/opencti"
 )
 
 // Timeouts and retries, one set per kind of side effect, each with its reason.
@@ -34,6 +35,20 @@ var (
 	pebbleOptions = workflow.ActivityOptions{
 		StartToCloseTimeout:    2*activities.PebbleCallTimeout + 10*time.Second,
 		ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
+	}
+
+	// restartOptions: RestartPebbleServices waits for Pebble's restart change: SIGTERM,
+	// SIGKILL after the kill-delay (the platform's 30 s), a start Pebble confirms after
+	// a second, so an attempt gets the kill-delay plus two minutes. It heartbeats the
+	// change ID every PebbleCallTimeout/3, so a lost worker is noticed within the
+	// heartbeat timeout, and the server's retry of the same activity reads the change
+	// ID back and waits for that change instead of restarting a second time; that is
+	// why it runs with server retries, not through tracker.runStep.
+	restartOptions = workflow.ActivityOptions{
+		StartToCloseTimeout:    opencti.PlatformKillDelay + 2*time.Minute,
+		HeartbeatTimeout:       activities.PebbleCallTimeout,
+		ScheduleToCloseTimeout: 15 * time.Minute,
 		RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
 	}
 

@@ -132,27 +132,45 @@ func (d *deploy) waitOne(ctx workflow.Context, st *DependencyStatus, p probe, de
 // waitPlatform waits until the platform answers /health with 200, recording each
 // reason it is not (initialising, dependency down, service crashed) on the way.
 func (d *deploy) waitPlatform(ctx workflow.Context, in activities.WaitOpenCTIHealthyInput) error {
+	return waitPlatformHealthy(ctx, in, "cannot deploy", func(ctx workflow.Context, res activities.ProbeResult, err error) {
+		switch {
+		case err != nil:
+			d.status.Platform = ErrorReason(err)
+			d.publish(ctx)
+		case res.Ready:
+			d.status.Platform = "healthy"
+			d.publish(ctx)
+		default:
+			d.status.Platform = res.Reason
+			d.status.LastReason = "platform: " + res.Reason
+			d.tr.set(ctx, Status{Kind: StatusWaiting, Step: string(PhaseWaitingPlatform), Message: "waiting for the platform: " + res.Reason})
+		}
+	})
+}
+
+// waitPlatformHealthy polls WaitOpenCTIHealthy until the platform answers /health with
+// 200, handing report each probe's result (or its error) so the caller's status shows
+// why it is not healthy yet; what prefixes the errors ("cannot deploy"). It never
+// restarts the platform: a first boot or a migration is waited on up to
+// PlatformHealthLimit. The deploy and the instance's reconciles share it.
+func waitPlatformHealthy(ctx workflow.Context, in activities.WaitOpenCTIHealthyInput, what string,
+	report func(workflow.Context, activities.ProbeResult, error)) error {
 	actx := workflow.WithActivityOptions(ctx, probeOptions)
 	deadline := workflow.Now(ctx).Add(PlatformHealthLimit)
 	for round := 0; ; round++ {
 		in.Window = probeWindow(round)
 		var res activities.ProbeResult
 		if err := workflow.ExecuteActivity(actx, a.WaitOpenCTIHealthy, in).Get(ctx, &res); err != nil {
-			d.status.Platform = ErrorReason(err)
-			d.publish(ctx)
-			return wrapReason("cannot deploy: platform", err)
+			report(ctx, res, err)
+			return wrapReason(what+": platform", err)
 		}
+		report(ctx, res, nil)
 		if res.Ready {
-			d.status.Platform = "healthy"
-			d.publish(ctx)
 			return nil
 		}
-		d.status.Platform = res.Reason
-		d.status.LastReason = "platform: " + res.Reason
-		d.tr.set(ctx, Status{Kind: StatusWaiting, Step: string(PhaseWaitingPlatform), Message: "waiting for the platform: " + res.Reason})
 		if workflow.Now(ctx).After(deadline) {
-			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("cannot deploy: platform not healthy after %s: %s",
-				PlatformHealthLimit, strings.TrimSpace(res.Reason)), "PlatformTimeout", nil)
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: platform not healthy after %s: %s",
+				what, PlatformHealthLimit, strings.TrimSpace(res.Reason)), "PlatformTimeout", nil)
 		}
 	}
 }

@@ -1,0 +1,288 @@
+package workflows
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// Bounds on what the instance's state keeps, so it rides Continue-As-New in a small payload.
+const (
+	// keptResults is how many change results (by request ID) are kept for deduplication.
+	keptResults = 500
+	// keptOutcomes is how many recent outcomes the status lists.
+	keptOutcomes = 20
+)
+
+// OpenCTIInstance is one OpenCTI instance's entity workflow (ID InstanceWorkflowID): it
+// deploys the instance through DeployOpenCTI as a child workflow, then applies config
+// changes (the SetConfig Update and its Signal twin) one at a time, in arrival order, as
+// minimal reconciles, and continues as new when the history grows, carrying its state.
+func OpenCTIInstance(ctx workflow.Context, in InstanceInput) error {
+	w := &instance{in: in}
+	if err := w.setup(ctx); err != nil {
+		return err
+	}
+	return w.run(ctx)
+}
+
+// instance is the running state of OpenCTIInstance; st is what crosses Continue-As-New.
+type instance struct {
+	in      InstanceInput
+	st      InstanceState
+	tr      tracker
+	logger  log.Logger
+	signals workflow.ReceiveChannel
+}
+
+func (w *instance) setup(ctx workflow.Context) error {
+	if w.in.State != nil {
+		w.st = *w.in.State
+	} else {
+		w.st = InstanceState{Spec: w.in.Instance.WithDefaults(), Status: Status{Kind: StatusMaintenance, Message: "instance accepted"}}
+	}
+	w.st.Runs++
+	if w.st.Results == nil {
+		w.st.Results = map[string]SetConfigResult{}
+	}
+	name := w.st.Spec.Name
+	w.logger = log.With(workflow.GetLogger(ctx), "instance", name)
+	w.tr = tracker{st: &w.st.Status, lastReason: &w.st.LastReason, keyed: true, upserted: w.st.Status.Kind, publish: w.publish, logger: w.logger}
+	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (InstanceStatus, error) { return w.status(), nil }); err != nil {
+		return fmt.Errorf("cannot register the status query: %w", err)
+	}
+	err := workflow.SetUpdateHandlerWithOptions(ctx, SetConfigUpdate, w.onUpdate, workflow.UpdateHandlerOptions{
+		Validator: func(ctx workflow.Context, r SetConfigRequest) error { return r.validate(w.st.Spec) },
+	})
+	if err != nil {
+		return fmt.Errorf("cannot register the SetConfig update: %w", err)
+	}
+	// Signals are taken by the main loop only (receiveSignals), never by a goroutine
+	// blocked on Receive: a value handed to such a goroutine is invisible to the drain
+	// before Continue-As-New and would be lost with the run.
+	w.signals = workflow.GetSignalChannel(ctx, SetConfigUpdate)
+	w.publish(ctx)
+	return workflow.UpsertTypedSearchAttributes(ctx, SearchAttrInstance.ValueSet(name), SearchAttrApp.ValueSet(AppOpenCTI),
+		SearchAttrStatus.ValueSet(string(w.st.Status.Kind)))
+}
+
+func (w *instance) run(ctx workflow.Context) error {
+	if !w.st.Deployed {
+		if err := w.deploy(ctx); err != nil {
+			return err
+		}
+	}
+	for {
+		err := workflow.Await(ctx, func() bool { return w.signals.Len() > 0 || len(w.st.Queue) > 0 || w.continueWanted(ctx) })
+		if err != nil {
+			return err
+		}
+		w.receiveSignals(ctx)
+		if len(w.st.Queue) > 0 {
+			c := w.st.Queue[0]
+			w.st.Queue = w.st.Queue[1:]
+			w.apply(ctx, c)
+			continue
+		}
+		if !w.continueWanted(ctx) {
+			continue
+		}
+		// Continue-As-New: every signal delivered has been taken in above; let every
+		// update handler return its result, so no change is lost or left unanswered.
+		err = workflow.Await(ctx, func() bool {
+			return w.signals.Len() > 0 || len(w.st.Queue) > 0 || workflow.AllHandlersFinished(ctx)
+		})
+		if err != nil {
+			return err
+		}
+		if w.signals.Len() > 0 || len(w.st.Queue) > 0 {
+			continue
+		}
+		w.logger.Info("continuing as new", "historyLength", workflow.GetInfo(ctx).GetCurrentHistoryLength(), "runs", w.st.Runs)
+		st := w.st
+		return workflow.NewContinueAsNewError(ctx, OpenCTIInstanceWorkflow, InstanceInput{
+			Instance: w.in.Instance, State: &st, ContinueAsNewAfterEvents: w.in.ContinueAsNewAfterEvents,
+		})
+	}
+}
+
+// receiveSignals takes in every SetConfig signal delivered so far, in order.
+func (w *instance) receiveSignals(ctx workflow.Context) {
+	for {
+		var raw json.RawMessage
+		if !w.signals.ReceiveAsync(&raw) {
+			return
+		}
+		w.onSignal(ctx, raw)
+	}
+}
+
+// continueWanted reports whether the history should be continued as new: the server
+// suggests it, or the test threshold of the input is reached.
+func (w *instance) continueWanted(ctx workflow.Context) bool {
+	info := workflow.GetInfo(ctx)
+	return info.GetContinueAsNewSuggested() ||
+		w.in.ContinueAsNewAfterEvents > 0 && info.GetCurrentHistoryLength() >= w.in.ContinueAsNewAfterEvents
+}
+
+// deploy runs DeployOpenCTI as a child workflow under the deploy's own ID (the same
+// workflow tctl users start) and waits for it: only once it finished may a change touch
+// the platform, which is never restarted while it initialises.
+func (w *instance) deploy(ctx workflow.Context) error {
+	name := w.st.Spec.Name
+	if err := w.st.Spec.Validate(); err != nil {
+		return temporal.NewNonRetryableApplicationError("cannot deploy: invalid spec:\n"+err.Error(), "InvalidSpec", nil)
+	}
+	w.tr.set(ctx, Status{Kind: StatusMaintenance, Step: "deploying", Message: "deploying (workflow " + DeployWorkflowID(name) + ")"})
+	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: DeployWorkflowID(name),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			SearchAttrInstance.ValueSet(name), SearchAttrApp.ValueSet(AppOpenCTI)),
+		StaticSummary: fmt.Sprintf("Deploy OpenCTI %s (%s) for %s", name, w.st.Spec.OpenCTI.Version, InstanceWorkflowID(name)),
+	})
+	// Signals sent during the deploy are validated (and a bad one reported) at once;
+	// good ones wait in the queue until the deploy has finished.
+	child := workflow.ExecuteChildWorkflow(cctx, DeployOpenCTIWorkflow, DeployInput{Instance: w.in.Instance})
+	done := false
+	sel := workflow.NewSelector(ctx)
+	sel.AddFuture(child, func(workflow.Future) { done = true })
+	sel.AddReceive(w.signals, func(workflow.ReceiveChannel, bool) { w.receiveSignals(ctx) })
+	for !done {
+		sel.Select(ctx)
+	}
+	var res DeployResult
+	if err := child.Get(ctx, &res); err != nil {
+		reason := ErrorReason(err)
+		w.st.LastReason = "deploy: " + reason
+		w.tr.set(ctx, Status{Kind: StatusBlocked, Step: "deploying", Message: "the deploy failed: " + reason +
+			"; fix that, then start this instance's workflow again"})
+		w.logger.Error("deploy failed", "error", err)
+		return fmt.Errorf("cannot deploy %s: %w", name, err)
+	}
+	w.st.Deployed, w.st.Secrets, w.st.Version, w.st.URL = true, res.Secrets, res.Version, res.URL
+	w.tr.set(ctx, w.active())
+	return nil
+}
+
+// active is the status of a deployed instance with nothing in progress.
+func (w *instance) active() Status {
+	return Status{Kind: StatusActive, Message: fmt.Sprintf("OpenCTI %s serving at %s", w.st.Version, w.st.URL)}
+}
+
+// onUpdate queues a validated change (once per request ID) and returns its result
+// when the main loop has applied it; a repeated request ID returns the first result.
+func (w *instance) onUpdate(ctx workflow.Context, r SetConfigRequest) (SetConfigResult, error) {
+	id := r.RequestID
+	if id == "" {
+		id = workflow.GetCurrentUpdateInfo(ctx).ID
+	}
+	if _, done := w.st.Results[id]; !done && !w.queued(id) {
+		w.enqueue(ctx, QueuedChange{ID: id, Via: "update", Request: r})
+	}
+	if err := workflow.Await(ctx, func() bool { _, done := w.st.Results[id]; return done }); err != nil {
+		return SetConfigResult{}, err
+	}
+	res := w.st.Results[id]
+	if res.Error != "" {
+		return res, temporal.NewNonRetryableApplicationError(res.Error, "ChangeFailed", nil)
+	}
+	return res, nil
+}
+
+// onSignal is the Signal twin of onUpdate: it decodes and validates the input itself
+// (a signal cannot be rejected), reports a bad one in the status and the log, and
+// queues a good one once per request ID.
+func (w *instance) onSignal(ctx workflow.Context, raw json.RawMessage) {
+	w.st.Signals++
+	r, err := parseSetConfig(raw)
+	if err == nil {
+		err = r.validate(w.st.Spec)
+	}
+	if err != nil {
+		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+		w.logger.Warn("SetConfig signal rejected", "requestId", r.RequestID, "error", msg)
+		w.st.LastReason = "SetConfig signal rejected: " + msg
+		w.outcome(ChangeOutcome{RequestID: r.RequestID, Via: "signal", State: "rejected", Summary: msg})
+		w.publish(ctx)
+		return
+	}
+	id := r.RequestID
+	if id == "" {
+		id = fmt.Sprintf("signal-%d", w.st.Signals)
+	}
+	if _, done := w.st.Results[id]; done || w.queued(id) {
+		w.logger.Info("SetConfig signal repeats a request; ignored", "requestId", id)
+		return
+	}
+	w.enqueue(ctx, QueuedChange{ID: id, Via: "signal", Request: r})
+}
+
+func (w *instance) queued(id string) bool {
+	for _, c := range w.st.Queue {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (w *instance) enqueue(ctx workflow.Context, c QueuedChange) {
+	w.st.Queue = append(w.st.Queue, c)
+	w.logger.Info("change accepted", "requestId", c.ID, "via", c.Via, "pending", len(w.st.Queue))
+	w.publish(ctx)
+}
+
+// record keeps a change's result for deduplication (the oldest beyond keptResults are
+// forgotten) and lists its outcome in the status.
+func (w *instance) record(c QueuedChange, res SetConfigResult) {
+	w.st.Results[c.ID] = res
+	w.st.ResultOrder = append(w.st.ResultOrder, c.ID)
+	if n := len(w.st.ResultOrder) - keptResults; n > 0 {
+		for _, id := range w.st.ResultOrder[:n] {
+			delete(w.st.Results, id)
+		}
+		w.st.ResultOrder = w.st.ResultOrder[n:]
+	}
+	o := ChangeOutcome{RequestID: c.ID, Via: c.Via, State: "applied", Summary: res.describe()}
+	if res.Error != "" {
+		o.State, o.Summary = "failed", res.Summary+": "+res.Error
+	}
+	w.outcome(o)
+}
+
+func (w *instance) outcome(o ChangeOutcome) {
+	w.st.Recent = append(w.st.Recent, o)
+	if n := len(w.st.Recent) - keptOutcomes; n > 0 {
+		w.st.Recent = w.st.Recent[n:]
+	}
+}
+
+// status is what the status query returns.
+func (w *instance) status() InstanceStatus {
+	s := InstanceStatus{Instance: w.st.Spec.Name, Status: w.st.Status, Deployed: w.st.Deployed, Version: w.st.Version,
+		URL: w.st.URL, LogLevel: w.st.Spec.OpenCTI.LogLevel, Pending: len(w.st.Queue), LastReason: w.st.LastReason,
+		Recent: w.st.Recent, Runs: w.st.Runs}
+	if w.st.Spec.OpenCTI.Workers != nil {
+		s.Workers = *w.st.Spec.OpenCTI.Workers
+	}
+	return s
+}
+
+// publish shows the status, the pending changes and the latest outcomes on the Web UI's
+// workflow page.
+func (w *instance) publish(ctx workflow.Context) {
+	st := w.st.Status
+	lines := []string{fmt.Sprintf("**%s** — **%s**: %s", w.st.Spec.Name, st.Kind, st.Message), ""}
+	if st.Retrying() {
+		lines = append(lines, fmt.Sprintf("retrying `%s`: attempt %d, last error: %s", st.Step, st.Attempt, st.LastError), "")
+	}
+	lines = append(lines, fmt.Sprintf("pending changes: %d", len(w.st.Queue)))
+	for _, o := range w.st.Recent {
+		lines = append(lines, fmt.Sprintf("- %s `%s` (%s): %s", o.State, o.RequestID, o.Via, o.Summary))
+	}
+	workflow.SetCurrentDetails(ctx, strings.Join(lines, "\n"))
+}

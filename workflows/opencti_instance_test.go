@@ -1,0 +1,189 @@
+package workflows
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/layer"
+	"github.com/socflow/socflow/internal/opencti"
+)
+
+// fakeContainer answers ApplyOpenCTIPlan like the real activity: it compares the
+// pushed spec's workers and log level with the previous push.
+type fakeContainer struct {
+	workers  int
+	logLevel opencti.LogLevel
+}
+
+func (f *fakeContainer) apply(_ context.Context, in activities.ApplyOpenCTIPlanInput) (activities.ApplyOpenCTIPlanResult, error) {
+	var res activities.ApplyOpenCTIPlanResult
+	n, lvl := *in.Instance.OpenCTI.Workers, in.Instance.OpenCTI.LogLevel
+	if f.workers != 0 {
+		for i := f.workers; i < n; i++ {
+			res.Added = append(res.Added, fmt.Sprintf("worker-%d", i))
+		}
+		for i := n; i < f.workers; i++ {
+			res.Removed = append(res.Removed, fmt.Sprintf("worker-%d", i))
+		}
+		if lvl != f.logLevel {
+			env := []layer.EnvChange{{Key: "APP__APP_LOGS__LOGS_LEVEL", Kind: layer.Changed, Old: string(f.logLevel), New: string(lvl)}}
+			res.Changed = append(res.Changed, layer.Change{Kind: layer.Changed, Service: "platform", Fields: []string{"environment"}, Env: env})
+			for i := range min(n, f.workers) {
+				res.Changed = append(res.Changed, layer.Change{Kind: layer.Changed, Service: fmt.Sprintf("worker-%d", i), Fields: []string{"environment"}})
+			}
+		}
+	}
+	f.workers, f.logLevel = n, lvl
+	return res, nil
+}
+
+func newInstanceEnv(t *testing.T, calls *callLog) *testsuite.TestWorkflowEnvironment {
+	env := newEnv(t)
+	env.RegisterWorkflow(OpenCTIInstance)
+	happyMocks(env, calls, "apply", "start")
+	env.OnActivity(a.StartPebbleServices, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.StartPebbleServicesInput) (activities.StartPebbleServicesResult, error) {
+			calls.add("start:" + strings.Join(in.Services, ","))
+			return activities.StartPebbleServicesResult{Started: in.Services}, nil
+		})
+	f := &fakeContainer{}
+	env.OnActivity(a.ApplyOpenCTIPlan, mock.Anything, mock.Anything).Return(f.apply)
+	env.OnActivity(a.StopPebbleServices, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.StopPebbleServicesInput) (activities.StopPebbleServicesResult, error) {
+			calls.add("stop:" + strings.Join(in.Services, ","))
+			return activities.StopPebbleServicesResult{Stopped: in.Services}, nil
+		})
+	env.OnActivity(a.RestartPebbleServices, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RestartPebbleServicesInput) (activities.RestartPebbleServicesResult, error) {
+			calls.add("restart:" + strings.Join(in.Services, ","))
+			return activities.RestartPebbleServicesResult{Restarted: in.Services}, nil
+		})
+	return env
+}
+
+// update sends a SetConfig update and returns its result or rejection.
+func update(env *testsuite.TestWorkflowEnvironment, at time.Duration, id string, arg any, done func(SetConfigResult, error)) {
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(SetConfigUpdate, id, &testsuite.TestUpdateCallback{
+			OnAccept: func() {},
+			OnReject: func(err error) { done(SetConfigResult{}, err) },
+			OnComplete: func(v any, err error) {
+				r, _ := v.(SetConfigResult)
+				done(r, err)
+			},
+		}, arg)
+	}, at)
+}
+
+func TestInstanceDeploysThenAppliesMinimalChanges(t *testing.T) {
+	var calls callLog
+	env := newInstanceEnv(t, &calls)
+	five, three := 5, 3
+	results := map[string]SetConfigResult{}
+	errs := map[string]error{}
+	rec := func(id string) func(SetConfigResult, error) {
+		return func(r SetConfigResult, err error) { results[id], errs[id] = r, err }
+	}
+	inst := testInstance()
+	inst.OpenCTI.Workers = &three
+	update(env, time.Minute, "u1", SetConfigRequest{RequestID: "r1", Workers: &five}, rec("u1"))
+	update(env, 2*time.Minute, "u2", SetConfigRequest{RequestID: "r1", Workers: &five}, rec("u2")) // repeated request ID
+	update(env, 3*time.Minute, "u3", SetConfigRequest{Workers: &three}, rec("u3"))
+	update(env, 4*time.Minute, "u4", SetConfigRequest{LogLevel: opencti.LogDebug}, rec("u4"))
+	bad := -1
+	update(env, 5*time.Minute, "bad1", SetConfigRequest{Workers: &bad}, rec("bad1"))
+	update(env, 5*time.Minute, "bad2", map[string]any{"workers": "five"}, rec("bad2"))
+	update(env, 5*time.Minute, "bad3", SetConfigRequest{LogLevel: "verbose"}, rec("bad3"))
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SetConfigUpdate, json.RawMessage(`{"workers": "five"}`))
+	}, 6*time.Minute)
+	var st InstanceStatus
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(StatusQuery)
+		if err != nil || v.Get(&st) != nil {
+			t.Errorf("status query: %v", err)
+		}
+		env.CancelWorkflow()
+	}, 7*time.Minute)
+	env.ExecuteWorkflow(OpenCTIInstance, InstanceInput{Instance: inst})
+
+	got := calls.list()
+	deployEnd := -1
+	for i, c := range got {
+		if c == "start:worker-0,worker-1,worker-2" {
+			deployEnd = i
+		}
+	}
+	want := []string{"start:worker-3,worker-4", "stop:worker-3,worker-4", "restart:platform", "healthy", "restart:worker-0,worker-1,worker-2"}
+	if deployEnd < 0 || strings.Join(got[deployEnd+1:], " ") != strings.Join(want, " ") {
+		t.Fatalf("calls %v\nwant after the deploy: %v", got, want)
+	}
+	if r := results["u1"]; errs["u1"] != nil || strings.Join(r.Started, ",") != "worker-3,worker-4" || len(r.Restarted) != 0 {
+		t.Errorf("workers 5: %+v %v", r, errs["u1"])
+	}
+	if r := results["u2"]; errs["u2"] != nil || r.RequestID != "r1" || strings.Join(r.Started, ",") != "worker-3,worker-4" {
+		t.Errorf("repeated r1 did not return the first result: %+v %v", r, errs["u2"])
+	}
+	if r := results["u3"]; strings.Join(r.Stopped, ",") != "worker-3,worker-4" || r.RequestID != "u3" {
+		t.Errorf("workers 3: %+v", r)
+	}
+	if r := results["u4"]; strings.Join(r.Restarted, ",") != "platform,worker-0,worker-1,worker-2" || len(r.Changed) != 4 {
+		t.Errorf("logLevel debug: %+v", r)
+	}
+	for id, field := range map[string]string{"bad1": "opencti.workers", "bad2": "workers", "bad3": "opencti.logLevel"} {
+		if errs[id] == nil || !strings.Contains(errs[id].Error(), field) {
+			t.Errorf("%s: error %v, want a rejection naming %s", id, errs[id], field)
+		}
+	}
+	if st.Status.Kind != StatusActive || st.Workers != 3 || st.LogLevel != opencti.LogDebug || st.Pending != 0 {
+		t.Errorf("status %+v", st)
+	}
+	last := st.Recent[len(st.Recent)-1]
+	if last.Via != "signal" || last.State != "rejected" || !strings.Contains(last.Summary, "workers") {
+		t.Errorf("rejected signal not in the status: %+v", st.Recent)
+	}
+}
+
+func TestInstanceContinuesAsNewCarryingItsState(t *testing.T) {
+	var calls callLog
+	env := newInstanceEnv(t, &calls)
+	four := 4
+	var res SetConfigResult
+	update(env, time.Minute, "u1", SetConfigRequest{Workers: &four}, func(r SetConfigResult, err error) { res = r })
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(SetConfigUpdate, SetConfigRequest{RequestID: "s1", LogLevel: opencti.LogWarn})
+	}, 2*time.Minute)
+	// The test environment delivers a signal after its callback returns: suggest
+	// Continue-As-New from a later callback, as a server would with the next task.
+	env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 2*time.Minute+time.Second)
+	env.ExecuteWorkflow(OpenCTIInstance, InstanceInput{Instance: testInstance(), ContinueAsNewAfterEvents: 1000})
+	err := env.GetWorkflowError()
+	var can *workflow.ContinueAsNewError
+	if !errors.As(err, &can) {
+		t.Fatalf("error %v, want continue as new", err)
+	}
+	var next InstanceInput
+	if err := converter.GetDefaultDataConverter().FromPayloads(can.Input, &next); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Started, ",") != "worker-2,worker-3" {
+		t.Errorf("change before continue-as-new: %+v", res)
+	}
+	st := next.State
+	if st == nil || !st.Deployed || *st.Spec.OpenCTI.Workers != 4 || st.Spec.OpenCTI.LogLevel != opencti.LogWarn ||
+		len(st.Queue) != 0 || st.Results["u1"].RequestID != "u1" || st.Results["s1"].RequestID != "s1" ||
+		st.Secrets != refs || next.ContinueAsNewAfterEvents != 1000 || st.Runs != 1 {
+		t.Errorf("carried state %+v", st)
+	}
+}
