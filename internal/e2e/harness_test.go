@@ -3,22 +3,16 @@ package e2e
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/canonical/pebble/client"
-	"github.com/redis/go-redis/v9"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
@@ -127,47 +121,8 @@ func newInstance(t testing.TB, o instanceOpts) opencti.Instance {
 	return inst
 }
 
-// cleanupData removes what the stand-in created for the instance: in OpenSearch its
-// indices, index and component templates and lifecycle policy; in Redis the keys of
-// its namespace; in RabbitMQ the queues of its prefix. The stack is shared by every
-// test and by later runs.
-func cleanupData(st stacktest.Stack, name string) {
-	for _, path := range []string{"/" + name + "_*", "/_index_template/" + name + "_*",
-		"/_component_template/" + name + "-core-settings", "/_plugins/_ism/policies/" + name + "-ism-policy"} {
-		req, _ := http.NewRequest(http.MethodDelete, st.OpenSearchURL+path, nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	rdb := redis.NewClient(&redis.Options{Addr: net.JoinHostPort(st.RedisHost, strconv.Itoa(st.RedisPort)), Password: st.RedisPassword})
-	defer rdb.Close()
-	if keys, err := rdb.Keys(ctx, name+":*").Result(); err == nil && len(keys) > 0 {
-		rdb.Del(ctx, keys...)
-	}
-	mgmt := "http://" + net.JoinHostPort(st.RabbitMQHost, strconv.Itoa(st.RabbitMQMgmtPort)) + "/api/queues/" + url.PathEscape(st.RabbitMQVHost) + "/"
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, mgmt, nil)
-	req.SetBasicAuth(st.RabbitMQUser, st.RabbitMQPassword)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return
-	}
-	var queues []struct {
-		Name string `json:"name"`
-	}
-	_ = json.NewDecoder(resp.Body).Decode(&queues)
-	resp.Body.Close()
-	for _, q := range queues {
-		if strings.HasPrefix(q.Name, name+"_") {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, mgmt+url.PathEscape(q.Name), nil)
-			req.SetBasicAuth(st.RabbitMQUser, st.RabbitMQPassword)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
-			}
-		}
-	}
-}
+// cleanupData removes what the stand-in created for the instance in the shared stack.
+func cleanupData(st stacktest.Stack, name string) { st.RemoveInstanceData(name) }
 
 // quietLogger keeps the SDK's per-activity debug lines out of test output.
 func quietLogger() log.Logger {

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -50,14 +49,7 @@ func env(t *testing.T) []string {
 	st := stacktest.Get(t)
 	s3, _ := url.Parse(st.S3Endpoint)
 	id := "stp" + strings.ReplaceAll(uuid.NewString(), "-", "")[:10]
-	t.Cleanup(func() {
-		for _, p := range []string{"/" + id + "_*", "/_index_template/" + id + "_*", "/_component_template/" + id + "-core-settings"} {
-			req, _ := http.NewRequest(http.MethodDelete, st.OpenSearchURL+p, nil)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				resp.Body.Close()
-			}
-		}
-	})
+	t.Cleanup(func() { st.RemoveInstanceData(id) })
 	return append(os.Environ(),
 		"APP__PORT=0", "APP__ADMIN__TOKEN=6f7c1e52-8a3b-4c9d-9e0f-1a2b3c4d5e6f", "APP__HEALTH_ACCESS_KEY=k",
 		"APP__ENCRYPTION_KEY="+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, 32)),
