@@ -52,8 +52,15 @@ func parseSetConfig(raw json.RawMessage) (SetConfigRequest, error) {
 	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
 		return r, setConfigDecodeError(errors.New("no input"))
 	}
-	err := json.Unmarshal(raw, &r)
-	return r, err
+	if err := json.Unmarshal(raw, &r); err != nil {
+		// Keep the request ID of a bad change, so its sender finds the rejection.
+		var id struct {
+			RequestID string `json:"requestId"`
+		}
+		_ = json.Unmarshal(raw, &id)
+		return SetConfigRequest{RequestID: id.RequestID}, err
+	}
+	return r, nil
 }
 
 // applyTo returns a copy of inst with the change applied; inst is not modified.
