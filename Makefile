@@ -52,7 +52,7 @@ bench: stack-up
 ## version is retired. RECORD_TESTS narrows the e2e tests; files of tests that did not
 ## run are kept.
 HISTORY_SET ?= v3
-RECORD_TESTS ?= ^(TestDeployHappyPath|TestDeployWrongRabbitMQPasswordFailsFast|TestDeployWaitsForDependencyThatComesUpLater|TestDeploySurvivesWorkerKill9|TestPlatformKilledMidInitFailsWithTheFix|TestTwoInstancesShareRedisAndRabbitMQ|TestDeployRetriesAStepUntilPebbleComesUp)$$
+RECORD_TESTS ?= ^(TestDeployHappyPath|TestDeployWrongRabbitMQPasswordFailsFast|TestDeployWaitsForDependencyThatComesUpLater|TestDeploySurvivesWorkerKill9|TestPlatformKilledMidInitFailsWithTheFix|TestTwoInstancesShareRedisAndRabbitMQ|TestDeployRetriesAStepUntilPebbleComesUp|TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers|TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers|TestInstanceSetConfigRejectsBadInput|TestInstanceContinuesAsNewWithoutLosingAChange)$$
 record-histories: stack-up
 	@set -e; dest=$(CURDIR)/replaytests/testdata/$(HISTORY_SET); tmp=$$(mktemp -d); \
 	  $(WITH_STACK) SOCFLOW_CODEC_KEYS=$(CURDIR)/replaytests/codec-test-keys.json SOCFLOW_RECORD_HISTORIES=$$tmp go test -count=1 -timeout 30m -run '$(RECORD_TESTS)' ./internal/e2e/ \

@@ -40,6 +40,12 @@ var importantPaths = map[string][]importantPath{
 		{"TestTwoInstancesShareRedisAndRabbitMQ", 2},        // two deploys, and a third refused by the prefix pre-flight
 		{"TestDeployRetriesAStepUntilPebbleComesUp", 3},     // pushing-plan retried by the workflow until Pebble is up
 	},
+	workflows.OpenCTIInstanceWorkflow: {
+		{"TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers", 3}, // deploy child, workers 5 (start two), a repeated request, workers 3 (stop two)
+		{"TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers", 3},      // platform restarted, waited on, then the workers
+		{"TestInstanceSetConfigRejectsBadInput", 3},                          // rejected updates leave no trace; a rejected signal is reported
+		{"TestInstanceContinuesAsNewWithoutLosingAChange", 3},                // updates and signals across Continue-As-New (the first run)
+	},
 }
 
 // history is one recorded history file.

@@ -15,6 +15,7 @@ var registered = []struct {
 	fn   any
 }{
 	{workflows.DeployOpenCTIWorkflow, workflows.DeployOpenCTI},
+	{workflows.OpenCTIInstanceWorkflow, workflows.OpenCTIInstance},
 }
 
 // RegisterWorkflows registers every socflow workflow under its type name on r: a
