@@ -1,7 +1,8 @@
 // Command starter drives socflow from a terminal: `deploy -f instance.yaml` starts (or
 // attaches to) an instance's deploy and prints its progress live; `status NAME` shows
-// where a deploy stands; `input -f instance.yaml` prints the JSON input that tctl and
-// temporal accept verbatim; `replay-check` replays the running workflows against this
+// where a deploy stands; `config set NAME key=value…` changes an instance's config
+// through its OpenCTIInstance workflow; `input -f instance.yaml` prints the JSON input
+// that tctl and temporal accept verbatim; `replay-check` replays the running workflows against this
 // build before it is rolled out.
 package main
 
@@ -16,6 +17,10 @@ import (
 const usage = `usage:
   starter deploy -f instance.yaml [-detach]   start or attach to the deploy, print progress
   starter status NAME                         phase, dependencies, last reason of NAME's deploy
+  starter config set NAME key=value... [--signal] [--request-id ID]
+                                              change an instance (workflow opencti/NAME): workers, logLevel;
+                                              sends the SetConfig Update (--signal: its Signal twin),
+                                              prints what changed and was restarted, exit 1 with the reason
   starter input -f instance.yaml              the workflow input JSON for tctl / temporal
   starter replay-check [-task-queue Q] [-query CLAUSE]
                                               before a rollout: replay every running workflow on
@@ -37,6 +42,8 @@ func main() {
 	switch os.Args[1] {
 	case "deploy":
 		err = cmdDeploy(ctx, os.Args[2:], os.Stdout)
+	case "config":
+		err = cmdConfig(ctx, os.Args[2:], os.Stdout)
 	case "status":
 		err = cmdStatus(ctx, os.Args[2:], os.Stdout)
 	case "input":

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -102,5 +103,90 @@ func TestReadmeTctlAndTemporalCommands(t *testing.T) {
 	}
 	if out := run(3); !strings.Contains(out, "done") {
 		t.Errorf("temporal's status query (with the codec) does not show the phase done:\n%s", out)
+	}
+}
+
+// TestReadmeInstanceCommands runs the README's instance commands verbatim with the real
+// tctl, temporal and starter binaries, changing only what is this machine's (address,
+// task queue, instance name, input file): tctl starts OpenCTIInstance, the starter's
+// Update adds two workers, its Signal and tctl's Signal change the log level and the
+// workers back, temporal's Update (through the codec) restores the log level, and
+// tctl's status query reads as plain JSON. A bad change makes the starter exit 1
+// naming the field.
+func TestReadmeInstanceCommands(t *testing.T) {
+	st := stacktest.Get(t)
+	c := temporalClient(t)
+	queue := inProcessWorker(t, c, t.TempDir())
+	inst := newInstance(t, instanceOpts{initDelay: time.Second})
+	input, err := json.Marshal(workflows.InstanceInput{Instance: inst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "input.json"), input, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmds := readmeBlock(t, "## Changing an instance: the instance workflow")
+	if len(cmds) != 6 {
+		t.Fatalf("README block has %d commands, want start, two starter changes, signal, update, query: %q", len(cmds), cmds)
+	}
+	id := workflows.InstanceWorkflowID(inst.Name)
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") })
+	local := strings.NewReplacer(
+		"127.0.0.1:7233", st.TemporalAddress,
+		"--taskqueue socflow", "--taskqueue "+queue,
+		"opencti/demo", id,
+		"config set demo ", "config set "+inst.Name+" ",
+		"http://127.0.0.1:8089", "http://"+os.Getenv("SOCFLOW_CODEC_ADDR"),
+	)
+	bins := map[string]string{"tctl": os.Getenv("SOCFLOW_TCTL_BIN"), "temporal": os.Getenv("SOCFLOW_TEMPORAL_BIN"),
+		"bin/starter": filepath.Join(bin, "socflow-starter")}
+	run := func(line string) (string, error) {
+		t.Helper()
+		name, rest, _ := strings.Cut(local.Replace(line), " ")
+		cmd := exec.Command("bash", "-c", bins[name]+" "+rest)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CODEC_TOKEN="+os.Getenv("SOCFLOW_CODEC_TOKEN"))
+		out, err := cmd.CombinedOutput()
+		t.Logf("$ %s\n%s", line, out)
+		return string(out), err
+	}
+	must := func(i int) string {
+		t.Helper()
+		out, err := run(cmds[i])
+		if err != nil {
+			t.Fatalf("README command %q failed: %v\n%s", cmds[i], err, out)
+		}
+		return out
+	}
+
+	must(0)
+	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	if out := must(1); !strings.Contains(out, "started: worker-3, worker-4") || strings.Contains(out, "restarted") {
+		t.Errorf("starter config set workers=5 did not start exactly worker-3 and worker-4:\n%s", out)
+	}
+	if out := must(2); !strings.Contains(out, "applied") || !strings.Contains(out, "restarted platform, worker-0") {
+		t.Errorf("starter config set logLevel=debug --signal did not restart the platform, then the workers:\n%s", out)
+	}
+	must(3)
+	s := waitInstance(t, c, id, time.Minute, "tctl's signal applied", func(s workflows.InstanceStatus) bool {
+		return len(s.Recent) > 0 && s.Recent[len(s.Recent)-1].RequestID == "tctl-1"
+	})
+	if o := s.Recent[len(s.Recent)-1]; o.State != "applied" || !strings.Contains(o.Summary, "stopped worker-3, worker-4") || s.Workers != 3 {
+		t.Errorf("tctl's signal: %+v (workers %d)", o, s.Workers)
+	}
+	if out := must(4); !strings.Contains(out, "temporal-1") || !strings.Contains(out, "platform") {
+		t.Errorf("temporal workflow update execute did not show the result:\n%s", out)
+	}
+	out := must(5)
+	if strings.Contains(out, "encoding") || !strings.Contains(out, `"active"`) || !strings.Contains(out, `"logLevel"`) {
+		t.Errorf("tctl's status query is not readable plain JSON, active:\n%s", out)
+	}
+	if n := platformStarts(t, inst.Pebble.Socket); n != 3 {
+		t.Errorf("platform started %d times, want 3 (deploy, debug, info)", n)
+	}
+	out, err = run("bin/starter config set demo workers=-1")
+	if err == nil || !strings.Contains(out, "opencti.workers: must be at least 1 (got -1)") {
+		t.Errorf("a bad change: exit %v, want 1 naming the field:\n%s", err, out)
 	}
 }
