@@ -133,6 +133,9 @@ func TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers(t *testing.T)
 	if st.Workers != 3 || st.Version != "6.9.3" {
 		t.Errorf("status after the deploy %+v", st)
 	}
+	if got := socflowStatus(t, c, run); got != string(workflows.StatusActive) {
+		t.Errorf("SocflowStatus %q after the deploy, want active", got)
+	}
 	if _, err := c.DescribeWorkflowExecution(context.Background(), workflows.DeployWorkflowID(inst.Name), ""); err != nil {
 		t.Errorf("no deploy child %s: %v", workflows.DeployWorkflowID(inst.Name), err)
 	}
