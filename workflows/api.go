@@ -232,10 +232,24 @@ type InstanceState struct {
 	Queue []QueuedChange `json:"queue,omitempty"`
 	// Recent are the latest outcomes, oldest first (bounded), for the status.
 	Recent []ChangeOutcome `json:"recent,omitempty"`
+	// Owed are the actions a failed change left undone after its plan was pushed: the
+	// container already has the new definitions, so the next change's plan reports
+	// them unchanged, and its reconcile does these too.
+	Owed OwedActions `json:"owed,omitzero"`
 	// Signals counts SetConfig signals, to name those sent without a request ID.
 	Signals int `json:"signals,omitempty"`
 	// Runs counts the runs of this instance's workflow (1 + Continue-As-News).
 	Runs int `json:"runs,omitempty"`
+}
+
+// OwedActions are services still to restart, start or stop for a pushed plan.
+type OwedActions struct {
+	// Restart are services whose pushed definition has not taken effect yet.
+	Restart []string `json:"restart,omitempty"`
+	// Start are added services not started yet.
+	Start []string `json:"start,omitempty"`
+	// Stop are removed services not stopped yet.
+	Stop []string `json:"stop,omitempty"`
 }
 
 // QueuedChange is an accepted change waiting to be applied.

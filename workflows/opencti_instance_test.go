@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -29,6 +30,7 @@ type fakeContainer struct {
 func (f *fakeContainer) apply(_ context.Context, in activities.ApplyOpenCTIPlanInput) (activities.ApplyOpenCTIPlanResult, error) {
 	var res activities.ApplyOpenCTIPlanResult
 	n, lvl := *in.Instance.OpenCTI.Workers, in.Instance.OpenCTI.LogLevel
+	res.Services = append([]string{opencti.PlatformService}, opencti.WorkerServices(n)...)
 	if f.workers != 0 {
 		for i := f.workers; i < n; i++ {
 			res.Added = append(res.Added, fmt.Sprintf("worker-%d", i))
@@ -185,5 +187,51 @@ func TestInstanceContinuesAsNewCarryingItsState(t *testing.T) {
 		len(st.Queue) != 0 || st.Results["u1"].RequestID != "u1" || st.Results["s1"].RequestID != "s1" ||
 		st.Secrets != refs || next.ContinueAsNewAfterEvents != 1000 || st.Runs != 1 {
 		t.Errorf("carried state %+v", st)
+	}
+}
+
+// A change that fails after its plan was pushed leaves its restarts owed: the next
+// change (whose plan then reports nothing changed) does them.
+func TestInstanceChangeAfterAFailedOneDoesWhatItLeftUndone(t *testing.T) {
+	var calls callLog
+	env := newEnv(t)
+	env.RegisterWorkflow(OpenCTIInstance)
+	happyMocks(env, &calls, "apply")
+	f := &fakeContainer{}
+	env.OnActivity(a.ApplyOpenCTIPlan, mock.Anything, mock.Anything).Return(f.apply)
+	restarts := 0
+	env.OnActivity(a.RestartPebbleServices, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RestartPebbleServicesInput) (activities.RestartPebbleServicesResult, error) {
+			calls.add("restart:" + strings.Join(in.Services, ","))
+			if restarts++; restarts == 1 {
+				return activities.RestartPebbleServicesResult{}, temporal.NewNonRetryableApplicationError("cannot restart platform: boom", "Test", nil)
+			}
+			return activities.RestartPebbleServicesResult{Restarted: in.Services}, nil
+		})
+	var r1, r2 SetConfigResult
+	var e1, e2 error
+	update(env, time.Minute, "u1", SetConfigRequest{LogLevel: opencti.LogDebug}, func(r SetConfigResult, err error) { r1, e1 = r, err })
+	var blocked InstanceStatus
+	env.RegisterDelayedCallback(func() {
+		v, _ := env.QueryWorkflow(StatusQuery)
+		_ = v.Get(&blocked)
+	}, 90*time.Second)
+	update(env, 2*time.Minute, "u2", SetConfigRequest{LogLevel: opencti.LogDebug}, func(r SetConfigResult, err error) { r2, e2 = r, err })
+	env.RegisterDelayedCallback(env.CancelWorkflow, 3*time.Minute)
+	env.ExecuteWorkflow(OpenCTIInstance, InstanceInput{Instance: testInstance()})
+
+	if e1 == nil || !strings.Contains(e1.Error(), "boom") || !strings.Contains(r1.Error, "boom") {
+		t.Errorf("first change: %+v %v, want the restart's failure", r1, e1)
+	}
+	if blocked.Status.Kind != StatusBlocked || !strings.Contains(blocked.Status.Message, "boom") {
+		t.Errorf("status after the failure %+v, want blocked with the reason", blocked.Status)
+	}
+	if e2 != nil || strings.Join(r2.Restarted, ",") != "platform,worker-0,worker-1" || len(r2.Changed) != 0 {
+		t.Errorf("second change: %+v %v, want the owed restarts of the platform, then the workers", r2, e2)
+	}
+	got := calls.list()
+	want := "restart:platform restart:platform healthy restart:worker-0,worker-1"
+	if n := len(got); n < 4 || strings.Join(got[n-4:], " ") != want {
+		t.Errorf("calls %v, want them to end with %s", got, want)
 	}
 }

@@ -31,7 +31,8 @@ func (w *instance) apply(ctx workflow.Context, c QueuedChange) {
 		w.logger.Error("change failed", "requestId", c.ID, "error", res.Error)
 		w.record(c, res)
 		w.tr.set(ctx, Status{Kind: StatusBlocked, Step: w.st.Status.Step, Message: fmt.Sprintf(
-			"change %s (%s) failed: %s; fix the cause and send the change again with a new request id", c.ID, res.Summary, res.Error)})
+			"change %s (%s) failed: %s; fix the cause and send a change (a new request id): what this one left undone is done with it",
+			c.ID, res.Summary, res.Error)})
 		return
 	}
 	w.logger.Info("change applied", "requestId", c.ID, "result", res.describe())
@@ -58,7 +59,12 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (SetConfigRes
 	if err != nil {
 		return res, wrapReason("cannot push the opencti plan", err)
 	}
-	platformChanged := false
+	// What this plan asks for, plus what a failed change before it left undone.
+	owed := w.st.Owed
+	planned := func(s string) bool { return slices.Contains(applied.Services, s) }
+	stop := union(applied.Removed, slices.DeleteFunc(slices.Clone(owed.Stop), planned))
+	start := slices.DeleteFunc(union(applied.Added, owed.Start), func(s string) bool { return slices.Contains(stop, s) })
+	platformChanged := slices.Contains(owed.Restart, opencti.PlatformService)
 	var workers []string
 	for _, ch := range applied.Changed {
 		switch {
@@ -66,22 +72,34 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (SetConfigRes
 			continue // a check: takes effect without a restart
 		case ch.Service == opencti.PlatformService:
 			platformChanged = true
-		case !slices.Contains(applied.Removed, ch.Service):
+		case !slices.Contains(stop, ch.Service):
 			workers = append(workers, ch.Service)
 		}
 		res.Changed = append(res.Changed, ch)
 	}
-	slices.Sort(workers)
+	for _, s := range owed.Restart {
+		if s != opencti.PlatformService && planned(s) && !slices.Contains(stop, s) && !slices.Contains(start, s) {
+			workers = append(workers, s)
+		}
+	}
+	workers = union(workers, nil)
+	// Until each action is done, it is owed: a failure below leaves the rest to the
+	// next change, since the container already has this plan.
+	w.st.Owed = OwedActions{Restart: slices.Clone(workers), Start: start, Stop: stop}
+	if platformChanged {
+		w.st.Owed.Restart = append([]string{opencti.PlatformService}, w.st.Owed.Restart...)
+	}
 
-	if len(applied.Removed) > 0 {
-		step(stepStoppingServices, "stopping "+strings.Join(applied.Removed, ", "))
+	if len(stop) > 0 {
+		step(stepStoppingServices, "stopping "+strings.Join(stop, ", "))
 		var stopped activities.StopPebbleServicesResult
 		err := w.tr.runStep(ctx, stepStoppingServices, pebbleOptions, a.StopPebbleServices,
-			activities.StopPebbleServicesInput{Pebble: next.Pebble, Services: applied.Removed}, &stopped)
+			activities.StopPebbleServicesInput{Pebble: next.Pebble, Services: stop}, &stopped)
 		if err != nil {
-			return res, fmt.Errorf("cannot stop %s: %w", strings.Join(applied.Removed, ", "), err)
+			return res, fmt.Errorf("cannot stop %s: %w", strings.Join(stop, ", "), err)
 		}
 		res.Stopped = stopped.Stopped
+		w.st.Owed.Stop = nil
 	}
 
 	if platformChanged {
@@ -102,25 +120,35 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (SetConfigRes
 		if err != nil {
 			return res, err
 		}
+		w.st.Owed.Restart = slices.DeleteFunc(w.st.Owed.Restart, func(s string) bool { return s == opencti.PlatformService })
 	}
 	if len(workers) > 0 {
 		step(stepRestartWorkers, "restarting "+strings.Join(workers, ", "))
 		if err := w.restart(ctx, next, workers, &res); err != nil {
 			return res, err
 		}
+		w.st.Owed.Restart = nil
 	}
-	if len(applied.Added) > 0 {
-		step(stepStartingServices, "starting "+strings.Join(applied.Added, ", "))
+	if len(start) > 0 {
+		step(stepStartingServices, "starting "+strings.Join(start, ", "))
 		var started activities.StartPebbleServicesResult
 		err := w.tr.runStep(ctx, stepStartingServices, pebbleOptions, a.StartPebbleServices,
-			activities.StartPebbleServicesInput{Pebble: next.Pebble, Services: applied.Added}, &started)
+			activities.StartPebbleServicesInput{Pebble: next.Pebble, Services: start}, &started)
 		if err != nil {
-			return res, fmt.Errorf("cannot start %s: %w", strings.Join(applied.Added, ", "), err)
+			return res, fmt.Errorf("cannot start %s: %w", strings.Join(start, ", "), err)
 		}
 		res.Started = append(res.Started, started.Started...)
 	}
+	w.st.Owed = OwedActions{}
 	w.st.Spec = next
 	return res, nil
+}
+
+// union returns the sorted names in a or b, each once.
+func union(a, b []string) []string {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // restart restarts services through RestartPebbleServices with server retries
