@@ -135,7 +135,7 @@ func Attempts(lines []LogLine) []Attempt {
 			continue
 		case strings.HasPrefix(r.Message, platformStart):
 			if cur == nil || sawPlatformStart || cur.Exited {
-				cur = open(l.Time)
+				open(l.Time)
 			}
 			sawPlatformStart = true
 			continue

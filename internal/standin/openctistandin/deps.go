@@ -33,7 +33,6 @@ var startCheckTimeout = 10 * time.Second
 type checkResult struct {
 	dep     dependency
 	version string
-	err     error
 }
 
 // checkDependencies runs OpenCTI's checkSystemDependencies: one service after the

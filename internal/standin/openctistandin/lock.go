@@ -106,9 +106,6 @@ func startLockChild(cfg Config) (*lockChild, error) {
 	return c, nil
 }
 
-// pid is the child's process id.
-func (c *lockChild) pid() int { return c.cmd.Process.Pid }
-
 // call sends one command and waits for its answer or ctx.
 func (c *lockChild) call(ctx context.Context, command string) (string, error) {
 	if _, err := io.WriteString(c.in, command+"\n"); err != nil {
