@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/socflow/socflow/internal/opencti"
+	"github.com/socflow/socflow/internal/spec"
 )
 
 // EnsureInstanceSecretsInput names the instance and the secrets its spec already gives.
@@ -58,4 +59,48 @@ func (a *Activities) EnsureInstanceSecrets(ctx context.Context, in EnsureInstanc
 		*dst = given
 	}
 	return res, nil
+}
+
+// RotateInstanceSecretInput names one generated secret of an instance and the
+// generation to create.
+type RotateInstanceSecretInput struct {
+	// Instance is the instance name: the store key.
+	Instance string `json:"instance"`
+	// Field is the secret's spec field, e.g. opencti.adminToken.
+	Field string `json:"field"`
+	// Generation numbers the rotation (1 for the first); the workflow counts them.
+	Generation int `json:"generation"`
+}
+
+// RotateInstanceSecretResult is the new value's reference, never the value.
+type RotateInstanceSecretResult struct {
+	// Ref refers to the new value.
+	Ref spec.SecretRef `json:"ref"`
+	// Created says whether this call generated it (false when a retry finds it).
+	Created bool `json:"created"`
+}
+
+// RotatedKey is the store key of generation gen of a generated secret: each rotation
+// writes a new entry, so the value the running platform uses stays readable until
+// the reconcile has replaced it, and a retried rotation finds its own value.
+func RotatedKey(key string, gen int) string { return fmt.Sprintf("%s-%d", key, gen) }
+
+// RotateInstanceSecret generates a new value for one generated secret under the
+// generation's own key, once: a retry returns the value the first attempt stored.
+func (a *Activities) RotateInstanceSecret(ctx context.Context, in RotateInstanceSecretInput) (RotateInstanceSecretResult, error) {
+	for _, it := range opencti.SecretTable {
+		if it.Field != in.Field {
+			continue
+		}
+		if it.Generate == nil || in.Generation < 1 {
+			return RotateInstanceSecretResult{}, permanent(ErrTypeInvalidInput,
+				fmt.Errorf("%s is not a secret socflow generates, or generation %d is not a rotation", in.Field, in.Generation))
+		}
+		ref, created, err := a.Secrets.Ensure(in.Instance, RotatedKey(it.Generate.Key, in.Generation), it.Generate.New)
+		if err != nil {
+			return RotateInstanceSecretResult{}, fmt.Errorf("cannot rotate %s: %w", in.Field, err)
+		}
+		return RotateInstanceSecretResult{Ref: ref, Created: created}, nil
+	}
+	return RotateInstanceSecretResult{}, permanent(ErrTypeInvalidInput, fmt.Errorf("%s is not a secret of an OpenCTI instance", in.Field))
 }

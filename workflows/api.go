@@ -4,6 +4,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 
 	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/opencti"
+	"github.com/socflow/socflow/internal/spec"
 )
 
 // TaskQueue is the task queue socflow's worker polls.
@@ -146,12 +148,36 @@ func ErrorReason(err error) string {
 }
 
 // OpenCTIInstanceWorkflow is the workflow type name of OpenCTIInstance, the entity
-// workflow that deploys one instance and then applies its config changes.
+// workflow that deploys one instance and then applies its changes.
 const OpenCTIInstanceWorkflow = "OpenCTIInstance"
 
-// SetConfigUpdate names both the SetConfig Update and its Signal twin (tctl has no
-// Updates); both take a SetConfigRequest as JSON.
-const SetConfigUpdate = "SetConfig"
+// The changes of an instance. Each name is both an Update, whose validator rejects bad
+// input before anything is recorded, and its Signal twin (tctl has no Updates), which
+// takes the same JSON and reports bad input in the status instead.
+const (
+	// SetConfigUpdate changes settings of the opencti section (SetConfigRequest).
+	SetConfigUpdate = "SetConfig"
+	// SetIntegrationUpdate sets integration sections: new endpoints or credentials,
+	// or an integration back after its removal (SetIntegrationRequest).
+	SetIntegrationUpdate = "SetIntegration"
+	// RemoveIntegrationUpdate removes an integration, as a broken relation does
+	// (RemoveIntegrationRequest).
+	RemoveIntegrationUpdate = "RemoveIntegration"
+	// RotateSecretUpdate gives a generated secret a new value, or re-reads a given
+	// secret's reference after its value changed (RotateSecretRequest).
+	RotateSecretUpdate = "RotateSecret"
+	// ApplySpecUpdate applies a whole spec: what differs from the applied one
+	// (ApplySpecRequest); `starter deploy -f` sends it with the workflow's start.
+	ApplySpecUpdate = "ApplySpec"
+)
+
+// ChangeNames are the instance's Update (and Signal) names, in the order the
+// workflow takes in signals delivered together.
+var ChangeNames = []string{SetConfigUpdate, SetIntegrationUpdate, RemoveIntegrationUpdate, RotateSecretUpdate, ApplySpecUpdate}
+
+// PreviewQuery returns the Preview of a change (PreviewRequest) on top of the applied
+// spec and the changes queued before it, computed without touching anything.
+const PreviewQuery = "preview"
 
 // InstanceWorkflowID is the workflow ID of an instance's entity workflow.
 func InstanceWorkflowID(instance string) string { return "opencti/" + instance }
@@ -177,13 +203,65 @@ type SetConfigRequest struct {
 	Workers *int `json:"workers,omitempty"`
 	// LogLevel is the new platform and worker log level (opencti.logLevel).
 	LogLevel opencti.LogLevel `json:"logLevel,omitempty"`
+	// PublicURL is the new APP__BASE_URL (opencti.publicURL).
+	PublicURL string `json:"publicURL,omitempty"`
+	// BasePath is the new APP__BASE_PATH (opencti.basePath); "" removes it.
+	BasePath *string `json:"basePath,omitempty"`
+	// AdminEmail is the new initial admin's login (opencti.adminEmail).
+	AdminEmail string `json:"adminEmail,omitempty"`
 }
 
-// SetConfigResult says what a SetConfig change did: what changed (environment values
-// masked) and which services were restarted, started and stopped.
-type SetConfigResult struct {
+// SetIntegrationRequest sets one or more integration sections, each replacing the
+// applied one whole (as the spec's section would), defaults applied.
+type SetIntegrationRequest struct {
+	// RequestID identifies the change (see SetConfigRequest).
+	RequestID string `json:"requestId,omitempty"`
+	// OpenSearch is the new integrations.opensearch section.
+	OpenSearch *spec.OpenSearch `json:"opensearch,omitempty"`
+	// RabbitMQ is the new integrations.rabbitmq section.
+	RabbitMQ *spec.RabbitMQ `json:"rabbitmq,omitempty"`
+	// Redis is the new integrations.redis section.
+	Redis *spec.Redis `json:"redis,omitempty"`
+	// S3 is the new integrations.s3 section.
+	S3 *spec.S3 `json:"s3,omitempty"`
+}
+
+// RemoveIntegrationRequest removes one integration: the instance is then blocked,
+// its workers stopped and its platform left as it is, until SetIntegration brings
+// the integration back.
+type RemoveIntegrationRequest struct {
+	// RequestID identifies the change (see SetConfigRequest).
+	RequestID string `json:"requestId,omitempty"`
+	// Integration is opensearch, rabbitmq, redis or s3.
+	Integration string `json:"integration"`
+}
+
+// RotateSecretRequest rotates one secret of the instance, named by its spec field.
+type RotateSecretRequest struct {
+	// RequestID identifies the change (see SetConfigRequest).
+	RequestID string `json:"requestId,omitempty"`
+	// Secret is the secret's spec field, e.g. opencti.adminToken (a generated one gets
+	// a new value) or integrations.redis.password (its reference is read again).
+	Secret string `json:"secret"`
+}
+
+// ApplySpecRequest applies a whole spec as one change.
+type ApplySpecRequest struct {
+	// RequestID identifies the change (see SetConfigRequest).
+	RequestID string `json:"requestId,omitempty"`
+	// Spec is the wanted spec; its name, Pebble endpoint and version must be the
+	// applied ones.
+	Spec opencti.Instance `json:"spec"`
+}
+
+// ChangeResult says what a change did: what changed (environment values masked) and
+// which services were restarted, started and stopped.
+type ChangeResult struct {
 	// RequestID is the change's request ID.
 	RequestID string `json:"requestId"`
+	// Kind is the change's name (SetConfig, SetIntegration, …; "" in results recorded
+	// before there were other kinds: SetConfig).
+	Kind string `json:"kind,omitempty"`
 	// Summary is the change on one line, e.g. "workers 3 -> 5".
 	Summary string `json:"summary"`
 	// Changed are the services whose definition changed, with their changed keys.
@@ -192,8 +270,53 @@ type SetConfigResult struct {
 	Restarted []string `json:"restarted,omitempty"`
 	Started   []string `json:"started,omitempty"`
 	Stopped   []string `json:"stopped,omitempty"`
+	// Rotated names the secrets that got a new value.
+	Rotated []string `json:"rotated,omitempty"`
+	// Blocked is what still keeps the instance from running after the change (e.g.
+	// "missing integration(s): s3"); "" when it runs.
+	Blocked string `json:"blocked,omitempty"`
 	// Error is why the change could not be applied ("" when it was).
 	Error string `json:"error,omitempty"`
+}
+
+// SetConfigResult is the result of SetConfig, kept for callers written before the
+// other changes existed.
+type SetConfigResult = ChangeResult
+
+// PreviewRequest names one change to preview: exactly one field is set.
+type PreviewRequest struct {
+	// SetConfig, SetIntegration, RemoveIntegration, RotateSecret and ApplySpec are
+	// the requests of the changes of the same names.
+	SetConfig         *SetConfigRequest         `json:"setConfig,omitempty"`
+	SetIntegration    *SetIntegrationRequest    `json:"setIntegration,omitempty"`
+	RemoveIntegration *RemoveIntegrationRequest `json:"removeIntegration,omitempty"`
+	RotateSecret      *RotateSecretRequest      `json:"rotateSecret,omitempty"`
+	ApplySpec         *ApplySpecRequest         `json:"applySpec,omitempty"`
+}
+
+// Preview is what a change would do if applied after the changes queued now, like
+// `terraform plan`: the services whose definition changes (environment keys named,
+// secret values masked), and what the reconcile would restart, start, stop and leave.
+type Preview struct {
+	// Kind and Summary name the change, as its result would.
+	Kind    string `json:"kind"`
+	Summary string `json:"summary"`
+	// Invalid is why the change would be rejected ("" when it would be accepted).
+	Invalid string `json:"invalid,omitempty"`
+	// Changed are the services whose definition changes, with their changed keys.
+	Changed []layer.Change `json:"changed,omitempty"`
+	// Restart, Start and Stop are what the reconcile would restart (the platform
+	// first), start and stop; Unchanged are the services it leaves alone.
+	Restart   []string `json:"restart,omitempty"`
+	Start     []string `json:"start,omitempty"`
+	Stop      []string `json:"stop,omitempty"`
+	Unchanged []string `json:"unchanged,omitempty"`
+	// Blocked is set when the instance would be blocked after the change.
+	Blocked string `json:"blocked,omitempty"`
+	// Notes say what only the apply can know (a re-read secret may not have changed).
+	Notes []string `json:"notes,omitempty"`
+	// Pending is the number of changes queued before this one.
+	Pending int `json:"pending"`
 }
 
 // ChangeOutcome is one change as the instance's status lists it: applied, failed or
@@ -201,6 +324,8 @@ type SetConfigResult struct {
 type ChangeOutcome struct {
 	// RequestID is the change's request ID ("" for a rejected signal without one).
 	RequestID string `json:"requestId,omitempty"`
+	// Kind is the change's name.
+	Kind string `json:"kind,omitempty"`
 	// Via is "update" or "signal".
 	Via string `json:"via"`
 	// State is "applied", "failed" or "rejected".
@@ -215,10 +340,17 @@ type InstanceState struct {
 	Status Status `json:"status"`
 	// Deployed is set once the deploy child finished successfully.
 	Deployed bool `json:"deployed,omitempty"`
-	// Spec is the applied spec (defaulted).
+	// Spec is the applied spec (defaulted); an integration removed by
+	// RemoveIntegration is absent from it.
 	Spec opencti.Instance `json:"spec"`
-	// Secrets are the references of the instance's secrets, from the deploy.
+	// Pushed is the spec whose plan the container has: the applied spec, except
+	// while an integration is missing (nil in states carried before it existed).
+	Pushed *opencti.Instance `json:"pushed,omitempty"`
+	// Secrets are the references of the instance's secrets, from the deploy and
+	// later rotations.
 	Secrets opencti.InstanceSecrets `json:"secrets"`
+	// Generations counts the rotations of each generated secret, by spec field.
+	Generations map[string]int `json:"generations,omitempty"`
 	// Version and URL are what the deploy verified.
 	Version string `json:"version,omitempty"`
 	URL     string `json:"url,omitempty"`
@@ -226,17 +358,18 @@ type InstanceState struct {
 	LastReason string `json:"lastReason,omitempty"`
 	// Results are the results of applied (or failed) changes by request ID, and
 	// ResultOrder their IDs in order, oldest first (bounded).
-	Results     map[string]SetConfigResult `json:"results,omitempty"`
-	ResultOrder []string                   `json:"resultOrder,omitempty"`
+	Results     map[string]ChangeResult `json:"results,omitempty"`
+	ResultOrder []string                `json:"resultOrder,omitempty"`
 	// Queue holds accepted changes not applied yet, in arrival order.
 	Queue []QueuedChange `json:"queue,omitempty"`
 	// Recent are the latest outcomes, oldest first (bounded), for the status.
 	Recent []ChangeOutcome `json:"recent,omitempty"`
 	// Owed are the actions a failed change left undone after its plan was pushed: the
 	// container already has the new definitions, so the next change's plan reports
-	// them unchanged, and its reconcile does these too.
+	// them unchanged, and its reconcile does these too. Workers stopped because an
+	// integration is missing are owed a start.
 	Owed OwedActions `json:"owed,omitzero"`
-	// Signals counts SetConfig signals, to name those sent without a request ID.
+	// Signals counts change signals, to name those sent without a request ID.
 	Signals int `json:"signals,omitempty"`
 	// Runs counts the runs of this instance's workflow (1 + Continue-As-News).
 	Runs int `json:"runs,omitempty"`
@@ -258,8 +391,11 @@ type QueuedChange struct {
 	ID string `json:"id"`
 	// Via is "update" or "signal".
 	Via string `json:"via"`
-	// Request is the change.
-	Request SetConfigRequest `json:"request"`
+	// Kind is the change's name ("" in states recorded before there were other
+	// kinds: SetConfig).
+	Kind string `json:"kind,omitempty"`
+	// Request is the change's request as accepted, in JSON.
+	Request json.RawMessage `json:"request"`
 }
 
 // InstanceStatus is what the status query of OpenCTIInstance returns.
@@ -276,6 +412,8 @@ type InstanceStatus struct {
 	// Workers and LogLevel are the applied config.
 	Workers  int              `json:"workers"`
 	LogLevel opencti.LogLevel `json:"logLevel"`
+	// Missing names the integrations removed and not set again.
+	Missing []string `json:"missing,omitempty"`
 	// Pending is the number of accepted changes not applied yet.
 	Pending int `json:"pending"`
 	// LastReason is the latest reason something did not go as asked.

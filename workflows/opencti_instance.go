@@ -32,11 +32,12 @@ func OpenCTIInstance(ctx workflow.Context, in InstanceInput) error {
 
 // instance is the running state of OpenCTIInstance; st is what crosses Continue-As-New.
 type instance struct {
-	in      InstanceInput
-	st      InstanceState
-	tr      tracker
-	logger  log.Logger
-	signals workflow.ReceiveChannel
+	in     InstanceInput
+	st     InstanceState
+	tr     tracker
+	logger log.Logger
+	// signals are the change signals' channels, by change name.
+	signals map[string]workflow.ReceiveChannel
 }
 
 func (w *instance) setup(ctx workflow.Context) error {
@@ -47,7 +48,12 @@ func (w *instance) setup(ctx workflow.Context) error {
 	}
 	w.st.Runs++
 	if w.st.Results == nil {
-		w.st.Results = map[string]SetConfigResult{}
+		w.st.Results = map[string]ChangeResult{}
+	}
+	if w.st.Pushed == nil {
+		// States carried before Pushed existed: the applied spec is the pushed one.
+		pushed := w.st.Spec
+		w.st.Pushed = &pushed
 	}
 	name := w.st.Spec.Name
 	w.logger = log.With(workflow.GetLogger(ctx), "instance", name)
@@ -55,16 +61,27 @@ func (w *instance) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (InstanceStatus, error) { return w.status(), nil }); err != nil {
 		return fmt.Errorf("cannot register the status query: %w", err)
 	}
-	err := workflow.SetUpdateHandlerWithOptions(ctx, SetConfigUpdate, w.onUpdate, workflow.UpdateHandlerOptions{
-		Validator: func(ctx workflow.Context, r SetConfigRequest) error { return r.validate(w.st.Spec) },
-	})
-	if err != nil {
-		return fmt.Errorf("cannot register the SetConfig update: %w", err)
+	if err := workflow.SetQueryHandler(ctx, PreviewQuery, w.preview); err != nil {
+		return fmt.Errorf("cannot register the preview query: %w", err)
 	}
 	// Signals are taken by the main loop only (receiveSignals), never by a goroutine
 	// blocked on Receive: a value handed to such a goroutine is invisible to the drain
 	// before Continue-As-New and would be lost with the run.
-	w.signals = workflow.GetSignalChannel(ctx, SetConfigUpdate)
+	w.signals = map[string]workflow.ReceiveChannel{}
+	for _, name := range ChangeNames {
+		err := workflow.SetUpdateHandlerWithOptions(ctx, name,
+			func(ctx workflow.Context, raw json.RawMessage) (ChangeResult, error) {
+				return w.onUpdate(ctx, name, raw)
+			},
+			workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, raw json.RawMessage) error {
+				_, err := checkChange(name, raw, w.pending().spec)
+				return err
+			}})
+		if err != nil {
+			return fmt.Errorf("cannot register the %s update: %w", name, err)
+		}
+		w.signals[name] = workflow.GetSignalChannel(ctx, name)
+	}
 	w.publish(ctx)
 	return workflow.UpsertTypedSearchAttributes(ctx, SearchAttrInstance.ValueSet(name), SearchAttrApp.ValueSet(AppOpenCTI),
 		SearchAttrStatus.ValueSet(string(w.st.Status.Kind)))
@@ -77,7 +94,7 @@ func (w *instance) run(ctx workflow.Context) error {
 		}
 	}
 	for {
-		err := workflow.Await(ctx, func() bool { return w.signals.Len() > 0 || len(w.st.Queue) > 0 || w.continueWanted(ctx) })
+		err := workflow.Await(ctx, func() bool { return w.signalled() || len(w.st.Queue) > 0 || w.continueWanted(ctx) })
 		if err != nil {
 			return err
 		}
@@ -94,12 +111,12 @@ func (w *instance) run(ctx workflow.Context) error {
 		// Continue-As-New: every signal delivered has been taken in above; let every
 		// update handler return its result, so no change is lost or left unanswered.
 		err = workflow.Await(ctx, func() bool {
-			return w.signals.Len() > 0 || len(w.st.Queue) > 0 || workflow.AllHandlersFinished(ctx)
+			return w.signalled() || len(w.st.Queue) > 0 || workflow.AllHandlersFinished(ctx)
 		})
 		if err != nil {
 			return err
 		}
-		if w.signals.Len() > 0 || len(w.st.Queue) > 0 {
+		if w.signalled() || len(w.st.Queue) > 0 {
 			continue
 		}
 		w.logger.Info("continuing as new", "historyLength", workflow.GetInfo(ctx).GetCurrentHistoryLength(), "runs", w.st.Runs)
@@ -110,15 +127,29 @@ func (w *instance) run(ctx workflow.Context) error {
 	}
 }
 
-// receiveSignals takes in every SetConfig signal delivered so far, in order.
+// receiveSignals takes in every change signal delivered so far: in arrival order
+// for each name, names in ChangeNames order (the SDK does not tell which of two
+// signals of different names delivered in one workflow task came first).
 func (w *instance) receiveSignals(ctx workflow.Context) {
-	for {
-		var raw json.RawMessage
-		if !w.signals.ReceiveAsync(&raw) {
-			return
+	for _, name := range ChangeNames {
+		for {
+			var raw json.RawMessage
+			if !w.signals[name].ReceiveAsync(&raw) {
+				break
+			}
+			w.onSignal(ctx, name, raw)
 		}
-		w.onSignal(ctx, raw)
 	}
+}
+
+// signalled reports a change signal delivered and not taken in yet.
+func (w *instance) signalled() bool {
+	for _, name := range ChangeNames {
+		if w.signals[name].Len() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // continueWanted reports whether the history should be continued as new: the server
@@ -150,7 +181,9 @@ func (w *instance) deploy(ctx workflow.Context) error {
 	done := false
 	sel := workflow.NewSelector(ctx)
 	sel.AddFuture(child, func(workflow.Future) { done = true })
-	sel.AddReceive(w.signals, func(workflow.ReceiveChannel, bool) { w.receiveSignals(ctx) })
+	for _, name := range ChangeNames {
+		sel.AddReceive(w.signals[name], func(workflow.ReceiveChannel, bool) { w.receiveSignals(ctx) })
+	}
 	for !done {
 		sel.Select(ctx)
 	}
@@ -164,27 +197,41 @@ func (w *instance) deploy(ctx workflow.Context) error {
 		return fmt.Errorf("cannot deploy %s: %w", name, err)
 	}
 	w.st.Deployed, w.st.Secrets, w.st.Version, w.st.URL = true, res.Secrets, res.Version, res.URL
-	w.tr.set(ctx, w.active())
+	w.tr.set(ctx, w.settled())
 	return nil
 }
 
-// active is the status of a deployed instance with nothing in progress.
-func (w *instance) active() Status {
+// settled is the status of a deployed instance with nothing in progress: active, or
+// blocked while an integration is missing (the charm's words).
+func (w *instance) settled() Status {
+	if missing := w.st.Spec.Missing(); len(missing) > 0 {
+		return Status{Kind: StatusBlocked, Message: blockedMessage(missing)}
+	}
 	return Status{Kind: StatusActive, Message: fmt.Sprintf("OpenCTI %s serving at %s", w.st.Version, w.st.URL)}
+}
+
+// missingText is what the charm's status says when integrations are missing.
+func missingText(missing []string) string {
+	return "missing integration(s): " + strings.Join(missing, ", ")
+}
+
+// blockedMessage is the blocked status of an instance with missing integrations.
+func blockedMessage(missing []string) string {
+	return missingText(missing) + "; workers stopped, platform left as it is; send SetIntegration with the section to resume"
 }
 
 // onUpdate queues a validated change (once per request ID) and returns its result
 // when the main loop has applied it; a repeated request ID returns the first result.
-func (w *instance) onUpdate(ctx workflow.Context, r SetConfigRequest) (SetConfigResult, error) {
-	id := r.RequestID
+func (w *instance) onUpdate(ctx workflow.Context, name string, raw json.RawMessage) (ChangeResult, error) {
+	id := requestIDOf(raw)
 	if id == "" {
 		id = workflow.GetCurrentUpdateInfo(ctx).ID
 	}
 	if _, done := w.st.Results[id]; !done && !w.queued(id) {
-		w.enqueue(ctx, QueuedChange{ID: id, Via: "update", Request: r})
+		w.enqueue(ctx, QueuedChange{ID: id, Via: "update", Kind: name, Request: raw})
 	}
 	if err := workflow.Await(ctx, func() bool { _, done := w.st.Results[id]; return done }); err != nil {
-		return SetConfigResult{}, err
+		return ChangeResult{}, err
 	}
 	res := w.st.Results[id]
 	if res.Error != "" {
@@ -196,29 +243,25 @@ func (w *instance) onUpdate(ctx workflow.Context, r SetConfigRequest) (SetConfig
 // onSignal is the Signal twin of onUpdate: it decodes and validates the input itself
 // (a signal cannot be rejected), reports a bad one in the status and the log, and
 // queues a good one once per request ID.
-func (w *instance) onSignal(ctx workflow.Context, raw json.RawMessage) {
+func (w *instance) onSignal(ctx workflow.Context, name string, raw json.RawMessage) {
 	w.st.Signals++
-	r, err := parseSetConfig(raw)
-	if err == nil {
-		err = r.validate(w.st.Spec)
-	}
-	if err != nil {
+	id := requestIDOf(raw)
+	if _, err := checkChange(name, raw, w.pending().spec); err != nil {
 		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
-		w.logger.Warn("SetConfig signal rejected", "requestId", r.RequestID, "error", msg)
-		w.st.LastReason = "SetConfig signal rejected: " + msg
-		w.outcome(ChangeOutcome{RequestID: r.RequestID, Via: "signal", State: "rejected", Summary: msg})
+		w.logger.Warn("change signal rejected", "change", name, "requestId", id, "error", msg)
+		w.st.LastReason = name + " signal rejected: " + msg
+		w.outcome(ChangeOutcome{RequestID: id, Kind: name, Via: "signal", State: "rejected", Summary: msg})
 		w.publish(ctx)
 		return
 	}
-	id := r.RequestID
 	if id == "" {
 		id = fmt.Sprintf("signal-%d", w.st.Signals)
 	}
 	if _, done := w.st.Results[id]; done || w.queued(id) {
-		w.logger.Info("SetConfig signal repeats a request; ignored", "requestId", id)
+		w.logger.Info("change signal repeats a request; ignored", "change", name, "requestId", id)
 		return
 	}
-	w.enqueue(ctx, QueuedChange{ID: id, Via: "signal", Request: r})
+	w.enqueue(ctx, QueuedChange{ID: id, Via: "signal", Kind: name, Request: raw})
 }
 
 func (w *instance) queued(id string) bool {
@@ -238,7 +281,7 @@ func (w *instance) enqueue(ctx workflow.Context, c QueuedChange) {
 
 // record keeps a change's result for deduplication (the oldest beyond keptResults are
 // forgotten) and lists its outcome in the status.
-func (w *instance) record(c QueuedChange, res SetConfigResult) {
+func (w *instance) record(c QueuedChange, res ChangeResult) {
 	w.st.Results[c.ID] = res
 	w.st.ResultOrder = append(w.st.ResultOrder, c.ID)
 	if n := len(w.st.ResultOrder) - keptResults; n > 0 {
@@ -247,7 +290,7 @@ func (w *instance) record(c QueuedChange, res SetConfigResult) {
 		}
 		w.st.ResultOrder = w.st.ResultOrder[n:]
 	}
-	o := ChangeOutcome{RequestID: c.ID, Via: c.Via, State: "applied", Summary: res.describe()}
+	o := ChangeOutcome{RequestID: c.ID, Kind: res.Kind, Via: c.Via, State: "applied", Summary: res.describe()}
 	if res.Error != "" {
 		o.State, o.Summary = "failed", res.Summary+": "+res.Error
 	}
@@ -265,7 +308,7 @@ func (w *instance) outcome(o ChangeOutcome) {
 func (w *instance) status() InstanceStatus {
 	s := InstanceStatus{Instance: w.st.Spec.Name, Status: w.st.Status, Deployed: w.st.Deployed, Version: w.st.Version,
 		URL: w.st.URL, LogLevel: w.st.Spec.OpenCTI.LogLevel, Pending: len(w.st.Queue), LastReason: w.st.LastReason,
-		Recent: w.st.Recent, Runs: w.st.Runs}
+		Recent: w.st.Recent, Runs: w.st.Runs, Missing: w.st.Spec.Missing()}
 	if w.st.Spec.OpenCTI.Workers != nil {
 		s.Workers = *w.st.Spec.OpenCTI.Workers
 	}

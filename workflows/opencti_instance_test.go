@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -16,37 +15,25 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/activities"
-	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/opencti"
 )
 
-// fakeContainer answers ApplyOpenCTIPlan like the real activity: it compares the
-// pushed spec's workers and log level with the previous push.
+// fakeContainer answers ApplyOpenCTIPlan like the real activity: it diffs the plan of
+// the pushed spec (secret stand-ins for values) with the previous push.
 type fakeContainer struct {
-	workers  int
-	logLevel opencti.LogLevel
+	prev *opencti.Plan
 }
 
 func (f *fakeContainer) apply(_ context.Context, in activities.ApplyOpenCTIPlanInput) (activities.ApplyOpenCTIPlanResult, error) {
-	var res activities.ApplyOpenCTIPlanResult
-	n, lvl := *in.Instance.OpenCTI.Workers, in.Instance.OpenCTI.LogLevel
-	res.Services = append([]string{opencti.PlatformService}, opencti.WorkerServices(n)...)
-	if f.workers != 0 {
-		for i := f.workers; i < n; i++ {
-			res.Added = append(res.Added, fmt.Sprintf("worker-%d", i))
-		}
-		for i := n; i < f.workers; i++ {
-			res.Removed = append(res.Removed, fmt.Sprintf("worker-%d", i))
-		}
-		if lvl != f.logLevel {
-			env := []layer.EnvChange{{Key: "APP__APP_LOGS__LOGS_LEVEL", Kind: layer.Changed, Old: string(f.logLevel), New: string(lvl)}}
-			res.Changed = append(res.Changed, layer.Change{Kind: layer.Changed, Service: "platform", Fields: []string{"environment"}, Env: env})
-			for i := range min(n, f.workers) {
-				res.Changed = append(res.Changed, layer.Change{Kind: layer.Changed, Service: fmt.Sprintf("worker-%d", i), Fields: []string{"environment"}})
-			}
-		}
+	p, err := opencti.PreviewPlan(in.Instance, in.Secrets)
+	if err != nil {
+		return activities.ApplyOpenCTIPlanResult{}, err
 	}
-	f.workers, f.logLevel = n, lvl
+	res := activities.ApplyOpenCTIPlanResult{Services: append([]string{opencti.PlatformService}, opencti.WorkerServices(*in.Instance.OpenCTI.Workers)...)}
+	if f.prev != nil {
+		res.PebbleLayerChanges = serviceChanges(f.prev.Layer, p.Layer)
+	}
+	f.prev = &p
 	return res, nil
 }
 
@@ -76,8 +63,13 @@ func newInstanceEnv(t *testing.T, calls *callLog) *testsuite.TestWorkflowEnviron
 
 // update sends a SetConfig update and returns its result or rejection.
 func update(env *testsuite.TestWorkflowEnvironment, at time.Duration, id string, arg any, done func(SetConfigResult, error)) {
+	updateNamed(env, SetConfigUpdate, at, id, arg, done)
+}
+
+// updateNamed sends the change update of the given name at a workflow time.
+func updateNamed(env *testsuite.TestWorkflowEnvironment, name string, at time.Duration, id string, arg any, done func(ChangeResult, error)) {
 	env.RegisterDelayedCallback(func() {
-		env.UpdateWorkflow(SetConfigUpdate, id, &testsuite.TestUpdateCallback{
+		env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
 			OnAccept: func() {},
 			OnReject: func(err error) { done(SetConfigResult{}, err) },
 			OnComplete: func(v any, err error) {
@@ -127,7 +119,7 @@ func TestInstanceDeploysThenAppliesMinimalChanges(t *testing.T) {
 			deployEnd = i
 		}
 	}
-	want := []string{"start:worker-3,worker-4", "stop:worker-3,worker-4", "restart:platform", "healthy", "restart:worker-0,worker-1,worker-2"}
+	want := []string{"start:worker-3,worker-4", "stop:worker-3,worker-4", "restart:platform", "healthy", "check", "restart:worker-0,worker-1,worker-2"}
 	if deployEnd < 0 || strings.Join(got[deployEnd+1:], " ") != strings.Join(want, " ") {
 		t.Fatalf("calls %v\nwant after the deploy: %v", got, want)
 	}
@@ -230,8 +222,8 @@ func TestInstanceChangeAfterAFailedOneDoesWhatItLeftUndone(t *testing.T) {
 		t.Errorf("second change: %+v %v, want the owed restarts of the platform, then the workers", r2, e2)
 	}
 	got := calls.list()
-	want := "restart:platform restart:platform healthy restart:worker-0,worker-1"
-	if n := len(got); n < 4 || strings.Join(got[n-4:], " ") != want {
+	want := "restart:platform restart:platform healthy check restart:worker-0,worker-1"
+	if n := len(got); n < 5 || strings.Join(got[n-5:], " ") != want {
 		t.Errorf("calls %v, want them to end with %s", got, want)
 	}
 }

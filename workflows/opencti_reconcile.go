@@ -5,9 +5,11 @@ import (
 	"slices"
 	"strings"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/opencti"
 )
 
@@ -19,10 +21,13 @@ const (
 	stepWaitingPlatform  = "waiting-platform"
 	stepRestartWorkers   = "restarting-workers"
 	stepStartingServices = "starting-services"
+	stepRotating         = "rotating-secret"
+	stepReadyCheck       = "updating-health-check"
 )
 
 // apply runs one change's reconcile in maintenance, records its result and returns
-// the status to active (or blocked, naming the failure and how to retry).
+// the status to active (blocked while an integration is missing, or naming the
+// failure and how to retry).
 func (w *instance) apply(ctx workflow.Context, c QueuedChange) {
 	res, err := w.reconcile(ctx, c)
 	if err != nil {
@@ -37,79 +42,99 @@ func (w *instance) apply(ctx workflow.Context, c QueuedChange) {
 	}
 	w.logger.Info("change applied", "requestId", c.ID, "result", res.describe())
 	w.record(c, res)
-	w.tr.set(ctx, w.active())
+	w.tr.set(ctx, w.settled())
 }
 
-// reconcile applies the smallest correct change for c: push the new plan, stop the
-// services it removed, restart the platform if its definition changed and wait until
-// it is healthy again (never acting on a platform that initialises: the deploy has
-// finished before any change runs), restart the workers whose definition changed, then
-// start the services it added.
-func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (SetConfigResult, error) {
-	next := c.Request.applyTo(w.st.Spec)
-	res := SetConfigResult{RequestID: c.ID, Summary: c.Request.summary(w.st.Spec)}
+// kind is the change's name; changes queued before there were other kinds are SetConfig.
+func (c QueuedChange) kind() string {
+	if c.Kind == "" {
+		return SetConfigUpdate
+	}
+	return c.Kind
+}
+
+// reconcile applies the smallest correct change for c: rotate the secret it names,
+// then, with every integration present, push the new plan, stop the services it
+// removed, restart the platform if its definition changed and wait until it is
+// healthy again (never acting on a platform that initialises: the deploy has finished
+// before any change runs), restart the workers whose definition changed (or all, when
+// the platform's integration settings did: WorkersFollow), then start the services it
+// added. With an integration missing, it stops the workers instead (block).
+func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult, error) {
+	base := w.st.Spec
+	res := ChangeResult{RequestID: c.ID, Kind: c.kind()}
+	// Validated when accepted, against the spec the queue would leave; checked again
+	// in case a change before it failed and left another spec.
+	ch, err := checkChange(c.kind(), c.Request, base)
+	if ch != nil {
+		res.Summary = ch.summary(base)
+	}
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(strings.ReplaceAll(err.Error(), "\n", "; "), "InvalidChange", nil)
+	}
+	next, secrets := ch.next(base), w.st.Secrets
 	step := func(name, doing string) {
 		w.tr.set(ctx, Status{Kind: StatusMaintenance, Step: name, Message: fmt.Sprintf("applying %s (%s): %s", c.ID, res.Summary, doing)})
 	}
 
+	if r, ok := ch.(RotateSecretRequest); ok && r.generates(base) {
+		step(stepRotating, "generating a new "+r.Secret)
+		gen := w.st.Generations[r.Secret] + 1
+		var rot activities.RotateInstanceSecretResult
+		err := w.tr.runStep(ctx, stepRotating, quickOptions, a.RotateInstanceSecret,
+			activities.RotateInstanceSecretInput{Instance: base.Name, Field: r.Secret, Generation: gen}, &rot)
+		if err != nil {
+			return res, wrapReason("cannot rotate "+r.Secret, err)
+		}
+		if w.st.Generations == nil {
+			w.st.Generations = map[string]int{}
+		}
+		w.st.Generations[r.Secret] = gen
+		secrets = withSecret(secrets, r.Secret, rot.Ref)
+		res.Rotated = []string{r.Secret}
+	}
+	if missing := next.Missing(); len(missing) > 0 {
+		return w.block(ctx, next, secrets, missing, res, step)
+	}
+
 	step(stepApplyingPlan, "pushing the new pebble plan")
 	var applied activities.ApplyOpenCTIPlanResult
-	err := w.tr.runStep(ctx, stepApplyingPlan, pebbleOptions, a.ApplyOpenCTIPlan,
-		activities.ApplyOpenCTIPlanInput{Instance: next, Secrets: w.st.Secrets}, &applied)
+	err = w.tr.runStep(ctx, stepApplyingPlan, pebbleOptions, a.ApplyOpenCTIPlan,
+		activities.ApplyOpenCTIPlanInput{Instance: next, Secrets: secrets}, &applied)
 	if err != nil {
 		return res, wrapReason("cannot push the opencti plan", err)
 	}
-	// What this plan asks for, plus what a failed change before it left undone.
-	owed := w.st.Owed
-	planned := func(s string) bool { return slices.Contains(applied.Services, s) }
-	stop := union(applied.Removed, slices.DeleteFunc(slices.Clone(owed.Stop), planned))
-	start := slices.DeleteFunc(union(applied.Added, owed.Start), func(s string) bool { return slices.Contains(stop, s) })
-	platformChanged := slices.Contains(owed.Restart, opencti.PlatformService)
-	var workers []string
-	for _, ch := range applied.Changed {
-		switch {
-		case ch.Service == "":
-			continue // a check: takes effect without a restart
-		case ch.Service == opencti.PlatformService:
-			platformChanged = true
-		case !slices.Contains(stop, ch.Service):
-			workers = append(workers, ch.Service)
-		}
-		res.Changed = append(res.Changed, ch)
-	}
-	for _, s := range owed.Restart {
-		if s != opencti.PlatformService && planned(s) && !slices.Contains(stop, s) && !slices.Contains(start, s) {
-			workers = append(workers, s)
-		}
-	}
-	workers = union(workers, nil)
+	pushed := next
+	w.st.Pushed, w.st.Secrets = &pushed, secrets
+	act := decide(applied.PebbleLayerChanges, applied.Services, w.st.Owed)
+	res.Changed = act.changed
 	// Until each action is done, it is owed: a failure below leaves the rest to the
 	// next change, since the container already has this plan.
-	w.st.Owed = OwedActions{Restart: slices.Clone(workers), Start: start, Stop: stop}
-	if platformChanged {
+	w.st.Owed = OwedActions{Restart: slices.Clone(act.workers), Start: act.start, Stop: act.stop}
+	if act.restartPlatform {
 		w.st.Owed.Restart = append([]string{opencti.PlatformService}, w.st.Owed.Restart...)
 	}
 
-	if len(stop) > 0 {
-		step(stepStoppingServices, "stopping "+strings.Join(stop, ", "))
+	if len(act.stop) > 0 {
+		step(stepStoppingServices, "stopping "+strings.Join(act.stop, ", "))
 		var stopped activities.StopPebbleServicesResult
 		err := w.tr.runStep(ctx, stepStoppingServices, pebbleOptions, a.StopPebbleServices,
-			activities.StopPebbleServicesInput{Pebble: next.Pebble, Services: stop}, &stopped)
+			activities.StopPebbleServicesInput{Pebble: next.Pebble, Services: act.stop}, &stopped)
 		if err != nil {
-			return res, fmt.Errorf("cannot stop %s: %w", strings.Join(stop, ", "), err)
+			return res, fmt.Errorf("cannot stop %s: %w", strings.Join(act.stop, ", "), err)
 		}
 		res.Stopped = stopped.Stopped
 		w.st.Owed.Stop = nil
 	}
 
-	if platformChanged {
+	if act.restartPlatform {
 		step(stepRestarting, "restarting the platform")
 		since := workflow.Now(ctx)
 		if err := w.restart(ctx, next, []string{opencti.PlatformService}, &res); err != nil {
 			return res, err
 		}
 		step(stepWaitingPlatform, "waiting for the restarted platform to answer /health")
-		err := waitPlatformHealthy(ctx, activities.WaitOpenCTIHealthyInput{Instance: next, HealthAccessKey: w.st.Secrets.HealthAccessKey,
+		err := waitPlatformHealthy(ctx, activities.WaitOpenCTIHealthyInput{Instance: next, HealthAccessKey: secrets.HealthAccessKey,
 			PlatformDigest: applied.PlatformDigest, Since: since}, "cannot apply "+c.ID,
 			func(ctx workflow.Context, pr activities.ProbeResult, err error) {
 				if err == nil && !pr.Ready {
@@ -120,28 +145,119 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (SetConfigRes
 		if err != nil {
 			return res, err
 		}
+		if workflow.GetVersion(ctx, ReadyCheckAfterRestartChange, workflow.DefaultVersion, ReadyCheckAfterRestart) != workflow.DefaultVersion {
+			// The check's URL carries the port, base path and health key, any of
+			// which the change may have moved.
+			step(stepReadyCheck, "updating the platform's health check")
+			err := w.tr.runStep(ctx, stepReadyCheck, pebbleOptions, a.AddOpenCTIReadyCheck,
+				activities.AddOpenCTIReadyCheckInput{Instance: next, HealthAccessKey: secrets.HealthAccessKey}, nil)
+			if err != nil {
+				return res, fmt.Errorf("cannot update the platform health check: %w", err)
+			}
+		}
 		w.st.Owed.Restart = slices.DeleteFunc(w.st.Owed.Restart, func(s string) bool { return s == opencti.PlatformService })
 	}
-	if len(workers) > 0 {
-		step(stepRestartWorkers, "restarting "+strings.Join(workers, ", "))
-		if err := w.restart(ctx, next, workers, &res); err != nil {
+	if len(act.workers) > 0 {
+		step(stepRestartWorkers, "restarting "+strings.Join(act.workers, ", "))
+		if err := w.restart(ctx, next, act.workers, &res); err != nil {
 			return res, err
 		}
 		w.st.Owed.Restart = nil
 	}
-	if len(start) > 0 {
-		step(stepStartingServices, "starting "+strings.Join(start, ", "))
+	if len(act.start) > 0 {
+		step(stepStartingServices, "starting "+strings.Join(act.start, ", "))
 		var started activities.StartPebbleServicesResult
 		err := w.tr.runStep(ctx, stepStartingServices, pebbleOptions, a.StartPebbleServices,
-			activities.StartPebbleServicesInput{Pebble: next.Pebble, Services: start}, &started)
+			activities.StartPebbleServicesInput{Pebble: next.Pebble, Services: act.start}, &started)
 		if err != nil {
-			return res, fmt.Errorf("cannot start %s: %w", strings.Join(start, ", "), err)
+			return res, fmt.Errorf("cannot start %s: %w", strings.Join(act.start, ", "), err)
 		}
 		res.Started = append(res.Started, started.Started...)
 	}
 	w.st.Owed = OwedActions{}
 	w.st.Spec = next
 	return res, nil
+}
+
+// block applies a change that leaves an integration missing, as the charm does when
+// a relation is broken: the workers are stopped so they do not crash-loop against a
+// platform that cannot serve them, and owed a start for when the integration returns;
+// the platform is left as it is (stopping it would gain nothing and its restart is
+// the slowest step), and no plan is pushed, since none can be computed.
+func (w *instance) block(ctx workflow.Context, next opencti.Instance, secrets opencti.InstanceSecrets, missing []string,
+	res ChangeResult, step func(name, doing string)) (ChangeResult, error) {
+	running := slices.DeleteFunc(opencti.WorkerServices(*w.st.Pushed.OpenCTI.Workers), func(s string) bool {
+		return slices.Contains(w.st.Owed.Start, s)
+	})
+	if len(running) > 0 {
+		step(stepStoppingServices, "stopping the workers: "+missingText(missing))
+		var stopped activities.StopPebbleServicesResult
+		err := w.tr.runStep(ctx, stepStoppingServices, pebbleOptions, a.StopPebbleServices,
+			activities.StopPebbleServicesInput{Pebble: next.Pebble, Services: running}, &stopped)
+		if err != nil {
+			return res, fmt.Errorf("cannot stop the workers: %w", err)
+		}
+		res.Stopped = stopped.Stopped
+		w.st.Owed.Start = union(w.st.Owed.Start, running)
+	}
+	w.st.Spec, w.st.Secrets = next, secrets
+	res.Blocked = missingText(missing)
+	return res, nil
+}
+
+// actions are what a reconcile does after pushing a plan, in this order.
+type actions struct {
+	// stop are the services to stop.
+	stop []string
+	// restartPlatform says whether the platform restarts (and is waited for).
+	restartPlatform bool
+	// workers are the workers to restart, after the platform when it restarts.
+	workers []string
+	// start are the services to start.
+	start []string
+	// changed are the services whose definition changed (checks left out: they take
+	// effect without a restart).
+	changed []layer.Change
+}
+
+// decide turns what pushing a plan changed (ch), the plan's services (planned) and
+// what an earlier change left undone (owed) into the reconcile's actions: the one
+// rule the reconcile and Preview share.
+func decide(ch activities.PebbleLayerChanges, planned []string, owed OwedActions) actions {
+	isPlanned := func(s string) bool { return slices.Contains(planned, s) }
+	var act actions
+	act.stop = union(ch.Removed, slices.DeleteFunc(slices.Clone(owed.Stop), isPlanned))
+	stopped := func(s string) bool { return slices.Contains(act.stop, s) }
+	act.start = slices.DeleteFunc(union(ch.Added, slices.DeleteFunc(slices.Clone(owed.Start), func(s string) bool { return !isPlanned(s) })), stopped)
+	starting := func(s string) bool { return slices.Contains(act.start, s) }
+	act.restartPlatform = slices.Contains(owed.Restart, opencti.PlatformService)
+	follow := false
+	for _, c := range ch.Changed {
+		switch {
+		case c.Service == "":
+			continue
+		case c.Service == opencti.PlatformService:
+			act.restartPlatform = true
+			follow = follow || opencti.WorkersFollow(c)
+		case !stopped(c.Service):
+			act.workers = append(act.workers, c.Service)
+		}
+		act.changed = append(act.changed, c)
+	}
+	for _, s := range owed.Restart {
+		if s != opencti.PlatformService && isPlanned(s) && !stopped(s) {
+			act.workers = append(act.workers, s)
+		}
+	}
+	if follow {
+		for _, s := range planned {
+			if s != opencti.PlatformService && !stopped(s) {
+				act.workers = append(act.workers, s)
+			}
+		}
+	}
+	act.workers = slices.DeleteFunc(union(act.workers, nil), starting)
+	return act
 }
 
 // union returns the sorted names in a or b, each once.
@@ -154,7 +270,7 @@ func union(a, b []string) []string {
 // restart restarts services through RestartPebbleServices with server retries
 // (restartOptions), so a retry after a lost worker waits for the heartbeated change
 // instead of restarting them twice; it adds what was restarted or started to res.
-func (w *instance) restart(ctx workflow.Context, inst opencti.Instance, services []string, res *SetConfigResult) error {
+func (w *instance) restart(ctx workflow.Context, inst opencti.Instance, services []string, res *ChangeResult) error {
 	var r activities.RestartPebbleServicesResult
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, restartOptions), a.RestartPebbleServices,
 		activities.RestartPebbleServicesInput{Pebble: inst.Pebble, Services: services}).Get(ctx, &r)
@@ -168,7 +284,7 @@ func (w *instance) restart(ctx workflow.Context, inst opencti.Instance, services
 
 // describe is the result on one line: the change, and what was restarted, started and
 // stopped (or that nothing needed to be).
-func (r SetConfigResult) describe() string {
+func (r ChangeResult) describe() string {
 	var acts []string
 	for _, p := range []struct {
 		verb  string
@@ -180,6 +296,12 @@ func (r SetConfigResult) describe() string {
 	}
 	if len(acts) == 0 {
 		acts = append(acts, "nothing to restart")
+	}
+	if len(r.Rotated) > 0 {
+		acts = append([]string{"new value for " + strings.Join(r.Rotated, ", ")}, acts...)
+	}
+	if r.Blocked != "" {
+		acts = append(acts, "blocked: "+r.Blocked)
 	}
 	return r.Summary + ": " + strings.Join(acts, "; ")
 }

@@ -45,3 +45,12 @@ const StepStatusChange = "step-status"
 
 // StepStatus is the version of StepStatusChange that retries in the workflow.
 const StepStatus workflow.Version = 1
+
+// ReadyCheckAfterRestartChange guards re-adding the platform's ready check after a
+// reconcile restarted the platform: the check's URL carries the port, base path and
+// health key, which a change may move. Instance workflows that began before it
+// restart without touching the check.
+const ReadyCheckAfterRestartChange = "ready-check-after-restart"
+
+// ReadyCheckAfterRestart is the version of ReadyCheckAfterRestartChange that re-adds it.
+const ReadyCheckAfterRestart workflow.Version = 1

@@ -1,12 +1,15 @@
 package opencti
 
 import (
+	"fmt"
 	"net/url"
 	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/socflow/socflow/internal/layer"
+	"github.com/socflow/socflow/internal/spec"
 )
 
 // Names shared with the activities that push the layer and start services.
@@ -97,6 +100,28 @@ func NewPlan(in Input) (Plan, error) {
 	if err := check(in); err != nil {
 		return Plan{}, err
 	}
+	return build(in)
+}
+
+// PreviewPlan is the plan of a valid spec with every secret replaced by a stand-in
+// naming its reference (generated ones by gen's): a workflow computes it without
+// I/O to preview a change, and two previews differ in a secret exactly when its
+// reference changed. Its secret values are never pushed anywhere.
+func PreviewPlan(inst Instance, gen InstanceSecrets) (Plan, error) {
+	if err := inst.Validate(); err != nil {
+		return Plan{}, fmt.Errorf("cannot plan opencti: invalid instance spec:\n%w", err)
+	}
+	s, err := SecretTable.Resolve(&inst, &gen, func(_ string, ref spec.SecretRef) (string, error) {
+		return "<" + string(ref) + ">", nil
+	})
+	if err != nil {
+		return Plan{}, err
+	}
+	return build(Input{Instance: inst, Secrets: s})
+}
+
+// build computes the plan of a checked input.
+func build(in Input) (Plan, error) {
 	o := in.Instance.OpenCTI
 	env, err := platformEnv(in)
 	if err != nil {
@@ -211,3 +236,17 @@ func (s Secrets) String() string { return "opencti.Secrets{<redacted>}" }
 
 // GoString hides every value from %#v too.
 func (s Secrets) GoString() string { return s.String() }
+
+// WorkersFollow reports whether a change of the platform's definition also needs the
+// workers restarted once the platform is healthy again, although their own
+// definition did not change: it moved a setting derived from an integration. Workers
+// take the RabbitMQ connection the platform advertises when they start and keep it,
+// so after the platform comes back with new dependency settings they start over.
+func WorkersFollow(platform layer.Change) bool {
+	for _, e := range platform.Env {
+		if strings.HasPrefix(ReservedEnv[e.Key], "integrations.") {
+			return true
+		}
+	}
+	return false
+}

@@ -22,15 +22,48 @@ var (
 // fields are reported as problems here. Passing it is what the plan relies on.
 func (i Instance) Validate() error {
 	var c checker
-	c.name(i.Name)
-	c.settings(i.OpenCTI)
-	c.Pebble(i.Pebble)
-	c.integrations(i.Integrations)
+	c.check(i)
 	return c.Err()
 }
 
+// ValidatePresent is Validate without the problem of missing integrations: a spec
+// whose integration was removed (relation broken) is still checked field by field,
+// so a change to it is judged the same way while the instance waits for it.
+func (i Instance) ValidatePresent() error {
+	c := checker{allowMissing: true}
+	c.check(i)
+	return c.Err()
+}
+
+// IntegrationNames are the integrations of an OpenCTI spec, in the spec's order.
+var IntegrationNames = []string{"opensearch", "rabbitmq", "redis", "s3"}
+
+// Missing names the integrations the spec has no section for, in the spec's order.
+func (i Instance) Missing() []string {
+	in := i.Integrations
+	present := map[string]bool{"opensearch": in.OpenSearch != nil, "rabbitmq": in.RabbitMQ != nil, "redis": in.Redis != nil, "s3": in.S3 != nil}
+	var missing []string
+	for _, name := range IntegrationNames {
+		if !present[name] {
+			missing = append(missing, name)
+		}
+	}
+	return missing
+}
+
 // checker adds OpenCTI's own checks to the kit's, which it embeds.
-type checker struct{ spec.Checker }
+type checker struct {
+	spec.Checker
+	// allowMissing skips the problem of missing integration sections (ValidatePresent).
+	allowMissing bool
+}
+
+func (c *checker) check(i Instance) {
+	c.name(i.Name)
+	c.settings(i.OpenCTI)
+	c.Pebble(i.Pebble)
+	c.integrations(i)
+}
 
 func (c *checker) name(n string) {
 	switch {
@@ -144,21 +177,9 @@ func (c *checker) workers(w *int) {
 	}
 }
 
-func (c *checker) integrations(in Integrations) {
-	var missing []string
-	if in.OpenSearch == nil {
-		missing = append(missing, "opensearch")
-	}
-	if in.RabbitMQ == nil {
-		missing = append(missing, "rabbitmq")
-	}
-	if in.Redis == nil {
-		missing = append(missing, "redis")
-	}
-	if in.S3 == nil {
-		missing = append(missing, "s3")
-	}
-	if len(missing) > 0 {
+func (c *checker) integrations(i Instance) {
+	in := i.Integrations
+	if missing := i.Missing(); len(missing) > 0 && !c.allowMissing {
 		c.Add("integrations", "missing integration(s): "+strings.Join(missing, ", "),
 			"add a section for each under integrations; OpenCTI cannot start without all four")
 	}

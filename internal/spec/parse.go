@@ -1,7 +1,9 @@
 package spec
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -85,10 +87,98 @@ func checkKeys(v any, t reflect.Type, at string) error {
 func unknownField(path, k string, fields map[string]reflect.Type) error {
 	for name := range fields {
 		if strings.EqualFold(name, k) {
-			return fmt.Errorf("unknown field %q (did you mean %q?)", path, name)
+			return &unknownKeyError{path: path, want: name}
 		}
 	}
-	return fmt.Errorf("unknown field %q", path)
+	return &unknownKeyError{path: path}
+}
+
+// unknownKeyError is a key no field's json name matches exactly.
+type unknownKeyError struct {
+	path string // the key's dotted path
+	want string // the field's spelling when only the case differs
+}
+
+func (e *unknownKeyError) Error() string {
+	if e.want != "" {
+		return fmt.Sprintf("unknown field %q (did you mean %q?)", e.path, e.want)
+	}
+	return fmt.Sprintf("unknown field %q", e.path)
+}
+
+// DecodeJSON decodes one JSON object into a T as strictly as Parse, for requests
+// sent to a workflow: input that is not an object, a misspelt or unknown field and a
+// value of the wrong JSON type are a *ValidationError naming the field, with fix
+// (the fields T takes) as the way out, so a bad request reads like a bad spec.
+func DecodeJSON[T any](data []byte, fix string) (T, error) {
+	var v, zero T
+	var c Checker
+	var doc any
+	if err := json.Unmarshal(data, &doc); err != nil || doc == nil {
+		c.Add("(input)", "is not a JSON object", fix)
+		return zero, c.Err()
+	}
+	if _, ok := doc.(map[string]any); !ok {
+		c.Add("(input)", fmt.Sprintf("must be a JSON object (got a JSON %s)", jsonKind(doc)), fix)
+		return zero, c.Err()
+	}
+	var key *unknownKeyError
+	if err := checkKeys(doc, reflect.TypeFor[T](), ""); errors.As(err, &key) {
+		msg := "is not a field of this request"
+		if key.want != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", key.want)
+		}
+		c.Add(key.path, msg, fix)
+		return zero, c.Err()
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && typ.Field != "" {
+			c.Add(typ.Field, fmt.Sprintf("must be %s (got a JSON %s)", jsonTypeName(typ.Type), typ.Value), fix)
+		} else {
+			c.Add("(input)", "cannot be decoded: "+err.Error(), fix)
+		}
+		return zero, c.Err()
+	}
+	return v, nil
+}
+
+// jsonKind names the JSON type of a generically decoded value.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case []any:
+		return "array"
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "boolean"
+	}
+	return "object"
+}
+
+// jsonTypeName says which JSON value a Go type takes, for type errors.
+func jsonTypeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	}
+	return "a JSON object"
 }
 
 // jsonFields maps each json field name of struct type t to its type.
