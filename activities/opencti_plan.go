@@ -91,7 +91,7 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 			o := serviceOwner(name, svc)
 			return o == instance || o == "" && (name == opencti.PlatformService || strings.HasPrefix(name, "worker-"))
 		},
-		mask: opencti.SecretTable.Mask,
+		mask: opencti.Mask,
 	})
 	if err != nil {
 		return res, classify(err)

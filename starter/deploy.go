@@ -15,6 +15,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/google/uuid"
+
 	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/workerapp"
 	"github.com/socflow/socflow/workflows"
@@ -52,10 +54,17 @@ func cmdInput(args []string, out io.Writer) error {
 	return enc.Encode(workflows.DeployInput{Instance: inst})
 }
 
+// cmdDeploy deploys an instance through its OpenCTIInstance workflow with
+// Update-With-Start: the workflow is started if it is not running (conflict policy
+// USE_EXISTING) and the spec is sent as an ApplySpec change in the same call. On a new
+// instance the change finds no difference and completes once the deploy has; on an
+// instance that exists or is being deployed, the preview of the difference is printed
+// first and the difference is applied as a change after whatever runs, never dropped.
 func cmdDeploy(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
 	file := fs.String("f", "", "instance spec (YAML or JSON)")
-	detach := fs.Bool("detach", false, "start and return without following progress")
+	detach := fs.Bool("detach", false, "send and return without following progress")
+	requestID := fs.String("request-id", "", "the change's request ID (default: a new one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,57 +72,121 @@ func cmdDeploy(ctx context.Context, args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *requestID == "" {
+		*requestID = uuid.NewString()
+	}
 	c, err := workerapp.Dial(ctx, nil, nil)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	id := workflows.DeployWorkflowID(inst.Name)
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:        id,
-		TaskQueue: workerapp.TaskQueueFromEnv(),
-		// A deploy already running for this instance is followed, not duplicated.
+	id := workflows.InstanceWorkflowID(inst.Name)
+	req := workflows.ApplySpecRequest{RequestID: *requestID, Spec: inst}
+	existing := false
+	if desc, err := c.DescribeWorkflowExecution(ctx, id, ""); err == nil &&
+		desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		existing = true
+		p, err := queryPreview(ctx, c, id, workflows.ApplySpecUpdate, req)
+		if err != nil {
+			return fmt.Errorf("cannot preview the change of %s: %w", id, err)
+		}
+		if p.Invalid != "" {
+			return fmt.Errorf("instance %s runs (workflow %s) and this spec cannot be applied to it:\n%s", inst.Name, id, p.Invalid)
+		}
+		fmt.Fprintf(out, "instance %s exists (workflow %s): applying the difference as a change\n", inst.Name, id)
+		printPreview(out, p)
+	}
+	start := c.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                workerapp.TaskQueueFromEnv(),
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchAttrInstance.ValueSet(inst.Name), workflows.SearchAttrApp.ValueSet(workflows.AppOpenCTI)),
-		StaticSummary: fmt.Sprintf("Deploy OpenCTI %s (%s)", inst.Name, inst.OpenCTI.Version),
-	}, workflows.DeployOpenCTIWorkflow, workflows.DeployInput{Instance: inst})
+		StaticSummary: fmt.Sprintf("OpenCTI instance %s (%s)", inst.Name, inst.OpenCTI.Version),
+	}, workflows.OpenCTIInstanceWorkflow, workflows.InstanceInput{Instance: inst})
+	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
+		StartWorkflowOperation: start,
+		UpdateOptions: client.UpdateWorkflowOptions{UpdateID: *requestID, UpdateName: workflows.ApplySpecUpdate,
+			Args: []any{req}, WaitForStage: client.WorkflowUpdateStageAccepted},
+	})
 	if err != nil {
-		return fmt.Errorf("cannot start the deploy of %s: %w", inst.Name, err)
+		return fmt.Errorf("cannot deploy %s: %s", inst.Name, workflows.ErrorReason(err))
 	}
-	fmt.Fprintf(out, "deploy of %s: workflow %s run %s\n  Web UI: %s\n", inst.Name, id, run.GetRunID(), webUILink(id, run.GetRunID()))
+	run, err := start.Get(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot start the workflow of %s: %w", inst.Name, err)
+	}
+	verb := "deploy of"
+	if existing {
+		verb = "change of"
+	}
+	fmt.Fprintf(out, "%s %s: workflow %s run %s (request %s)\n  Web UI: %s\n", verb, inst.Name, id, run.GetRunID(), *requestID, webUILink(id, run.GetRunID()))
 	if *detach {
 		return nil
 	}
-	return follow(ctx, c, run, out)
+	return follow(ctx, c, inst.Name, h, existing, out)
 }
 
-// follow prints each change of the deploy's status until it ends, then its outcome.
-func follow(ctx context.Context, c client.Client, run client.WorkflowRun, out io.Writer) error {
+// follow prints the deploy's progress (while the instance's deploy runs) and the
+// instance's status as they change, until the change completes, then its outcome.
+func follow(ctx context.Context, c client.Client, name string, h client.WorkflowUpdateHandle, existing bool, out io.Writer) error {
 	done := make(chan error, 1)
-	var res workflows.DeployResult
-	go func() { done <- run.Get(ctx, &res) }()
+	var res workflows.ChangeResult
+	go func() { done <- h.Get(ctx, &res) }()
 	p := &progress{out: out, start: time.Now()}
+	p.poll(ctx, c, name)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-done:
-			p.poll(ctx, c, run)
+			p.poll(ctx, c, name)
 			if err != nil {
-				return fmt.Errorf("deploy failed: %s\n  resume: fix the cause, then run the same deploy again (secrets, bucket and a running platform are kept)", workflows.ErrorReason(err))
+				return fmt.Errorf("deploy failed: %s\n  resume: fix the cause, then run the same deploy again (secrets, bucket and a running platform are kept)",
+					failureReason(ctx, c, name, err))
 			}
-			fmt.Fprintf(out, "deployed %s: OpenCTI %s at %s in %s\n", res.Instance, res.Version, res.URL, time.Since(p.start).Round(time.Millisecond))
-			for _, w := range res.Warnings {
-				fmt.Fprintf(out, "  warning: %s\n", w)
+			var st workflows.InstanceStatus
+			if v, err := c.QueryWorkflow(ctx, workflows.InstanceWorkflowID(name), "", workflows.StatusQuery); err == nil {
+				_ = v.Get(&st)
+			}
+			fmt.Fprintf(out, "deployed %s: OpenCTI %s at %s (%s) in %s\n", name, st.Version, st.URL, st.Status.Kind, time.Since(p.start).Round(time.Millisecond))
+			if existing {
+				printChangeResult(out, res)
+			}
+			if st.Status.Kind == workflows.StatusBlocked {
+				return fmt.Errorf("instance %s is blocked: %s", name, st.Status.Message)
 			}
 			return nil
 		case <-tick.C:
-			p.poll(ctx, c, run)
+			p.poll(ctx, c, name)
 		case <-ctx.Done():
 			return fmt.Errorf("stopped following (the deploy goes on in Temporal): %w", ctx.Err())
 		}
+	}
+}
+
+// failureReason is why a deploy's change did not complete: the instance workflow's own
+// failure when it ended (its deploy failed), else the change's error.
+func failureReason(ctx context.Context, c client.Client, name string, err error) string {
+	id := workflows.InstanceWorkflowID(name)
+	if desc, derr := c.DescribeWorkflowExecution(ctx, id, ""); derr == nil &&
+		desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		if werr := c.GetWorkflow(ctx, id, "").Get(ctx, nil); werr != nil {
+			return workflows.ErrorReason(werr)
+		}
+	}
+	return workflows.ErrorReason(err)
+}
+
+// line prints text under key unless it is what key printed last.
+func (p *progress) line(key, text string) {
+	if p.seen == nil {
+		p.seen = map[string]string{}
+	}
+	if p.seen[key] != text {
+		p.seen[key] = text
+		fmt.Fprintf(p.out, "[%6.1fs] %s\n", time.Since(p.start).Seconds(), text)
 	}
 }
 
@@ -124,27 +197,33 @@ type progress struct {
 	seen  map[string]string
 }
 
-func (p *progress) poll(ctx context.Context, c client.Client, run client.WorkflowRun) {
-	st, err := queryStatus(ctx, c, run.GetID(), run.GetRunID())
-	if err != nil {
+// poll prints what changed in the instance's status and, until the instance is
+// deployed, in its deploy's.
+func (p *progress) poll(ctx context.Context, c client.Client, name string) {
+	var inst workflows.InstanceStatus
+	v, err := c.QueryWorkflow(ctx, workflows.InstanceWorkflowID(name), "", workflows.StatusQuery)
+	if err != nil || v.Get(&inst) != nil {
 		return // not yet queryable (no worker picked it up yet); the next tick retries
 	}
-	p.show(st)
+	if !inst.Deployed {
+		if st, err := queryStatus(ctx, c, workflows.DeployWorkflowID(name), ""); err == nil {
+			p.show(st)
+		}
+		return
+	}
+	p.showInstance(inst)
+}
+
+// showInstance prints what changed in an instance's status.
+func (p *progress) showInstance(st workflows.InstanceStatus) {
+	p.line("instance", "instance: "+st.Status.String())
 }
 
 // show prints what changed in st since the last call: the status (a retried step
 // prints once per attempt, with its last error), the phase, each dependency, the
 // platform.
 func (p *progress) show(st workflows.DeployStatus) {
-	if p.seen == nil {
-		p.seen = map[string]string{}
-	}
-	line := func(key, text string) {
-		if p.seen[key] != text {
-			p.seen[key] = text
-			fmt.Fprintf(p.out, "[%6.1fs] %s\n", time.Since(p.start).Seconds(), text)
-		}
-	}
+	line := p.line
 	line("phase", "phase: "+string(st.Phase))
 	if st.Status.Kind != "" {
 		line("status", "status: "+st.Status.String())
@@ -173,22 +252,57 @@ func queryStatus(ctx context.Context, c client.Client, id, runID string) (workfl
 	return st, v.Get(&st)
 }
 
+// cmdStatus prints where an instance stands: its OpenCTIInstance workflow's status
+// (and, until it is deployed, its deploy's), or, for a deploy started on its own
+// (tctl users start DeployOpenCTI), the deploy's. It exits non-zero when the instance
+// is blocked or its deploy failed, so scripts can act on it.
 func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) != 1 {
 		return errors.New("usage: starter status NAME")
 	}
+	name := args[0]
 	c, err := workerapp.Dial(ctx, nil, nil)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	id := workflows.DeployWorkflowID(args[0])
+	id := workflows.InstanceWorkflowID(name)
+	if desc, err := c.DescribeWorkflowExecution(ctx, id, ""); err == nil {
+		info := desc.GetWorkflowExecutionInfo()
+		fmt.Fprintf(out, "instance %s: workflow %s is %s\n  Web UI: %s\n", name, id,
+			strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"), webUILink(id, info.GetExecution().GetRunId()))
+		if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			var st workflows.InstanceStatus
+			v, err := c.QueryWorkflow(ctx, id, "", workflows.StatusQuery)
+			if err == nil {
+				err = v.Get(&st)
+			}
+			if err != nil {
+				return fmt.Errorf("cannot query the status of %s: %w", id, err)
+			}
+			printInstanceStatus(out, st, time.Now())
+			if !st.Deployed {
+				if dst, err := queryStatus(ctx, c, workflows.DeployWorkflowID(name), ""); err == nil {
+					fmt.Fprintf(out, "deploy (workflow %s):\n", workflows.DeployWorkflowID(name))
+					printStatus(out, dst, time.Now())
+				}
+			}
+			if st.Status.Kind == workflows.StatusBlocked {
+				return fmt.Errorf("instance %s is blocked: %s", name, st.Status.Message)
+			}
+			return nil
+		}
+		if werr := c.GetWorkflow(ctx, id, "").Get(ctx, nil); werr != nil {
+			fmt.Fprintf(out, "the instance's workflow ended: %s\n", workflows.ErrorReason(werr))
+		}
+	}
+	id = workflows.DeployWorkflowID(name)
 	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
-		return fmt.Errorf("no deploy found for instance %s (workflow %s): %w", args[0], id, err)
+		return fmt.Errorf("no workflow found for instance %s (neither %s nor %s): %w", name, workflows.InstanceWorkflowID(name), id, err)
 	}
 	info := desc.GetWorkflowExecutionInfo()
-	fmt.Fprintf(out, "instance %s: workflow %s is %s\n  Web UI: %s\n", args[0], id,
+	fmt.Fprintf(out, "deploy of %s: workflow %s is %s\n  Web UI: %s\n", name, id,
 		strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"), webUILink(id, info.GetExecution().GetRunId()))
 	st, err := queryStatus(ctx, c, id, "")
 	if err != nil {
@@ -198,6 +312,65 @@ func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
 	if st.Error != "" {
 		return fmt.Errorf("deploy failed: %s", st.Error)
 	}
+	return nil
+}
+
+// printInstanceStatus prints an instance's status for `starter status`: the status and
+// a retried step, the applied config, missing integrations, queued changes and the
+// latest outcomes.
+func printInstanceStatus(out io.Writer, st workflows.InstanceStatus, now time.Time) {
+	fmt.Fprintf(out, "status: %s\n", st.Status)
+	if s := st.Status; s.Retrying() {
+		fmt.Fprintf(out, "  retrying %s: attempt %d\n  last error: %s\n", s.Step, s.Attempt, s.LastError)
+	}
+	if st.Deployed {
+		fmt.Fprintf(out, "OpenCTI %s at %s; workers %d, logLevel %s\n", st.Version, st.URL, st.Workers, st.LogLevel)
+	}
+	if len(st.Missing) > 0 {
+		fmt.Fprintf(out, "missing integrations: %s\n", strings.Join(st.Missing, ", "))
+	}
+	fmt.Fprintf(out, "pending changes: %d; runs: %d\n", st.Pending, st.Runs)
+	if st.LastReason != "" {
+		fmt.Fprintf(out, "last reason: %s\n", st.LastReason)
+	}
+	for _, o := range st.Recent {
+		fmt.Fprintf(out, "  %-8s %s %s (%s): %s\n", o.State, o.Kind, o.RequestID, o.Via, o.Summary)
+	}
+}
+
+// cmdPlan prints what `deploy -f` would do with a spec: on a running instance, the
+// preview of the difference (nothing is sent); else that it would deploy it.
+func cmdPlan(ctx context.Context, args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	file := fs.String("f", "", "instance spec (YAML or JSON)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	inst, err := loadSpec(*file)
+	if err != nil {
+		return err
+	}
+	c, err := workerapp.Dial(ctx, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	id := workflows.InstanceWorkflowID(inst.Name)
+	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil || desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		fmt.Fprintf(out, "instance %s has no running workflow (%s): `starter deploy -f %s` would deploy it from scratch:\n"+
+			"  OpenCTI %s, %d workers, platform in %s (Pebble %s)\n", inst.Name, id, *file, inst.OpenCTI.Version,
+			*inst.OpenCTI.Workers, inst.OpenCTI.PlatformDir, inst.Pebble)
+		return nil
+	}
+	p, err := queryPreview(ctx, c, id, workflows.ApplySpecUpdate, workflows.ApplySpecRequest{Spec: inst})
+	if err != nil {
+		return fmt.Errorf("cannot preview %s: %w", id, err)
+	}
+	if p.Invalid != "" {
+		return fmt.Errorf("this spec cannot be applied to %s:\n%s", inst.Name, p.Invalid)
+	}
+	printPreview(out, p)
 	return nil
 }
 

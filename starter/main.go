@@ -1,9 +1,10 @@
-// Command starter drives socflow from a terminal: `deploy -f instance.yaml` starts (or
-// attaches to) an instance's deploy and prints its progress live; `status NAME` shows
-// where a deploy stands; `config set NAME key=value…` changes an instance's config
-// through its OpenCTIInstance workflow; `input -f instance.yaml` prints the JSON input
-// that tctl and temporal accept verbatim; `replay-check` replays the running workflows against this
-// build before it is rolled out.
+// Command starter drives socflow from a terminal: `deploy -f instance.yaml` deploys an
+// instance through its OpenCTIInstance workflow (or applies the difference to one that
+// exists) and prints its progress live; `plan -f` previews that difference; `status
+// NAME` shows where an instance stands; `config set`, `relate`, `unrelate` and `rotate`
+// change it; `input -f instance.yaml` prints the JSON input that tctl and temporal
+// accept verbatim; `replay-check` replays the running workflows against this build
+// before it is rolled out.
 package main
 
 import (
@@ -15,12 +16,18 @@ import (
 )
 
 const usage = `usage:
-  starter deploy -f instance.yaml [-detach]   start or attach to the deploy, print progress
-  starter status NAME                         phase, dependencies, last reason of NAME's deploy
-  starter config set NAME key=value... [--signal] [--request-id ID]
-                                              change an instance (workflow opencti/NAME): workers, logLevel;
-                                              sends the SetConfig Update (--signal: its Signal twin),
-                                              prints what changed and was restarted, exit 1 with the reason
+  starter deploy -f instance.yaml [-detach]   deploy the instance (workflow opencti/NAME, Update-With-Start);
+                                              on one that exists: preview, then apply the difference; print progress
+  starter plan -f instance.yaml               preview what deploy -f would change on the running instance
+  starter status NAME                         the instance's status, config, missing integrations, recent changes
+                                              (and its deploy's phase and dependencies); exit 1 when blocked or failed
+  starter config set NAME key=value...        SetConfig: workers, logLevel, publicURL, basePath, adminEmail
+  starter relate NAME INTEGRATION key=value...  SetIntegration: an integration's section (or -f integrations.yaml)
+  starter unrelate NAME INTEGRATION           RemoveIntegration: blocks the instance until it returns
+  starter rotate NAME SECRET                  RotateSecret: e.g. opencti.adminToken (new value), integrations.redis.password (re-read)
+                                              changes print the preview, send the Update (--signal: its Signal twin;
+                                              --request-id ID: repeatable), print what changed and was restarted,
+                                              exit 1 with the reason
   starter input -f instance.yaml              the workflow input JSON for tctl / temporal
   starter replay-check [-task-queue Q] [-query CLAUSE]
                                               before a rollout: replay every running workflow on
@@ -42,8 +49,16 @@ func main() {
 	switch os.Args[1] {
 	case "deploy":
 		err = cmdDeploy(ctx, os.Args[2:], os.Stdout)
+	case "plan":
+		err = cmdPlan(ctx, os.Args[2:], os.Stdout)
 	case "config":
 		err = cmdConfig(ctx, os.Args[2:], os.Stdout)
+	case "relate":
+		err = cmdRelate(ctx, os.Args[2:], os.Stdout)
+	case "unrelate":
+		err = cmdUnrelate(ctx, os.Args[2:], os.Stdout)
+	case "rotate":
+		err = cmdRotate(ctx, os.Args[2:], os.Stdout)
 	case "status":
 		err = cmdStatus(ctx, os.Args[2:], os.Stdout)
 	case "input":

@@ -16,3 +16,11 @@ var _ codec.Clear = InstanceStatus{}
 
 // ClearPayload marks InstanceStatus as readable without the codec server.
 func (InstanceStatus) ClearPayload() {}
+
+// Preview names services, environment keys and plain config values; secret values are
+// "<secret>" and opencti.env's extra values hidden (opencti.Mask): it travels
+// unencrypted so tctl users can preview a change.
+var _ codec.Clear = Preview{}
+
+// ClearPayload marks Preview as readable without the codec server.
+func (Preview) ClearPayload() {}

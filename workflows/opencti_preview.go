@@ -149,7 +149,7 @@ func previewLayerChanges(from, to pendingState) (activities.PebbleLayerChanges, 
 // services with OpenCTI's secret mask.
 func serviceChanges(old, next layer.Layer) activities.PebbleLayerChanges {
 	var ch activities.PebbleLayerChanges
-	for _, c := range layer.Diff(layer.Layer{Services: old.Services}, layer.Layer{Services: next.Services}, opencti.SecretTable.Mask) {
+	for _, c := range layer.Diff(layer.Layer{Services: old.Services}, layer.Layer{Services: next.Services}, opencti.Mask) {
 		switch c.Kind {
 		case layer.Added:
 			ch.Added = append(ch.Added, c.Service)

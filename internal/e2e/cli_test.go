@@ -190,3 +190,106 @@ func TestReadmeInstanceCommands(t *testing.T) {
 		t.Errorf("a bad change: exit %v, want 1 naming the field:\n%s", err, out)
 	}
 }
+
+// TestReadmeInstanceIntegrationCommands runs the README's second instance block
+// verbatim with the real starter, tctl and temporal binaries, changing only what is this
+// machine's: the starter deploys through Update-With-Start and follows the deploy; plan
+// finds no difference; tctl's preview query says removing S3 would block the instance
+// and stop its workers; unrelate does exactly that and status exits 1 naming it; tctl's
+// SetIntegration signal brings S3 back and the workers with it; temporal's RotateSecret
+// Update gives the admin token a new value and restarts platform and workers; rotating
+// the encryption key is refused, naming why.
+func TestReadmeInstanceIntegrationCommands(t *testing.T) {
+	st := stacktest.Get(t)
+	c := temporalClient(t)
+	queue := inProcessWorker(t, c, t.TempDir())
+	inst := newInstance(t, instanceOpts{initDelay: time.Second})
+	dir := t.TempDir()
+	write := func(name string, v any) {
+		t.Helper()
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("instance.yaml", inst) // JSON is YAML
+	write("s3.json", workflows.SetIntegrationRequest{RequestID: "tctl-s3", S3: inst.Integrations.S3})
+	cmds := readmeBlock(t, "### Integrations, secrets and `deploy -f` on an existing instance")
+	if len(cmds) != 8 {
+		t.Fatalf("README block has %d commands, want deploy, plan, preview, unrelate, status, signal, update, rotate: %q", len(cmds), cmds)
+	}
+	id := workflows.InstanceWorkflowID(inst.Name)
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") })
+	local := strings.NewReplacer(
+		"127.0.0.1:7233", st.TemporalAddress,
+		"opencti/demo", id,
+		" demo ", " "+inst.Name+" ",
+		"status demo", "status "+inst.Name,
+		"http://127.0.0.1:8089", "http://"+os.Getenv("SOCFLOW_CODEC_ADDR"),
+	)
+	bins := map[string]string{"tctl": os.Getenv("SOCFLOW_TCTL_BIN"), "temporal": os.Getenv("SOCFLOW_TEMPORAL_BIN"),
+		"bin/starter": filepath.Join(bin, "socflow-starter")}
+	run := func(line string) (string, error) {
+		t.Helper()
+		name, rest, _ := strings.Cut(local.Replace(line), " ")
+		cmd := exec.Command("bash", "-c", bins[name]+" "+rest)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CODEC_TOKEN="+os.Getenv("SOCFLOW_CODEC_TOKEN"), "SOCFLOW_TASK_QUEUE="+queue)
+		out, err := cmd.CombinedOutput()
+		t.Logf("$ %s\n%s", line, out)
+		return string(out), err
+	}
+	must := func(i int) string {
+		t.Helper()
+		out, err := run(cmds[i])
+		if err != nil {
+			t.Fatalf("README command %q failed: %v\n%s", cmds[i], err, out)
+		}
+		return out
+	}
+
+	if out := must(0); !strings.Contains(out, "deploy of "+inst.Name+": workflow "+id) || !strings.Contains(out, "phase: waiting-platform") ||
+		!strings.Contains(out, "deployed "+inst.Name+": OpenCTI 6.9.3") {
+		t.Errorf("starter deploy did not deploy through the instance workflow, following the deploy:\n%s", out)
+	}
+	if out := must(1); !strings.Contains(out, "plan (now): no difference") {
+		t.Errorf("starter plan of the deployed spec:\n%s", out)
+	}
+	if out := must(2); strings.Contains(out, "encoding") || !strings.Contains(out, `"blocked":"missing integration(s): s3"`) ||
+		!strings.Contains(out, `"worker-0"`) {
+		t.Errorf("tctl's preview query does not say, in plain JSON, that removing s3 blocks and stops the workers:\n%s", out)
+	}
+	starts := platformStarts(t, inst.Pebble.Socket)
+	if out := must(3); !strings.Contains(out, "stopped: worker-0, worker-1, worker-2") || !strings.Contains(out, "blocked: missing integration(s): s3") {
+		t.Errorf("starter unrelate s3:\n%s", out)
+	}
+	if got := activeServices(t, inst.Pebble.Socket); strings.Join(got, ",") != "platform" {
+		t.Errorf("active services after s3 was removed: %v, want the platform alone", got)
+	}
+	if out, err := run(cmds[4]); err == nil || !strings.Contains(out, "status: blocked: missing integration(s): s3") || !strings.Contains(out, "missing integrations: s3") {
+		t.Errorf("starter status while blocked: exit %v, want 1 naming s3:\n%s", err, out)
+	}
+	must(5)
+	s := waitInstance(t, c, id, time.Minute, "s3 back", func(s workflows.InstanceStatus) bool {
+		return len(s.Recent) > 0 && s.Recent[len(s.Recent)-1].RequestID == "tctl-s3"
+	})
+	if o := s.Recent[len(s.Recent)-1]; o.State != "applied" || s.Status.Kind != workflows.StatusActive || len(s.Missing) != 0 ||
+		!strings.Contains(o.Summary, "started worker-0, worker-1, worker-2") {
+		t.Errorf("tctl's SetIntegration signal: %+v, status %+v", o, s.Status)
+	}
+	if n := platformStarts(t, inst.Pebble.Socket); n != starts {
+		t.Errorf("the platform started %d times while s3 was removed and restored, want %d (untouched)", n, starts)
+	}
+	if out := must(6); !strings.Contains(out, "rotate-1") || !strings.Contains(out, "opencti.adminToken") || !strings.Contains(out, "worker-0") {
+		t.Errorf("temporal's RotateSecret update did not show the rotation and restarts:\n%s", out)
+	}
+	if n := platformStarts(t, inst.Pebble.Socket); n != starts+1 {
+		t.Errorf("the platform started %d times after the token rotation, want %d", n, starts+1)
+	}
+	if out, err := run(cmds[7]); err == nil || !strings.Contains(out, "opencti.encryptionKey cannot be rotated: OpenCTI 7 hashes every API token") {
+		t.Errorf("rotating the encryption key: exit %v, want 1 with the reason:\n%s", err, out)
+	}
+}

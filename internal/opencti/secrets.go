@@ -1,6 +1,7 @@
 package opencti
 
 import (
+	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/secrets"
 	"github.com/socflow/socflow/internal/spec"
 )
@@ -134,4 +135,15 @@ var SecretTable = spec.SecretTable[Instance, InstanceSecrets, Secrets]{
 		Value: func(s *Secrets) *string { return &s.S3SecretKey },
 		Uses:  []spec.Use{{Service: PlatformService, Env: "MINIO__SECRET_KEY"}},
 	},
+}
+
+// Mask is what a diff of OpenCTI's layers may show of an environment value: secrets
+// (by the table) as "<secret>", and the values of opencti.env's extra variables, which
+// socflow cannot tell from secrets, as layer.Hidden; the values socflow derives from
+// the spec's plain settings are shown, so a preview says what changes.
+func Mask(service, key, value string) string {
+	if _, known := ReservedEnv[key]; service == PlatformService && !known {
+		return layer.Hidden
+	}
+	return SecretTable.Mask(service, key, value)
 }

@@ -157,3 +157,17 @@ func TestSecretTableMasksDiffs(t *testing.T) {
 		t.Errorf("platform env changes = %+v, want %+v", platform.Env, want)
 	}
 }
+
+func TestMaskShowsPlainSettingsOnly(t *testing.T) {
+	for _, tc := range []struct{ service, key, value, want string }{
+		{PlatformService, "APP__APP_LOGS__LOGS_LEVEL", "debug", "debug"},
+		{PlatformService, "REDIS__PASSWORD", "pw", "<secret>"},
+		{PlatformService, "APP__PYTHON_EXECUTION_VENV", "/venv", layer.Hidden},
+		{"worker-2", "OPENCTI_TOKEN", "tok", "<secret>"},
+		{"worker-2", "WORKER_LOG_LEVEL", "info", "info"},
+	} {
+		if got := Mask(tc.service, tc.key, tc.value); got != tc.want {
+			t.Errorf("Mask(%s, %s) = %q, want %q", tc.service, tc.key, got, tc.want)
+		}
+	}
+}
