@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/workflows"
 )
@@ -291,5 +292,68 @@ func TestReadmeInstanceIntegrationCommands(t *testing.T) {
 	}
 	if out, err := run(cmds[7]); err == nil || !strings.Contains(out, "opencti.encryptionKey cannot be rotated: OpenCTI 7 hashes every API token") {
 		t.Errorf("rotating the encryption key: exit %v, want 1 with the reason:\n%s", err, out)
+	}
+}
+
+// TestStarterDeployDuringADeployAppliesTheDifference: a second `starter deploy -f` with
+// workers: 2, sent while the first (workers: 3) is still waiting for the platform, is
+// never silently attached: it prints the preview of the difference (after the first
+// deploy's own change), waits for the deploy, and applies it — 2 workers run, the
+// platform started once.
+func TestStarterDeployDuringADeployAppliesTheDifference(t *testing.T) {
+	c := temporalClient(t)
+	queue := inProcessWorker(t, c, t.TempDir())
+	inst := newInstance(t, instanceOpts{initDelay: 15 * time.Second})
+	id := workflows.InstanceWorkflowID(inst.Name)
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") })
+	dir := t.TempDir()
+	two := 2
+	inst2 := inst
+	inst2.OpenCTI.Workers = &two
+	for name, v := range map[string]opencti.Instance{"three.yaml": inst, "two.yaml": inst2} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	starter := func(args ...string) (string, error) {
+		cmd := exec.Command(filepath.Join(bin, "socflow-starter"), args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "SOCFLOW_TASK_QUEUE="+queue)
+		out, err := cmd.CombinedOutput()
+		t.Logf("$ starter %s\n%s", strings.Join(args, " "), out)
+		return string(out), err
+	}
+	if out, err := starter("deploy", "-f", "three.yaml", "-detach"); err != nil {
+		t.Fatalf("first deploy: %v\n%s", err, out)
+	}
+	waitStatus(t, c, workflows.DeployWorkflowID(inst.Name), time.Minute, "waiting for the platform", func(s workflows.DeployStatus) bool {
+		return s.Phase == workflows.PhaseWaitingPlatform
+	})
+	out, err := starter("deploy", "-f", "two.yaml")
+	if err != nil {
+		t.Fatalf("second deploy: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"instance " + inst.Name + " exists (workflow " + id + "): applying the difference as a change",
+		"plan (after the 1 change(s) queued before it): workers 3 -> 2",
+		"- stop      worker-2",
+		"note: the deploy has not finished: the change is applied once it has",
+		"workers 3 -> 2",
+		"stopped: worker-2",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("second deploy's output lacks %q", want)
+		}
+	}
+	st := waitInstance(t, c, id, time.Minute, "active", activeInstance)
+	if got := activeServices(t, inst.Pebble.Socket); st.Workers != 2 || strings.Join(got, ",") != "platform,worker-0,worker-1" {
+		t.Errorf("after both deploys: status workers %d, active services %v; want 2 workers running", st.Workers, got)
+	}
+	if n := platformStarts(t, inst.Pebble.Socket); n != 1 {
+		t.Errorf("platform started %d times, want once", n)
 	}
 }
