@@ -175,6 +175,11 @@ const (
 // workflow takes in signals delivered together.
 var ChangeNames = []string{SetConfigUpdate, SetIntegrationUpdate, RemoveIntegrationUpdate, RotateSecretUpdate, ApplySpecUpdate}
 
+// DeployProgressSignal is the Signal a DeployOpenCTI run as OpenCTIInstance's child
+// sends its parent at each change of its Status, so the instance's status shows the
+// deploy's step, attempt and last error rather than only "deploying".
+const DeployProgressSignal = "deploy-progress"
+
 // PreviewQuery returns the Preview of a change (PreviewRequest) on top of the applied
 // spec and the changes queued before it, computed without touching anything.
 const PreviewQuery = "preview"

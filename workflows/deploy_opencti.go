@@ -177,6 +177,11 @@ type deploy struct {
 	status DeployStatus
 	tr     tracker
 	logger log.Logger
+	// parent is the OpenCTIInstance that runs this deploy as its child, told of each
+	// status change (DeployProgressChange); nil when there is none to tell.
+	parent *workflow.Execution
+	// told is the status the parent was last told.
+	told Status
 }
 
 func (d *deploy) setup(ctx workflow.Context) error {
@@ -185,6 +190,10 @@ func (d *deploy) setup(ctx workflow.Context) error {
 	d.tr = tracker{st: &d.status.Status, lastReason: &d.status.LastReason, publish: d.publish, logger: d.logger}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (DeployStatus, error) { return d.status, nil }); err != nil {
 		return fmt.Errorf("cannot register the status query: %w", err)
+	}
+	if p := workflow.GetInfo(ctx).ParentWorkflowExecution; p != nil &&
+		workflow.GetVersion(ctx, DeployProgressChange, workflow.DefaultVersion, DeployProgress) != workflow.DefaultVersion {
+		d.parent = p
 	}
 	// Set here too, not only by the starter, so deploys started with tctl are findable.
 	attrs := []temporal.SearchAttributeUpdate{SearchAttrInstance.ValueSet(d.in.Instance.Name), SearchAttrApp.ValueSet(AppOpenCTI)}
@@ -265,6 +274,11 @@ func (d *deploy) publish(ctx workflow.Context) {
 		lines = append(lines, "", "**failed:** "+d.status.Error)
 	}
 	workflow.SetCurrentDetails(ctx, strings.Join(lines, "\n"))
+	if d.parent != nil && d.status.Status != d.told {
+		// Fire and forget: a parent that is gone has no status to show.
+		d.told = d.status.Status
+		workflow.SignalExternalWorkflow(ctx, d.parent.ID, "", DeployProgressSignal, d.status.Status)
+	}
 }
 
 // fail records err and blocks: the message is the reason, which names the fix, and how

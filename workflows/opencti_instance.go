@@ -181,11 +181,27 @@ func (w *instance) deploy(ctx workflow.Context) error {
 	done := false
 	sel := workflow.NewSelector(ctx)
 	sel.AddFuture(child, func(workflow.Future) { done = true })
+	// The deploy's status, as it tells it: the instance's status shows its step,
+	// attempt and last error.
+	progress := workflow.GetSignalChannel(ctx, DeployProgressSignal)
+	sel.AddReceive(progress, func(ch workflow.ReceiveChannel, _ bool) {
+		var s Status
+		ch.Receive(ctx, &s)
+		if !done && s.Kind != StatusActive {
+			s.Message = "deploying (workflow " + DeployWorkflowID(name) + "): " + s.Message
+			s.Step = "deploying/" + s.Step
+			w.tr.set(ctx, s)
+		}
+	})
 	for _, name := range ChangeNames {
 		sel.AddReceive(w.signals[name], func(workflow.ReceiveChannel, bool) { w.receiveSignals(ctx) })
 	}
 	for !done {
 		sel.Select(ctx)
+	}
+	var stale Status
+	for progress.ReceiveAsync(&stale) {
+		// Progress sent just before the deploy ended says nothing now.
 	}
 	var res DeployResult
 	if err := child.Get(ctx, &res); err != nil {

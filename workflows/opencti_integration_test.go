@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/socflow/socflow/activities"
@@ -180,3 +181,42 @@ func rawJSON(s string) any { return jsonRaw(s) }
 type jsonRaw string
 
 func (j jsonRaw) MarshalJSON() ([]byte, error) { return []byte(j), nil }
+
+// TestInstanceStatusShowsTheDeploysRetriedStep: while the deploy child retries a step,
+// the instance's own status names the deploy's step, attempt and last error (the child
+// tells its parent each change, DeployProgressChange), not only "deploying".
+func TestInstanceStatusShowsTheDeploysRetriedStep(t *testing.T) {
+	var calls callLog
+	env := newEnv(t)
+	env.RegisterWorkflow(OpenCTIInstance)
+	happyMocks(env, &calls, "apply")
+	n := 0
+	env.OnActivity(a.ApplyOpenCTIPlan, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.ApplyOpenCTIPlanInput) (activities.ApplyOpenCTIPlanResult, error) {
+			if n++; n <= 3 {
+				return activities.ApplyOpenCTIPlanResult{}, temporal.NewApplicationError(noSocket, "PebbleUnreachable")
+			}
+			return activities.ApplyOpenCTIPlanResult{PlatformDigest: "d"}, nil
+		})
+	var during, after InstanceStatus
+	query := func(into *InstanceStatus) func() {
+		return func() {
+			v, err := env.QueryWorkflow(StatusQuery)
+			if err != nil || v.Get(into) != nil {
+				t.Errorf("status query: %v", err)
+			}
+		}
+	}
+	env.RegisterDelayedCallback(query(&during), 5*time.Second)
+	env.RegisterDelayedCallback(query(&after), time.Minute)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 2*time.Minute)
+	env.ExecuteWorkflow(OpenCTIInstance, InstanceInput{Instance: testInstance()})
+	s := during.Status
+	if s.Step != "deploying/pushing-plan" || s.Attempt < 2 || s.LastError != noSocket || s.Kind != StatusWaiting ||
+		!strings.HasPrefix(s.Message, "deploying (workflow opencti-deploy-unit): ") {
+		t.Errorf("instance status while the deploy retries: %+v", s)
+	}
+	if after.Status.Kind != StatusActive || !after.Deployed {
+		t.Errorf("instance status after the deploy: %+v", after.Status)
+	}
+}

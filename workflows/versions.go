@@ -54,3 +54,11 @@ const ReadyCheckAfterRestartChange = "ready-check-after-restart"
 
 // ReadyCheckAfterRestart is the version of ReadyCheckAfterRestartChange that re-adds it.
 const ReadyCheckAfterRestart workflow.Version = 1
+
+// DeployProgressChange guards the signals a DeployOpenCTI child sends its
+// OpenCTIInstance parent at each change of its status (DeployProgressSignal). Deploys
+// that began before it send none; deploys without a parent never do.
+const DeployProgressChange = "deploy-progress"
+
+// DeployProgress is the version of DeployProgressChange that signals the parent.
+const DeployProgress workflow.Version = 1
