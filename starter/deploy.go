@@ -39,13 +39,23 @@ func loadSpec(path string) (opencti.Instance, error) {
 	return inst, nil
 }
 
-func cmdInput(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("input", flag.ContinueOnError)
+// specCommand parses a command's flags, -f among them (flags adds the others), and
+// loads the spec -f names; it returns the spec and its path.
+func specCommand(name string, args []string, flags func(*flag.FlagSet)) (opencti.Instance, string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	file := fs.String("f", "", "instance spec (YAML or JSON)")
+	if flags != nil {
+		flags(fs)
+	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		return opencti.Instance{}, "", err
 	}
 	inst, err := loadSpec(*file)
+	return inst, *file, err
+}
+
+func cmdInput(args []string, out io.Writer) error {
+	inst, _, err := specCommand("input", args, nil)
 	if err != nil {
 		return err
 	}
@@ -61,14 +71,12 @@ func cmdInput(args []string, out io.Writer) error {
 // instance that exists or is being deployed, the preview of the difference is printed
 // first and the difference is applied as a change after whatever runs, never dropped.
 func cmdDeploy(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
-	file := fs.String("f", "", "instance spec (YAML or JSON)")
-	detach := fs.Bool("detach", false, "send and return without following progress")
-	requestID := fs.String("request-id", "", "the change's request ID (default: a new one)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	inst, err := loadSpec(*file)
+	var detach *bool
+	var requestID *string
+	inst, _, err := specCommand("deploy", args, func(fs *flag.FlagSet) {
+		detach = fs.Bool("detach", false, "send and return without following progress")
+		requestID = fs.String("request-id", "", "the change's request ID (default: a new one)")
+	})
 	if err != nil {
 		return err
 	}
@@ -341,12 +349,7 @@ func printInstanceStatus(out io.Writer, st workflows.InstanceStatus, now time.Ti
 // cmdPlan prints what `deploy -f` would do with a spec: on a running instance, the
 // preview of the difference (nothing is sent); else that it would deploy it.
 func cmdPlan(ctx context.Context, args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
-	file := fs.String("f", "", "instance spec (YAML or JSON)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	inst, err := loadSpec(*file)
+	inst, file, err := specCommand("plan", args, nil)
 	if err != nil {
 		return err
 	}
@@ -359,7 +362,7 @@ func cmdPlan(ctx context.Context, args []string, out io.Writer) error {
 	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil || desc.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		fmt.Fprintf(out, "instance %s has no running workflow (%s): `starter deploy -f %s` would deploy it from scratch:\n"+
-			"  OpenCTI %s, %d workers, platform in %s (Pebble %s)\n", inst.Name, id, *file, inst.OpenCTI.Version,
+			"  OpenCTI %s, %d workers, platform in %s (Pebble %s)\n", inst.Name, id, file, inst.OpenCTI.Version,
 			*inst.OpenCTI.Workers, inst.OpenCTI.PlatformDir, inst.Pebble)
 		return nil
 	}

@@ -140,26 +140,7 @@ func TestReadmeInstanceCommands(t *testing.T) {
 		"config set demo ", "config set "+inst.Name+" ",
 		"http://127.0.0.1:8089", "http://"+os.Getenv("SOCFLOW_CODEC_ADDR"),
 	)
-	bins := map[string]string{"tctl": os.Getenv("SOCFLOW_TCTL_BIN"), "temporal": os.Getenv("SOCFLOW_TEMPORAL_BIN"),
-		"bin/starter": filepath.Join(bin, "socflow-starter")}
-	run := func(line string) (string, error) {
-		t.Helper()
-		name, rest, _ := strings.Cut(local.Replace(line), " ")
-		cmd := exec.Command("bash", "-c", bins[name]+" "+rest)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CODEC_TOKEN="+os.Getenv("SOCFLOW_CODEC_TOKEN"))
-		out, err := cmd.CombinedOutput()
-		t.Logf("$ %s\n%s", line, out)
-		return string(out), err
-	}
-	must := func(i int) string {
-		t.Helper()
-		out, err := run(cmds[i])
-		if err != nil {
-			t.Fatalf("README command %q failed: %v\n%s", cmds[i], err, out)
-		}
-		return out
-	}
+	run, must := readmeRunner(t, dir, local, cmds)
 
 	must(0)
 	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
@@ -231,26 +212,7 @@ func TestReadmeInstanceIntegrationCommands(t *testing.T) {
 		"status demo", "status "+inst.Name,
 		"http://127.0.0.1:8089", "http://"+os.Getenv("SOCFLOW_CODEC_ADDR"),
 	)
-	bins := map[string]string{"tctl": os.Getenv("SOCFLOW_TCTL_BIN"), "temporal": os.Getenv("SOCFLOW_TEMPORAL_BIN"),
-		"bin/starter": filepath.Join(bin, "socflow-starter")}
-	run := func(line string) (string, error) {
-		t.Helper()
-		name, rest, _ := strings.Cut(local.Replace(line), " ")
-		cmd := exec.Command("bash", "-c", bins[name]+" "+rest)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CODEC_TOKEN="+os.Getenv("SOCFLOW_CODEC_TOKEN"), "SOCFLOW_TASK_QUEUE="+queue)
-		out, err := cmd.CombinedOutput()
-		t.Logf("$ %s\n%s", line, out)
-		return string(out), err
-	}
-	must := func(i int) string {
-		t.Helper()
-		out, err := run(cmds[i])
-		if err != nil {
-			t.Fatalf("README command %q failed: %v\n%s", cmds[i], err, out)
-		}
-		return out
-	}
+	run, must := readmeRunner(t, dir, local, cmds, "SOCFLOW_TASK_QUEUE="+queue)
 
 	if out := must(0); !strings.Contains(out, "deploy of "+inst.Name+": workflow "+id) || !strings.Contains(out, "phase: waiting-platform") ||
 		!strings.Contains(out, "deployed "+inst.Name+": OpenCTI 6.9.3") {
@@ -356,4 +318,32 @@ func TestStarterDeployDuringADeployAppliesTheDifference(t *testing.T) {
 	if n := platformStarts(t, inst.Pebble.Socket); n != 1 {
 		t.Errorf("platform started %d times, want once", n)
 	}
+}
+
+// readmeRunner returns how a test runs README command lines with the real tctl, temporal
+// and starter binaries in dir, after local's replacements (this machine's address,
+// queue, names), with CODEC_TOKEN and env set: run returns the output and error, must(i)
+// runs cmds[i] and fails the test when it fails.
+func readmeRunner(t *testing.T, dir string, local *strings.Replacer, cmds []string, env ...string) (run func(string) (string, error), must func(int) string) {
+	bins := map[string]string{"tctl": os.Getenv("SOCFLOW_TCTL_BIN"), "temporal": os.Getenv("SOCFLOW_TEMPORAL_BIN"),
+		"bin/starter": filepath.Join(bin, "socflow-starter")}
+	run = func(line string) (string, error) {
+		t.Helper()
+		name, rest, _ := strings.Cut(local.Replace(line), " ")
+		cmd := exec.Command("bash", "-c", bins[name]+" "+rest)
+		cmd.Dir = dir
+		cmd.Env = append(append(os.Environ(), "CODEC_TOKEN="+os.Getenv("SOCFLOW_CODEC_TOKEN")), env...)
+		out, err := cmd.CombinedOutput()
+		t.Logf("$ %s\n%s", line, out)
+		return string(out), err
+	}
+	must = func(i int) string {
+		t.Helper()
+		out, err := run(cmds[i])
+		if err != nil {
+			t.Fatalf("README command %q failed: %v\n%s", cmds[i], err, out)
+		}
+		return out
+	}
+	return run, must
 }

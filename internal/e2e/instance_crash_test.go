@@ -65,7 +65,7 @@ func TestInstanceChangeSurvivesWorkerKill9(t *testing.T) {
 	}
 	t.Logf("%s: update %s accepted", since(), handle.UpdateID())
 
-	st := waitInstanceFast(t, c, id, 2*time.Minute, "restarting-platform or waiting-platform", func(s workflows.InstanceStatus) bool {
+	st := waitInstanceEvery(t, c, id, 2*time.Minute, 20*time.Millisecond, "restarting-platform or waiting-platform", func(s workflows.InstanceStatus) bool {
 		return s.Status.Step == "restarting-platform" || s.Status.Step == "waiting-platform"
 	})
 	where := st.Status.Step
@@ -159,26 +159,6 @@ func TestInstanceChangeSurvivesWorkerKill9(t *testing.T) {
 		t.Errorf("platform process started %d times after the repeat, want 2", n)
 	}
 	stopAllAndRequireNoProcs(t, inst, secretDir)
-}
-
-// waitInstanceFast is waitInstance polling every 20 ms, so a step lasting a few
-// seconds is not missed.
-func waitInstanceFast(t *testing.T, c tclient.Client, id string, limit time.Duration, what string, cond func(workflows.InstanceStatus) bool) workflows.InstanceStatus {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	var st workflows.InstanceStatus
-	for time.Now().Before(deadline) {
-		v, err := c.QueryWorkflow(context.Background(), id, "", workflows.StatusQuery)
-		var got workflows.InstanceStatus
-		if err == nil && v.Get(&got) == nil {
-			if st = got; cond(st) {
-				return st
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("instance status never reached %q within %s; last: %+v", what, limit, st)
-	return st
 }
 
 // waitPlatformRestartChange returns the first Pebble change after the change ID after

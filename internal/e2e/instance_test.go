@@ -37,6 +37,13 @@ func startInstance(t *testing.T, c tclient.Client, queue string, inst opencti.In
 // waitInstance polls the instance's status query until cond holds or limit passes.
 func waitInstance(t *testing.T, c tclient.Client, id string, limit time.Duration, what string, cond func(workflows.InstanceStatus) bool) workflows.InstanceStatus {
 	t.Helper()
+	return waitInstanceEvery(t, c, id, limit, 200*time.Millisecond, what, cond)
+}
+
+// waitInstanceEvery is waitInstance polling at the given interval (a short one so that
+// a step lasting a few seconds is not missed).
+func waitInstanceEvery(t *testing.T, c tclient.Client, id string, limit, every time.Duration, what string, cond func(workflows.InstanceStatus) bool) workflows.InstanceStatus {
+	t.Helper()
 	deadline := time.Now().Add(limit)
 	var st workflows.InstanceStatus
 	for time.Now().Before(deadline) {
@@ -47,7 +54,7 @@ func waitInstance(t *testing.T, c tclient.Client, id string, limit time.Duration
 				return st
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(every)
 	}
 	t.Fatalf("instance status never reached %q within %s; last: %+v", what, limit, st)
 	return st
