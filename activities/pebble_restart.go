@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/canonical/pebble/client"
 	"go.temporal.io/sdk/activity"
@@ -20,6 +21,11 @@ type RestartPebbleServicesInput struct {
 	// Services are restarted in one change, and only they: Pebble stops none of
 	// their dependants and starts what they require only if it is not running.
 	Services []string `json:"services"`
+	// Since is when the workflow decided the restart (zero: unknown). An attempt that
+	// finds no heartbeat from an earlier one looks for a restart change of these
+	// services spawned since: the earlier attempt may have died between asking Pebble
+	// and heartbeating the change.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // RestartPebbleServicesResult tells what this call restarted and what it started.
@@ -40,7 +46,21 @@ type RestartPebbleServicesResult struct {
 // restarting the services a second time; give it a HeartbeatTimeout and a
 // StartToClose above the longest kill-delay plus a minute.
 func (a *Activities) RestartPebbleServices(ctx context.Context, in RestartPebbleServicesInput) (RestartPebbleServicesResult, error) {
-	if prev, ok := previousRestart(ctx, in.Services); ok {
+	prev, ok := previousRestart(ctx, in.Services)
+	// With no heartbeat, a restart of these services spawned since the workflow decided
+	// it is an earlier attempt's (no one else restarts them through Pebble's API; its
+	// own restarts after a failure make no change).
+	if !ok && !in.Since.IsZero() {
+		ep, err := a.pebble(in.Pebble)
+		if err != nil {
+			return prev, classify(err)
+		}
+		if prev.Change, err = ep.restartSpawnedSince(ctx, in.Services, in.Since); err != nil {
+			return prev, classify(err)
+		}
+		prev.Restarted, ok = in.Services, prev.Change != ""
+	}
+	if ok {
 		ep, err := a.pebble(in.Pebble)
 		if err != nil {
 			return prev, classify(err)
@@ -91,6 +111,35 @@ func previousRestart(ctx context.Context, services []string) (RestartPebbleServi
 	}
 	was := slices.Sorted(slices.Values(slices.Concat(prev.Restarted, prev.Started)))
 	return prev, slices.Equal(was, slices.Sorted(slices.Values(services)))
+}
+
+// restartSpawnedSince returns the ID of the latest restart change spawned at or after
+// since whose summary starts with the first of services (Pebble names the first
+// requested service and counts the rest, the services they require included), or "".
+func (ep pebbleEndpoint) restartSpawnedSince(ctx context.Context, services []string, since time.Time) (string, error) {
+	first := fmt.Sprintf("Restart service %q", services[0])
+	var changes []*client.Change
+	err := ep.call(ctx, func(pc *client.Client) (err error) {
+		changes, err = pc.Changes(&client.ChangesOptions{Selector: client.ChangesAll})
+		return err
+	})
+	if err != nil {
+		return "", pebbleError("cannot list pebble changes", err)
+	}
+	var found *client.Change
+	for _, c := range changes {
+		rest, named := strings.CutPrefix(c.Summary, first)
+		var more int
+		counted := rest == "" || func() bool { _, err := fmt.Sscanf(rest, " and %d more", &more); return err == nil }()
+		if c.Kind == "restart" && named && counted && more >= len(services)-1 && !c.SpawnTime.Before(since) &&
+			(found == nil || c.SpawnTime.After(found.SpawnTime)) {
+			found = c
+		}
+	}
+	if found == nil {
+		return "", nil
+	}
+	return found.ID, nil
 }
 
 // restartPending reports whether an earlier attempt's restart change is still worth

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
@@ -23,8 +24,14 @@ func runRestart(t *testing.T, p spec.Pebble, services ...string) (activities.Res
 // restartIn is runRestart in a given environment (one holding heartbeat details).
 func restartIn(t *testing.T, env *testsuite.TestActivityEnvironment, p spec.Pebble, services ...string) (activities.RestartPebbleServicesResult, error) {
 	t.Helper()
+	return restartSince(t, env, time.Time{}, p, services...)
+}
+
+// restartSince is restartIn with the input's Since.
+func restartSince(t *testing.T, env *testsuite.TestActivityEnvironment, since time.Time, p spec.Pebble, services ...string) (activities.RestartPebbleServicesResult, error) {
+	t.Helper()
 	var res activities.RestartPebbleServicesResult
-	v, err := env.ExecuteActivity(nilActs.RestartPebbleServices, activities.RestartPebbleServicesInput{Pebble: p, Services: services})
+	v, err := env.ExecuteActivity(nilActs.RestartPebbleServices, activities.RestartPebbleServicesInput{Pebble: p, Services: services, Since: since})
 	if err != nil {
 		return res, err
 	}
@@ -58,6 +65,7 @@ func TestRestartPebbleServicesRestartsOnlyThoseNamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := pids(t, dir)
+	decided := time.Now()
 
 	res, err := runRestart(t, p, "worker-1")
 	if err != nil {
@@ -95,6 +103,19 @@ func TestRestartPebbleServicesRestartsOnlyThoseNamed(t *testing.T) {
 	if n := len(pebbleChanges(t, socket)); n != len(changes) {
 		t.Errorf("the resumed restart made %d changes", n-len(changes))
 	}
+
+	t.Log("an attempt without a heartbeat finds the restart spawned since the workflow decided it")
+	found, err := restartSince(t, probeEnv(t), decided, p, "worker-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found.Change != res.Change || changedPids(after, pids(t, dir)) != nil || len(pebbleChanges(t, socket)) != len(changes) {
+		t.Errorf("a retry after a lost heartbeat restarted again: %+v (first %+v)", found, res)
+	}
+	if again, err := restartSince(t, probeEnv(t), time.Now(), p, "worker-1"); err != nil || again.Change == res.Change {
+		t.Errorf("a restart decided after the last one did not restart: %+v %v", again, err)
+	}
+	after = pids(t, dir)
 
 	t.Log("an inactive service is started, and said so")
 	if _, err := (&activities.Activities{}).StopPebbleServices(ctx, activities.StopPebbleServicesInput{Pebble: p, Services: []string{"worker-2"}}); err != nil {

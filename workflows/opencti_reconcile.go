@@ -273,7 +273,7 @@ func union(a, b []string) []string {
 func (w *instance) restart(ctx workflow.Context, inst opencti.Instance, services []string, res *ChangeResult) error {
 	var r activities.RestartPebbleServicesResult
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, restartOptions), a.RestartPebbleServices,
-		activities.RestartPebbleServicesInput{Pebble: inst.Pebble, Services: services}).Get(ctx, &r)
+		activities.RestartPebbleServicesInput{Pebble: inst.Pebble, Services: services, Since: workflow.Now(ctx)}).Get(ctx, &r)
 	if err != nil {
 		return wrapReason("cannot restart "+strings.Join(services, ", "), err)
 	}
