@@ -284,6 +284,12 @@ func (r ApplySpecRequest) validate(base opencti.Instance) error {
 	if next.OpenCTI.EncryptionKey != base.OpenCTI.EncryptionKey {
 		c.Add("spec.opencti.encryptionKey", rotateRefusals["opencti.encryptionKey"][0], "keep the reference as deployed")
 	}
+	for _, s := range opencti.SecretTable {
+		if s.Generate != nil && s.Field != "opencti.encryptionKey" && !s.Ref(&base).IsZero() && s.Ref(&next).IsZero() {
+			c.Add("spec."+s.Field, "drops the reference the instance runs with, and socflow generates a value only at the first deploy",
+				"keep the reference (point it at a new value and send RotateSecret to re-read it)")
+		}
+	}
 	if err := c.Err(); err != nil {
 		return err
 	}

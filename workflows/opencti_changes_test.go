@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -126,4 +127,40 @@ func TestChangesApplyToACopy(t *testing.T) {
 	if got := (ApplySpecRequest{Spec: testInstance()}).summary(applied); got != "no difference" {
 		t.Errorf("apply-spec of the same spec: %q", got)
 	}
+}
+
+// TestApplySpecTakesTheSpecsOwnSecretReferences: a spec change that gives a generated
+// secret a reference of its own makes the plan use it (and the preview show it), and
+// dropping a given reference is refused.
+func TestApplySpecTakesTheSpecsOwnSecretReferences(t *testing.T) {
+	applied := testInstance().WithDefaults()
+	w := &instance{st: InstanceState{Spec: applied, Pushed: &applied, Secrets: refs, Deployed: true}}
+	wanted := applied
+	wanted.OpenCTI.AdminToken = "file:/run/secrets/token"
+	p, err := w.preview([]byte(`{"applySpec": {"spec": ` + mustJSON(t, wanted) + `}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Invalid != "" || p.Summary != "adminToken reference changed" || len(p.Restart) != 3 || p.Restart[0] != "platform" {
+		t.Errorf("preview of a new admin token reference: %+v", p)
+	}
+	next := w.pending()
+	next.advance(ApplySpecRequest{Spec: wanted})
+	if next.secrets.AdminToken != "file:/run/secrets/token" || next.secrets.HealthAccessKey != refs.HealthAccessKey {
+		t.Errorf("secrets after the change %+v", next.secrets)
+	}
+	w.st.Spec, w.st.Pushed = wanted, &wanted
+	if _, err := checkChange(ApplySpecUpdate, []byte(`{"spec": `+mustJSON(t, applied)+`}`), wanted); err == nil ||
+		!strings.Contains(err.Error(), "spec.opencti.adminToken: drops the reference the instance runs with") {
+		t.Errorf("dropping a given reference: %v", err)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -48,6 +48,7 @@ func (p *pendingState) advance(c change) {
 		p.secrets = withSecret(p.secrets, r.Secret, rotatedRef(p.spec.Name, r.Secret, p.generations[r.Secret]))
 	}
 	p.spec = c.next(p.spec)
+	p.secrets = opencti.SecretTable.WithGiven(&p.spec, p.secrets)
 	if len(p.spec.Missing()) == 0 {
 		p.pushed = p.spec
 	}

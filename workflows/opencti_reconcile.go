@@ -72,7 +72,8 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 	if err != nil {
 		return res, temporal.NewNonRetryableApplicationError(strings.ReplaceAll(err.Error(), "\n", "; "), "InvalidChange", nil)
 	}
-	next, secrets := ch.next(base), w.st.Secrets
+	next := ch.next(base)
+	secrets := opencti.SecretTable.WithGiven(&next, w.st.Secrets)
 	step := func(name, doing string) {
 		w.tr.set(ctx, Status{Kind: StatusMaintenance, Step: name, Message: fmt.Sprintf("applying %s (%s): %s", c.ID, res.Summary, doing)})
 	}

@@ -82,6 +82,21 @@ func (t SecretTable[S, G, V]) Given(inst *S) G {
 	return g
 }
 
+// WithGiven returns gen with each generated secret the spec gives a reference for
+// pointing at that reference: a spec change that names a secret of its own replaces
+// the one socflow generated (or the one given before).
+func (t SecretTable[S, G, V]) WithGiven(inst *S, gen G) G {
+	for _, s := range t {
+		if s.Generate == nil {
+			continue
+		}
+		if r := s.Ref(inst); r != nil && !r.IsZero() {
+			*s.Generated(&gen) = *r
+		}
+	}
+	return gen
+}
+
 // Resolve reads the value of every secret the plan carries, through resolve;
 // generated secrets are read through their reference in gen, the others
 // through the spec's. Unset optional secrets stay empty.
