@@ -39,11 +39,14 @@ workflowcheck:
 unit:
 	@go test -count=1 -short ./internal/spec/... ./internal/layer/... ./internal/opencti/...
 
-## bench: deploy benchmark on the local stack (stage gaps, orchestration overhead);
-## BENCH_N deploys (default 5), SOCFLOW_BENCH_INIT_DELAY the stand-in's first boot (default 30s)
+## bench: deploy benchmark on the local stack (stage gaps, orchestration overhead) and
+## reconcile benchmark (SetConfig accepted -> applied and active); BENCH_N deploys and
+## reconcile series (default 5), SOCFLOW_BENCH_INIT_DELAY the stand-in's first boot (default
+## 30s), SOCFLOW_BENCH_CHANGES workers changes (default 20) and SOCFLOW_BENCH_RESTARTS
+## logLevel changes (default 5) per series
 BENCH_N ?= 5
 bench: stack-up
-	@$(WITH_STACK) go test -run '^$$' -bench BenchmarkDeploy -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
+	@$(WITH_STACK) go test -run '^$$' -bench 'BenchmarkDeploy|BenchmarkReconcile' -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
 
 ## record-histories: re-record the replay suite's histories from real deploys on the local
 ## stack into replaytests/testdata/$(HISTORY_SET) (one JSON file per deploy, named after

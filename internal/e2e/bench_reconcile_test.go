@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	tclient "go.temporal.io/sdk/client"
+
+	"github.com/socflow/socflow/internal/opencti"
+	"github.com/socflow/socflow/workflows"
+)
+
+// BenchmarkReconcile deploys one instance through OpenCTIInstance (in-process worker,
+// production probe interval) and measures the reconcile latency of SetConfig changes
+// sent one after the other, each from the moment the change is accepted — the Update
+// sent with WaitForStage Accepted returns (validated, queued) — to
+//   - applied: the Update's result returns (handle.Get);
+//   - active: the status query reads active with nothing pending and the new config.
+//
+// One b.N iteration is one series on the same instance: SOCFLOW_BENCH_CHANGES (default
+// 20) workers changes alternating 3 -> 4 -> 3 … (each starts or stops worker-3 and
+// restarts nothing), then SOCFLOW_BENCH_RESTARTS (default 5) logLevel changes
+// info <-> debug (each restarts the platform, waits until /health answers, then
+// restarts the workers); the two kinds are reported separately, p50/p99/max over
+// every change of every iteration. The stand-in platform stops in 100 ms and starts
+// at once (its first boot, 1 s, is the deploy's and is not measured), so a logLevel
+// figure is socflow's part of a restart, not a real platform's start time.
+func BenchmarkReconcile(b *testing.B) {
+	changes := benchCount(b, "SOCFLOW_BENCH_CHANGES", 20)
+	restarts := benchCount(b, "SOCFLOW_BENCH_RESTARTS", 5)
+	c := temporalClient(b)
+	queue := inProcessWorker(b, c, b.TempDir())
+	inst := newInstance(b, instanceOpts{initDelay: time.Second})
+	id := benchStartInstance(b, c, queue, inst)
+	benchWaitActive(b, c, id, 3*time.Minute, func(s workflows.InstanceStatus) bool { return s.Workers == 3 })
+
+	workers, level := 3, opencti.LogInfo
+	var up, down, l reconcileTimes // workers 3 -> 4, 4 -> 3, logLevel
+	b.ResetTimer()
+	for iter := range b.N {
+		for i := range changes {
+			n := 7 - workers // 3 -> 4 -> 3 …
+			req := workflows.SetConfigRequest{RequestID: fmt.Sprintf("bench-%d-workers-%d", iter, i), Workers: &n}
+			times, got := &up, func(r workflows.SetConfigResult) []string { return r.Started }
+			if n == 3 {
+				times, got = &down, func(r workflows.SetConfigResult) []string { return r.Stopped }
+			}
+			res := times.change(b, c, id, req, func(s workflows.InstanceStatus) bool { return s.Workers == n })
+			if strings.Join(got(res), ",") != "worker-3" || len(res.Restarted) != 0 || len(res.Started)+len(res.Stopped) != 1 {
+				b.Fatalf("workers %d -> %d: %+v, want only worker-3 started or stopped", workers, n, res)
+			}
+			workers = n
+		}
+		for i := range restarts {
+			next := opencti.LogDebug
+			if level == opencti.LogDebug {
+				next = opencti.LogInfo
+			}
+			req := workflows.SetConfigRequest{RequestID: fmt.Sprintf("bench-%d-loglevel-%d", iter, i), LogLevel: next}
+			res := l.change(b, c, id, req, func(s workflows.InstanceStatus) bool { return s.LogLevel == next })
+			if len(res.Restarted) == 0 || res.Restarted[0] != opencti.PlatformService || len(res.Started)+len(res.Stopped) != 0 {
+				b.Fatalf("logLevel %s -> %s: %+v, want the platform restarted first, nothing started or stopped", level, next, res)
+			}
+			level = next
+		}
+	}
+	b.StopTimer()
+
+	// A start waits for Pebble's one-second confirmation that the service stays up, a
+	// stop does not: the workers figures are bimodal, so the table also splits them.
+	w := reconcileTimes{
+		accept:  append(slices.Clone(up.accept), down.accept...),
+		applied: append(slices.Clone(up.applied), down.applied...),
+		active:  append(slices.Clone(up.active), down.active...),
+	}
+	report := func(name string, xs []float64) {
+		if len(xs) == 0 {
+			return
+		}
+		b.ReportMetric(pct(xs, 50), name+"-p50-ms")
+		b.ReportMetric(pct(xs, 99), name+"-p99-ms")
+		b.ReportMetric(pct(xs, 100), name+"-max-ms")
+	}
+	report("workers-applied", w.applied)
+	report("workers-active", w.active)
+	report("workers-start-applied", up.applied)
+	report("workers-stop-applied", down.applied)
+	report("loglevel-applied", l.applied)
+	report("loglevel-active", l.active)
+	fmt.Printf("reconcile latency, %d series on one instance (ms; from the Update accepted)\n", b.N)
+	fmt.Printf("  %-38s %5s %9s %9s %9s\n", "change -> reached", "n", "p50", "p99", "max")
+	row := func(name string, xs []float64) {
+		if len(xs) > 0 {
+			fmt.Printf("  %-38s %5d %9.1f %9.1f %9.1f\n", name, len(xs), pct(xs, 50), pct(xs, 99), pct(xs, 100))
+		}
+	}
+	row("workers 3<->4 -> applied", w.applied)
+	row("workers 3<->4 -> active", w.active)
+	row("  3 -> 4 (starts worker-3) -> applied", up.applied)
+	row("  4 -> 3 (stops worker-3) -> applied", down.applied)
+	row("logLevel info<->debug -> applied", l.applied)
+	row("logLevel info<->debug -> active", l.active)
+	row("(workers: sent -> accepted)", w.accept)
+	row("(logLevel: sent -> accepted)", l.accept)
+}
+
+// reconcileTimes collects one kind of change's latencies, in milliseconds.
+type reconcileTimes struct {
+	accept, applied, active []float64
+}
+
+// change sends req as an Update, waits until it is accepted, then for its result, then
+// for the status to read active with nothing pending and done(status) (the new config),
+// and records the times.
+func (r *reconcileTimes) change(b *testing.B, c tclient.Client, id string, req workflows.SetConfigRequest, done func(workflows.InstanceStatus) bool) workflows.SetConfigResult {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	sent := time.Now()
+	h, err := c.UpdateWorkflow(ctx, tclient.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: workflows.SetConfigUpdate, Args: []any{req}, WaitForStage: tclient.WorkflowUpdateStageAccepted,
+	})
+	if err != nil {
+		b.Fatalf("SetConfig %s not accepted: %v", req.RequestID, err)
+	}
+	accepted := time.Now()
+	var res workflows.SetConfigResult
+	if err := h.Get(ctx, &res); err != nil {
+		b.Fatalf("SetConfig %s not applied: %v", req.RequestID, err)
+	}
+	applied := time.Now()
+	benchWaitActive(b, c, id, time.Minute, done)
+	active := time.Now()
+	ms := func(d time.Duration) float64 { return d.Seconds() * 1000 }
+	r.accept = append(r.accept, ms(accepted.Sub(sent)))
+	r.applied = append(r.applied, ms(applied.Sub(accepted)))
+	r.active = append(r.active, ms(active.Sub(accepted)))
+	return res
+}
+
+// benchStartInstance starts OpenCTIInstance the way the starter does and terminates it
+// when the benchmark ends (startInstance's twin for a *testing.B).
+func benchStartInstance(b *testing.B, c tclient.Client, queue string, inst opencti.Instance) string {
+	b.Helper()
+	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{
+		ID: workflows.InstanceWorkflowID(inst.Name), TaskQueue: queue,
+	}, workflows.OpenCTIInstanceWorkflow, workflows.InstanceInput{Instance: inst})
+	if err != nil {
+		b.Fatalf("cannot start the instance workflow: %v", err)
+	}
+	b.Cleanup(func() {
+		_ = c.TerminateWorkflow(context.Background(), run.GetID(), "", "benchmark over")
+	})
+	return run.GetID()
+}
+
+// benchWaitActive polls the status query, without waitInstance's 200 ms pause (it would
+// be most of a workers change's latency), until the instance is active with nothing
+// pending and cond holds.
+func benchWaitActive(b *testing.B, c tclient.Client, id string, limit time.Duration, cond func(workflows.InstanceStatus) bool) {
+	b.Helper()
+	deadline := time.Now().Add(limit)
+	var st workflows.InstanceStatus
+	for time.Now().Before(deadline) {
+		v, err := c.QueryWorkflow(context.Background(), id, "", workflows.StatusQuery)
+		var got workflows.InstanceStatus // fresh each poll: omitted fields must not keep old values
+		if err == nil && v.Get(&got) == nil {
+			if st = got; activeInstance(st) && cond(st) {
+				return
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.Fatalf("instance %s not active with the change within %s; last: %+v", id, limit, st)
+}
+
+// benchCount reads a count from the environment variable name (def if unset; 0 skips
+// that kind of change).
+func benchCount(b *testing.B, name string, def int) int {
+	v := os.Getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		b.Fatalf("%s: want a count such as %d (got %q)", name, def, v)
+	}
+	return n
+}
