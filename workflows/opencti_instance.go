@@ -100,9 +100,10 @@ func (w *instance) run(ctx workflow.Context) error {
 		}
 		w.receiveSignals(ctx)
 		if len(w.st.Queue) > 0 {
-			c := w.st.Queue[0]
+			// The change stays queued until it is recorded, so that while it is applied
+			// the validators and the preview (pending) count it, and a repeat waits for it.
+			w.apply(ctx, w.st.Queue[0])
 			w.st.Queue = w.st.Queue[1:]
-			w.apply(ctx, c)
 			continue
 		}
 		if !w.continueWanted(ctx) {

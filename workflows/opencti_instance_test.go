@@ -37,7 +37,9 @@ func (f *fakeContainer) apply(_ context.Context, in activities.ApplyOpenCTIPlanI
 	return res, nil
 }
 
-func newInstanceEnv(t *testing.T, calls *callLog) *testsuite.TestWorkflowEnvironment {
+// newInstanceEnv is a test environment for OpenCTIInstance whose activities answer as
+// a healthy stack does; a stop takes stopTakes[0] (default: no time).
+func newInstanceEnv(t *testing.T, calls *callLog, stopTakes ...time.Duration) *testsuite.TestWorkflowEnvironment {
 	env := newEnv(t)
 	env.RegisterWorkflow(OpenCTIInstance)
 	happyMocks(env, calls, "apply", "start")
@@ -48,7 +50,7 @@ func newInstanceEnv(t *testing.T, calls *callLog) *testsuite.TestWorkflowEnviron
 		})
 	f := &fakeContainer{}
 	env.OnActivity(a.ApplyOpenCTIPlan, mock.Anything, mock.Anything).Return(f.apply)
-	env.OnActivity(a.StopPebbleServices, mock.Anything, mock.Anything).Return(
+	env.OnActivity(a.StopPebbleServices, mock.Anything, mock.Anything).After(append(stopTakes, 0)[0]).Return(
 		func(_ context.Context, in activities.StopPebbleServicesInput) (activities.StopPebbleServicesResult, error) {
 			calls.add("stop:" + strings.Join(in.Services, ","))
 			return activities.StopPebbleServicesResult{Stopped: in.Services}, nil

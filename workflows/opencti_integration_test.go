@@ -220,3 +220,34 @@ func TestInstanceStatusShowsTheDeploysRetriedStep(t *testing.T) {
 		t.Errorf("instance status after the deploy: %+v", after.Status)
 	}
 }
+
+// TestChangeInProgressCountsForPreviewAndValidators: while a change is applied, the
+// preview and the validators see it (it stays queued until recorded): the same change
+// again previews as doing nothing after it, and a second removal of the same
+// integration is rejected instead of failing later.
+func TestChangeInProgressCountsForPreviewAndValidators(t *testing.T) {
+	var calls callLog
+	env := newInstanceEnv(t, &calls, time.Minute)
+	debug := SetConfigRequest{LogLevel: "debug"}
+	updateNamed(env, RemoveIntegrationUpdate, time.Minute, "rm1", RemoveIntegrationRequest{Integration: "s3"}, func(ChangeResult, error) {})
+	var during Preview
+	var rejected error
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(PreviewQuery, PreviewRequest{SetConfig: &debug})
+		if err != nil || v.Get(&during) != nil {
+			t.Errorf("preview: %v", err)
+		}
+		env.UpdateWorkflow(RemoveIntegrationUpdate, "rm2", &testsuite.TestUpdateCallback{
+			OnAccept: func() { t.Error("a second removal of s3 was accepted while the first was applied") },
+			OnReject: func(err error) { rejected = err }, OnComplete: func(any, error) {},
+		}, RemoveIntegrationRequest{Integration: "s3"})
+	}, 90*time.Second)
+	env.RegisterDelayedCallback(env.CancelWorkflow, 5*time.Minute)
+	env.ExecuteWorkflow(OpenCTIInstance, InstanceInput{Instance: testInstance()})
+	if during.Pending != 1 || during.Blocked != "missing integration(s): s3" || len(during.Restart) != 0 {
+		t.Errorf("preview during the removal: %+v, want it counted (pending 1, blocked after it)", during)
+	}
+	if rejected == nil || !strings.Contains(rejected.Error(), "s3 is already removed") {
+		t.Errorf("second removal: %v", rejected)
+	}
+}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -74,23 +75,35 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 	}
 	next := ch.next(base)
 	secrets := opencti.SecretTable.WithGiven(&next, w.st.Secrets)
+	// The state pending() folds the queue over changes only when the reconcile ends
+	// (this change is still queued until then): the generations, and what was pushed
+	// with which secrets once the plan is in the container, whether or not the rest
+	// succeeds.
+	gens := maps.Clone(w.st.Generations)
+	var pushed *opencti.Instance
+	defer func() {
+		w.st.Generations = gens
+		if pushed != nil {
+			w.st.Pushed, w.st.Secrets = pushed, secrets
+		}
+	}()
 	step := func(name, doing string) {
 		w.tr.set(ctx, Status{Kind: StatusMaintenance, Step: name, Message: fmt.Sprintf("applying %s (%s): %s", c.ID, res.Summary, doing)})
 	}
 
 	if r, ok := ch.(RotateSecretRequest); ok && r.generates(base) {
 		step(stepRotating, "generating a new "+r.Secret)
-		gen := w.st.Generations[r.Secret] + 1
+		gen := gens[r.Secret] + 1
 		var rot activities.RotateInstanceSecretResult
 		err := w.tr.runStep(ctx, stepRotating, quickOptions, a.RotateInstanceSecret,
 			activities.RotateInstanceSecretInput{Instance: base.Name, Field: r.Secret, Generation: gen}, &rot)
 		if err != nil {
 			return res, wrapReason("cannot rotate "+r.Secret, err)
 		}
-		if w.st.Generations == nil {
-			w.st.Generations = map[string]int{}
+		if gens == nil {
+			gens = map[string]int{}
 		}
-		w.st.Generations[r.Secret] = gen
+		gens[r.Secret] = gen
 		secrets = withSecret(secrets, r.Secret, rot.Ref)
 		res.Rotated = []string{r.Secret}
 	}
@@ -105,8 +118,7 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 	if err != nil {
 		return res, wrapReason("cannot push the opencti plan", err)
 	}
-	pushed := next
-	w.st.Pushed, w.st.Secrets = &pushed, secrets
+	pushed = &next
 	act := decide(applied.PebbleLayerChanges, applied.Services, w.st.Owed)
 	res.Changed = act.changed
 	// Until each action is done, it is owed: a failure below leaves the rest to the

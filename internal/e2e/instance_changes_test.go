@@ -474,8 +474,6 @@ type burstChange struct {
 // Every change is applied exactly once, in the order accepted, and did what its
 // preview said; the workflow continued as new during the burst; a repeated request ID
 // returns its first result and changes nothing.
-//
-// Fails as of d85d9a9 on the preview comparison only (see KNOWN FAILURE below).
 func TestInstanceBurstOfChangesAcrossContinueAsNew(t *testing.T) {
 	c := temporalClient(t)
 	queue := inProcessWorker(t, c, t.TempDir())
@@ -617,12 +615,8 @@ func TestInstanceBurstOfChangesAcrossContinueAsNew(t *testing.T) {
 			}
 		}
 		// Each change's preview, asked under the lock just before it was accepted, says
-		// what the change then did. KNOWN FAILURE (reported, workflows/ not ours to
-		// edit): the preview (and the Update validators) fold only w.st.Queue over
-		// w.st.Spec, but the main loop pops a change off the queue before its reconcile
-		// and sets Spec only at its end, so a change being applied is in neither: the
-		// preview asked while it runs is computed without it (typically the second
-		// change of each round: "summary: preview , result workers 4 -> 3").
+		// what the change then did (the change being applied counts: it stays queued
+		// until recorded).
 		if d := previewMatches(bc.preview, r); d != "" {
 			mismatches++
 			t.Errorf("change %d %s (%s): preview (pending %d) differs from the result: %s", i, bc.id, bc.summary, bc.preview.Pending, d)

@@ -278,8 +278,8 @@ func TestInstanceSetConfigRejectsBadInput(t *testing.T) {
 	}{
 		{map[string]any{"workers": -1}, "opencti.workers: must be at least 1 (got -1)"},
 		{map[string]any{"logLevel": "verbose"}, "opencti.logLevel: must be one of error, warn, info, debug"},
-		{map[string]any{"workers": "five"}, "workers: must be a number"},
-		{map[string]any{"workerz": 5}, "workerz: is not a field SetConfig can set"},
+		{map[string]any{"workers": "five"}, "workers: must be a whole number"},
+		{map[string]any{"workerz": 5}, "SetConfig: workerz: is not a field of this request"},
 	} {
 		_, err := setConfig(t, c, run.GetID(), tc.arg)
 		if err == nil || !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), "fix:") {
