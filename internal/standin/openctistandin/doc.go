@@ -5,6 +5,17 @@
 // downgrades, the health endpoint and a slice of the GraphQL API), so that the
 // orchestrator is tested on that behaviour on machines where OpenCTI cannot run.
 //
-// The GraphQL schema and resolvers are split so later work (users, groups,
-// connectors) adds types and resolver methods instead of replacing them.
+// The GraphQL slice (schema.graphql) covers what pycti 6.9.28 sends for a
+// connector built on OpenCTIConnectorHelper — the health check, registerConnector
+// (returning the RabbitMQ and S3 connection and the queue names), pingConnector,
+// connector, workAdd and workEdit — and what socflow needs to manage connector
+// accounts: users and groups (built-ins Administrators, Connectors, Default),
+// userAdd, userEdit (fieldPatch, relationAdd, relationDelete, tokenRenew,
+// delete), connectors and deleteConnector. Users, groups, connectors and works
+// are internal objects in the search engine, so they survive restarts as the
+// real platform's do; registration declares the connector's listen_<id> and
+// push_<id> queues in the real RabbitMQ as OpenCTI does. Errors carry OpenCTI's
+// names, messages and data (AUTH_REQUIRED, FORBIDDEN_ACCESS, FUNCTIONAL_ERROR
+// "User already exists", MISSING_REFERENCE_ERROR for an unknown group,
+// ALREADY_DELETED_ERROR for an unknown connector, WORK_NOT_ALIVE).
 package openctistandin

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 
 	graphql "github.com/graph-gophers/graphql-go"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
@@ -14,19 +15,29 @@ import (
 //go:embed schema.graphql
 var schemaSDL string
 
-// apiState is what resolvers read; it is fixed before the port opens, and later
-// work adds stores (users, connectors) as fields.
+// apiState is what resolvers read: the platform's facts fixed before the port
+// opens, and the stores that the API writes (users, groups, connectors, works).
 type apiState struct {
 	version     string
 	platformURL string
 	settingsID  string
 	// engine and redisVer are the versions read at start ("opensearch - 2.19.3").
 	engine, redisVer string
-	// rabbit answers connectorsForWorker and RabbitMQ's live version; nil in unit tests.
+	// rabbit is the broker as configured: the connection connectors and workers
+	// are told, and RabbitMQ's live version; its queues are reached through queues.
 	rabbit *rabbitBackend
+	// queues creates, deletes and measures connector queues (the real RabbitMQ in
+	// Run; a recorder in unit tests).
+	queues connectorQueues
+	// s3 is the file storage handed to connectors at registration.
+	s3 S3Config
 	// redis counts cluster nodes; nil in unit tests (one node).
 	redis *redisBackend
-	users userStore
+	// objects holds users, groups, connectors and works (the search engine in Run).
+	objects objectStore
+	// mu serialises the API's writes, as OpenCTI's per-entity locks do, so a
+	// retried userAdd cannot create two users for one email.
+	mu sync.Mutex
 }
 
 // dependencies is about.dependencies: the search engine and Redis as read at
@@ -45,29 +56,28 @@ type dependencyVersion struct {
 	name, version string
 }
 
-// user is an authenticated caller.
+// user is an authenticated caller: its stored document and the capabilities
+// its groups' roles give it.
 type user struct {
-	id, name, email, token string
-	admin                  bool
+	doc  userDoc
+	caps []string
 }
 
-// userStore resolves API tokens; a seam so a store backed by the internal index
-// can replace the static admin without touching resolvers.
-type userStore interface {
-	// byToken returns the user owning token, or nil when no user does.
-	byToken(ctx context.Context, token string) (*user, error)
-}
-
-// staticUsers is the admin-only store used until users are implemented.
-type staticUsers []user
-
-func (s staticUsers) byToken(_ context.Context, token string) (*user, error) {
-	for i := range s {
-		if token != "" && s[i].token == token {
-			return &s[i], nil
+// can reports whether the user holds one of the capabilities, as OpenCTI's
+// @auth directive decides: BYPASS holds all, and a capability holds its parents
+// (KNOWLEDGE_KNUPDATE satisfies KNOWLEDGE).
+func (u *user) can(required ...string) bool {
+	for _, have := range u.caps {
+		if have == capBypass {
+			return true
+		}
+		for _, r := range required {
+			if have == r || strings.HasPrefix(have, r+"_") {
+				return true
+			}
 		}
 	}
-	return nil, nil
+	return false
 }
 
 // gqlError is an OpenCTI GraphQL error; graph-gophers copies Extensions() into
@@ -75,24 +85,76 @@ func (s staticUsers) byToken(_ context.Context, token string) (*user, error) {
 type gqlError struct {
 	message, code string
 	status        int
+	// genre is OpenCTI's category: TECHNICAL or BUSINESS.
+	genre string
+	// data holds the attributes OpenCTI's error helpers add ({id}, {user_id}...).
+	data map[string]any
 }
 
 func (e *gqlError) Error() string { return e.message }
 
-// Extensions carries OpenCTI's data {http_status, genre} and the code.
+// Extensions carries the code and OpenCTI's data {http_status, genre, ...}.
 func (e *gqlError) Extensions() map[string]any {
-	return map[string]any{"code": e.code, "data": map[string]any{"http_status": e.status, "genre": "BUSINESS"}}
+	data := map[string]any{"http_status": e.status, "genre": e.genre}
+	for k, v := range e.data {
+		data[k] = v
+	}
+	return map[string]any{"code": e.code, "data": data}
 }
+
+// OpenCTI's error categories (config/errors).
+const (
+	genreTechnical = "TECHNICAL"
+	genreBusiness  = "BUSINESS"
+)
 
 // errAuthRequired is OpenCTI's answer to a missing or unknown token, word for word,
 // because clients (pycti, the orchestrator) match on the name.
 func errAuthRequired() *gqlError {
-	return &gqlError{"You must be logged in to do this.", "AUTH_REQUIRED", http.StatusUnauthorized}
+	return &gqlError{message: "You must be logged in to do this.", code: "AUTH_REQUIRED", status: http.StatusUnauthorized, genre: genreTechnical}
 }
 
 // errForbidden is OpenCTI's answer to a user lacking a capability.
 func errForbidden() *gqlError {
-	return &gqlError{"You are not allowed to do this.", "FORBIDDEN_ACCESS", http.StatusForbidden}
+	return &gqlError{message: "You are not allowed to do this.", code: "FORBIDDEN_ACCESS", status: http.StatusForbidden, genre: genreTechnical}
+}
+
+// errFunctional is OpenCTI's FunctionalError: a refused business operation.
+func errFunctional(message string, data map[string]any) *gqlError {
+	return &gqlError{message: message, code: "FUNCTIONAL_ERROR", status: http.StatusBadRequest, genre: genreBusiness, data: data}
+}
+
+// errAlreadyDeleted is OpenCTI's AlreadyDeletedError: deleting what is not there.
+func errAlreadyDeleted(data map[string]any) *gqlError {
+	return &gqlError{message: "Already deleted elements", code: "ALREADY_DELETED_ERROR", status: http.StatusBadRequest, genre: genreBusiness, data: data}
+}
+
+// errMissingReference is OpenCTI's MissingReferenceError: a relation to an id
+// that resolves to nothing (an unknown group in userAdd or relationAdd).
+func errMissingReference(data map[string]any) *gqlError {
+	return &gqlError{message: "Element(s) not found", code: "MISSING_REFERENCE_ERROR", status: http.StatusNotFound, genre: genreBusiness, data: data}
+}
+
+// errWorkNotAlive is OpenCTI's WorkNotALiveError, which pycti matches by name.
+func errWorkNotAlive() *gqlError {
+	return &gqlError{message: "Work is no longer alive, no request can be done within the context of this work",
+		code: "WORK_NOT_ALIVE", status: http.StatusBadRequest, genre: genreBusiness}
+}
+
+// errUnsupported is OpenCTI's UnsupportedError.
+func errUnsupported(message string, data map[string]any) *gqlError {
+	return &gqlError{message: message, code: "UNSUPPORTED_ERROR", status: http.StatusInternalServerError, genre: genreBusiness, data: data}
+}
+
+// errInternal is what Apollo answers when a resolver throws a plain JS error
+// (a TypeError on a missing object): code INTERNAL_SERVER_ERROR, no data.
+func errInternal(message string) *gqlError {
+	return &gqlError{message: message, code: "INTERNAL_SERVER_ERROR", status: http.StatusInternalServerError, genre: genreTechnical}
+}
+
+// errDatabase wraps a failed store or broker call as OpenCTI's DATABASE_ERROR.
+func errDatabase(err error) *gqlError {
+	return &gqlError{message: err.Error(), code: DatabaseErrorName, status: http.StatusInternalServerError, genre: genreTechnical}
 }
 
 // userFrom returns the authenticated user, nil when the request carried none.
@@ -116,6 +178,18 @@ func requireUser(ctx context.Context) (*user, error) {
 	return nil, errAuthRequired()
 }
 
+// requireCapability is @auth(for: [caps...]): logged in, and holding one of them.
+func requireCapability(ctx context.Context, caps ...string) (*user, error) {
+	u, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !u.can(caps...) {
+		return nil, errForbidden()
+	}
+	return u, nil
+}
+
 // queryResolver is the root of Query; add a method per new root field.
 type queryResolver struct{ st *apiState }
 
@@ -127,12 +201,12 @@ func (q *queryResolver) About(ctx context.Context) (*aboutResolver, error) {
 	return &aboutResolver{st: q.st, user: u}, nil
 }
 
-func (q *queryResolver) Me(ctx context.Context) (*meResolver, error) {
+func (q *queryResolver) Me(ctx context.Context) (*userResolver, error) {
 	u, err := requireUser(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &meResolver{u: u}, nil
+	return &userResolver{st: q.st, d: u.doc}, nil
 }
 
 func (q *queryResolver) Settings(ctx context.Context) (*settingsResolver, error) {
@@ -142,27 +216,6 @@ func (q *queryResolver) Settings(ctx context.Context) (*settingsResolver, error)
 	return &settingsResolver{st: q.st}, nil
 }
 
-// ConnectorsForWorker is what a worker polls: every connector with the RabbitMQ
-// connection the platform advertises (host and credentials as configured, so
-// they must resolve from the workers) and its queues.
-func (q *queryResolver) ConnectorsForWorker(ctx context.Context) (*[]*connectorResolver, error) {
-	u, err := requireUser(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !u.admin {
-		return nil, errForbidden()
-	}
-	if q.st.rabbit == nil {
-		return nil, nil
-	}
-	var out []*connectorResolver
-	for _, iq := range internalQueues() {
-		out = append(out, &connectorResolver{q: iq, r: q.st.rabbit})
-	}
-	return &out, nil
-}
-
 type aboutResolver struct {
 	st   *apiState
 	user *user
@@ -170,9 +223,9 @@ type aboutResolver struct {
 
 func (a *aboutResolver) Version() string { return a.st.version }
 
-// Dependencies needs admin rights in OpenCTI, so non-admins get FORBIDDEN_ACCESS.
+// Dependencies is @auth(for: [SETTINGS]) in OpenCTI, so others get FORBIDDEN_ACCESS.
 func (a *aboutResolver) Dependencies(ctx context.Context) ([]*dependencyResolver, error) {
-	if !a.user.admin {
+	if !a.user.can(capSettings) {
 		return nil, errForbidden()
 	}
 	deps := a.st.dependencies(ctx)
@@ -183,54 +236,10 @@ func (a *aboutResolver) Dependencies(ctx context.Context) ([]*dependencyResolver
 	return out, nil
 }
 
-type connectorResolver struct {
-	q internalQueue
-	r *rabbitBackend
-}
-
-func (c *connectorResolver) ID() graphql.ID            { return graphql.ID(c.q.id) }
-func (c *connectorResolver) Name() string              { return c.q.name }
-func (c *connectorResolver) Active() *bool             { t := true; return &t }
-func (c *connectorResolver) ConnectorType() *string    { t := "INTERNAL"; return &t }
-func (c *connectorResolver) ConnectorScope() *[]string { return &[]string{c.q.scope} }
-func (c *connectorResolver) Config() *connectorConfig  { return &connectorConfig{c} }
-
-type connectorConfig struct{ c *connectorResolver }
-
-func (c *connectorConfig) Connection() *rabbitConnection { return &rabbitConnection{c.c.r.cfg} }
-func (c *connectorConfig) Listen() string                { return c.c.r.listenQueue(c.c.q.id) }
-func (c *connectorConfig) ListenRouting() *string {
-	r := c.c.r.listenRouting(c.c.q.id)
-	return &r
-}
-func (c *connectorConfig) ListenExchange() string { return c.c.r.prefixed(connectorExchange) }
-func (c *connectorConfig) Push() string           { return c.c.r.pushQueue(c.c.q.id) }
-func (c *connectorConfig) PushRouting() *string {
-	r := c.c.r.pushRouting(c.c.q.id)
-	return &r
-}
-func (c *connectorConfig) PushExchange() string { return c.c.r.prefixed(workerExchange) }
-
-type rabbitConnection struct{ cfg RabbitMQConfig }
-
-func (r *rabbitConnection) Host() string  { return r.cfg.Hostname }
-func (r *rabbitConnection) Vhost() string { return r.cfg.VHost }
-func (r *rabbitConnection) UseSsl() bool  { return r.cfg.UseSSL }
-func (r *rabbitConnection) Port() int32   { return int32(r.cfg.Port) }
-func (r *rabbitConnection) User() string  { return r.cfg.Username }
-func (r *rabbitConnection) Pass() string  { return r.cfg.Password }
-
 type dependencyResolver struct{ d dependencyVersion }
 
 func (d *dependencyResolver) Name() string    { return d.d.name }
 func (d *dependencyResolver) Version() string { return d.d.version }
-
-type meResolver struct{ u *user }
-
-func (m *meResolver) ID() graphql.ID    { return graphql.ID(m.u.id) }
-func (m *meResolver) Name() string      { return m.u.name }
-func (m *meResolver) UserEmail() string { return m.u.email }
-func (m *meResolver) APIToken() string  { return m.u.token }
 
 type settingsResolver struct{ st *apiState }
 
@@ -304,7 +313,8 @@ func (m *moduleResolver) Running() bool  { return m.running }
 func (m *moduleResolver) Warning() *bool { return &m.warning }
 
 // newSchema parses the SDL against the resolvers; a mismatch is a programming
-// error caught by every test, so it panics.
+// error caught by every test, so it panics. One root resolver serves Query and
+// Mutation, as graph-gophers wants.
 func newSchema(st *apiState) *graphql.Schema {
 	return graphql.MustParseSchema(schemaSDL, &queryResolver{st: st})
 }
@@ -312,7 +322,7 @@ func newSchema(st *apiState) *graphql.Schema {
 // graphqlHandler serves {base}/graphql by POST (JSON body) or GET (?query=),
 // authenticating the bearer token before execution so resolvers only consult
 // the context. Errors are reshaped as OpenCTI sends them.
-func graphqlHandler(schema *graphql.Schema, users userStore) http.HandlerFunc {
+func graphqlHandler(schema *graphql.Schema, st *apiState) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Query         string         `json:"query"`
@@ -342,7 +352,7 @@ func graphqlHandler(schema *graphql.Schema, users userStore) http.HandlerFunc {
 		}
 		ctx := r.Context()
 		if token := bearerToken(r); token != "" {
-			u, err := users.byToken(ctx, token)
+			u, err := st.authenticate(ctx, token)
 			if err != nil {
 				writeJSON(w, http.StatusInternalServerError, map[string]string{"status": "error", "error": err.Error()})
 				return

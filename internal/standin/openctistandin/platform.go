@@ -226,13 +226,11 @@ func (in *initializer) migrate(ctx context.Context, ms migrationStatus) error {
 	return nil
 }
 
-// writeEntities ensures the admin user and the settings entity, returning the
-// settings id the API reports.
+// writeEntities ensures the built-in groups, the admin user and the settings
+// entity, returning the settings id the API reports.
 func (in *initializer) writeEntities(ctx context.Context) (platformState, error) {
 	s := in.b.search
-	admin := map[string]any{"internal_id": adminUserID, "entity_type": "User", "name": "admin",
-		"user_email": in.cfg.AdminEmail, "updated_at": nowISO()}
-	if err := s.putDoc(ctx, s.internalObjects(), adminUserID, admin); err != nil {
+	if err := ensureDirectory(ctx, newSearchObjects(s), in.cfg.AdminEmail, in.cfg.AdminToken); err != nil {
 		return platformState{}, err
 	}
 	var settings struct {

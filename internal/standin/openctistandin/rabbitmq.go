@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -213,4 +214,107 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// withChannel runs fn on a fresh AMQP channel, as OpenCTI's amqpExecute opens a
+// connection per operation.
+func (r *rabbitBackend) withChannel(ctx context.Context, fn func(ch *amqp.Channel) error) error {
+	conn, err := r.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return fmt.Errorf("cannot open amqp channel: %w", err)
+	}
+	defer ch.Close()
+	return fn(ch)
+}
+
+// register is OpenCTI's registerConnectorQueues: both direct exchanges, then
+// listen_<id> bound to the connector exchange with listen_routing_<id> and
+// push_<id> bound to the worker exchange with push_routing_<id> — durable, not
+// exclusive, not auto-deleted, carrying the connector's name and config as
+// queue arguments — all under RABBITMQ__QUEUE_PREFIX.
+func (r *rabbitBackend) register(ctx context.Context, id, name, connectorType string, scope []string) error {
+	scopes := make([]any, len(scope))
+	for i, s := range scope {
+		scopes[i] = s
+	}
+	args := amqp.Table{"name": name, "config": amqp.Table{"id": id, "type": connectorType, "scope": scopes}, "x-queue-type": r.cfg.QueueType}
+	return r.withChannel(ctx, func(ch *amqp.Channel) error {
+		for _, ex := range []string{connectorExchange, workerExchange} {
+			if err := ch.ExchangeDeclare(r.prefixed(ex), amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
+				return fmt.Errorf("cannot declare exchange %s: %w", r.prefixed(ex), err)
+			}
+		}
+		for _, q := range []struct{ name, routing, exchange string }{
+			{r.listenQueue(id), r.listenRouting(id), r.prefixed(connectorExchange)},
+			{r.pushQueue(id), r.pushRouting(id), r.prefixed(workerExchange)},
+		} {
+			if _, err := ch.QueueDeclare(q.name, true, false, false, false, args); err != nil {
+				return fmt.Errorf("cannot declare queue %s: %w", q.name, err)
+			}
+			if err := ch.QueueBind(q.name, q.routing, q.exchange, false, nil); err != nil {
+				return fmt.Errorf("cannot bind queue %s: %w", q.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// unregister is OpenCTI's unregisterConnector: both queues deleted, messages
+// and all (deleting a queue that is not there succeeds).
+func (r *rabbitBackend) unregister(ctx context.Context, id string) error {
+	return r.withChannel(ctx, func(ch *amqp.Channel) error {
+		for _, q := range []string{r.listenQueue(id), r.pushQueue(id)} {
+			if _, err := ch.QueueDelete(q, false, false, false); err != nil {
+				return fmt.Errorf("cannot delete queue %s: %w", q, err)
+			}
+		}
+		return nil
+	})
+}
+
+// purge empties both queues, as purgeConnectorQueues does through the
+// management API.
+func (r *rabbitBackend) purge(ctx context.Context, id string) error {
+	return r.withChannel(ctx, func(ch *amqp.Channel) error {
+		for _, q := range []string{r.pushQueue(id), r.listenQueue(id)} {
+			if _, err := ch.QueuePurge(q, false); err != nil {
+				return fmt.Errorf("cannot purge queue %s: %w", q, err)
+			}
+		}
+		return nil
+	})
+}
+
+// details is getConnectorQueueDetails: the push queue's messages and
+// message_bytes from the management API, 0 and 0 when it does not answer.
+func (r *rabbitBackend) details(ctx context.Context, id string) (float64, float64) {
+	scheme := "http"
+	if r.cfg.ManagementSSL {
+		scheme = "https"
+	}
+	u := fmt.Sprintf("%s://%s/api/queues/%s/%s", scheme, net.JoinHostPort(r.cfg.Hostname, strconv.Itoa(r.cfg.PortManagement)),
+		url.PathEscape(r.cfg.VHost), url.PathEscape(r.pushQueue(id)))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return 0, 0
+	}
+	req.SetBasicAuth(r.cfg.Username, r.cfg.Password)
+	resp, err := r.http.Do(req)
+	if err != nil {
+		return 0, 0
+	}
+	defer resp.Body.Close()
+	var q struct {
+		Messages     float64 `json:"messages"`
+		MessageBytes float64 `json:"message_bytes"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&q) != nil {
+		return 0, 0
+	}
+	return q.Messages, q.MessageBytes
 }

@@ -134,10 +134,10 @@ func Run(ctx context.Context, cfg Config) error {
 		engine:      checks[0].version,
 		redisVer:    checks[3].version,
 		rabbit:      b.rabbit,
+		queues:      b.rabbit,
+		s3:          cfg.S3,
 		redis:       b.redis,
-		users: staticUsers{{
-			id: adminUserID, name: "admin", email: cfg.AdminEmail, token: cfg.AdminToken, admin: true,
-		}},
+		objects:     newSearchObjects(b.search),
 	}
 	return serve(ctx, cfg, log, b, state, newHandler(cfg.BasePath, cfg.HealthAccessKey, cfg.Timings.HealthTimeout, b.list(), st))
 }

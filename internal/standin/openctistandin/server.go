@@ -13,7 +13,7 @@ const defaultHealthKey = "ChangeMe"
 func newHandler(basePath, healthKey string, healthTimeout time.Duration, deps []dependency, st *apiState) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(basePath+"/health", healthHandler(healthKey, healthTimeout, deps))
-	mux.Handle(basePath+"/graphql", graphqlHandler(newSchema(st), st.users))
+	mux.Handle(basePath+"/graphql", graphqlHandler(newSchema(st), st))
 	return mux
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -38,18 +39,66 @@ func healthyDeps() []dependency {
 }
 
 // testState has a RabbitMQ whose management port refuses, as with a wrong
-// RABBITMQ__PORT_MANAGEMENT.
+// RABBITMQ__PORT_MANAGEMENT, objects in memory with the built-in groups, the
+// admin and an analyst in Default only, and queues that only record.
 func testState() *apiState {
-	return &apiState{
+	st := &apiState{
 		version: "6.9.3", platformURL: "http://cti.local/", settingsID: "0b1f5a0e-0000-4000-8000-000000000001",
 		engine: "opensearch - 2.19.3", redisVer: "7.2.4",
-		rabbit: newRabbitBackend(RabbitMQConfig{Hostname: "127.0.0.1", Port: 5672, PortManagement: 1, Username: "u", Password: "p", VHost: "/", QueuePrefix: "cti"}),
-		users: staticUsers{
-			{id: adminUserID, name: "admin", email: "admin@opencti.io", token: testToken, admin: true},
-			{id: "u2", name: "analyst", email: "analyst@opencti.io", token: "analyst-token"},
-		},
+		rabbit:  newRabbitBackend(RabbitMQConfig{Hostname: "127.0.0.1", Port: 5672, PortManagement: 1, Username: "u", Password: "p", VHost: "/", QueuePrefix: "cti"}),
+		queues:  &fakeQueues{},
+		s3:      S3Config{Endpoint: "minio", Port: 9000, AccessKey: "ak", SecretKey: "sk", BucketName: "cti-bucket", BucketRegion: "us-east-1"},
+		objects: newMemoryObjects(),
 	}
+	ctx := context.Background()
+	if err := ensureDirectory(ctx, st.objects, "admin@opencti.io", testToken); err != nil {
+		panic(err)
+	}
+	analyst := userDoc{InternalID: "u2", EntityType: entityUser, Name: "analyst", UserEmail: "analyst@opencti.io",
+		APIToken: "analyst-token", AccountStatus: accountActive, Groups: []string{groupID(st, "Default")}, CreatedAt: nowISO(), UpdatedAt: nowISO()}
+	if err := st.objects.put(ctx, entityUser, analyst.InternalID, analyst); err != nil {
+		panic(err)
+	}
+	return st
 }
+
+// groupID is the id of a built-in group.
+func groupID(st *apiState, name string) string {
+	groups, err := st.groupsByID(context.Background())
+	if err != nil {
+		panic(err)
+	}
+	for _, g := range groups {
+		if g.Name == name {
+			return g.InternalID
+		}
+	}
+	panic("no group " + name)
+}
+
+// fakeQueues records what the API asks of the broker.
+type fakeQueues struct {
+	mu                       sync.Mutex
+	registered, unregistered []string
+}
+
+func (f *fakeQueues) register(_ context.Context, id, _, _ string, _ []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.registered = append(f.registered, id)
+	return nil
+}
+
+func (f *fakeQueues) unregister(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unregistered = append(f.unregistered, id)
+	return nil
+}
+
+func (f *fakeQueues) purge(context.Context, string) error { return nil }
+
+func (f *fakeQueues) details(context.Context, string) (float64, float64) { return 0, 0 }
 
 func handler(base, key string, deps []dependency) http.Handler {
 	return newHandler(base, key, time.Second, deps, testState())
