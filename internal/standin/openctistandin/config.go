@@ -164,8 +164,10 @@ func (c S3Config) Address() string {
 }
 
 // DefaultVersion is the OpenCTI version the stand-in reports when none is given:
-// the 6.9.x line pinned by the charm being replaced.
-const DefaultVersion = "6.9.3"
+// 6.9.28, the release the charm's rock ships and the one whose pycti
+// (deploy/local/stack installs pycti==6.9.28) the connector fixture runs on,
+// since pycti must match its platform's version (docs/opencti.md §8).
+const DefaultVersion = "6.9.28"
 
 // envReader reads OpenCTI env names, remembering the first parse error so
 // ConfigFromEnv reads as a flat list of fields.
