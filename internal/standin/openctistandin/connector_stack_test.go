@@ -1,7 +1,8 @@
 package openctistandin
 
-// The connector fixture (pycti 6.9.28's OpenCTIConnectorHelper, run as a
-// process with the stack's SOCFLOW_PYCTI_PYTHON) against the stand-in on the
+// The connector fixture (pycti 6.9.28's OpenCTIConnectorHelper, run with the
+// stack's SOCFLOW_PYCTI_PYTHON, first as a process, then as a Pebble service
+// as socflow runs connectors) against the stand-in on the
 // local stack's real OpenSearch, RabbitMQ, Redis and MinIO: registration,
 // pings, the bundle in its push queue, the errors pycti and socflow must
 // handle, and what survives a platform restart.
@@ -31,8 +32,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canonical/pebble/client"
 	"github.com/google/uuid"
 	amqp "github.com/rabbitmq/amqp091-go"
+	"sigs.k8s.io/yaml"
 
 	"github.com/socflow/socflow/internal/connectorfixture"
 	"github.com/socflow/socflow/internal/stacktest"
@@ -221,7 +224,9 @@ func TestStackPyctiConnectorFixture(t *testing.T) {
 	patchUser(t, base, userID, "account_status", "Active")
 	fx.URL = proxy
 	before := listConnectors(t, base)[connectorID]
-	second := startFixture(t, python, script, fx, filepath.Join(dir, "second.log"))
+	// This time under Pebble, as socflow runs connectors: layer connector-<name>,
+	// service connector, on-failure restart, the same environment.
+	second := startFixtureUnderPebble(t, python, script, fx)
 	again := waitConnector(t, base, connectorID, second, func(c listedConnector) bool { return c.runs() > before.runs() })
 	if again.CreatedAt != c.CreatedAt || again.ConnectorUserID != userID {
 		t.Errorf("re-registration after the restart = %+v, want the same connector (created %s)", again, c.CreatedAt)
@@ -384,7 +389,7 @@ func listConnectors(t *testing.T, base string) map[string]listedConnector {
 }
 
 // waitConnector polls connectors until the connector is listed and ok holds.
-func waitConnector(t *testing.T, base, id string, fx *fixtureProc, ok func(listedConnector) bool) listedConnector {
+func waitConnector(t *testing.T, base, id string, fx fixtureLog, ok func(listedConnector) bool) listedConnector {
 	t.Helper()
 	deadline := time.Now().Add(*fixtureWait)
 	for {
@@ -410,7 +415,7 @@ func dialStack(t *testing.T, cfg Config) *amqp.Connection {
 }
 
 // waitMessage gets (without acknowledging) the first message of a queue.
-func waitMessage(t *testing.T, conn *amqp.Connection, queue string, fx *fixtureProc) amqp.Delivery {
+func waitMessage(t *testing.T, conn *amqp.Connection, queue string, fx fixtureLog) amqp.Delivery {
 	t.Helper()
 	ch, err := conn.Channel()
 	if err != nil {
@@ -485,6 +490,66 @@ func waitQueueDetails(t *testing.T, base, token, id string) map[string]float64 {
 func lastJSONLine(out []byte) []byte {
 	lines := bytes.Split(bytes.TrimSpace(out), []byte("\n"))
 	return lines[len(lines)-1]
+}
+
+// fixtureLog is a running fixture whose output can be shown.
+type fixtureLog interface{ tail() string }
+
+// pebbleFixture is the connector fixture running as a Pebble service.
+type pebbleFixture struct{ pc *client.Client }
+
+// startFixtureUnderPebble starts a private Pebble (the stack's binary) and runs
+// the fixture there as service "connector" of layer "connector-<name>".
+func startFixtureUnderPebble(t *testing.T, python, script string, c connectorfixture.Config) *pebbleFixture {
+	t.Helper()
+	pc, err := client.New(&client.Config{Socket: stacktest.Pebble(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range c.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	layer, err := yaml.Marshal(map[string]any{"summary": "connector " + c.Name, "services": map[string]any{"connector": map[string]any{
+		"override": "replace", "summary": "socflow connector fixture (pycti)", "startup": "enabled",
+		"command": connectorfixture.PebbleCommand(python, script), "on-failure": "restart", "environment": env}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: "connector-" + c.Name, LayerData: layer}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := pc.Start(&client.ServiceOptions{Names: []string{"connector"}})
+	if err == nil {
+		_, err = pc.WaitChange(id, &client.WaitChangeOptions{Timeout: 30 * time.Second})
+	}
+	p := &pebbleFixture{pc: pc}
+	if err != nil {
+		t.Fatalf("cannot start the fixture under Pebble: %v\n%s", err, p.tail())
+	}
+	return p
+}
+
+// stop stops the service (SIGTERM, as for any Pebble service).
+func (p *pebbleFixture) stop(t *testing.T) {
+	t.Helper()
+	id, err := p.pc.Stop(&client.ServiceOptions{Names: []string{"connector"}})
+	if err == nil {
+		_, err = p.pc.WaitChange(id, &client.WaitChangeOptions{Timeout: 30 * time.Second})
+	}
+	if err != nil {
+		t.Errorf("cannot stop the fixture service: %v", err)
+	}
+}
+
+func (p *pebbleFixture) tail() string {
+	var b strings.Builder
+	_ = p.pc.Logs(&client.LogsOptions{N: 30, Services: []string{"connector"}, WriteLog: func(e client.LogEntry) error {
+		b.WriteString(e.Message)
+		return nil
+	}})
+	return b.String()
 }
 
 // fixtureProc is the connector fixture running as a process.
