@@ -45,6 +45,12 @@ var importantPaths = map[string][]importantPath{
 		{"TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers", 3},      // platform restarted, waited on, then the workers
 		{"TestInstanceSetConfigRejectsBadInput", 3},                          // rejected updates leave no trace; a rejected signal is reported
 		{"TestInstanceContinuesAsNewWithoutLosingAChange", 3},                // updates and signals across Continue-As-New (the first run)
+		{"TestInstanceRedisPasswordChangeRestartsPlatformThenWorkers", 4},    // SetIntegration: platform restarted, health check re-added, workers follow
+		{"TestInstanceRemovedIntegrationBlocksAndResumes", 4},                // RemoveIntegration blocks (workers stopped), SetIntegration resumes
+		{"TestInstanceChangeDuringInitWaitsForHealthy", 4},                   // deploy progress signalled to the parent; a change queued during init
+		{"TestInstanceBurstOfChangesAcrossContinueAsNew", 4},                 // previews and 5 concurrent clients' updates, Continue-As-New (first run)
+		{"TestInstanceRejectsBadInputOfEveryChange", 4},                      // rejected updates and signals of every change, then a good one
+		{"TestInstanceChangeSurvivesWorkerKill9", 4},                         // worker SIGKILLed during a platform restart, finished once by another
 	},
 }
 

@@ -17,7 +17,7 @@ import (
 )
 
 // startInstance starts OpenCTIInstance the way the starter does, records its first
-// run's history, and terminates it when the test ends (an entity workflow never ends
+// run's history and its deploy child's, and terminates it when the test ends (an entity workflow never ends
 // by itself; a terminated history is closed, so it can be recorded and replayed).
 func startInstance(t *testing.T, c tclient.Client, queue string, inst opencti.Instance, canAfter int) tclient.WorkflowRun {
 	t.Helper()
@@ -28,6 +28,8 @@ func startInstance(t *testing.T, c tclient.Client, queue string, inst opencti.In
 		t.Fatalf("cannot start the instance workflow: %v", err)
 	}
 	recordHistory(t, c, run)
+	// Its deploy child too: it signals its parent (DeployProgressChange).
+	recordHistory(t, c, c.GetWorkflow(context.Background(), workflows.DeployWorkflowID(inst.Name), ""))
 	t.Cleanup(func() {
 		_ = c.TerminateWorkflow(context.Background(), run.GetID(), "", "test over")
 	})
