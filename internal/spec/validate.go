@@ -95,6 +95,17 @@ func (c *Checker) Pebble(pb Pebble) {
 	}
 }
 
+// PebbleAt checks a Pebble endpoint found at path at (such as connectors[0].pebble)
+// rather than at the spec's top-level pebble: Pebble's problems, named under at.
+func (c *Checker) PebbleAt(at string, pb Pebble) {
+	var sub Checker
+	sub.Pebble(pb)
+	for _, p := range sub.problems {
+		p.Field = at + strings.TrimPrefix(p.Field, "pebble")
+		c.problems = append(c.problems, p)
+	}
+}
+
 // pebbleTLSField is one of the settings of Pebble's HTTPS mode, with how to
 // obtain it and how to check a literal value.
 type pebbleTLSField struct {
