@@ -83,6 +83,26 @@ func (e GraphQLError) Code() string {
 	return s
 }
 
+// QueryError is a GraphQL answer with errors, the platform's own words and codes,
+// so callers can tell "already exists" from a fault.
+type QueryError struct {
+	// Errors are the response's errors, first first.
+	Errors []GraphQLError
+}
+
+// Error is the first error's message, as pycti reports it.
+func (e *QueryError) Error() string { return "opencti graphql error: " + e.Errors[0].Message }
+
+// Code is the first error's code (errors[0].name).
+func (e *QueryError) Code() string { return e.Errors[0].Code() }
+
+// Data is the first error's extensions.data field key ("" when absent).
+func (e *QueryError) Data(key string) string {
+	data, _ := e.Errors[0].Extensions["data"].(map[string]any)
+	s, _ := data[key].(string)
+	return s
+}
+
 // ErrAuthRequired is returned when the platform rejects the token.
 var ErrAuthRequired = errors.New("opencti rejected the token (AUTH_REQUIRED)")
 
@@ -120,7 +140,7 @@ func (c *Client) Query(ctx context.Context, query string, vars map[string]any, o
 		}
 	}
 	if len(env.Errors) > 0 {
-		return fmt.Errorf("opencti graphql error: %s", env.Errors[0].Message)
+		return &QueryError{Errors: env.Errors}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("opencti graphql answered HTTP %d", resp.StatusCode)
