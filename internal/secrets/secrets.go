@@ -120,6 +120,42 @@ func (s *Store) Ensure(instance, key string, gen func() (string, error)) (ref sp
 	return ref, true, nil
 }
 
+// Put stores value under instance/key, replacing what is there, and returns its
+// reference: for values socflow keeps but does not generate (a connector user's API
+// token, which the platform owns). The file is replaced whole, never half-written.
+func (s *Store) Put(instance, key, value string) (spec.SecretRef, error) {
+	path, err := s.path(instance + "/" + key)
+	if err != nil {
+		return "", err
+	}
+	ref := Ref(instance, key)
+	if old, err := os.ReadFile(path); err == nil && string(old) == value {
+		return ref, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("cannot create secret store directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+key+"-*")
+	if err != nil {
+		return "", fmt.Errorf("cannot write %s: %w", ref, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.WriteString(value)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot store %s: %w", ref, err)
+	}
+	return ref, nil
+}
+
 func (s *Store) path(target string) (string, error) {
 	if s == nil || s.Dir == "" {
 		return "", errors.New("cannot use the secret store: no store directory is configured (set SOCFLOW_SECRET_DIR on the worker)")

@@ -94,3 +94,20 @@ func TestResolveKinds(t *testing.T) {
 		t.Error("Resolve accepted a path-escaping store key")
 	}
 }
+
+func TestPutReplacesTheValue(t *testing.T) {
+	s := &Store{Dir: t.TempDir()}
+	ref, err := s.Put("demo", "connector-mitre-token", "one")
+	if err != nil || ref != Ref("demo", "connector-mitre-token") {
+		t.Fatalf("Put: %q %v", ref, err)
+	}
+	if _, err := s.Put("demo", "connector-mitre-token", "two"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := s.Resolve(ref); err != nil || v != "two" {
+		t.Errorf("after a second Put: %q %v", v, err)
+	}
+	if _, err := s.Put("demo", "Bad Key", "x"); err == nil {
+		t.Error("a bad key was stored")
+	}
+}

@@ -1,0 +1,161 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/socflow/socflow/internal/opencti"
+	"github.com/socflow/socflow/internal/openctiapi"
+	"github.com/socflow/socflow/internal/secrets"
+	"github.com/socflow/socflow/internal/spec"
+)
+
+// EnsureConnectorUserInput names a connector of an instance whose user must exist.
+type EnsureConnectorUserInput struct {
+	// Instance is the defaulted, valid instance spec (its platform's local URL).
+	Instance opencti.Instance `json:"instance"`
+	// AdminToken refers to the admin API token.
+	AdminToken spec.SecretRef `json:"adminToken"`
+	// Name and Type are the connector's.
+	Name string                `json:"name"`
+	Type opencti.ConnectorType `json:"type"`
+}
+
+// EnsureConnectorUserResult gives the connector's identity as references only.
+type EnsureConnectorUserResult struct {
+	// UserID is the platform's id of connector-<name>.
+	UserID string `json:"userId"`
+	// Token refers to the user's API token, kept in the secret store.
+	Token spec.SecretRef `json:"token"`
+	// ConnectorID refers to the connector's CONNECTOR_ID, generated once.
+	ConnectorID spec.SecretRef `json:"connectorId"`
+	// Created says this call added the user; Reactivated that it was inactive.
+	Created     bool `json:"created,omitempty"`
+	Reactivated bool `json:"reactivated,omitempty"`
+}
+
+// EnsureConnectorUser makes sure connector-<name> exists, active, as the charm does:
+// looked up by email first; added once (group Connectors, or Administrators for
+// INTERNAL_EXPORT_FILE; a password kept in the store) — an add whose answer was lost
+// finds the user at its retry, and the platform's "User already exists" is answered by
+// looking it up again, so no retry makes two users; reactivated when inactive. Its API
+// token goes into the store and only its reference comes back, with the CONNECTOR_ID's.
+func (a *Activities) EnsureConnectorUser(ctx context.Context, in EnsureConnectorUserInput) (EnsureConnectorUserResult, error) {
+	var res EnsureConnectorUserResult
+	api, err := a.adminAPI(in.Instance, in.AdminToken)
+	if err != nil {
+		return res, classify(err)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
+	defer cancel()
+	inst, email := in.Instance.Name, opencti.ConnectorEmail(in.Name)
+	u, err := api.UserByEmail(callCtx, email)
+	if err != nil {
+		return res, apiError(err)
+	}
+	if u == nil {
+		group, err := api.GroupID(callCtx, opencti.ConnectorGroup(in.Type))
+		if err != nil {
+			return res, apiError(err)
+		}
+		pw, _, err := a.Secrets.Ensure(inst, "connector-"+in.Name+"-password", func() (string, error) { return secrets.NewHex(24) })
+		if err != nil {
+			return res, err
+		}
+		password, err := a.resolve("connector password", pw)
+		if err != nil {
+			return res, classify(err)
+		}
+		added, err := api.AddUser(callCtx, openctiapi.NewUser{Name: opencti.ConnectorUser(in.Name), Email: email, Password: password, GroupIDs: []string{group}})
+		switch {
+		case errors.Is(err, openctiapi.ErrUserExists):
+			if u, err = api.UserByEmail(callCtx, email); err == nil && u == nil {
+				err = fmt.Errorf("the platform says %s exists but does not list it", email)
+			}
+		case err == nil:
+			u, res.Created = &added, true
+		}
+		if err != nil {
+			return res, apiError(err)
+		}
+	}
+	if u.AccountStatus != openctiapi.AccountActive {
+		if err := api.SetAccountStatus(callCtx, u.ID, openctiapi.AccountActive); err != nil {
+			return res, apiError(err)
+		}
+		res.Reactivated = true
+	}
+	res.UserID = u.ID
+	if res.Token, err = a.Secrets.Put(inst, "connector-"+in.Name+"-token", u.APIToken); err != nil {
+		return res, err
+	}
+	if res.ConnectorID, _, err = a.Secrets.Ensure(inst, "connector-"+in.Name+"-id", secrets.NewUUIDv4); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// DeactivateConnectorUsersInput names the connectors an instance keeps.
+type DeactivateConnectorUsersInput struct {
+	// Instance is the defaulted, valid instance spec.
+	Instance opencti.Instance `json:"instance"`
+	// AdminToken refers to the admin API token.
+	AdminToken spec.SecretRef `json:"adminToken"`
+	// Keep are the names of the connectors in the spec.
+	Keep []string `json:"keep,omitempty"`
+}
+
+// DeactivateConnectorUsersResult names the users this call deactivated.
+type DeactivateConnectorUsersResult struct {
+	// Deactivated are user names (connector-<name>), sorted.
+	Deactivated []string `json:"deactivated,omitempty"`
+}
+
+// DeactivateConnectorUsers deactivates every active user named connector-* whose
+// connector is not kept, the charm's rule, so a removed connector's token stops working.
+func (a *Activities) DeactivateConnectorUsers(ctx context.Context, in DeactivateConnectorUsersInput) (DeactivateConnectorUsersResult, error) {
+	var res DeactivateConnectorUsersResult
+	api, err := a.adminAPI(in.Instance, in.AdminToken)
+	if err != nil {
+		return res, classify(err)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
+	defer cancel()
+	users, err := api.Users(callCtx)
+	if err != nil {
+		return res, apiError(err)
+	}
+	for _, u := range users {
+		name, ok := strings.CutPrefix(u.Name, opencti.ConnectorUser(""))
+		if !ok || slices.Contains(in.Keep, name) || u.AccountStatus != openctiapi.AccountActive {
+			continue
+		}
+		if err := api.SetAccountStatus(callCtx, u.ID, openctiapi.AccountInactive); err != nil {
+			return res, apiError(err)
+		}
+		res.Deactivated = append(res.Deactivated, u.Name)
+	}
+	slices.Sort(res.Deactivated)
+	return res, nil
+}
+
+// adminAPI is a GraphQL client of the instance's platform with the admin token.
+func (a *Activities) adminAPI(inst opencti.Instance, adminToken spec.SecretRef) (*openctiapi.Client, error) {
+	token, err := a.resolve("opencti.adminToken", adminToken)
+	if err != nil {
+		return nil, err
+	}
+	return &openctiapi.Client{BaseURL: opencti.LocalURL(opencti.Input{Instance: inst}), Token: token, HTTP: a.httpClient()}, nil
+}
+
+// apiError classifies a GraphQL call's failure: a rejected admin token is permanent
+// (a human must fix the token), anything else is retried.
+func apiError(err error) error {
+	if errors.Is(err, openctiapi.ErrAuthRequired) {
+		return permanent(ErrTypeAuthFailed, fmt.Errorf("the platform rejected the admin token socflow stored: %w", err))
+	}
+	return err
+}
