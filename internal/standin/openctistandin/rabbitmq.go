@@ -89,20 +89,7 @@ func (r *rabbitBackend) dial(ctx context.Context) (*amqp.Connection, error) {
 // check is OpenCTI's rabbitMQIsAlive: AMQP only, asserting the connector
 // exchange. The management API is not needed to start.
 func (r *rabbitBackend) check(ctx context.Context) (string, error) {
-	conn, err := r.dial(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return "", fmt.Errorf("cannot open amqp channel: %w", err)
-	}
-	defer ch.Close()
-	if err := ch.ExchangeDeclare(r.prefixed(connectorExchange), amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
-		return "", fmt.Errorf("cannot declare exchange %s: %w", r.prefixed(connectorExchange), err)
-	}
-	return "", nil
+	return "", r.withChannel(ctx, func(ch *amqp.Channel) error { return r.declareExchanges(ch, connectorExchange) })
 }
 
 // version is getRabbitMQVersion: the management API's version, or
@@ -115,21 +102,12 @@ func (r *rabbitBackend) version(ctx context.Context) string {
 	return v
 }
 
-// overviewVersion calls GET /api/overview with basic auth.
+// overviewVersion calls GET /api/overview.
 func (r *rabbitBackend) overviewVersion(ctx context.Context) (string, error) {
-	scheme := "http"
-	if r.cfg.ManagementSSL {
-		scheme = "https"
-	}
-	url := fmt.Sprintf("%s://%s/api/overview", scheme, net.JoinHostPort(r.cfg.Hostname, strconv.Itoa(r.cfg.PortManagement)))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	url := r.managementURL("/api/overview")
+	resp, err := r.managementGet(ctx, url)
 	if err != nil {
-		return "", fmt.Errorf("cannot build management API request: %w", err)
-	}
-	req.SetBasicAuth(r.cfg.Username, r.cfg.Password)
-	resp, err := r.http.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("cannot reach rabbitmq management API: %w", err)
+		return "", err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -143,6 +121,31 @@ func (r *rabbitBackend) overviewVersion(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("cannot decode rabbitmq management overview: %w", err)
 	}
 	return overview.RabbitMQVersion, nil
+}
+
+// managementURL is the management API's address of path, over https when
+// RABBITMQ__MANAGEMENT_SSL says so.
+func (r *rabbitBackend) managementURL(path string) string {
+	scheme := "http"
+	if r.cfg.ManagementSSL {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(r.cfg.Hostname, strconv.Itoa(r.cfg.PortManagement)) + path
+}
+
+// managementGet sends GET u with the broker's credentials (basic auth, as
+// OpenCTI's management calls); the caller closes the body.
+func (r *rabbitBackend) managementGet(ctx context.Context, u string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build management API request: %w", err)
+	}
+	req.SetBasicAuth(r.cfg.Username, r.cfg.Password)
+	resp, err := r.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach rabbitmq management API: %w", err)
+	}
+	return resp, nil
 }
 
 // internalQueue is one of the queues OpenCTI creates at every boot for its own
@@ -173,36 +176,49 @@ func (r *rabbitBackend) listenRouting(id string) string { return r.prefixed("lis
 // internal queues with their bindings; declaring is idempotent, so every boot
 // does it. Without RABBITMQ__QUEUE_PREFIX two platforms on one broker share them.
 func (r *rabbitBackend) initializeQueues(ctx context.Context) error {
-	conn, err := r.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return fmt.Errorf("cannot open amqp channel: %w", err)
-	}
-	defer ch.Close()
-	for _, name := range []string{connectorExchange, workerExchange} {
+	return r.withChannel(ctx, func(ch *amqp.Channel) error {
+		if err := r.declareExchanges(ch, connectorExchange, workerExchange); err != nil {
+			return err
+		}
+		for _, q := range internalQueues() {
+			args := amqp.Table{"name": q.name, "config": amqp.Table{"id": q.id, "type": "internal", "scope": q.scope}, "x-queue-type": r.cfg.QueueType}
+			if err := r.declareQueues(ch, q.id, q.listen, args); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// declareExchanges declares the named exchanges, durable and direct, under
+// RABBITMQ__QUEUE_PREFIX.
+func (r *rabbitBackend) declareExchanges(ch *amqp.Channel, names ...string) error {
+	for _, name := range names {
 		if err := ch.ExchangeDeclare(r.prefixed(name), amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
 			return fmt.Errorf("cannot declare exchange %s: %w", r.prefixed(name), err)
 		}
 	}
-	for _, q := range internalQueues() {
-		args := amqp.Table{"name": q.name, "config": amqp.Table{"id": q.id, "type": "internal", "scope": q.scope}, "x-queue-type": r.cfg.QueueType}
-		if q.listen {
-			if _, err := ch.QueueDeclare(r.listenQueue(q.id), true, false, false, false, args); err != nil {
-				return fmt.Errorf("cannot declare queue %s: %w", r.listenQueue(q.id), err)
-			}
-			if err := ch.QueueBind(r.listenQueue(q.id), r.listenRouting(q.id), r.prefixed(connectorExchange), false, nil); err != nil {
-				return fmt.Errorf("cannot bind queue %s: %w", r.listenQueue(q.id), err)
-			}
+	return nil
+}
+
+// declareQueues declares listen_<id> (when listen) bound to the connector
+// exchange with listen_routing_<id>, then push_<id> bound to the worker exchange
+// with push_routing_<id>: durable, not exclusive, not auto-deleted, carrying args
+// as queue arguments. A registered connector and an internal queue get the same
+// queues; only their arguments differ.
+func (r *rabbitBackend) declareQueues(ch *amqp.Channel, id string, listen bool, args amqp.Table) error {
+	type binding struct{ name, routing, exchange string }
+	var queues []binding
+	if listen {
+		queues = append(queues, binding{r.listenQueue(id), r.listenRouting(id), r.prefixed(connectorExchange)})
+	}
+	queues = append(queues, binding{r.pushQueue(id), r.pushRouting(id), r.prefixed(workerExchange)})
+	for _, q := range queues {
+		if _, err := ch.QueueDeclare(q.name, true, false, false, false, args); err != nil {
+			return fmt.Errorf("cannot declare queue %s: %w", q.name, err)
 		}
-		if _, err := ch.QueueDeclare(r.pushQueue(q.id), true, false, false, false, args); err != nil {
-			return fmt.Errorf("cannot declare queue %s: %w", r.pushQueue(q.id), err)
-		}
-		if err := ch.QueueBind(r.pushQueue(q.id), r.pushRouting(q.id), r.prefixed(workerExchange), false, nil); err != nil {
-			return fmt.Errorf("cannot bind queue %s: %w", r.pushQueue(q.id), err)
+		if err := ch.QueueBind(q.name, q.routing, q.exchange, false, nil); err != nil {
+			return fmt.Errorf("cannot bind queue %s: %w", q.name, err)
 		}
 	}
 	return nil
@@ -244,23 +260,10 @@ func (r *rabbitBackend) register(ctx context.Context, id, name, connectorType st
 	}
 	args := amqp.Table{"name": name, "config": amqp.Table{"id": id, "type": connectorType, "scope": scopes}, "x-queue-type": r.cfg.QueueType}
 	return r.withChannel(ctx, func(ch *amqp.Channel) error {
-		for _, ex := range []string{connectorExchange, workerExchange} {
-			if err := ch.ExchangeDeclare(r.prefixed(ex), amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
-				return fmt.Errorf("cannot declare exchange %s: %w", r.prefixed(ex), err)
-			}
+		if err := r.declareExchanges(ch, connectorExchange, workerExchange); err != nil {
+			return err
 		}
-		for _, q := range []struct{ name, routing, exchange string }{
-			{r.listenQueue(id), r.listenRouting(id), r.prefixed(connectorExchange)},
-			{r.pushQueue(id), r.pushRouting(id), r.prefixed(workerExchange)},
-		} {
-			if _, err := ch.QueueDeclare(q.name, true, false, false, false, args); err != nil {
-				return fmt.Errorf("cannot declare queue %s: %w", q.name, err)
-			}
-			if err := ch.QueueBind(q.name, q.routing, q.exchange, false, nil); err != nil {
-				return fmt.Errorf("cannot bind queue %s: %w", q.name, err)
-			}
-		}
-		return nil
+		return r.declareQueues(ch, id, true, args)
 	})
 }
 
@@ -293,18 +296,7 @@ func (r *rabbitBackend) purge(ctx context.Context, id string) error {
 // details is getConnectorQueueDetails: the push queue's messages and
 // message_bytes from the management API, 0 and 0 when it does not answer.
 func (r *rabbitBackend) details(ctx context.Context, id string) (float64, float64) {
-	scheme := "http"
-	if r.cfg.ManagementSSL {
-		scheme = "https"
-	}
-	u := fmt.Sprintf("%s://%s/api/queues/%s/%s", scheme, net.JoinHostPort(r.cfg.Hostname, strconv.Itoa(r.cfg.PortManagement)),
-		url.PathEscape(r.cfg.VHost), url.PathEscape(r.pushQueue(id)))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return 0, 0
-	}
-	req.SetBasicAuth(r.cfg.Username, r.cfg.Password)
-	resp, err := r.http.Do(req)
+	resp, err := r.managementGet(ctx, r.managementURL("/api/queues/"+url.PathEscape(r.cfg.VHost)+"/"+url.PathEscape(r.pushQueue(id))))
 	if err != nil {
 		return 0, 0
 	}
