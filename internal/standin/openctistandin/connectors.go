@@ -105,14 +105,7 @@ func (q *queryResolver) RegisterConnector(ctx context.Context, args struct {
 		return nil, errFunctional("Missing connector registration input", nil)
 	}
 	in := args.Input
-	var scope []string
-	if in.Scope != nil {
-		for _, s := range *in.Scope {
-			if s != nil {
-				scope = append(scope, *s)
-			}
-		}
-	}
+	scope := values(in.Scope)
 	st := q.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -128,7 +121,7 @@ func (q *queryResolver) RegisterConnector(ctx context.Context, args struct {
 	now := nowISO()
 	if !found {
 		c = connectorDoc{InternalID: id, StandardID: standardID("connector", id), EntityType: entityConnector,
-			ParentTypes: []string{"Basic-Object", "Internal-Object"}, CreatedAt: now}
+			ParentTypes: internalObjectParentTypes, CreatedAt: now}
 	}
 	c.Name, c.ConnectorType, c.ConnectorScope = in.Name, in.Type, nil
 	if len(scope) > 0 {
@@ -168,13 +161,9 @@ func (q *queryResolver) PingConnector(ctx context.Context, args struct {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	id := string(args.ID)
-	var c connectorDoc
-	found, err := st.objects.get(ctx, entityConnector, id, &c)
+	c, err := st.loadConnector(ctx, id, errFunctional("No connector found with the specified ID", map[string]any{"id": id}))
 	if err != nil {
-		return nil, errDatabase(err)
-	}
-	if !found {
-		return nil, errFunctional("No connector found with the specified ID", map[string]any{"id": id})
+		return nil, err
 	}
 	if err := st.queues.register(ctx, id, c.Name, c.ConnectorType, c.scopes()); err != nil {
 		return nil, errDatabase(err)
@@ -205,13 +194,9 @@ func (q *queryResolver) ResetStateConnector(ctx context.Context, args struct{ ID
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	id := string(args.ID)
-	var c connectorDoc
-	found, err := st.objects.get(ctx, entityConnector, id, &c)
+	c, err := st.loadConnector(ctx, id, errFunctional("Cant find element to update", map[string]any{"id": id, "type": entityConnector}))
 	if err != nil {
-		return nil, errDatabase(err)
-	}
-	if !found {
-		return nil, errFunctional("Cant find element to update", map[string]any{"id": id, "type": entityConnector})
+		return nil, err
 	}
 	c.ConnectorState, c.ConnectorStateReset = ptr(""), true
 	if err := st.objects.put(ctx, entityConnector, id, c); err != nil {
@@ -234,13 +219,8 @@ func (q *queryResolver) DeleteConnector(ctx context.Context, args struct{ ID gra
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	id := string(args.ID)
-	var c connectorDoc
-	found, err := st.objects.get(ctx, entityConnector, id, &c)
-	if err != nil {
-		return nil, errDatabase(err)
-	}
-	if !found {
-		return nil, errAlreadyDeleted(map[string]any{"connectorId": id})
+	if _, err := st.loadConnector(ctx, id, errAlreadyDeleted(map[string]any{"connectorId": id})); err != nil {
+		return nil, err
 	}
 	works, err := listAs[workDoc](ctx, st.objects, entityWork)
 	if err != nil {
@@ -261,6 +241,21 @@ func (q *queryResolver) DeleteConnector(ctx context.Context, args struct{ ID gra
 	}
 	out := graphql.ID(id)
 	return &out, nil
+}
+
+// loadConnector reads connector id for a mutation, the caller holding st.mu;
+// missing is the error that mutation answers when there is none, since OpenCTI's
+// differ from one mutation to the next and pycti and socflow match on them.
+func (st *apiState) loadConnector(ctx context.Context, id string, missing error) (connectorDoc, error) {
+	var c connectorDoc
+	found, err := st.objects.get(ctx, entityConnector, id, &c)
+	if err != nil {
+		return c, errDatabase(err)
+	}
+	if !found {
+		return c, missing
+	}
+	return c, nil
 }
 
 // Connectors lists the registered connectors and the built-in ones.

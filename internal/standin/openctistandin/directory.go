@@ -144,7 +144,7 @@ func ensureDirectory(ctx context.Context, o objectStore, adminEmail, adminToken 
 		}
 		now := nowISO()
 		g := groupDoc{InternalID: uuid.NewString(), StandardID: standardID("group", b.name), EntityType: entityGroup,
-			ParentTypes: []string{"Basic-Object", "Internal-Object"}, Name: b.name, Description: b.description,
+			ParentTypes: internalObjectParentTypes, Name: b.name, Description: b.description,
 			DefaultAssignation: b.defaultAssignation, AutoNewMarking: b.autoMarked, RoleName: b.role,
 			ConfidenceLevel: &confidenceLevelInput{MaxConfidence: 100, Overrides: []confidenceLevelOverrideInput{}},
 			CreatedAt:       now, UpdatedAt: now}
@@ -160,7 +160,7 @@ func ensureDirectory(ctx context.Context, o objectStore, adminEmail, adminToken 
 	}
 	now := nowISO()
 	if !found {
-		admin = userDoc{InternalID: adminUserID, EntityType: entityUser, ParentTypes: userParentTypes,
+		admin = userDoc{InternalID: adminUserID, EntityType: entityUser, ParentTypes: internalObjectParentTypes,
 			Language: defaultUserLocale, Theme: defaultUserTheme, CreatedAt: now}
 	}
 	admin.Name, admin.UserEmail, admin.APIToken = "admin", strings.ToLower(adminEmail), adminToken
@@ -171,8 +171,9 @@ func ensureDirectory(ctx context.Context, o objectStore, adminEmail, adminToken 
 	return o.put(ctx, entityUser, adminUserID, admin)
 }
 
-// userParentTypes are a User's parent_types in OpenCTI.
-var userParentTypes = []string{"Basic-Object", "Internal-Object"}
+// internalObjectParentTypes are the parent_types OpenCTI stores on an internal
+// object: users, groups, connectors and the migration status alike.
+var internalObjectParentTypes = []string{"Basic-Object", "Internal-Object"}
 
 // authenticate resolves a bearer token to its user. Tokens of users whose
 // account is not Active authenticate nobody: OpenCTI refuses them at login and

@@ -1,6 +1,7 @@
 package openctistandin
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -158,13 +159,23 @@ type listArgs struct {
 	Search    *string
 }
 
-// selectPage filters, searches, orders and pages objects, returning the page
-// and OpenCTI's pageInfo figures.
-func selectPage[T any](items []T, args listArgs, fields func(T) map[string]any, searchIn ...string) ([]T, pageInfo, error) {
+// listPage is a listing such as users(...) or groups(...): every stored object of
+// the type, filtered, searched in the fields searchIn, ordered and paged.
+func listPage[T any](ctx context.Context, o objectStore, entityType string, args listArgs, searchIn ...string) ([]T, pageInfo, error) {
+	items, err := listAs[T](ctx, o, entityType)
+	if err != nil {
+		return nil, pageInfo{}, errDatabase(err)
+	}
+	return selectPage(items, args, searchIn...)
+}
+
+// selectPage filters, searches, orders and pages objects by their JSON fields,
+// returning the page and OpenCTI's pageInfo figures.
+func selectPage[T any](items []T, args listArgs, searchIn ...string) ([]T, pageInfo, error) {
 	var kept []T
 	var keptFields []map[string]any
 	for _, it := range items {
-		f := fields(it)
+		f := asFields(it)
 		ok, err := matchFilters(args.Filters, f)
 		if err != nil {
 			return nil, pageInfo{}, err

@@ -69,9 +69,18 @@ func (o *searchObjects) get(ctx context.Context, entityType, id string, out any)
 }
 
 func (o *searchObjects) list(ctx context.Context, entityType string) ([]json.RawMessage, error) {
-	q := map[string]any{"size": maxListedObjects, "sort": []any{map[string]any{"internal_id": "asc"}},
-		"query": map[string]any{"term": map[string]any{"entity_type": entityType}}}
-	status, raw, err := o.s.do(ctx, http.MethodPost, "/"+o.index(entityType)+"/_search?ignore_unavailable=true&allow_no_indices=true", q)
+	return o.s.entitySources(ctx, o.index(entityType), entityType, maxListedObjects, []any{map[string]any{"internal_id": "asc"}})
+}
+
+// entitySources searches index for the documents of an entity type and returns
+// them as stored, at most size of them, in the order order gives (nil: the
+// engine's); a missing index is no documents, as before the first write.
+func (s *searchBackend) entitySources(ctx context.Context, index, entityType string, size int, order []any) ([]json.RawMessage, error) {
+	q := map[string]any{"size": size, "query": map[string]any{"term": map[string]any{"entity_type": entityType}}}
+	if order != nil {
+		q["sort"] = order
+	}
+	status, raw, err := s.do(ctx, http.MethodPost, "/"+index+"/_search?ignore_unavailable=true&allow_no_indices=true", q)
 	if err := mustOK(status, raw, err); err != nil {
 		return nil, newError(DatabaseErrorName, "Fail to load "+entityType, err, nil, nil)
 	}

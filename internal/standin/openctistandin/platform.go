@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"regexp"
 	"time"
 
@@ -72,7 +71,7 @@ func (in *initializer) firstBoot(ctx context.Context) (platformState, error) {
 	now := nowISO()
 	id := uuid.NewString()
 	ms := migrationStatus{InternalID: id, StandardID: "internal-object--" + id, EntityType: "MigrationStatus",
-		ParentTypes: []string{"Basic-Object", "Internal-Object"}, PlatformVersion: in.cfg.Version,
+		ParentTypes: internalObjectParentTypes, PlatformVersion: in.cfg.Version,
 		LastRun: migrationTime(in.cfg.Version) + "-init", CreatedAt: now, UpdatedAt: now}
 	if err := in.b.search.putDoc(ctx, in.b.search.internalObjects(), ms.InternalID, ms); err != nil {
 		return platformState{}, err
@@ -254,25 +253,11 @@ func (in *initializer) writeEntities(ctx context.Context) (platformState, error)
 
 // findEntity loads the first internal object of a type into out.
 func (s *searchBackend) findEntity(ctx context.Context, entityType string, out any) (bool, error) {
-	q := map[string]any{"size": 1, "query": map[string]any{"term": map[string]any{"entity_type": entityType}}}
-	status, raw, err := s.do(ctx, http.MethodPost, "/"+s.internalObjects()+"/_search?ignore_unavailable=true&allow_no_indices=true", q)
-	if err := mustOK(status, raw, err); err != nil {
-		return false, newError(DatabaseErrorName, "Fail to load "+entityType, err, nil, nil)
+	docs, err := s.entitySources(ctx, s.internalObjects(), entityType, 1, nil)
+	if err != nil || len(docs) == 0 {
+		return false, err
 	}
-	var res struct {
-		Hits struct {
-			Hits []struct {
-				Source json.RawMessage `json:"_source"`
-			} `json:"hits"`
-		} `json:"hits"`
-	}
-	if err := json.Unmarshal(raw, &res); err != nil {
-		return false, fmt.Errorf("cannot decode the %s search: %w", entityType, err)
-	}
-	if len(res.Hits.Hits) == 0 {
-		return false, nil
-	}
-	return true, json.Unmarshal(res.Hits.Hits[0].Source, out)
+	return true, json.Unmarshal(docs[0], out)
 }
 
 // jsUUID is the uuid package's validate(): any version, canonical form only.

@@ -19,11 +19,7 @@ func (q *queryResolver) Users(ctx context.Context, args listArgs) (*userConnecti
 	if _, err := requireCapability(ctx, capSetAccesses); err != nil {
 		return nil, err
 	}
-	users, err := listAs[userDoc](ctx, q.st.objects, entityUser)
-	if err != nil {
-		return nil, errDatabase(err)
-	}
-	page, pi, err := selectPage(users, args, func(u userDoc) map[string]any { return asFields(u) }, "name", "user_email")
+	page, pi, err := listPage[userDoc](ctx, q.st.objects, entityUser, args, "name", "user_email")
 	if err != nil {
 		return nil, err
 	}
@@ -50,11 +46,7 @@ func (q *queryResolver) Groups(ctx context.Context, args listArgs) (*groupConnec
 	if _, err := requireCapability(ctx, capSetAccesses); err != nil {
 		return nil, err
 	}
-	groups, err := listAs[groupDoc](ctx, q.st.objects, entityGroup)
-	if err != nil {
-		return nil, errDatabase(err)
-	}
-	page, pi, err := selectPage(groups, args, func(g groupDoc) map[string]any { return asFields(g) }, "name", "description")
+	page, pi, err := listPage[groupDoc](ctx, q.st.objects, entityGroup, args, "name", "description")
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +133,7 @@ func (q *queryResolver) UserAdd(ctx context.Context, args struct{ Input userAddI
 	}
 	now := nowISO()
 	u := userDoc{InternalID: uuid.NewString(), StandardID: standardID("user", email), EntityType: entityUser,
-		ParentTypes: userParentTypes, Name: in.Name, UserEmail: email, Firstname: in.Firstname, Lastname: in.Lastname,
+		ParentTypes: internalObjectParentTypes, Name: in.Name, UserEmail: email, Firstname: in.Firstname, Lastname: in.Lastname,
 		Description: in.Description, Language: orDefault(in.Language, defaultUserLocale), Theme: orDefault(in.Theme, defaultUserTheme),
 		UnitSystem: in.UnitSystem, AccountStatus: orDefault(in.AccountStatus, accountActive), APIToken: uuid.NewString(),
 		UserServiceAccount: serviceAccount, SubmenuShowIcons: isTrue(in.SubmenuShowIcons),
@@ -158,16 +150,8 @@ func (q *queryResolver) UserAdd(ctx context.Context, args struct{ Input userAddI
 	if err != nil {
 		return nil, errDatabase(err)
 	}
-	var wanted []string
-	if in.Groups != nil {
-		for _, g := range *in.Groups {
-			if g != nil {
-				wanted = append(wanted, *g)
-			}
-		}
-	}
 	var missing []string
-	for _, id := range wanted {
+	for _, id := range values(in.Groups) {
 		g, ok := resolveGroup(groups, id)
 		if !ok {
 			missing = append(missing, id)
@@ -210,16 +194,27 @@ type userEditResolver struct {
 	id string
 }
 
+// user loads the edited user, the caller holding st.mu; missing is the error the
+// mutation answers when there is none, since OpenCTI's differ from one mutation to
+// the next.
+func (e *userEditResolver) user(ctx context.Context, missing error) (userDoc, error) {
+	u, ok, err := e.st.findUser(ctx, e.id)
+	if err != nil {
+		return u, errDatabase(err)
+	}
+	if !ok {
+		return u, missing
+	}
+	return u, nil
+}
+
 // Delete removes the user: its token stops working at once.
 func (e *userEditResolver) Delete(ctx context.Context) (*graphql.ID, error) {
 	e.st.mu.Lock()
 	defer e.st.mu.Unlock()
-	u, ok, err := e.st.findUser(ctx, e.id)
+	u, err := e.user(ctx, errAlreadyDeleted(map[string]any{"id": e.id}))
 	if err != nil {
-		return nil, errDatabase(err)
-	}
-	if !ok {
-		return nil, errAlreadyDeleted(map[string]any{"id": e.id})
+		return nil, err
 	}
 	if u.InternalID == adminUserID {
 		return nil, errFunctional("Cannot delete the admin user", map[string]any{"id": e.id})
@@ -244,13 +239,10 @@ type editInput struct {
 func (e *userEditResolver) FieldPatch(ctx context.Context, args struct{ Input []*editInput }) (*userResolver, error) {
 	e.st.mu.Lock()
 	defer e.st.mu.Unlock()
-	u, ok, err := e.st.findUser(ctx, e.id)
+	// OpenCTI dereferences the missing user: a TypeError reaches the client.
+	u, err := e.user(ctx, errInternal("Cannot read properties of undefined (reading 'external')"))
 	if err != nil {
-		return nil, errDatabase(err)
-	}
-	if !ok {
-		// OpenCTI dereferences the missing user: a TypeError reaches the client.
-		return nil, errInternal("Cannot read properties of undefined (reading 'external')")
+		return nil, err
 	}
 	for _, in := range args.Input {
 		if in == nil {
@@ -322,12 +314,9 @@ func (e *userEditResolver) RelationAdd(ctx context.Context, args struct {
 }) (*relationResolver, error) {
 	e.st.mu.Lock()
 	defer e.st.mu.Unlock()
-	u, ok, err := e.st.findUser(ctx, e.id)
+	u, err := e.user(ctx, errFunctional("Cannot add the relation, User cannot be found.", map[string]any{"userId": e.id}))
 	if err != nil {
-		return nil, errDatabase(err)
-	}
-	if !ok {
-		return nil, errFunctional("Cannot add the relation, User cannot be found.", map[string]any{"userId": e.id})
+		return nil, err
 	}
 	if args.Input == nil || args.Input.RelationshipType != relationMemberOf {
 		rt := ""
@@ -369,12 +358,9 @@ func (e *userEditResolver) RelationDelete(ctx context.Context, args struct {
 }) (*userResolver, error) {
 	e.st.mu.Lock()
 	defer e.st.mu.Unlock()
-	u, ok, err := e.st.findUser(ctx, e.id)
+	u, err := e.user(ctx, errFunctional("Cannot delete the relation, User cannot be found.", map[string]any{"userId": e.id}))
 	if err != nil {
-		return nil, errDatabase(err)
-	}
-	if !ok {
-		return nil, errFunctional("Cannot delete the relation, User cannot be found.", map[string]any{"userId": e.id})
+		return nil, err
 	}
 	if args.RelationshipType != relationMemberOf {
 		return nil, errFunctional("Only internal-relationship can be deleted through this method, got "+args.RelationshipType+".", nil)
@@ -402,12 +388,9 @@ func (e *userEditResolver) RelationDelete(ctx context.Context, args struct {
 func (e *userEditResolver) TokenRenew(ctx context.Context) (*userResolver, error) {
 	e.st.mu.Lock()
 	defer e.st.mu.Unlock()
-	u, ok, err := e.st.findUser(ctx, e.id)
+	u, err := e.user(ctx, errFunctional("Cant find element to update", map[string]any{"id": e.id, "type": entityUser}))
 	if err != nil {
-		return nil, errDatabase(err)
-	}
-	if !ok {
-		return nil, errFunctional("Cant find element to update", map[string]any{"id": e.id, "type": entityUser})
+		return nil, err
 	}
 	u.APIToken, u.UpdatedAt = uuid.NewString(), nowISO()
 	if err := e.st.objects.put(ctx, entityUser, u.InternalID, u); err != nil {
@@ -424,3 +407,17 @@ func orDefault(p *string, def string) string {
 }
 
 func isTrue(p *bool) bool { return p != nil && *p }
+
+// values are the non-null strings of an optional GraphQL list ([String] as
+// graphql-go decodes it), in order.
+func values(p *[]*string) []string {
+	var out []string
+	if p != nil {
+		for _, s := range *p {
+			if s != nil {
+				out = append(out, *s)
+			}
+		}
+	}
+	return out
+}

@@ -46,14 +46,10 @@ func (q *queryResolver) WorkAdd(ctx context.Context, args struct {
 	st := q.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	var c connectorDoc
-	found, err := st.objects.get(ctx, entityConnector, args.ConnectorID, &c)
+	// OpenCTI reads a missing connector's id: a TypeError reaches the client.
+	c, err := st.loadConnector(ctx, args.ConnectorID, errInternal("Cannot read properties of undefined (reading 'internal_id')"))
 	if err != nil {
-		return nil, errDatabase(err)
-	}
-	if !found {
-		// OpenCTI reads the missing connector's id: a TypeError reaches the client.
-		return nil, errInternal("Cannot read properties of undefined (reading 'internal_id')")
+		return nil, err
 	}
 	now := nowISO()
 	name := ""
