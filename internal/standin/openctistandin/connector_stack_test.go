@@ -272,20 +272,8 @@ func isoDuration(d time.Duration) string {
 	return "PT" + strconv.FormatFloat(d.Seconds(), 'f', -1, 64) + "S"
 }
 
-// gqlResult is a GraphQL response envelope with raw data.
-type gqlResult struct {
-	Data   json.RawMessage `json:"data"`
-	Errors []struct {
-		Message    string         `json:"message"`
-		Name       string         `json:"name"`
-		Locations  []any          `json:"locations"`
-		Path       []any          `json:"path"`
-		Extensions map[string]any `json:"extensions"`
-	} `json:"errors"`
-}
-
 // gqlRaw posts a query with variables as token.
-func gqlRaw(t *testing.T, base, token, query string, vars map[string]any) gqlResult {
+func gqlRaw(t *testing.T, base, token, query string, vars map[string]any) gqlResponse {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
 	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
@@ -296,7 +284,7 @@ func gqlRaw(t *testing.T, base, token, query string, vars map[string]any) gqlRes
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var out gqlResult
+	var out gqlResponse
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		t.Fatal(err)
 	}
@@ -306,19 +294,11 @@ func gqlRaw(t *testing.T, base, token, query string, vars map[string]any) gqlRes
 // gqlOK is gqlRaw failing the test on errors, decoding data into out.
 func gqlOK(t *testing.T, base, token, query string, vars map[string]any, out any) {
 	t.Helper()
-	r := gqlRaw(t, base, token, query, vars)
-	if len(r.Errors) > 0 {
-		t.Fatalf("%s: %+v", firstLine(query), r.Errors)
-	}
-	if out != nil {
-		if err := json.Unmarshal(r.Data, out); err != nil {
-			t.Fatal(err)
-		}
-	}
+	gqlRaw(t, base, token, query, vars).mustData(t, query, out)
 }
 
 // checkErrorShape asserts OpenCTI's error shape and returns extensions.data.
-func checkErrorShape(t *testing.T, r gqlResult, name string, status int, genre string) map[string]any {
+func checkErrorShape(t *testing.T, r gqlResponse, name string, status int, genre string) map[string]any {
 	t.Helper()
 	if len(r.Errors) != 1 {
 		t.Errorf("want one %s error, got %+v", name, r.Errors)

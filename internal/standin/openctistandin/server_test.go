@@ -156,6 +156,20 @@ type gqlResponse struct {
 	} `json:"errors"`
 }
 
+// mustData fails the test when the response holds errors, and decodes its data
+// into out (nil: not decoded).
+func (r gqlResponse) mustData(t testing.TB, query string, out any) {
+	t.Helper()
+	if len(r.Errors) > 0 {
+		t.Fatalf("%s: errors %+v", firstLine(query), r.Errors)
+	}
+	if out != nil {
+		if err := json.Unmarshal(r.Data, out); err != nil {
+			t.Fatalf("cannot decode %s: %v", r.Data, err)
+		}
+	}
+}
+
 func postGraphQL(t *testing.T, h http.Handler, auth, query string) gqlResponse {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query})

@@ -46,15 +46,7 @@ func (a *api) call(token, query string, vars map[string]any) gqlResponse {
 // ok calls and fails the test on any error, decoding data into out.
 func (a *api) ok(token, query string, vars map[string]any, out any) {
 	a.t.Helper()
-	resp := a.call(token, query, vars)
-	if len(resp.Errors) > 0 {
-		a.t.Fatalf("%s: errors %+v", firstLine(query), resp.Errors)
-	}
-	if out != nil {
-		if err := json.Unmarshal(resp.Data, out); err != nil {
-			a.t.Fatalf("cannot decode %s: %v", resp.Data, err)
-		}
-	}
+	a.call(token, query, vars).mustData(a.t, query, out)
 }
 
 // fails calls and returns the single error, failing the test otherwise.
