@@ -159,3 +159,35 @@ func apiError(err error) error {
 	}
 	return err
 }
+
+// ApplyConnectorPlanInput is one connector of an instance and its identity's references.
+type ApplyConnectorPlanInput struct {
+	// Instance is the defaulted, valid instance spec (the platform's URL, log level).
+	Instance opencti.Instance `json:"instance"`
+	// Connector is the connector to plan into its container.
+	Connector opencti.Connector `json:"connector"`
+	// Token and ConnectorID are EnsureConnectorUser's references.
+	Token       spec.SecretRef `json:"token"`
+	ConnectorID spec.SecretRef `json:"connectorId"`
+}
+
+// ApplyConnectorPlan resolves the connector's token and CONNECTOR_ID and pushes its
+// layer (label connector-<name>) into its container's Pebble, reporting whether its
+// service was added or changed; like ApplyOpenCTIPlan it starts nothing.
+func (a *Activities) ApplyConnectorPlan(ctx context.Context, in ApplyConnectorPlanInput) (PebbleLayerChanges, error) {
+	ep, err := a.pebble(in.Connector.Pebble)
+	if err != nil {
+		return PebbleLayerChanges{}, classify(err)
+	}
+	token, err := a.resolve("connector token", in.Token)
+	if err != nil {
+		return PebbleLayerChanges{}, classify(err)
+	}
+	id, err := a.resolve("connector id", in.ConnectorID)
+	if err != nil {
+		return PebbleLayerChanges{}, classify(err)
+	}
+	l := opencti.ConnectorPlan(opencti.ConnectorInput{Instance: in.Instance, Connector: in.Connector, Token: token, ID: id})
+	ch, err := ep.applyLayer(ctx, pebbleLayer{label: opencti.ConnectorLayer(in.Connector.Name), layer: l, mask: opencti.ConnectorMask})
+	return ch, classify(err)
+}

@@ -14,9 +14,12 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/connectorfixture"
 	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/openctiapi"
 	"github.com/socflow/socflow/internal/secrets"
+	"github.com/socflow/socflow/internal/spec"
+	"github.com/socflow/socflow/internal/stacktest"
 )
 
 // TestOpenCTIAPIConnectorUsers runs the API client calls connectors need (issue 10)
@@ -160,4 +163,99 @@ func TestEnsureConnectorUserIsIdempotent(t *testing.T) {
 		t.Errorf("the export connector back: %+v, want its user reactivated, same CONNECTOR_ID", back)
 	}
 
+}
+
+// TestConnectorRunsUnderPebbleWithPycti runs the pycti connector fixture the way
+// socflow configures a connector: EnsureConnectorUser gives it a user, token and
+// CONNECTOR_ID, ApplyConnectorPlan pushes its layer into its own container's Pebble
+// (secrets only as references until then), and Pebble starts it. The real connector
+// library registers it with its own user and pings; after a restart of its service,
+// and a second EnsureConnectorUser as a redeploy makes, it is the same connector: same
+// CONNECTOR_ID, same user, no user added, token unchanged.
+func TestConnectorRunsUnderPebbleWithPycti(t *testing.T) {
+	python := os.Getenv("SOCFLOW_PYCTI_PYTHON")
+	if python == "" {
+		t.Fatal("SOCFLOW_PYCTI_PYTHON is not set: run deploy/local/stack up, which installs pycti")
+	}
+	inst, api, store := deployedPlatform(t)
+	ctx := context.Background()
+	acts := &activities.Activities{Secrets: &secrets.Store{Dir: store}}
+	admin := secrets.Ref(inst.Name, "admin-token")
+	script, err := connectorfixture.WriteScript(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn := opencti.Connector{Name: "fixture", Type: opencti.ExternalImport, Scope: []string{"identity"},
+		Command: connectorfixture.PebbleCommand(python, script), Pebble: spec.Pebble{Socket: stacktest.Pebble(t)},
+		Config: map[string]any{"fixture-interval": "PT2S", "fixture-identity-name": "socflow " + inst.Name}}
+	if err := opencti.ValidateConnectors([]opencti.Connector{cn}); err != nil {
+		t.Fatal(err)
+	}
+	user, err := acts.EnsureConnectorUser(ctx, activities.EnsureConnectorUserInput{Instance: inst, AdminToken: admin, Name: cn.Name, Type: cn.Type})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := acts.ApplyConnectorPlan(ctx, activities.ApplyConnectorPlanInput{Instance: inst, Connector: cn, Token: user.Token, ConnectorID: user.ConnectorID})
+	if err != nil || !slices.Equal(ch.Added, []string{opencti.ConnectorService}) {
+		t.Fatalf("ApplyConnectorPlan: %+v %v", ch, err)
+	}
+	svc := []string{opencti.ConnectorService}
+	if _, err := acts.StartPebbleServices(ctx, activities.StartPebbleServicesInput{Pebble: cn.Pebble, Services: svc}); err != nil {
+		t.Fatalf("start: %v\n%s", err, strings.Join(serviceLogs(t, cn.Pebble.Socket, opencti.ConnectorService), ""))
+	}
+	t.Cleanup(func() {
+		_, _ = acts.StopPebbleServices(context.Background(), activities.StopPebbleServicesInput{Pebble: cn.Pebble, Services: svc})
+	})
+	id, err := acts.Secrets.Resolve(user.ConnectorID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registered := waitConnector(t, api, id, cn.Pebble.Socket, func(openctiapi.Connector) bool { return true })
+	if registered.Name != cn.Name || !registered.Active {
+		t.Errorf("registered connector %+v", registered)
+	}
+	waitConnector(t, api, id, cn.Pebble.Socket, func(c openctiapi.Connector) bool { return c.UpdatedAt != registered.UpdatedAt })
+
+	before, err := api.Users(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := acts.RestartPebbleServices(ctx, activities.RestartPebbleServicesInput{Pebble: cn.Pebble, Services: svc}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := acts.EnsureConnectorUser(ctx, activities.EnsureConnectorUserInput{Instance: inst, AdminToken: admin, Name: cn.Name, Type: cn.Type})
+	if err != nil || again.Created || again.UserID != user.UserID || again.ConnectorID != user.ConnectorID {
+		t.Errorf("EnsureConnectorUser again: %+v %v", again, err)
+	}
+	if ch, err := acts.ApplyConnectorPlan(ctx, activities.ApplyConnectorPlanInput{Instance: inst, Connector: cn, Token: again.Token, ConnectorID: again.ConnectorID}); err != nil ||
+		len(ch.Added)+len(ch.Changed) != 0 {
+		t.Errorf("re-applying the same connector changed it: %+v %v", ch, err)
+	}
+	after := waitConnector(t, api, id, cn.Pebble.Socket, func(c openctiapi.Connector) bool { return c.UpdatedAt > registered.UpdatedAt })
+	list, err := api.Connectors(ctx)
+	if err != nil || len(list) != 1 || list[0].ID != id {
+		t.Errorf("connectors after the restart: %+v %v, want the one %s", list, err, id)
+	}
+	users, err := api.Users(ctx)
+	if err != nil || len(users) != len(before) {
+		t.Errorf("users after the restart and a second ensure: %d, before %d (%v)", len(users), len(before), err)
+	}
+	t.Logf("connector %s registered and pinging (last ping %s)", id, after.UpdatedAt)
+}
+
+// waitConnector polls the platform's connectors until the one with id satisfies ok.
+func waitConnector(t *testing.T, api *openctiapi.Client, id, socket string, ok func(openctiapi.Connector) bool) openctiapi.Connector {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		list, err := api.Connectors(context.Background())
+		for _, c := range list {
+			if err == nil && c.ID == id && ok(c) {
+				return c
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("connector %s never got there; its output:\n%s", id, strings.Join(serviceLogs(t, socket, opencti.ConnectorService), ""))
+	return openctiapi.Connector{}
 }

@@ -246,3 +246,16 @@ func ConnectorPlan(in ConnectorInput) layer.Layer {
 		}},
 	}
 }
+
+// ConnectorMask is what a diff of a connector's layer may show of its environment:
+// socflow's own settings, not the token (a secret) nor the config values (they often
+// hold the API keys of the connector's source).
+func ConnectorMask(service, key, value string) string {
+	switch {
+	case key == "OPENCTI_TOKEN":
+		return "<secret>"
+	case key == InstanceEnv || strings.HasPrefix(key, "OPENCTI_") || strings.HasPrefix(key, "CONNECTOR_"):
+		return value
+	}
+	return layer.Hidden
+}
