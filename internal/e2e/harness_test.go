@@ -217,33 +217,48 @@ func recordHistory(t testing.TB, c tclient.Client, run tclient.WorkflowRun) {
 	})
 }
 
-// waitStatus polls the status query until cond holds or the limit passes.
+// waitStatus polls the deploy's status query until cond holds or the limit passes.
 func waitStatus(t testing.TB, c tclient.Client, id string, limit time.Duration, what string, cond func(workflows.DeployStatus) bool) workflows.DeployStatus {
 	t.Helper()
+	return waitQuery(t, c, id, limit, 200*time.Millisecond, what, cond)
+}
+
+// waitQuery polls the workflow's status query every interval until cond holds or
+// limit passes; S is the workflow's status type (DeployStatus, InstanceStatus). A
+// short interval keeps a step lasting a few seconds, or a latency being measured,
+// from being missed.
+func waitQuery[S any](t testing.TB, c tclient.Client, id string, limit, every time.Duration, what string, cond func(S) bool) S {
+	t.Helper()
 	deadline := time.Now().Add(limit)
-	var st workflows.DeployStatus
+	var st S
 	for time.Now().Before(deadline) {
 		v, err := c.QueryWorkflow(context.Background(), id, "", workflows.StatusQuery)
-		var got workflows.DeployStatus // fresh each poll: omitted fields must not keep old values
+		var got S // fresh each poll: omitted fields must not keep old values
 		if err == nil && v.Get(&got) == nil {
 			if st = got; cond(st) {
 				return st
 			}
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(every)
 	}
-	t.Fatalf("status never reached %q within %s; last: %+v", what, limit, st)
+	t.Fatalf("status of %s never reached %q within %s; last: %+v", id, what, limit, st)
 	return st
 }
 
-// services returns the Pebble state of every service in the container.
-func services(t testing.TB, socket string) map[string]*client.ServiceInfo {
+// pebbleClient is a client of the container's Pebble at socket.
+func pebbleClient(t testing.TB, socket string) *client.Client {
 	t.Helper()
 	pc, err := client.New(&client.Config{Socket: socket})
 	if err != nil {
 		t.Fatal(err)
 	}
-	infos, err := pc.Services(&client.ServicesOptions{})
+	return pc
+}
+
+// services returns the Pebble state of every service in the container.
+func services(t testing.TB, socket string) map[string]*client.ServiceInfo {
+	t.Helper()
+	infos, err := pebbleClient(t, socket).Services(&client.ServicesOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,19 +272,37 @@ func services(t testing.TB, socket string) map[string]*client.ServiceInfo {
 // platformStarts counts how often the platform process started, from its own log line.
 func platformStarts(t testing.TB, socket string) int {
 	t.Helper()
-	pc, err := client.New(&client.Config{Socket: socket})
-	if err != nil {
-		t.Fatal(err)
-	}
+	return logCount(t, socket, opencti.PlatformService, "[OPENCTI] Starting platform")
+}
+
+// workerStarts counts how often a worker process started, from its own log line.
+func workerStarts(t testing.TB, socket, service string) int {
+	t.Helper()
+	return logCount(t, socket, service, "Starting worker")
+}
+
+// logCount counts the service's log messages that contain s.
+func logCount(t testing.TB, socket, service, s string) int {
+	t.Helper()
 	n := 0
-	err = pc.Logs(&client.LogsOptions{Services: []string{"platform"}, N: -1, WriteLog: func(e client.LogEntry) error {
-		if strings.Contains(e.Message, "[OPENCTI] Starting platform") {
+	for _, m := range serviceLogs(t, socket, service) {
+		if strings.Contains(m, s) {
 			n++
 		}
+	}
+	return n
+}
+
+// serviceLogs returns the service's log messages that Pebble keeps, oldest first.
+func serviceLogs(t testing.TB, socket, service string) []string {
+	t.Helper()
+	var out []string
+	err := pebbleClient(t, socket).Logs(&client.LogsOptions{Services: []string{service}, N: -1, WriteLog: func(e client.LogEntry) error {
+		out = append(out, e.Message)
 		return nil
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n
+	return out
 }

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canonical/pebble/client"
 	"github.com/redis/go-redis/v9"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
@@ -30,27 +29,6 @@ import (
 // RemoveIntegration, RotateSecret, ApplySpec), its Preview query, changes sent during
 // the deploy, a burst of concurrent changes across Continue-As-New, and bad input of
 // every change, on the real stack.
-
-// sendChange sends the named change as an Update (with updateID, "" for the SDK's
-// own) and waits until it reaches stage; the handle's Get gives its result.
-func sendChange(ctx context.Context, c tclient.Client, id, name, updateID string, arg any, stage tclient.WorkflowUpdateStage) (tclient.WorkflowUpdateHandle, error) {
-	return c.UpdateWorkflow(ctx, tclient.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateID: updateID, UpdateName: name, Args: []any{arg}, WaitForStage: stage,
-	})
-}
-
-// applyChange sends the named change as an Update and waits for its result.
-func applyChange(t *testing.T, c tclient.Client, id, name string, arg any) (workflows.ChangeResult, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var res workflows.ChangeResult
-	h, err := sendChange(ctx, c, id, name, "", arg, tclient.WorkflowUpdateStageCompleted)
-	if err != nil {
-		return res, err
-	}
-	return res, h.Get(ctx, &res)
-}
 
 // previewOf asks the instance's preview query what a change would do.
 func previewOf(t *testing.T, c tclient.Client, id string, req workflows.PreviewRequest) workflows.Preview {
@@ -83,6 +61,23 @@ func instanceStatus(t *testing.T, c tclient.Client, id string) workflows.Instanc
 	return waitInstance(t, c, id, 10*time.Second, "any status", func(workflows.InstanceStatus) bool { return true })
 }
 
+// previewThenApply asks the preview of a change, then applies req as the named Update
+// and waits for its result: the test fails when the change fails (what names it), and
+// errs where the preview did not say what the change then did.
+func previewThenApply(t *testing.T, c tclient.Client, id, what string, preview workflows.PreviewRequest, name string, req any) (workflows.Preview, workflows.ChangeResult) {
+	t.Helper()
+	p := previewOf(t, c, id, preview)
+	res, err := applyChange(t, c, id, name, req)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	t.Logf("%s: %+v", what, res)
+	if d := previewMatches(p, res); d != "" {
+		t.Errorf("%s: preview %+v differs from the result: %s", what, p, d)
+	}
+	return p, res
+}
+
 // previewMatches reports how a preview differs from the result of the same change
 // ("" when it said what the change then did).
 func previewMatches(p workflows.Preview, r workflows.ChangeResult) string {
@@ -102,41 +97,6 @@ func previewMatches(p workflows.Preview, r workflows.ChangeResult) string {
 		diffs = append(diffs, "preview says invalid: "+p.Invalid)
 	}
 	return strings.Join(diffs, "; ")
-}
-
-// changesAfter returns the container's Pebble changes after the change ID after,
-// oldest first, with their times.
-func changesAfter(t *testing.T, socket, after string) []*client.Change {
-	t.Helper()
-	pc, err := client.New(&client.Config{Socket: socket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := pc.Changes(&client.ChangesOptions{Selector: client.ChangesAll})
-	if err != nil {
-		t.Fatal(err)
-	}
-	num := func(id string) int { n, _ := strconv.Atoi(id); return n }
-	slices.SortFunc(all, func(a, b *client.Change) int { return num(a.ID) - num(b.ID) })
-	return slices.DeleteFunc(all, func(ch *client.Change) bool { return num(ch.ID) <= num(after) })
-}
-
-// platformMessages returns the platform's log messages, oldest first.
-func platformMessages(t *testing.T, socket string) []string {
-	t.Helper()
-	pc, err := client.New(&client.Config{Socket: socket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	err = pc.Logs(&client.LogsOptions{Services: []string{opencti.PlatformService}, N: -1, WriteLog: func(e client.LogEntry) error {
-		out = append(out, e.Message)
-		return nil
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // firstIndex is the index of the first message containing s, or -1.
@@ -201,14 +161,10 @@ var workers3 = []string{"worker-0", "worker-1", "worker-2"}
 // settings); Pebble's change list holds exactly those two restarts; the platform
 // process runs with the new password.
 func TestInstanceRedisPasswordChangeRestartsPlatformThenWorkers(t *testing.T) {
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
 	port := freePort(t)
 	privateRedis(t, port)()
-	inst := newInstance(t, instanceOpts{initDelay: time.Second, redisPort: port})
-	run := startInstance(t, c, queue, inst, 0)
+	c, inst, run := activeInstanceRun(t, instanceOpts{initDelay: time.Second, redisPort: port}, 0)
 	id := run.GetID()
-	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
 	if env := planEnv(t, inst.Pebble.Socket, opencti.PlatformService); env["REDIS__PASSWORD"] != os.Getenv("SOCFLOW_REDIS_PASSWORD") {
 		t.Fatalf("the deployed plan's REDIS__PASSWORD is not the private Redis's first password")
 	}
@@ -233,12 +189,8 @@ func TestInstanceRedisPasswordChangeRestartsPlatformThenWorkers(t *testing.T) {
 
 	section := *inst.Integrations.Redis
 	section.Password = spec.SecretRef(newPassword) // a literal: fine on the local stack
-	preview := previewOf(t, c, id, workflows.PreviewRequest{SetIntegration: &workflows.SetIntegrationRequest{Redis: &section}})
-	res, err := applyChange(t, c, id, workflows.SetIntegrationUpdate, workflows.SetIntegrationRequest{RequestID: "redis-password", Redis: &section})
-	if err != nil {
-		t.Fatalf("SetIntegration redis: %v", err)
-	}
-	t.Logf("result: %+v", res)
+	_, res := previewThenApply(t, c, id, "SetIntegration redis", workflows.PreviewRequest{SetIntegration: &workflows.SetIntegrationRequest{Redis: &section}},
+		workflows.SetIntegrationUpdate, workflows.SetIntegrationRequest{RequestID: "redis-password", Redis: &section})
 	if got := strings.Join(res.Restarted, ","); got != "platform,worker-0,worker-1,worker-2" || len(res.Started) != 0 || len(res.Stopped) != 0 ||
 		res.Blocked != "" || res.Kind != workflows.SetIntegrationUpdate {
 		t.Errorf("result %+v: want the platform, then worker-0..2 restarted, nothing else", res)
@@ -261,9 +213,6 @@ func TestInstanceRedisPasswordChangeRestartsPlatformThenWorkers(t *testing.T) {
 	if strings.Contains(fmt.Sprintf("%+v", res), newPassword) {
 		t.Errorf("the result shows the new password: %+v", res)
 	}
-	if d := previewMatches(preview, res); d != "" {
-		t.Errorf("preview %+v differs from the result: %s", preview, d)
-	}
 	st := waitInstance(t, c, id, 30*time.Second, "active", activeInstance)
 	if st.Status.Kind != workflows.StatusActive || len(st.Missing) != 0 {
 		t.Errorf("status after the change %+v", st)
@@ -273,7 +222,7 @@ func TestInstanceRedisPasswordChangeRestartsPlatformThenWorkers(t *testing.T) {
 	changes := changesAfter(t, inst.Pebble.Socket, before)
 	var list []string
 	for _, ch := range changes {
-		list = append(list, ch.ID+" "+ch.Kind+": "+ch.Summary)
+		list = append(list, changeLine(ch))
 	}
 	t.Logf("pebble changes after the change:\n%s", strings.Join(list, "\n"))
 	if len(changes) != 2 || changes[0].Kind != "restart" || changes[0].Summary != `Restart service "platform"` ||
@@ -302,28 +251,34 @@ func TestInstanceRedisPasswordChangeRestartsPlatformThenWorkers(t *testing.T) {
 // the platform is never restarted. The Preview asked before each change says what it
 // then did.
 func TestInstanceRemovedIntegrationBlocksAndResumes(t *testing.T) {
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
-	inst := newInstance(t, instanceOpts{initDelay: time.Second})
-	run := startInstance(t, c, queue, inst, 0)
+	c, inst, run := activeInstanceRun(t, instanceOpts{initDelay: time.Second}, 0)
 	id := run.GetID()
-	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
 	before := lastChange(t, inst.Pebble.Socket)
 	starts := platformStarts(t, inst.Pebble.Socket)
 
-	remove := workflows.RemoveIntegrationRequest{Integration: "s3"}
-	preview := previewOf(t, c, id, workflows.PreviewRequest{RemoveIntegration: &remove})
-	remove.RequestID = "remove-s3"
-	res, err := applyChange(t, c, id, workflows.RemoveIntegrationUpdate, remove)
-	if err != nil {
-		t.Fatalf("RemoveIntegration s3: %v", err)
+	// workersOnly checks what a change (the removal, the restore) left once applied:
+	// the SocflowStatus search attribute, the active services, Pebble's changes after
+	// mark all doing kind (stop, start) to workers only, and the platform never restarted.
+	workersOnly := func(what, mark, kind string, status workflows.StatusKind, active []string) {
+		t.Helper()
+		waitSocflowStatus(t, c, run, string(status))
+		if got := activeServices(t, inst.Pebble.Socket); !slices.Equal(got, active) {
+			t.Errorf("active services after the %s %v, want %v", what, got, active)
+		}
+		for _, ch := range pebbleChanges(t, inst.Pebble.Socket, mark) {
+			if !strings.Contains(ch, " "+kind+": ") || strings.Contains(ch, `"platform"`) {
+				t.Errorf("the %s did more than %s the workers: %q", what, kind, ch)
+			}
+		}
+		if n := platformStarts(t, inst.Pebble.Socket); n != starts {
+			t.Errorf("platform started %d times after the %s, want %d (untouched)", n, what, starts)
+		}
 	}
-	t.Logf("removal: %+v", res)
+
+	preview, res := previewThenApply(t, c, id, "RemoveIntegration s3", workflows.PreviewRequest{RemoveIntegration: &workflows.RemoveIntegrationRequest{Integration: "s3"}},
+		workflows.RemoveIntegrationUpdate, workflows.RemoveIntegrationRequest{RequestID: "remove-s3", Integration: "s3"})
 	if res.Blocked != "missing integration(s): s3" || !slices.Equal(res.Stopped, workers3) || len(res.Restarted) != 0 || len(res.Started) != 0 || res.Error != "" {
 		t.Errorf("removal result %+v: want blocked on s3 with worker-0..2 stopped, nothing else", res)
-	}
-	if d := previewMatches(preview, res); d != "" {
-		t.Errorf("removal preview %+v differs from the result: %s", preview, d)
 	}
 	if !slices.Equal(preview.Unchanged, []string{opencti.PlatformService}) {
 		t.Errorf("removal preview leaves %v unchanged, want the platform", preview.Unchanged)
@@ -332,60 +287,26 @@ func TestInstanceRemovedIntegrationBlocksAndResumes(t *testing.T) {
 	if st.Status.Kind != workflows.StatusBlocked || !strings.HasPrefix(st.Status.Message, "missing integration(s): s3") || !slices.Equal(st.Missing, []string{"s3"}) {
 		t.Errorf("status after the removal %+v: want blocked on missing s3", st)
 	}
-	waitSocflowStatus(t, c, run, string(workflows.StatusBlocked))
-	if got := activeServices(t, inst.Pebble.Socket); strings.Join(got, ",") != "platform" {
-		t.Errorf("active services after the removal %v, want only the platform", got)
-	}
-	for _, ch := range pebbleChanges(t, inst.Pebble.Socket, before) {
-		if !strings.Contains(ch, " stop: ") || strings.Contains(ch, `"platform"`) {
-			t.Errorf("the removal did more than stop the workers: %q", ch)
-		}
-	}
-	if n := platformStarts(t, inst.Pebble.Socket); n != starts {
-		t.Errorf("platform started %d times after the removal, want %d (untouched)", n, starts)
-	}
+	workersOnly("removal", before, "stop", workflows.StatusBlocked, []string{opencti.PlatformService})
 
 	mid := lastChange(t, inst.Pebble.Socket)
-	restore := workflows.SetIntegrationRequest{S3: inst.Integrations.S3}
-	preview = previewOf(t, c, id, workflows.PreviewRequest{SetIntegration: &restore})
-	restore.RequestID = "restore-s3"
-	res, err = applyChange(t, c, id, workflows.SetIntegrationUpdate, restore)
-	if err != nil {
-		t.Fatalf("SetIntegration s3: %v", err)
-	}
-	t.Logf("restore: %+v", res)
+	_, res = previewThenApply(t, c, id, "SetIntegration s3", workflows.PreviewRequest{SetIntegration: &workflows.SetIntegrationRequest{S3: inst.Integrations.S3}},
+		workflows.SetIntegrationUpdate, workflows.SetIntegrationRequest{RequestID: "restore-s3", S3: inst.Integrations.S3})
 	if !slices.Equal(res.Started, workers3) || len(res.Restarted) != 0 || len(res.Stopped) != 0 || res.Blocked != "" || res.Error != "" {
 		t.Errorf("restore result %+v: want worker-0..2 started, nothing else", res)
-	}
-	if d := previewMatches(preview, res); d != "" {
-		t.Errorf("restore preview %+v differs from the result: %s", preview, d)
 	}
 	st = waitInstance(t, c, id, 10*time.Second, "active", activeInstance)
 	if len(st.Missing) != 0 {
 		t.Errorf("status after the restore %+v", st)
 	}
-	waitSocflowStatus(t, c, run, string(workflows.StatusActive))
-	if got := activeServices(t, inst.Pebble.Socket); strings.Join(got, ",") != "platform,worker-0,worker-1,worker-2" {
-		t.Errorf("active services after the restore %v", got)
-	}
-	for _, ch := range pebbleChanges(t, inst.Pebble.Socket, mid) {
-		if !strings.Contains(ch, " start: ") || strings.Contains(ch, `"platform"`) {
-			t.Errorf("the restore did more than start the workers: %q", ch)
-		}
-	}
-	if n := platformStarts(t, inst.Pebble.Socket); n != starts {
-		t.Errorf("platform started %d times after the restore, want %d (never restarted)", n, starts)
-	}
+	workersOnly("restore", mid, "start", workflows.StatusActive, append([]string{opencti.PlatformService}, workers3...))
 }
 
 // TestInstanceChangeDuringInitWaitsForHealthy: a change accepted while the deploy's
 // platform still initialises waits for the deploy; the platform is then restarted once
 // (after its first boot finished and the deploy closed), never during its init.
 func TestInstanceChangeDuringInitWaitsForHealthy(t *testing.T) {
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
-	inst := newInstance(t, instanceOpts{initDelay: 20 * time.Second})
-	run := startInstance(t, c, queue, inst, 0)
+	c, inst, run := newInstanceRun(t, instanceOpts{initDelay: 20 * time.Second}, 0)
 	id := run.GetID()
 	waitStatus(t, c, workflows.DeployWorkflowID(inst.Name), 2*time.Minute, "waiting for the platform",
 		func(s workflows.DeployStatus) bool { return s.Phase == workflows.PhaseWaitingPlatform })
@@ -404,7 +325,7 @@ func TestInstanceChangeDuringInitWaitsForHealthy(t *testing.T) {
 	}
 	accepted := time.Now()
 	st := instanceStatus(t, c, id)
-	msgs := platformMessages(t, inst.Pebble.Socket)
+	msgs := serviceLogs(t, inst.Pebble.Socket, opencti.PlatformService)
 	if st.Deployed || st.Pending != 1 || firstIndex(msgs, "[OPENCTI] Starting platform") < 0 || firstIndex(msgs, "[OPENCTI] API ready") >= 0 {
 		t.Fatalf("the change was not accepted while the platform initialised: status %+v, platform log %q", st, msgs)
 	}
@@ -424,7 +345,7 @@ func TestInstanceChangeDuringInitWaitsForHealthy(t *testing.T) {
 		t.Errorf("platform started %d times, want 2 (the first boot, the change's restart)", n)
 	}
 	// The first boot finished before anything stopped the platform.
-	msgs = platformMessages(t, inst.Pebble.Socket)
+	msgs = serviceLogs(t, inst.Pebble.Socket, opencti.PlatformService)
 	ready, stop := firstIndex(msgs, "[INIT] Platform initialization done"), firstIndex(msgs, "SIGTERM signal received")
 	if ready < 0 || stop < 0 || stop < ready {
 		t.Errorf("platform log: init done at line %d, first SIGTERM at line %d; want the stop after the init", ready, stop)
@@ -475,10 +396,7 @@ type burstChange struct {
 // preview said; the workflow continued as new during the burst; a repeated request ID
 // returns its first result and changes nothing.
 func TestInstanceBurstOfChangesAcrossContinueAsNew(t *testing.T) {
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
-	inst := newInstance(t, instanceOpts{initDelay: time.Second})
-	run := startInstance(t, c, queue, inst, 10)
+	c, inst, run := newInstanceRun(t, instanceOpts{initDelay: time.Second}, 10)
 	id := run.GetID()
 	// The deploy's events alone pass the threshold: the first run continues as new once
 	// the instance is active.
@@ -653,7 +571,7 @@ func TestInstanceBurstOfChangesAcrossContinueAsNew(t *testing.T) {
 	var acts []string
 	for _, ch := range changesAfter(t, inst.Pebble.Socket, before) {
 		if ch.Kind == "start" || ch.Kind == "stop" || ch.Kind == "restart" {
-			acts = append(acts, ch.ID+" "+ch.Kind+": "+ch.Summary)
+			acts = append(acts, changeLine(ch))
 		}
 	}
 	if len(acts) != wantChanges {
@@ -753,12 +671,8 @@ func updateIDOf(e *historypb.HistoryEvent) string {
 // Signal, it is listed as rejected in the status, naming the field, and the workflow
 // keeps running and still applies a good change.
 func TestInstanceRejectsBadInputOfEveryChange(t *testing.T) {
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
-	inst := newInstance(t, instanceOpts{initDelay: time.Second})
-	run := startInstance(t, c, queue, inst, 0)
+	c, inst, run := activeInstanceRun(t, instanceOpts{initDelay: time.Second}, 0)
 	id := run.GetID()
-	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
 	before := lastChange(t, inst.Pebble.Socket)
 
 	type badInput struct {

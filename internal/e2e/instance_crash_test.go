@@ -57,15 +57,13 @@ func TestInstanceChangeSurvivesWorkerKill9(t *testing.T) {
 	req := workflows.SetConfigRequest{RequestID: reqID, LogLevel: opencti.LogDebug}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	handle, err := c.UpdateWorkflow(ctx, tclient.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: workflows.SetConfigUpdate, Args: []any{req}, WaitForStage: tclient.WorkflowUpdateStageAccepted,
-	})
+	handle, err := sendChange(ctx, c, id, workflows.SetConfigUpdate, "", req, tclient.WorkflowUpdateStageAccepted)
 	if err != nil {
 		t.Fatalf("SetConfig logLevel debug not accepted: %v", err)
 	}
 	t.Logf("%s: update %s accepted", since(), handle.UpdateID())
 
-	st := waitInstanceEvery(t, c, id, 2*time.Minute, 20*time.Millisecond, "restarting-platform or waiting-platform", func(s workflows.InstanceStatus) bool {
+	st := waitQuery(t, c, id, 2*time.Minute, 20*time.Millisecond, "restarting-platform or waiting-platform", func(s workflows.InstanceStatus) bool {
 		return s.Status.Step == "restarting-platform" || s.Status.Step == "waiting-platform"
 	})
 	where := st.Status.Step
@@ -166,10 +164,7 @@ func TestInstanceChangeSurvivesWorkerKill9(t *testing.T) {
 // none did (the activity had not got that far, or the change already finished).
 func waitPlatformRestartChange(t *testing.T, socket, after string, limit time.Duration) *client.Change {
 	t.Helper()
-	pc, err := client.New(&client.Config{Socket: socket})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := pebbleClient(t, socket)
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		for _, id := range changeIDs(t, socket, after) {
@@ -207,10 +202,7 @@ func changeIDs(t *testing.T, socket, after string) []string {
 // whichever worker's activity) asked.
 func pebbleStops(t *testing.T, socket, after string) map[string]int {
 	t.Helper()
-	pc, err := client.New(&client.Config{Socket: socket})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pc := pebbleClient(t, socket)
 	stops := map[string]int{}
 	for _, id := range changeIDs(t, socket, after) {
 		ch, err := pc.Change(id)
@@ -224,26 +216,6 @@ func pebbleStops(t *testing.T, socket, after string) map[string]int {
 		}
 	}
 	return stops
-}
-
-// workerStarts counts how often a worker process started, from its own log line.
-func workerStarts(t *testing.T, socket, service string) int {
-	t.Helper()
-	pc, err := client.New(&client.Config{Socket: socket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	err = pc.Logs(&client.LogsOptions{Services: []string{service}, N: -1, WriteLog: func(e client.LogEntry) error {
-		if strings.Contains(e.Message, "Starting worker") {
-			n++
-		}
-		return nil
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // restartHeartbeat says whether the server holds a heartbeat of the pending

@@ -17,9 +17,8 @@ import (
 )
 
 // startInstance starts OpenCTIInstance the way the starter does, records its first
-// run's history and its deploy child's, and terminates it when the test ends (an entity workflow never ends
-// by itself; a terminated history is closed, so it can be recorded and replayed).
-func startInstance(t *testing.T, c tclient.Client, queue string, inst opencti.Instance, canAfter int) tclient.WorkflowRun {
+// run's history and its deploy child's, and terminates it when the test ends.
+func startInstance(t testing.TB, c tclient.Client, queue string, inst opencti.Instance, canAfter int) tclient.WorkflowRun {
 	t.Helper()
 	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{
 		ID: workflows.InstanceWorkflowID(inst.Name), TaskQueue: queue,
@@ -30,78 +29,103 @@ func startInstance(t *testing.T, c tclient.Client, queue string, inst opencti.In
 	recordHistory(t, c, run)
 	// Its deploy child too: it signals its parent (DeployProgressChange).
 	recordHistory(t, c, c.GetWorkflow(context.Background(), workflows.DeployWorkflowID(inst.Name), ""))
-	t.Cleanup(func() {
-		_ = c.TerminateWorkflow(context.Background(), run.GetID(), "", "test over")
-	})
+	terminateAtEnd(t, c, run.GetID())
 	return run
 }
 
-// waitInstance polls the instance's status query until cond holds or limit passes.
-func waitInstance(t *testing.T, c tclient.Client, id string, limit time.Duration, what string, cond func(workflows.InstanceStatus) bool) workflows.InstanceStatus {
-	t.Helper()
-	return waitInstanceEvery(t, c, id, limit, 200*time.Millisecond, what, cond)
+// terminateAtEnd terminates the workflow when the test ends: an entity workflow never
+// ends by itself, and a terminated history is closed, so it can be recorded and replayed.
+func terminateAtEnd(t testing.TB, c tclient.Client, id string) {
+	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") })
 }
 
-// waitInstanceEvery is waitInstance polling at the given interval (a short one so that
-// a step lasting a few seconds is not missed).
-func waitInstanceEvery(t *testing.T, c tclient.Client, id string, limit, every time.Duration, what string, cond func(workflows.InstanceStatus) bool) workflows.InstanceStatus {
+// instanceOnWorker returns a fresh instance (o), not started, and a worker of its own
+// in the test process serving queue, for tests that start the instance their own way.
+func instanceOnWorker(t testing.TB, o instanceOpts) (c tclient.Client, queue string, inst opencti.Instance) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	var st workflows.InstanceStatus
-	for time.Now().Before(deadline) {
-		v, err := c.QueryWorkflow(context.Background(), id, "", workflows.StatusQuery)
-		var got workflows.InstanceStatus
-		if err == nil && v.Get(&got) == nil {
-			if st = got; cond(st) {
-				return st
-			}
-		}
-		time.Sleep(every)
-	}
-	t.Fatalf("instance status never reached %q within %s; last: %+v", what, limit, st)
-	return st
+	c = temporalClient(t)
+	queue = inProcessWorker(t, c, t.TempDir())
+	return c, queue, newInstance(t, o)
+}
+
+// newInstanceRun starts a fresh instance (o) through OpenCTIInstance on a worker of its
+// own in the test process, continuing as new after canAfter events (0: the default).
+func newInstanceRun(t testing.TB, o instanceOpts, canAfter int) (tclient.Client, opencti.Instance, tclient.WorkflowRun) {
+	t.Helper()
+	c, queue, inst := instanceOnWorker(t, o)
+	return c, inst, startInstance(t, c, queue, inst, canAfter)
+}
+
+// activeInstanceRun is newInstanceRun waiting until the deploy made the instance active.
+func activeInstanceRun(t testing.TB, o instanceOpts, canAfter int) (tclient.Client, opencti.Instance, tclient.WorkflowRun) {
+	t.Helper()
+	c, inst, run := newInstanceRun(t, o, canAfter)
+	waitInstance(t, c, run.GetID(), 3*time.Minute, "active", activeInstance)
+	return c, inst, run
+}
+
+// waitInstance polls the instance's status query until cond holds or limit passes.
+func waitInstance(t testing.TB, c tclient.Client, id string, limit time.Duration, what string, cond func(workflows.InstanceStatus) bool) workflows.InstanceStatus {
+	t.Helper()
+	return waitQuery(t, c, id, limit, 200*time.Millisecond, what, cond)
 }
 
 func activeInstance(s workflows.InstanceStatus) bool {
 	return s.Deployed && s.Status.Kind == workflows.StatusActive && s.Pending == 0
 }
 
-// setConfig sends the SetConfig update and waits for its result.
-func setConfig(t *testing.T, c tclient.Client, id string, arg any) (workflows.SetConfigResult, error) {
+// sendChange sends the named change as an Update (with updateID, "" for the SDK's
+// own) and waits until it reaches stage; the handle's Get gives its result.
+func sendChange(ctx context.Context, c tclient.Client, id, name, updateID string, arg any, stage tclient.WorkflowUpdateStage) (tclient.WorkflowUpdateHandle, error) {
+	return c.UpdateWorkflow(ctx, tclient.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateID: updateID, UpdateName: name, Args: []any{arg}, WaitForStage: stage,
+	})
+}
+
+// applyChange sends the named change as an Update and waits for its result.
+func applyChange(t testing.TB, c tclient.Client, id, name string, arg any) (workflows.ChangeResult, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	h, err := c.UpdateWorkflow(ctx, tclient.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: workflows.SetConfigUpdate, Args: []any{arg}, WaitForStage: tclient.WorkflowUpdateStageCompleted,
-	})
-	var res workflows.SetConfigResult
+	var res workflows.ChangeResult
+	h, err := sendChange(ctx, c, id, name, "", arg, tclient.WorkflowUpdateStageCompleted)
 	if err != nil {
 		return res, err
 	}
 	return res, h.Get(ctx, &res)
 }
 
+// setConfig sends the SetConfig update and waits for its result.
+func setConfig(t testing.TB, c tclient.Client, id string, arg any) (workflows.SetConfigResult, error) {
+	t.Helper()
+	return applyChange(t, c, id, workflows.SetConfigUpdate, arg)
+}
+
 // pebbleChanges returns the kinds and summaries of the container's Pebble changes after
 // the change ID after ("" for all), oldest first.
-func pebbleChanges(t *testing.T, socket, after string) []string {
+func pebbleChanges(t testing.TB, socket, after string) []string {
 	t.Helper()
-	pc, err := client.New(&client.Config{Socket: socket})
-	if err != nil {
-		t.Fatal(err)
+	var out []string
+	for _, ch := range changesAfter(t, socket, after) {
+		out = append(out, changeLine(ch))
 	}
-	changes, err := pc.Changes(&client.ChangesOptions{Selector: client.ChangesAll})
+	return out
+}
+
+// changeLine is how the tests show a Pebble change: "<id> <kind>: <summary>".
+func changeLine(ch *client.Change) string { return ch.ID + " " + ch.Kind + ": " + ch.Summary }
+
+// changesAfter returns the container's Pebble changes after the change ID after,
+// oldest first, with their times.
+func changesAfter(t testing.TB, socket, after string) []*client.Change {
+	t.Helper()
+	all, err := pebbleClient(t, socket).Changes(&client.ChangesOptions{Selector: client.ChangesAll})
 	if err != nil {
 		t.Fatal(err)
 	}
 	num := func(id string) int { n, _ := strconv.Atoi(id); return n }
-	slices.SortFunc(changes, func(a, b *client.Change) int { return num(a.ID) - num(b.ID) })
-	var out []string
-	for _, ch := range changes {
-		if num(ch.ID) > num(after) {
-			out = append(out, ch.ID+" "+ch.Kind+": "+ch.Summary)
-		}
-	}
-	return out
+	slices.SortFunc(all, func(a, b *client.Change) int { return num(a.ID) - num(b.ID) })
+	return slices.DeleteFunc(all, func(ch *client.Change) bool { return num(ch.ID) <= num(after) })
 }
 
 // lastChange is the ID of the container's latest Pebble change.
@@ -130,10 +154,7 @@ func activeServices(t *testing.T, socket string) []string {
 // worker-4 and restarts nothing (Pebble's change list holds one start of those two, the
 // platform started once); back to 3 stops exactly those two.
 func TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers(t *testing.T) {
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
-	inst := newInstance(t, instanceOpts{initDelay: time.Second})
-	run := startInstance(t, c, queue, inst, 0)
+	c, inst, run := newInstanceRun(t, instanceOpts{initDelay: time.Second}, 0)
 	id := run.GetID()
 	if id != "opencti/"+inst.Name {
 		t.Errorf("workflow ID %q, want opencti/%s", id, inst.Name)
@@ -217,11 +238,7 @@ func TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers(t *testing.T)
 // the platform once, waits until it is healthy, then restarts the workers (their
 // WORKER_LOG_LEVEL changed too), in that order in Pebble's change list.
 func TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers(t *testing.T) {
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
-	inst := newInstance(t, instanceOpts{initDelay: time.Second})
-	run := startInstance(t, c, queue, inst, 0)
-	waitInstance(t, c, run.GetID(), 3*time.Minute, "active", activeInstance)
+	c, inst, run := activeInstanceRun(t, instanceOpts{initDelay: time.Second}, 0)
 	before := lastChange(t, inst.Pebble.Socket)
 
 	res, err := setConfig(t, c, run.GetID(), map[string]any{"requestId": "debug", "logLevel": "debug"})
@@ -267,11 +284,7 @@ func TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers(t *testing.T) {
 // field, leave nothing in the history and the workflow running; a bad signal is
 // reported in the status and the workflow keeps running.
 func TestInstanceSetConfigRejectsBadInput(t *testing.T) {
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
-	inst := newInstance(t, instanceOpts{initDelay: time.Second})
-	run := startInstance(t, c, queue, inst, 0)
-	waitInstance(t, c, run.GetID(), 3*time.Minute, "active", activeInstance)
+	c, inst, run := activeInstanceRun(t, instanceOpts{initDelay: time.Second}, 0)
 	before := lastChange(t, inst.Pebble.Socket)
 
 	for _, tc := range []struct {
@@ -331,12 +344,8 @@ func TestInstanceSetConfigRejectsBadInput(t *testing.T) {
 // a run of changes sent as updates and signals, alternately, is applied once each, in
 // order, across several runs.
 func TestInstanceContinuesAsNewWithoutLosingAChange(t *testing.T) {
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
-	inst := newInstance(t, instanceOpts{initDelay: time.Second})
-	run := startInstance(t, c, queue, inst, 40)
+	c, inst, run := activeInstanceRun(t, instanceOpts{initDelay: time.Second}, 40)
 	id := run.GetID()
-	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
 	const n = 8
 	for i := range n {
 		w := 3 + (i+1)%2 // 4, 3, 4, 3, ...
