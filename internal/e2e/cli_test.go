@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -10,14 +9,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/workflows"
 )
 
 // readmeBlock returns the commands of the first code block after heading in the
-// README, one per entry, with backslash continuations joined.
-func readmeBlock(t *testing.T, heading string) []string {
+// README, one per entry, with backslash continuations joined; the test fails unless
+// they are the commands it names in want, one each, so that a README edit is noticed.
+func readmeBlock(t *testing.T, heading string, want ...string) []string {
 	t.Helper()
 	b, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -46,7 +45,22 @@ func readmeBlock(t *testing.T, heading string) []string {
 			cur = ""
 		}
 	}
+	if len(cmds) != len(want) {
+		t.Fatalf("README block has %d commands, want %s: %q", len(cmds), strings.Join(want, ", "), cmds)
+	}
 	return cmds
+}
+
+// writeJSON writes v as JSON to the file name in dir (JSON is YAML, for the starter's -f).
+func writeJSON(t *testing.T, dir, name string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestReadmeTctlAndTemporalCommands runs the README's tctl and temporal commands
@@ -56,53 +70,29 @@ func readmeBlock(t *testing.T, heading string) []string {
 // query reads as plain JSON in tctl, which has no codec.
 func TestReadmeTctlAndTemporalCommands(t *testing.T) {
 	st := stacktest.Get(t)
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
-	inst := newInstance(t, instanceOpts{initDelay: time.Second})
-	input, err := json.Marshal(workflows.DeployInput{Instance: inst})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second})
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "input.json"), input, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmds := readmeBlock(t, "### With tctl and temporal")
-	if len(cmds) != 4 {
-		t.Fatalf("README block has %d commands, want run, execute, query, query: %q", len(cmds), cmds)
-	}
+	writeJSON(t, dir, "input.json", workflows.DeployInput{Instance: inst})
+	cmds := readmeBlock(t, "### With tctl and temporal", "run", "execute", "query", "query")
 	local := strings.NewReplacer(
 		"127.0.0.1:7233", st.TemporalAddress,
 		"--taskqueue socflow", "--taskqueue "+queue, "--task-queue socflow", "--task-queue "+queue,
 		"opencti-deploy-demo", workflows.DeployWorkflowID(inst.Name),
 		"http://127.0.0.1:8089", "http://"+os.Getenv("SOCFLOW_CODEC_ADDR"),
 	)
-	bins := map[string]string{"tctl": os.Getenv("SOCFLOW_TCTL_BIN"), "temporal": os.Getenv("SOCFLOW_TEMPORAL_BIN")}
-	run := func(i int) string {
-		t.Helper()
-		line := local.Replace(cmds[i])
-		name, rest, _ := strings.Cut(line, " ")
-		cmd := exec.Command("bash", "-c", bins[name]+" "+rest)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "CODEC_TOKEN="+os.Getenv("SOCFLOW_CODEC_TOKEN"))
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("README command %q failed: %v\n%s", cmds[i], err, out)
-		}
-		return string(out)
-	}
+	_, must := readmeRunner(t, dir, local, cmds)
 
-	if out := run(0); !strings.Contains(out, "COMPLETED") && !strings.Contains(out, "completed") {
+	if out := must(0); !strings.Contains(out, "COMPLETED") && !strings.Contains(out, "completed") {
 		t.Errorf("tctl workflow run did not report completion:\n%s", out)
 	}
-	if out := run(1); !strings.Contains(strings.ToLower(out), "completed") {
+	if out := must(1); !strings.Contains(strings.ToLower(out), "completed") {
 		t.Errorf("temporal workflow execute did not report completion:\n%s", out)
 	}
-	out := run(2)
+	out := must(2)
 	if strings.Contains(out, "encoding") || !strings.Contains(out, `"phase"`) || !strings.Contains(out, `"done"`) {
 		t.Errorf("tctl's status query is not readable plain JSON with the phase done:\n%s", out)
 	}
-	if out := run(3); !strings.Contains(out, "done") {
+	if out := must(3); !strings.Contains(out, "done") {
 		t.Errorf("temporal's status query (with the codec) does not show the phase done:\n%s", out)
 	}
 }
@@ -116,23 +106,12 @@ func TestReadmeTctlAndTemporalCommands(t *testing.T) {
 // naming the field.
 func TestReadmeInstanceCommands(t *testing.T) {
 	st := stacktest.Get(t)
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
-	inst := newInstance(t, instanceOpts{initDelay: time.Second})
-	input, err := json.Marshal(workflows.InstanceInput{Instance: inst})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second})
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "input.json"), input, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmds := readmeBlock(t, "## Changing an instance: the instance workflow")
-	if len(cmds) != 6 {
-		t.Fatalf("README block has %d commands, want start, two starter changes, signal, update, query: %q", len(cmds), cmds)
-	}
+	writeJSON(t, dir, "input.json", workflows.InstanceInput{Instance: inst})
+	cmds := readmeBlock(t, "## Changing an instance: the instance workflow", "start", "starter change", "starter change", "signal", "update", "query")
 	id := workflows.InstanceWorkflowID(inst.Name)
-	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") })
+	terminateAtEnd(t, c, id)
 	local := strings.NewReplacer(
 		"127.0.0.1:7233", st.TemporalAddress,
 		"--taskqueue socflow", "--taskqueue "+queue,
@@ -167,8 +146,7 @@ func TestReadmeInstanceCommands(t *testing.T) {
 	if n := platformStarts(t, inst.Pebble.Socket); n != 3 {
 		t.Errorf("platform started %d times, want 3 (deploy, debug, info)", n)
 	}
-	out, err = run("bin/starter config set demo workers=-1")
-	if err == nil || !strings.Contains(out, "opencti.workers: must be at least 1 (got -1)") {
+	if out, err := run("bin/starter config set demo workers=-1"); err == nil || !strings.Contains(out, "opencti.workers: must be at least 1 (got -1)") {
 		t.Errorf("a bad change: exit %v, want 1 naming the field:\n%s", err, out)
 	}
 }
@@ -183,28 +161,14 @@ func TestReadmeInstanceCommands(t *testing.T) {
 // the encryption key is refused, naming why.
 func TestReadmeInstanceIntegrationCommands(t *testing.T) {
 	st := stacktest.Get(t)
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
-	inst := newInstance(t, instanceOpts{initDelay: time.Second})
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second})
 	dir := t.TempDir()
-	write := func(name string, v any) {
-		t.Helper()
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("instance.yaml", inst) // JSON is YAML
-	write("s3.json", workflows.SetIntegrationRequest{RequestID: "tctl-s3", S3: inst.Integrations.S3})
-	cmds := readmeBlock(t, "### Integrations, secrets and `deploy -f` on an existing instance")
-	if len(cmds) != 8 {
-		t.Fatalf("README block has %d commands, want deploy, plan, preview, unrelate, status, signal, update, rotate: %q", len(cmds), cmds)
-	}
+	writeJSON(t, dir, "instance.yaml", inst)
+	writeJSON(t, dir, "s3.json", workflows.SetIntegrationRequest{RequestID: "tctl-s3", S3: inst.Integrations.S3})
+	cmds := readmeBlock(t, "### Integrations, secrets and `deploy -f` on an existing instance",
+		"deploy", "plan", "preview", "unrelate", "status", "signal", "update", "rotate")
 	id := workflows.InstanceWorkflowID(inst.Name)
-	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") })
+	terminateAtEnd(t, c, id)
 	local := strings.NewReplacer(
 		"127.0.0.1:7233", st.TemporalAddress,
 		"opencti/demo", id,
@@ -263,24 +227,15 @@ func TestReadmeInstanceIntegrationCommands(t *testing.T) {
 // deploy's own change), waits for the deploy, and applies it — 2 workers run, the
 // platform started once.
 func TestStarterDeployDuringADeployAppliesTheDifference(t *testing.T) {
-	c := temporalClient(t)
-	queue := inProcessWorker(t, c, t.TempDir())
-	inst := newInstance(t, instanceOpts{initDelay: 15 * time.Second})
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: 15 * time.Second})
 	id := workflows.InstanceWorkflowID(inst.Name)
-	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") })
+	terminateAtEnd(t, c, id)
 	dir := t.TempDir()
 	two := 2
 	inst2 := inst
 	inst2.OpenCTI.Workers = &two
-	for name, v := range map[string]opencti.Instance{"three.yaml": inst, "two.yaml": inst2} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	writeJSON(t, dir, "three.yaml", inst)
+	writeJSON(t, dir, "two.yaml", inst2)
 	starter := func(args ...string) (string, error) {
 		cmd := exec.Command(filepath.Join(bin, "socflow-starter"), args...)
 		cmd.Dir = dir
