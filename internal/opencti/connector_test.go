@@ -1,7 +1,6 @@
 package opencti
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/socflow/socflow/internal/layer"
@@ -55,31 +54,13 @@ func TestValidateConnectors(t *testing.T) {
 			list := []Connector{mitre()}
 			tc.mutate(&list)
 			err := ValidateConnectors(list)
-			var ve *spec.ValidationError
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("Validate() = %v", err)
 				}
 				return
 			}
-			if !errors.As(err, &ve) {
-				t.Fatalf("Validate() = %v, want problems %q", err, tc.want)
-			}
-			var got []want
-			for _, p := range ve.Problems {
-				got = append(got, want{p.Field, p.Message})
-				if p.Fix == "" {
-					t.Errorf("problem %q has no fix", p.Field)
-				}
-			}
-			if len(got) != len(tc.want) {
-				t.Fatalf("problems %q, want %q", got, tc.want)
-			}
-			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Errorf("problem %d: %q, want %q", i, got[i], tc.want[i])
-				}
-			}
+			checkProblems(t, err, tc.want)
 		})
 	}
 }

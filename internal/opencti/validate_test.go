@@ -189,26 +189,33 @@ func TestValidate(t *testing.T) {
 				}
 				return
 			}
-			var ve *spec.ValidationError
-			if !errors.As(err, &ve) {
-				t.Fatalf("Validate() = %v, want *ValidationError", err)
-			}
-			got := make([]want, len(ve.Problems))
-			for i, p := range ve.Problems {
-				got[i] = want{p.Field, p.Message}
-				if p.Fix == "" {
-					t.Errorf("problem %q has no fix", p.Field)
-				}
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("problems =\n%q\nwant\n%q", got, tt.want)
-			}
-			for i := range got {
-				if got[i] != tt.want[i] {
-					t.Errorf("problem %d = %q, want %q", i, got[i], tt.want[i])
-				}
-			}
+			checkProblems(t, err, tt.want)
 		})
+	}
+}
+
+// checkProblems requires err to be a *ValidationError listing exactly wants, in order,
+// each problem with a fix.
+func checkProblems(t *testing.T, err error, wants []want) {
+	t.Helper()
+	var ve *spec.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Validate() = %v, want *ValidationError", err)
+	}
+	got := make([]want, len(ve.Problems))
+	for i, p := range ve.Problems {
+		got[i] = want{p.Field, p.Message}
+		if p.Fix == "" {
+			t.Errorf("problem %q has no fix", p.Field)
+		}
+	}
+	if len(got) != len(wants) {
+		t.Fatalf("problems =\n%q\nwant\n%q", got, wants)
+	}
+	for i := range got {
+		if got[i] != wants[i] {
+			t.Errorf("problem %d = %q, want %q", i, got[i], wants[i])
+		}
 	}
 }
 

@@ -59,28 +59,29 @@ func eq(key, value string) map[string]any {
 
 // UserByEmail returns the user whose login is email, or nil when there is none.
 func (c *Client) UserByEmail(ctx context.Context, email string) (*User, error) {
-	var out struct {
-		Users struct {
-			Edges []struct {
-				Node userNode `json:"node"`
-			} `json:"edges"`
-		} `json:"users"`
-	}
-	err := c.Query(ctx, `query UserByEmail($filters: FilterGroup) { users(first: 2, filters: $filters) { edges { node { `+userFields+` } } } }`,
-		map[string]any{"filters": eq("user_email", email)}, &out)
+	users, err := c.users(ctx, `query UserByEmail($filters: FilterGroup) { users(first: 2, filters: $filters) { edges { node { `+userFields+` } } } }`,
+		map[string]any{"filters": eq("user_email", email)})
 	if err != nil {
 		return nil, fmt.Errorf("cannot look up the user %s: %w", email, err)
 	}
-	if len(out.Users.Edges) == 0 {
+	if len(users) == 0 {
 		return nil, nil
 	}
-	u := out.Users.Edges[0].Node.user()
-	return &u, nil
+	return &users[0], nil
 }
 
 // Users returns every user (the platform's own page size is ample for the users
 // socflow manages: one per connector).
 func (c *Client) Users(ctx context.Context) ([]User, error) {
+	users, err := c.users(ctx, `query Users { users(first: 5000) { edges { node { `+userFields+` } } } }`, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list users: %w", err)
+	}
+	return users, nil
+}
+
+// users runs a users query and returns its nodes.
+func (c *Client) users(ctx context.Context, query string, vars map[string]any) ([]User, error) {
 	var out struct {
 		Users struct {
 			Edges []struct {
@@ -88,8 +89,8 @@ func (c *Client) Users(ctx context.Context) ([]User, error) {
 			} `json:"edges"`
 		} `json:"users"`
 	}
-	if err := c.Query(ctx, `query Users { users(first: 5000) { edges { node { `+userFields+` } } } }`, nil, &out); err != nil {
-		return nil, fmt.Errorf("cannot list users: %w", err)
+	if err := c.Query(ctx, query, vars, &out); err != nil {
+		return nil, err
 	}
 	users := make([]User, len(out.Users.Edges))
 	for i, e := range out.Users.Edges {
