@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/openctiapi"
 	"github.com/socflow/socflow/internal/secrets"
@@ -190,4 +191,68 @@ func (a *Activities) ApplyConnectorPlan(ctx context.Context, in ApplyConnectorPl
 	l := opencti.ConnectorPlan(opencti.ConnectorInput{Instance: in.Instance, Connector: in.Connector, Token: token, ID: id})
 	ch, err := ep.applyLayer(ctx, pebbleLayer{label: opencti.ConnectorLayer(in.Connector.Name), layer: l, mask: opencti.ConnectorMask})
 	return ch, classify(err)
+}
+
+// RemoveConnectorInput names a connector leaving an instance.
+type RemoveConnectorInput struct {
+	// Instance is the defaulted, valid instance spec.
+	Instance opencti.Instance `json:"instance"`
+	// AdminToken refers to the admin API token.
+	AdminToken spec.SecretRef `json:"adminToken"`
+	// Connector is the connector as it was planned (its container's Pebble).
+	Connector opencti.Connector `json:"connector"`
+	// ConnectorID refers to its CONNECTOR_ID.
+	ConnectorID spec.SecretRef `json:"connectorId"`
+}
+
+// RemoveConnectorResult says what the removal did.
+type RemoveConnectorResult struct {
+	// Stopped says the connector's service was running and was stopped.
+	Stopped bool `json:"stopped,omitempty"`
+	// Unregistered says its registration was deleted (false: there was none).
+	Unregistered bool `json:"unregistered,omitempty"`
+}
+
+// RemoveConnector takes a connector out of its container and the platform, each step
+// idempotent: its service is stopped and retired from its layer (Pebble keeps a
+// retired definition, see retire), then its registration deleted, which drops its
+// queues. Its user is deactivated by DeactivateConnectorUsers, as every connector-*
+// user no connector keeps.
+func (a *Activities) RemoveConnector(ctx context.Context, in RemoveConnectorInput) (RemoveConnectorResult, error) {
+	var res RemoveConnectorResult
+	stopped, err := a.StopPebbleServices(ctx, StopPebbleServicesInput{Pebble: in.Connector.Pebble, Services: []string{opencti.ConnectorService}})
+	if err != nil {
+		return res, err
+	}
+	res.Stopped = len(stopped.Stopped) > 0
+	ep, err := a.pebble(in.Connector.Pebble)
+	if err != nil {
+		return res, classify(err)
+	}
+	_, err = ep.applyLayer(ctx, pebbleLayer{label: opencti.ConnectorLayer(in.Connector.Name), layer: layer.Layer{Services: map[string]layer.Service{}},
+		owns: func(name string, _ layer.Service) bool { return name == opencti.ConnectorService }, mask: opencti.ConnectorMask})
+	if err != nil {
+		return res, classify(err)
+	}
+	id, err := a.resolve("connector id", in.ConnectorID)
+	if err != nil {
+		return res, classify(err)
+	}
+	api, err := a.adminAPI(in.Instance, in.AdminToken)
+	if err != nil {
+		return res, classify(err)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
+	defer cancel()
+	list, err := api.Connectors(callCtx)
+	if err != nil {
+		return res, apiError(err)
+	}
+	if slices.ContainsFunc(list, func(c openctiapi.Connector) bool { return c.ID == id }) {
+		if err := api.DeleteConnector(callCtx, id); err != nil {
+			return res, apiError(err)
+		}
+		res.Unregistered = true
+	}
+	return res, nil
 }

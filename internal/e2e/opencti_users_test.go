@@ -166,12 +166,15 @@ func TestEnsureConnectorUserIsIdempotent(t *testing.T) {
 }
 
 // TestConnectorRunsUnderPebbleWithPycti runs the pycti connector fixture the way
-// socflow configures a connector: EnsureConnectorUser gives it a user, token and
+// socflow configures a connector, then removes it and brings it back: EnsureConnectorUser gives it a user, token and
 // CONNECTOR_ID, ApplyConnectorPlan pushes its layer into its own container's Pebble
 // (secrets only as references until then), and Pebble starts it. The real connector
 // library registers it with its own user and pings; after a restart of its service,
 // and a second EnsureConnectorUser as a redeploy makes, it is the same connector: same
-// CONNECTOR_ID, same user, no user added, token unchanged.
+// CONNECTOR_ID, same user, no user added, token unchanged. RemoveConnector stops it,
+// retires its service and deletes its registration (a second call finds nothing to
+// do), DeactivateConnectorUsers deactivates its user; brought back, the same user is
+// reactivated and it registers again under the same CONNECTOR_ID.
 func TestConnectorRunsUnderPebbleWithPycti(t *testing.T) {
 	python := os.Getenv("SOCFLOW_PYCTI_PYTHON")
 	if python == "" {
@@ -241,6 +244,40 @@ func TestConnectorRunsUnderPebbleWithPycti(t *testing.T) {
 		t.Errorf("users after the restart and a second ensure: %d, before %d (%v)", len(users), len(before), err)
 	}
 	t.Logf("connector %s registered and pinging (last ping %s)", id, after.UpdatedAt)
+
+	// Removal: stopped, retired from its layer, unregistered; its user deactivated.
+	rm := activities.RemoveConnectorInput{Instance: inst, AdminToken: admin, Connector: cn, ConnectorID: again.ConnectorID}
+	removed, err := acts.RemoveConnector(ctx, rm)
+	if err != nil || !removed.Stopped || !removed.Unregistered {
+		t.Fatalf("RemoveConnector: %+v %v", removed, err)
+	}
+	if list, err := api.Connectors(ctx); err != nil || len(list) != 0 {
+		t.Errorf("connectors after the removal: %+v %v", list, err)
+	}
+	if got := activeServices(t, cn.Pebble.Socket); len(got) != 0 {
+		t.Errorf("active services in the connector's container after the removal: %v", got)
+	}
+	if twice, err := acts.RemoveConnector(ctx, rm); err != nil || twice.Stopped || twice.Unregistered {
+		t.Errorf("a second RemoveConnector: %+v %v, want nothing left to do", twice, err)
+	}
+	off, err := acts.DeactivateConnectorUsers(ctx, activities.DeactivateConnectorUsersInput{Instance: inst, AdminToken: admin})
+	if err != nil || !slices.Equal(off.Deactivated, []string{"connector-fixture"}) {
+		t.Errorf("DeactivateConnectorUsers after the removal: %+v %v", off, err)
+	}
+
+	// Back: the same user reactivated, the same CONNECTOR_ID, the retired service added again.
+	back, err := acts.EnsureConnectorUser(ctx, activities.EnsureConnectorUserInput{Instance: inst, AdminToken: admin, Name: cn.Name, Type: cn.Type})
+	if err != nil || !back.Reactivated || back.Created || back.UserID != user.UserID || back.ConnectorID != user.ConnectorID {
+		t.Errorf("EnsureConnectorUser after the removal: %+v %v", back, err)
+	}
+	ch, err = acts.ApplyConnectorPlan(ctx, activities.ApplyConnectorPlanInput{Instance: inst, Connector: cn, Token: back.Token, ConnectorID: back.ConnectorID})
+	if err != nil || !slices.Equal(ch.Added, svc) {
+		t.Fatalf("ApplyConnectorPlan after the removal: %+v %v", ch, err)
+	}
+	if _, err := acts.StartPebbleServices(ctx, activities.StartPebbleServicesInput{Pebble: cn.Pebble, Services: svc}); err != nil {
+		t.Fatal(err)
+	}
+	waitConnector(t, api, id, cn.Pebble.Socket, func(openctiapi.Connector) bool { return true })
 }
 
 // waitConnector polls the platform's connectors until the one with id satisfies ok.
