@@ -279,11 +279,10 @@ type VerifyOpenCTIResult struct {
 // VerifyOpenCTI checks through GraphQL that the platform runs the requested version and
 // that the admin token works; both mismatches are permanent: a human must look.
 func (a *Activities) VerifyOpenCTI(ctx context.Context, in VerifyOpenCTIInput) (VerifyOpenCTIResult, error) {
-	token, err := a.resolve("opencti.adminToken", in.AdminToken)
+	api, err := a.adminAPI(in.Instance, in.AdminToken)
 	if err != nil {
 		return VerifyOpenCTIResult{}, classify(err)
 	}
-	api := &openctiapi.Client{BaseURL: opencti.LocalURL(opencti.Input{Instance: in.Instance}), Token: token, HTTP: a.httpClient()}
 	callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
 	defer cancel()
 	me, err := api.Me(callCtx)
