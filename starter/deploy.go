@@ -327,10 +327,7 @@ func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
 // a retried step, the applied config, missing integrations, queued changes and the
 // latest outcomes.
 func printInstanceStatus(out io.Writer, st workflows.InstanceStatus, now time.Time) {
-	fmt.Fprintf(out, "status: %s\n", st.Status)
-	if s := st.Status; s.Retrying() {
-		fmt.Fprintf(out, "  retrying %s: attempt %d\n  last error: %s\n", s.Step, s.Attempt, s.LastError)
-	}
+	printStatusModel(out, st.Status, now)
 	if st.Deployed {
 		fmt.Fprintf(out, "OpenCTI %s at %s; workers %d, logLevel %s\n", st.Version, st.URL, st.Workers, st.LogLevel)
 	}
@@ -377,20 +374,27 @@ func cmdPlan(ctx context.Context, args []string, out io.Writer) error {
 	return nil
 }
 
-// printStatus prints a deploy's status for `starter status`: the status and, while a
-// step is retried, its attempt, last error and next attempt; the phase, dependencies,
-// platform, last reason and phase timings.
-func printStatus(out io.Writer, st workflows.DeployStatus, now time.Time) {
-	if st.Status.Kind != "" {
-		fmt.Fprintf(out, "status: %s\n", st.Status)
+// printStatusModel prints the shared status model: the status and, while a step is
+// retried, its attempt, last error and next attempt (nothing for a deploy recorded
+// before the model existed, whose Kind is empty).
+func printStatusModel(out io.Writer, s workflows.Status, now time.Time) {
+	if s.Kind != "" {
+		fmt.Fprintf(out, "status: %s\n", s)
 	}
-	if s := st.Status; s.Retrying() {
+	if s.Retrying() {
 		next := ""
 		if wait := s.NextAttemptAt.Sub(now); wait > 0 {
 			next = fmt.Sprintf(", next in %s", wait.Round(time.Second))
 		}
 		fmt.Fprintf(out, "  retrying %s: attempt %d%s\n  last error: %s\n", s.Step, s.Attempt, next, s.LastError)
 	}
+}
+
+// printStatus prints a deploy's status for `starter status`: the status and, while a
+// step is retried, its attempt, last error and next attempt; the phase, dependencies,
+// platform, last reason and phase timings.
+func printStatus(out io.Writer, st workflows.DeployStatus, now time.Time) {
+	printStatusModel(out, st.Status, now)
 	fmt.Fprintf(out, "phase: %s\n", st.Phase)
 	for _, d := range st.Dependencies {
 		fmt.Fprintf(out, "  %-10s %-8s %s %s\n", d.Name, d.State, d.Version, d.Reason)

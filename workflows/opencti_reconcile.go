@@ -130,13 +130,9 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 
 	if len(act.stop) > 0 {
 		step(stepStoppingServices, "stopping "+strings.Join(act.stop, ", "))
-		var stopped activities.StopPebbleServicesResult
-		err := w.tr.runStep(ctx, stepStoppingServices, pebbleOptions, a.StopPebbleServices,
-			activities.StopPebbleServicesInput{Pebble: next.Pebble, Services: act.stop}, &stopped)
-		if err != nil {
-			return res, fmt.Errorf("cannot stop %s: %w", strings.Join(act.stop, ", "), err)
+		if res.Stopped, err = w.stop(ctx, next, act.stop); err != nil {
+			return res, err
 		}
-		res.Stopped = stopped.Stopped
 		w.st.Owed.Stop = nil
 	}
 
@@ -204,13 +200,10 @@ func (w *instance) block(ctx workflow.Context, next opencti.Instance, secrets op
 	})
 	if len(running) > 0 {
 		step(stepStoppingServices, "stopping the workers: "+missingText(missing))
-		var stopped activities.StopPebbleServicesResult
-		err := w.tr.runStep(ctx, stepStoppingServices, pebbleOptions, a.StopPebbleServices,
-			activities.StopPebbleServicesInput{Pebble: next.Pebble, Services: running}, &stopped)
-		if err != nil {
-			return res, fmt.Errorf("cannot stop the workers: %w", err)
+		var err error
+		if res.Stopped, err = w.stop(ctx, next, running); err != nil {
+			return res, err
 		}
-		res.Stopped = stopped.Stopped
 		w.st.Owed.Start = union(w.st.Owed.Start, running)
 	}
 	w.st.Spec, w.st.Secrets = next, secrets
@@ -278,6 +271,18 @@ func union(a, b []string) []string {
 	out := slices.Concat(a, b)
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// stop stops services in the instance's container as the stopping-services step and
+// returns those that were running.
+func (w *instance) stop(ctx workflow.Context, inst opencti.Instance, services []string) ([]string, error) {
+	var stopped activities.StopPebbleServicesResult
+	err := w.tr.runStep(ctx, stepStoppingServices, pebbleOptions, a.StopPebbleServices,
+		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: services}, &stopped)
+	if err != nil {
+		return nil, fmt.Errorf("cannot stop %s: %w", strings.Join(services, ", "), err)
+	}
+	return stopped.Stopped, nil
 }
 
 // restart restarts services through RestartPebbleServices with server retries
