@@ -57,7 +57,7 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 	if err != nil {
 		return ApplyOpenCTIPlanResult{}, permanent(ErrTypeInvalidInput, err)
 	}
-	res := ApplyOpenCTIPlanResult{Services: append([]string{opencti.PlatformService}, opencti.WorkerServices(*in.Instance.OpenCTI.Workers)...),
+	res := ApplyOpenCTIPlanResult{Services: opencti.Services(in.Instance),
 		PlatformDigest: p.PlatformDigest}
 	// Before anything changes: a container belongs to one instance, and replacing
 	// another instance's layer would make its platform boot as this one.

@@ -29,7 +29,7 @@ func (f *fakeContainer) apply(_ context.Context, in activities.ApplyOpenCTIPlanI
 	if err != nil {
 		return activities.ApplyOpenCTIPlanResult{}, err
 	}
-	res := activities.ApplyOpenCTIPlanResult{Services: append([]string{opencti.PlatformService}, opencti.WorkerServices(*in.Instance.OpenCTI.Workers)...)}
+	res := activities.ApplyOpenCTIPlanResult{Services: opencti.Services(in.Instance)}
 	if f.prev != nil {
 		res.PebbleLayerChanges = serviceChanges(f.prev.Layer, p.Layer)
 	}

@@ -142,7 +142,7 @@ func previewLayerChanges(from, to pendingState) (activities.PebbleLayerChanges, 
 	if err != nil {
 		return activities.PebbleLayerChanges{}, nil, err
 	}
-	planned := append([]string{opencti.PlatformService}, opencti.WorkerServices(*to.spec.OpenCTI.Workers)...)
+	planned := opencti.Services(to.spec)
 	return serviceChanges(old.Layer, next.Layer), planned, nil
 }
 

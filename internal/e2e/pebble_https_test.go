@@ -79,7 +79,7 @@ func TestDeployThroughPebbleHTTPS(t *testing.T) {
 		}
 		// Read back through the container's socket: the deploy itself had only HTTPS.
 		svcs := services(t, ph.Socket)
-		for _, name := range append([]string{opencti.PlatformService}, opencti.WorkerServices(*inst.OpenCTI.Workers)...) {
+		for _, name := range opencti.Services(inst) {
 			if svcs[name] == nil || svcs[name].Current != client.StatusActive {
 				t.Errorf("service %s not active: %+v", name, svcs[name])
 			}

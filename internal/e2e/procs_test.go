@@ -101,7 +101,7 @@ func stopAllAndRequireNoProcs(t *testing.T, inst opencti.Instance, secretDir str
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestActivityEnvironment()
 	env.RegisterActivity(&activities.Activities{Secrets: &secrets.Store{Dir: secretDir}})
-	names := append([]string{opencti.PlatformService}, opencti.WorkerServices(*inst.OpenCTI.Workers)...)
+	names := opencti.Services(inst)
 	if _, err := env.ExecuteActivity((*activities.Activities)(nil).StopPebbleServices,
 		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: names}); err != nil {
 		t.Fatalf("cannot stop %s's services: %v", inst.Name, err)

@@ -197,6 +197,12 @@ func ReadyCheck(in Input) layer.Layer {
 	}
 }
 
+// Services names every service a valid spec plans: the platform first, then its
+// workers.
+func Services(inst Instance) []string {
+	return append([]string{PlatformService}, WorkerServices(*inst.OpenCTI.Workers)...)
+}
+
 // WorkerService names the i-th worker service (worker-0, worker-1, ...).
 func WorkerService(i int) string { return "worker-" + strconv.Itoa(i) }
 
