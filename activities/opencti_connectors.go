@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/opencti"
@@ -253,6 +254,91 @@ func (a *Activities) RemoveConnector(ctx context.Context, in RemoveConnectorInpu
 			return res, apiError(err)
 		}
 		res.Unregistered = true
+	}
+	return res, nil
+}
+
+// CheckConnectorsInput names the connectors of an instance to check.
+type CheckConnectorsInput struct {
+	// Instance is the defaulted, valid instance spec.
+	Instance opencti.Instance `json:"instance"`
+	// AdminToken refers to the admin API token.
+	AdminToken spec.SecretRef `json:"adminToken"`
+	// Connectors are the connectors to check.
+	Connectors []ConnectorToCheck `json:"connectors"`
+}
+
+// ConnectorToCheck is one connector to check: where it runs and its CONNECTOR_ID.
+type ConnectorToCheck struct {
+	// Name is the connector's name.
+	Name string `json:"name"`
+	// Pebble is its container's Pebble.
+	Pebble spec.Pebble `json:"pebble"`
+	// ConnectorID refers to its CONNECTOR_ID.
+	ConnectorID spec.SecretRef `json:"connectorId"`
+}
+
+// CheckConnectorsResult is each connector's state, in the input's order.
+type CheckConnectorsResult struct {
+	// Connectors are the checks, one per connector.
+	Connectors []ConnectorCheck `json:"connectors"`
+}
+
+// ConnectorCheck is one connector's state as its container and the platform see it.
+type ConnectorCheck struct {
+	// Name is the connector's name.
+	Name string `json:"name"`
+	// Service is its Pebble service's state (active, inactive, backoff, error), or
+	// "unknown" when its container could not be asked (ServiceError says why).
+	Service      string `json:"service"`
+	ServiceError string `json:"serviceError,omitempty"`
+	// Registered says the platform lists its CONNECTOR_ID.
+	Registered bool `json:"registered"`
+	// LastPing is its registration's updated_at, which every ping moves.
+	LastPing time.Time `json:"lastPing,omitzero"`
+	// CheckedAt is when the check ran.
+	CheckedAt time.Time `json:"checkedAt"`
+}
+
+// CheckConnectors reads, without changing anything, each connector's service state
+// from its container and its registration and last ping from the platform. A
+// container that does not answer is reported per connector; a platform that does
+// not is an error (nothing can be said of any connector then).
+func (a *Activities) CheckConnectors(ctx context.Context, in CheckConnectorsInput) (CheckConnectorsResult, error) {
+	var res CheckConnectorsResult
+	api, err := a.adminAPI(in.Instance, in.AdminToken)
+	if err != nil {
+		return res, classify(err)
+	}
+	callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
+	defer cancel()
+	list, err := api.Connectors(callCtx)
+	if err != nil {
+		return res, apiError(err)
+	}
+	registered := map[string]openctiapi.Connector{}
+	for _, c := range list {
+		registered[c.ID] = c
+	}
+	now := time.Now().UTC()
+	for _, cn := range in.Connectors {
+		check := ConnectorCheck{Name: cn.Name, Service: "unknown", CheckedAt: now}
+		if ep, err := a.pebble(cn.Pebble); err != nil {
+			check.ServiceError = err.Error()
+		} else if infos, err := ep.services(ctx, []string{opencti.ConnectorService}); err != nil {
+			check.ServiceError = err.Error()
+		} else if info := infos[opencti.ConnectorService]; info == nil {
+			check.Service, check.ServiceError = "absent", "its container has no "+opencti.ConnectorService+" service"
+		} else {
+			check.Service = string(info.Current)
+		}
+		if id, err := a.resolve("connector id", cn.ConnectorID); err == nil {
+			if reg, ok := registered[id]; ok {
+				check.Registered = true
+				check.LastPing, _ = time.Parse(time.RFC3339, reg.UpdatedAt)
+			}
+		}
+		res.Connectors = append(res.Connectors, check)
 	}
 	return res, nil
 }

@@ -206,7 +206,8 @@ func queryPreview(ctx context.Context, c client.Client, id, name string, req any
 		return p, err
 	}
 	key := map[string]string{workflows.SetConfigUpdate: "setConfig", workflows.SetIntegrationUpdate: "setIntegration",
-		workflows.RemoveIntegrationUpdate: "removeIntegration", workflows.RotateSecretUpdate: "rotateSecret", workflows.ApplySpecUpdate: "applySpec"}[name]
+		workflows.RemoveIntegrationUpdate: "removeIntegration", workflows.RotateSecretUpdate: "rotateSecret", workflows.ApplySpecUpdate: "applySpec",
+		workflows.AddConnectorUpdate: "addConnector", workflows.RemoveConnectorUpdate: "removeConnector"}[name]
 	v, err := c.QueryWorkflow(ctx, id, "", workflows.PreviewQuery, map[string]json.RawMessage{key: body})
 	if err != nil {
 		return p, err
@@ -258,7 +259,7 @@ func describeChange(req map[string]any) string {
 			var b strings.Builder
 			enc := json.NewEncoder(&b)
 			enc.SetEscapeHTML(false)
-			_ = enc.Encode(redactSection(v.(map[string]any)))
+			_ = enc.Encode(redactSection(k, v.(map[string]any)))
 			parts = append(parts, k+"="+strings.TrimSpace(b.String()))
 			continue
 		}
@@ -268,9 +269,17 @@ func describeChange(req map[string]any) string {
 }
 
 // redactSection hides the literal values of secret fields of an integration section
-// (references stay visible: they say where the secret lives, not what it is).
-func redactSection(s map[string]any) map[string]any {
+// (references stay visible: they say where the secret lives, not what it is), and a
+// connector's config values (they often hold its source's API keys).
+func redactSection(key string, s map[string]any) map[string]any {
 	out := maps.Clone(s)
+	if cfg, ok := out["config"].(map[string]any); ok && key == "connector" {
+		hidden := map[string]any{}
+		for k := range cfg {
+			hidden[k] = "<hidden>"
+		}
+		out["config"] = hidden
+	}
 	for _, k := range []string{"password", "accessKey", "secretKey", "ca"} {
 		if v, ok := out[k].(string); ok && !strings.Contains(v, ":") {
 			out[k] = "<literal>"
@@ -336,6 +345,15 @@ func printChangeResult(out io.Writer, res workflows.ChangeResult) {
 	}
 	if len(res.Restarted)+len(res.Started)+len(res.Stopped) == 0 {
 		fmt.Fprintln(out, "  nothing to restart, start or stop")
+	}
+	for _, p := range []struct {
+		what  string
+		names []string
+	}{{"connector users created", res.UsersCreated}, {"connector users reactivated", res.UsersReactivated},
+		{"connector users deactivated", res.UsersDeactivated}, {"connector registrations deleted", res.Unregistered}} {
+		if len(p.names) > 0 {
+			fmt.Fprintf(out, "  %s: %s\n", p.what, strings.Join(p.names, ", "))
+		}
 	}
 	if res.Blocked != "" {
 		fmt.Fprintf(out, "  blocked: %s (the workers wait for it; send the integration again to resume)\n", res.Blocked)

@@ -341,6 +341,9 @@ func printInstanceStatus(out io.Writer, st workflows.InstanceStatus, now time.Ti
 	for _, o := range st.Recent {
 		fmt.Fprintf(out, "  %-8s %s %s (%s): %s\n", o.State, o.Kind, o.RequestID, o.Via, o.Summary)
 	}
+	if len(st.Connectors) > 0 {
+		printConnectors(out, st.Connectors, now)
+	}
 }
 
 // cmdPlan prints what `deploy -f` would do with a spec: on a running instance, the

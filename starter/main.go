@@ -1,8 +1,8 @@
 // Command starter drives socflow from a terminal: `deploy -f instance.yaml` deploys an
 // instance through its OpenCTIInstance workflow (or applies the difference to one that
 // exists) and prints its progress live; `plan -f` previews that difference; `status
-// NAME` shows where an instance stands; `config set`, `relate`, `unrelate` and `rotate`
-// change it; `input -f instance.yaml` prints the JSON input that tctl and temporal
+// NAME` shows where an instance stands; `config set`, `relate`, `unrelate`, `rotate` and
+// `connector add|remove` change it (`connector list` lists its connectors); `input -f instance.yaml` prints the JSON input that tctl and temporal
 // accept verbatim; `replay-check` replays the running workflows against this build
 // before it is rolled out.
 package main
@@ -25,9 +25,12 @@ const usage = `usage:
   starter relate NAME INTEGRATION key=value...  SetIntegration: an integration's section (or -f integrations.yaml)
   starter unrelate NAME INTEGRATION           RemoveIntegration: blocks the instance until it returns
   starter rotate NAME SECRET                  RotateSecret: e.g. opencti.adminToken (new value), integrations.redis.password (re-read)
+  starter connector add NAME -f connector.yaml  AddConnector: one entry of the spec's connectors (same name: replaced)
+  starter connector remove NAME CONNECTOR     RemoveConnector: service stopped, registration deleted, user deactivated
                                               changes print the preview, send the Update (--signal: its Signal twin;
                                               --request-id ID: repeatable), print what changed and was restarted,
                                               exit 1 with the reason
+  starter connector list NAME                 the connectors: state, service, registration, last ping
   starter input -f instance.yaml              the workflow input JSON for tctl / temporal
   starter replay-check [-task-queue Q] [-query CLAUSE]
                                               before a rollout: replay every running workflow on
@@ -59,6 +62,8 @@ func main() {
 		err = cmdUnrelate(ctx, os.Args[2:], os.Stdout)
 	case "rotate":
 		err = cmdRotate(ctx, os.Args[2:], os.Stdout)
+	case "connector":
+		err = cmdConnector(ctx, os.Args[2:], os.Stdout)
 	case "status":
 		err = cmdStatus(ctx, os.Args[2:], os.Stdout)
 	case "input":

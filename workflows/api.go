@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/socflow/socflow/activities"
 	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/spec"
@@ -169,11 +170,18 @@ const (
 	// ApplySpecUpdate applies a whole spec: what differs from the applied one
 	// (ApplySpecRequest); `starter deploy -f` sends it with the workflow's start.
 	ApplySpecUpdate = "ApplySpec"
+	// AddConnectorUpdate adds a connector, or replaces the one of the same name
+	// (AddConnectorRequest).
+	AddConnectorUpdate = "AddConnector"
+	// RemoveConnectorUpdate removes a connector: its service stopped, its
+	// registration deleted, its user deactivated (RemoveConnectorRequest).
+	RemoveConnectorUpdate = "RemoveConnector"
 )
 
 // ChangeNames are the instance's Update (and Signal) names, in the order the
 // workflow takes in signals delivered together.
-var ChangeNames = []string{SetConfigUpdate, SetIntegrationUpdate, RemoveIntegrationUpdate, RotateSecretUpdate, ApplySpecUpdate}
+var ChangeNames = []string{SetConfigUpdate, SetIntegrationUpdate, RemoveIntegrationUpdate, RotateSecretUpdate, ApplySpecUpdate,
+	AddConnectorUpdate, RemoveConnectorUpdate}
 
 // DeployProgressSignal is the Signal a DeployOpenCTI run as OpenCTIInstance's child
 // sends its parent at each change of its Status, so the instance's status shows the
@@ -196,6 +204,40 @@ type InstanceInput struct {
 	// ContinueAsNewAfterEvents continues as new once the history holds this many events
 	// (0: only when the server suggests it); tests set it low.
 	ContinueAsNewAfterEvents int `json:"continueAsNewAfterEvents,omitempty"`
+	// ConnectorCheckEvery is how often the connectors are checked (0:
+	// DefaultConnectorCheckEvery); tests set it low.
+	ConnectorCheckEvery time.Duration `json:"connectorCheckEvery,omitempty"`
+}
+
+// DeployConnectorsRequest is the request ID of the change that adds a deployed
+// spec's connectors: the deploy runs the platform, then the instance applies the spec
+// with its connectors as its first change.
+const DeployConnectorsRequest = "deploy-connectors"
+
+// DefaultConnectorCheckEvery is how often an instance with connectors checks their
+// services and pings: pycti pings every 40 s, so a minute sees at least one.
+const DefaultConnectorCheckEvery = time.Minute
+
+// ConnectorPingStale is how old a connector's last ping may be before the instance
+// waits on it: three of pycti's 40-second pings missed (the platform itself marks a
+// connector inactive after five minutes).
+const ConnectorPingStale = 2 * time.Minute
+
+// AddConnectorRequest adds a connector to the instance, or replaces the definition of
+// the connector of the same name.
+type AddConnectorRequest struct {
+	// RequestID identifies the change (see SetConfigRequest).
+	RequestID string `json:"requestId,omitempty"`
+	// Connector is the connector, as an entry of the spec's connectors list.
+	Connector opencti.Connector `json:"connector"`
+}
+
+// RemoveConnectorRequest removes one connector from the instance.
+type RemoveConnectorRequest struct {
+	// RequestID identifies the change (see SetConfigRequest).
+	RequestID string `json:"requestId,omitempty"`
+	// Name is the connector's name.
+	Name string `json:"name"`
 }
 
 // SetConfigRequest is one SetConfig change: the fields to set (absent: keep) and a
@@ -277,6 +319,14 @@ type ChangeResult struct {
 	Stopped   []string `json:"stopped,omitempty"`
 	// Rotated names the secrets that got a new value.
 	Rotated []string `json:"rotated,omitempty"`
+	// UsersCreated, UsersReactivated and UsersDeactivated are the connector users
+	// (connector-<name>) the change added, reactivated and deactivated; a deactivated
+	// user no connector of the spec keeps may have been made by hand.
+	UsersCreated     []string `json:"usersCreated,omitempty"`
+	UsersReactivated []string `json:"usersReactivated,omitempty"`
+	UsersDeactivated []string `json:"usersDeactivated,omitempty"`
+	// Unregistered are the connectors whose registration on the platform was deleted.
+	Unregistered []string `json:"unregistered,omitempty"`
 	// Blocked is what still keeps the instance from running after the change (e.g.
 	// "missing integration(s): s3"); "" when it runs.
 	Blocked string `json:"blocked,omitempty"`
@@ -297,6 +347,8 @@ type PreviewRequest struct {
 	RemoveIntegration *RemoveIntegrationRequest `json:"removeIntegration,omitempty"`
 	RotateSecret      *RotateSecretRequest      `json:"rotateSecret,omitempty"`
 	ApplySpec         *ApplySpecRequest         `json:"applySpec,omitempty"`
+	AddConnector      *AddConnectorRequest      `json:"addConnector,omitempty"`
+	RemoveConnector   *RemoveConnectorRequest   `json:"removeConnector,omitempty"`
 }
 
 // Preview is what a change would do if applied after the changes queued now, like
@@ -311,7 +363,8 @@ type Preview struct {
 	// Changed are the services whose definition changes, with their changed keys.
 	Changed []layer.Change `json:"changed,omitempty"`
 	// Restart, Start and Stop are what the reconcile would restart (the platform
-	// first), start and stop; Unchanged are the services it leaves alone.
+	// first), start and stop; Unchanged are the services it leaves alone. A
+	// connector's service is named by its layer, connector-<name>.
 	Restart   []string `json:"restart,omitempty"`
 	Start     []string `json:"start,omitempty"`
 	Stop      []string `json:"stop,omitempty"`
@@ -378,6 +431,29 @@ type InstanceState struct {
 	Signals int `json:"signals,omitempty"`
 	// Runs counts the runs of this instance's workflow (1 + Continue-As-News).
 	Runs int `json:"runs,omitempty"`
+	// Connectors are the connectors whose user socflow ensured, by name: what was
+	// pushed into their containers and whether a (re)start is still owed.
+	Connectors map[string]ConnectorRecord `json:"connectors,omitempty"`
+	// ConnectorChecks are the latest check of each connector, by name.
+	ConnectorChecks map[string]activities.ConnectorCheck `json:"connectorChecks,omitempty"`
+}
+
+// ConnectorRecord is what the instance keeps of one connector it runs.
+type ConnectorRecord struct {
+	// UserID is the platform's id of connector-<name>.
+	UserID string `json:"userId"`
+	// Token and ConnectorID refer to the user's API token and the CONNECTOR_ID.
+	Token       spec.SecretRef `json:"token"`
+	ConnectorID spec.SecretRef `json:"connectorId"`
+	// Connector is the definition last pushed (zero before the first push): its
+	// container is where a removal stops it.
+	Connector opencti.Connector `json:"connector"`
+	// Plan is the layer last pushed, secrets as placeholders (opencti.ConnectorPreview):
+	// a change pushes the connector again only when its plan differs.
+	Plan *layer.Layer `json:"plan,omitempty"`
+	// Owed says the pushed definition has not taken effect: its service still has
+	// to be (re)started.
+	Owed bool `json:"owed,omitempty"`
 }
 
 // OwedActions are services still to restart, start or stop for a pushed plan.
@@ -427,4 +503,37 @@ type InstanceStatus struct {
 	Recent []ChangeOutcome `json:"recent,omitempty"`
 	// Runs counts the runs of the workflow (1 + Continue-As-News).
 	Runs int `json:"runs"`
+	// Connectors are the spec's connectors with their state.
+	Connectors []ConnectorStatus `json:"connectors,omitempty"`
+}
+
+// The states of a connector in the instance's status.
+const (
+	// ConnectorPending: not started yet, or not checked since it was.
+	ConnectorPending = "pending"
+	// ConnectorRunning: its service is active, it is registered and pings.
+	ConnectorRunning = "running"
+	// ConnectorWaiting: its service is not active, or it does not register or ping;
+	// the instance is waiting on it.
+	ConnectorWaiting = "waiting"
+)
+
+// ConnectorStatus is one connector as the instance's status lists it.
+type ConnectorStatus struct {
+	// Name and Type are the connector's.
+	Name string                `json:"name"`
+	Type opencti.ConnectorType `json:"type"`
+	// State is pending, running or waiting.
+	State string `json:"state"`
+	// Reason says why it is waiting.
+	Reason string `json:"reason,omitempty"`
+	// Service is its Pebble service's state at the last check (active, inactive,
+	// backoff, error).
+	Service string `json:"service,omitempty"`
+	// Registered says the platform lists it (registerConnector).
+	Registered bool `json:"registered"`
+	// LastPing is its last ping the platform recorded.
+	LastPing time.Time `json:"lastPing,omitzero"`
+	// CheckedAt is when it was last checked.
+	CheckedAt time.Time `json:"checkedAt,omitzero"`
 }

@@ -39,6 +39,13 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 	if err := inst.Validate(); err != nil {
 		return DeployResult{}, temporal.NewNonRetryableApplicationError("cannot deploy: invalid spec:\n"+err.Error(), "InvalidSpec", nil)
 	}
+	if len(inst.Connectors) > 0 {
+		// Connectors need the instance's records (users, CONNECTOR_IDs, removals),
+		// which only the instance workflow keeps; a deploy alone would leave them
+		// running with no one to remove them.
+		return DeployResult{}, temporal.NewNonRetryableApplicationError("cannot deploy: invalid spec:\n  - connectors: are run by the instance workflow, "+
+			"not by a deploy alone (fix: start "+OpenCTIInstanceWorkflow+" with this spec, as `starter deploy -f` does, or remove connectors and add them with AddConnector)", "InvalidSpec", nil)
+	}
 
 	d.enter(ctx, PhaseEnsuringSecrets)
 	var sec activities.EnsureInstanceSecretsResult

@@ -55,6 +55,10 @@ var changeKinds = map[string]changeKind{
 		fields: `requestId (string), secret (a secret's spec field, e.g. opencti.adminToken)`},
 	ApplySpecUpdate: {decode: decodeAs[ApplySpecRequest],
 		fields: `requestId (string), spec (the instance spec as JSON)`},
+	AddConnectorUpdate: {decode: decodeAs[AddConnectorRequest],
+		fields: `requestId (string), connector (an entry of the spec's connectors: name, type, scope, command, workingDir, pebble, logLevel, config)`},
+	RemoveConnectorUpdate: {decode: decodeAs[RemoveConnectorRequest],
+		fields: `requestId (string), name (the connector's name)`},
 }
 
 // decodeChange decodes the JSON of a change of the given name; a problem names the
@@ -293,7 +297,7 @@ func (r ApplySpecRequest) validate(base opencti.Instance) error {
 	if err := c.Err(); err != nil {
 		return err
 	}
-	if err := checkNext(next); err != nil {
+	if err := checkConnectors(base, next); err != nil {
 		return fmt.Errorf("invalid spec:\n%w", err)
 	}
 	return nil
@@ -346,6 +350,7 @@ func specDiff(base, next opencti.Instance) string {
 			parts = append(parts, name+" changed")
 		}
 	}
+	parts = append(parts, connectorDiff(base, next)...)
 	return strings.Join(parts, ", ")
 }
 

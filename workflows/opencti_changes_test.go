@@ -1,7 +1,6 @@
 package workflows
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -137,7 +136,7 @@ func TestApplySpecTakesTheSpecsOwnSecretReferences(t *testing.T) {
 	w := &instance{st: InstanceState{Spec: applied, Pushed: &applied, Secrets: refs, Deployed: true}}
 	wanted := applied
 	wanted.OpenCTI.AdminToken = "file:/run/secrets/token"
-	p, err := w.preview([]byte(`{"applySpec": {"spec": ` + mustJSON(t, wanted) + `}}`))
+	p, err := w.preview([]byte(`{"applySpec": {"spec": ` + string(mustJSON(wanted)) + `}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,17 +149,8 @@ func TestApplySpecTakesTheSpecsOwnSecretReferences(t *testing.T) {
 		t.Errorf("secrets after the change %+v", next.secrets)
 	}
 	w.st.Spec, w.st.Pushed = wanted, &wanted
-	if _, err := checkChange(ApplySpecUpdate, []byte(`{"spec": `+mustJSON(t, applied)+`}`), wanted); err == nil ||
+	if _, err := checkChange(ApplySpecUpdate, []byte(`{"spec": `+string(mustJSON(applied))+`}`), wanted); err == nil ||
 		!strings.Contains(err.Error(), "spec.opencti.adminToken: drops the reference the instance runs with") {
 		t.Errorf("dropping a given reference: %v", err)
 	}
-}
-
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }

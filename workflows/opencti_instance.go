@@ -45,6 +45,13 @@ func (w *instance) setup(ctx workflow.Context) error {
 		w.st = *w.in.State
 	} else {
 		w.st = InstanceState{Spec: w.in.Instance.WithDefaults(), Status: Status{Kind: StatusMaintenance, Message: "instance accepted"}}
+		if len(w.st.Spec.Connectors) > 0 {
+			// The deploy runs the platform; the connectors follow it as the first
+			// change, applied (and recorded, and resumable) like any other.
+			w.st.Spec.Connectors = nil
+			w.st.Queue = []QueuedChange{{ID: DeployConnectorsRequest, Via: "deploy", Kind: ApplySpecUpdate,
+				Request: mustJSON(ApplySpecRequest{RequestID: DeployConnectorsRequest, Spec: w.in.Instance})}}
+		}
 	}
 	w.st.Runs++
 	if w.st.Results == nil {
@@ -94,8 +101,17 @@ func (w *instance) run(ctx workflow.Context) error {
 		}
 	}
 	for {
-		err := workflow.Await(ctx, func() bool { return w.signalled() || len(w.st.Queue) > 0 || w.continueWanted(ctx) })
-		if err != nil {
+		wake := func() bool { return w.signalled() || len(w.st.Queue) > 0 || w.continueWanted(ctx) }
+		if w.checksConnectors() {
+			woke, err := workflow.AwaitWithTimeout(ctx, w.connectorCheckEvery(), wake)
+			if err != nil {
+				return err
+			}
+			if !woke {
+				w.checkConnectors(ctx)
+				continue
+			}
+		} else if err := workflow.Await(ctx, wake); err != nil {
 			return err
 		}
 		w.receiveSignals(ctx)
@@ -111,7 +127,7 @@ func (w *instance) run(ctx workflow.Context) error {
 		}
 		// Continue-As-New: every signal delivered has been taken in above; let every
 		// update handler return its result, so no change is lost or left unanswered.
-		err = workflow.Await(ctx, func() bool {
+		err := workflow.Await(ctx, func() bool {
 			return w.signalled() || len(w.st.Queue) > 0 || workflow.AllHandlersFinished(ctx)
 		})
 		if err != nil {
@@ -178,7 +194,9 @@ func (w *instance) deploy(ctx workflow.Context) error {
 	})
 	// Signals sent during the deploy are validated (and a bad one reported) at once;
 	// good ones wait in the queue until the deploy has finished.
-	child := workflow.ExecuteChildWorkflow(cctx, DeployOpenCTIWorkflow, DeployInput{Instance: w.in.Instance})
+	platform := w.in.Instance
+	platform.Connectors = nil
+	child := workflow.ExecuteChildWorkflow(cctx, DeployOpenCTIWorkflow, DeployInput{Instance: platform})
 	done := false
 	sel := workflow.NewSelector(ctx)
 	sel.AddFuture(child, func(workflow.Future) { done = true })
@@ -223,6 +241,9 @@ func (w *instance) deploy(ctx workflow.Context) error {
 func (w *instance) settled() Status {
 	if missing := w.st.Spec.Missing(); len(missing) > 0 {
 		return Status{Kind: StatusBlocked, Message: blockedMessage(missing)}
+	}
+	if waiting := w.waitingConnectors(); waiting != "" {
+		return Status{Kind: StatusWaiting, Step: stepConnectors, Message: waiting + "; see their logs: pebble logs connector"}
 	}
 	return Status{Kind: StatusActive, Message: fmt.Sprintf("OpenCTI %s serving at %s", w.st.Version, w.st.URL)}
 }
@@ -325,7 +346,7 @@ func (w *instance) outcome(o ChangeOutcome) {
 func (w *instance) status() InstanceStatus {
 	s := InstanceStatus{Instance: w.st.Spec.Name, Status: w.st.Status, Deployed: w.st.Deployed, Version: w.st.Version,
 		URL: w.st.URL, LogLevel: w.st.Spec.OpenCTI.LogLevel, Pending: len(w.st.Queue), LastReason: w.st.LastReason,
-		Recent: w.st.Recent, Runs: w.st.Runs, Missing: w.st.Spec.Missing()}
+		Recent: w.st.Recent, Runs: w.st.Runs, Missing: w.st.Spec.Missing(), Connectors: w.connectorStatuses()}
 	if w.st.Spec.OpenCTI.Workers != nil {
 		s.Workers = *w.st.Spec.OpenCTI.Workers
 	}
@@ -345,4 +366,13 @@ func (w *instance) publish(ctx workflow.Context) {
 		lines = append(lines, fmt.Sprintf("- %s `%s` (%s): %s", o.State, o.RequestID, o.Via, o.Summary))
 	}
 	workflow.SetCurrentDetails(ctx, strings.Join(lines, "\n"))
+}
+
+// mustJSON encodes a value that always encodes (a request built by the workflow).
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -40,7 +40,14 @@ func (f *fakeContainer) apply(_ context.Context, in activities.ApplyOpenCTIPlanI
 // newInstanceEnv is a test environment for OpenCTIInstance whose activities answer as
 // a healthy stack does; a stop takes stopTakes[0] (default: no time).
 func newInstanceEnv(t *testing.T, calls *callLog, stopTakes ...time.Duration) *testsuite.TestWorkflowEnvironment {
+	env, _ := newConnectorEnv(t, calls, stopTakes...)
+	return env
+}
+
+// newConnectorEnv is newInstanceEnv with the fake platform its connector activities use.
+func newConnectorEnv(t *testing.T, calls *callLog, stopTakes ...time.Duration) (*testsuite.TestWorkflowEnvironment, *fakeConnectors) {
 	env := newEnv(t)
+	fc := fakeConnectorMocks(env, calls)
 	env.RegisterWorkflow(OpenCTIInstance)
 	happyMocks(env, calls, "apply", "start")
 	env.OnActivity(a.StartPebbleServices, mock.Anything, mock.Anything).Return(
@@ -57,10 +64,13 @@ func newInstanceEnv(t *testing.T, calls *callLog, stopTakes ...time.Duration) *t
 		})
 	env.OnActivity(a.RestartPebbleServices, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RestartPebbleServicesInput) (activities.RestartPebbleServicesResult, error) {
-			calls.add("restart:" + strings.Join(in.Services, ","))
+			calls.add("restart:" + strings.Join(in.Services, ",") + connectorAt(in.Pebble))
+			if connectorAt(in.Pebble) != "" && !fc.startedIn(in.Pebble) {
+				return activities.RestartPebbleServicesResult{Started: in.Services}, nil
+			}
 			return activities.RestartPebbleServicesResult{Restarted: in.Services}, nil
 		})
-	return env
+	return env, fc
 }
 
 // update sends a SetConfig update and returns its result or rejection.
@@ -191,6 +201,7 @@ func TestInstanceChangeAfterAFailedOneDoesWhatItLeftUndone(t *testing.T) {
 	env := newEnv(t)
 	env.RegisterWorkflow(OpenCTIInstance)
 	happyMocks(env, &calls, "apply")
+	fakeConnectorMocks(env, &calls)
 	f := &fakeContainer{}
 	env.OnActivity(a.ApplyOpenCTIPlan, mock.Anything, mock.Anything).Return(f.apply)
 	restarts := 0

@@ -130,6 +130,8 @@ func TestInstanceRejectsBadChangesOfEveryKind(t *testing.T) {
 		RemoveIntegrationUpdate: `{"integration": "mongodb"}`,
 		RotateSecretUpdate:      `{"secret": "opencti.encryptionKey"}`,
 		ApplySpecUpdate:         `{"spec": {"name": "other"}}`,
+		AddConnectorUpdate:      `{"connector": {"name": "mitre", "type": "IMPORT"}}`,
+		RemoveConnectorUpdate:   `{"name": "ghost"}`,
 	}
 	rejected := map[string]error{}
 	for i, name := range ChangeNames {
@@ -153,7 +155,8 @@ func TestInstanceRejectsBadChangesOfEveryKind(t *testing.T) {
 	want := map[string]string{
 		SetConfigUpdate: "opencti.workers: must be at least 1", SetIntegrationUpdate: "mongodb: is not a field",
 		RemoveIntegrationUpdate: "integration: is not an integration", RotateSecretUpdate: "secret: opencti.encryptionKey cannot be rotated",
-		ApplySpecUpdate: "spec.name:",
+		ApplySpecUpdate: "spec.name:", AddConnectorUpdate: "connector.type: must be one of EXTERNAL_IMPORT",
+		RemoveConnectorUpdate: `name: is not a connector of this instance (got "ghost")`,
 	}
 	for _, name := range ChangeNames {
 		if err := rejected[name]; err == nil || !strings.Contains(err.Error(), want[name]) {

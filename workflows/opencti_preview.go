@@ -70,7 +70,7 @@ func withSecret(refs opencti.InstanceSecrets, field string, ref spec.SecretRef) 
 }
 
 // previewFix lists what the preview query takes.
-const previewFix = "send exactly one of setConfig, setIntegration, removeIntegration, rotateSecret, applySpec, holding that change's JSON, " +
+const previewFix = "send exactly one of setConfig, setIntegration, removeIntegration, rotateSecret, applySpec, addConnector, removeConnector, holding that change's JSON, " +
 	`e.g. {"setConfig": {"workers": 5}}`
 
 // preview is the preview query: what the change in raw would do if applied after
@@ -128,6 +128,7 @@ func (w *instance) preview(raw json.RawMessage) (Preview, error) {
 			out.Unchanged = append(out.Unchanged, s)
 		}
 	}
+	w.connectorPreview(&out, next.spec)
 	return out, nil
 }
 
@@ -175,6 +176,7 @@ func (r PreviewRequest) change() (string, json.RawMessage, error) {
 		{SetConfigUpdate, r.SetConfig != nil, r.SetConfig}, {SetIntegrationUpdate, r.SetIntegration != nil, r.SetIntegration},
 		{RemoveIntegrationUpdate, r.RemoveIntegration != nil, r.RemoveIntegration}, {RotateSecretUpdate, r.RotateSecret != nil, r.RotateSecret},
 		{ApplySpecUpdate, r.ApplySpec != nil, r.ApplySpec},
+		{AddConnectorUpdate, r.AddConnector != nil, r.AddConnector}, {RemoveConnectorUpdate, r.RemoveConnector != nil, r.RemoveConnector},
 	} {
 		if !c.set {
 			continue

@@ -184,6 +184,12 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 		res.Started = append(res.Started, started.Started...)
 	}
 	w.st.Owed = OwedActions{}
+	if workflow.GetVersion(ctx, ConnectorsChange, workflow.DefaultVersion, Connectors) != workflow.DefaultVersion {
+		// Last, on a healthy platform; what it leaves undone is in the records.
+		if err := w.reconcileConnectors(ctx, next, secrets, &res, step); err != nil {
+			return res, err
+		}
+	}
 	w.st.Spec = next
 	return res, nil
 }
@@ -307,7 +313,8 @@ func (r ChangeResult) describe() string {
 	for _, p := range []struct {
 		verb  string
 		names []string
-	}{{"restarted", r.Restarted}, {"started", r.Started}, {"stopped", r.Stopped}} {
+	}{{"restarted", r.Restarted}, {"started", r.Started}, {"stopped", r.Stopped}, {"unregistered", r.Unregistered},
+		{"created user", r.UsersCreated}, {"reactivated user", r.UsersReactivated}, {"deactivated user", r.UsersDeactivated}} {
 		if len(p.names) > 0 {
 			acts = append(acts, p.verb+" "+strings.Join(p.names, ", "))
 		}

@@ -62,3 +62,12 @@ const DeployProgressChange = "deploy-progress"
 
 // DeployProgress is the version of DeployProgressChange that signals the parent.
 const DeployProgress workflow.Version = 1
+
+// ConnectorsChange guards the connector steps at the end of every reconcile (remove,
+// ensure users, push, start, and deactivate the connector-* users the spec does not
+// keep, the charm's rule). Instance workflows that began before it reconcile without
+// them (their specs could hold no connectors).
+const ConnectorsChange = "connectors"
+
+// Connectors is the version of ConnectorsChange that reconciles connectors.
+const Connectors workflow.Version = 1

@@ -107,51 +107,99 @@ func configValue(v any) (string, bool) {
 	return "", false
 }
 
-// ValidateConnectors checks a list of connectors: each one's fields, and names unique.
-// The instance spec does not hold connectors yet (its strict parse refuses the
-// field): the instance workflow's connector changes come first (issue 10).
+// clone deep-copies the connector's scope and config.
+func (c Connector) clone() Connector {
+	out := c
+	out.Scope = slices.Clone(c.Scope)
+	out.Config = maps.Clone(c.Config)
+	return out
+}
+
+// Connector returns the spec's connector of that name.
+func (i Instance) Connector(name string) (Connector, bool) {
+	for _, c := range i.Connectors {
+		if c.Name == name {
+			return c.clone(), true
+		}
+	}
+	return Connector{}, false
+}
+
+// ConnectorNames are the names of the spec's connectors, in the spec's order.
+func (i Instance) ConnectorNames() []string {
+	names := make([]string, len(i.Connectors))
+	for n, c := range i.Connectors {
+		names[n] = c.Name
+	}
+	return names
+}
+
+// ValidateConnectors checks a list of connectors alone: each one's fields, names
+// and containers unique (Validate checks a spec's list the same way).
 func ValidateConnectors(list []Connector) error {
 	var c checker
 	c.connectors(list)
 	return c.Err()
 }
 
-// connectors checks the connectors list: each connector's fields, and names unique.
+// connectors checks the connectors list: each connector's fields, names unique, and
+// each in a container of its own (every connector's service is named connector).
 func (c *checker) connectors(list []Connector) {
 	seen := map[string]int{}
+	containers := map[spec.Pebble]int{}
 	for i, cn := range list {
 		at := fmt.Sprintf("connectors[%d].", i)
-		switch first, dup := seen[cn.Name]; {
-		case cn.Name == "":
-			c.Add(at+"name", "is required", "name the connector, e.g. mitre")
-		case !nameRE.MatchString(cn.Name):
-			c.Add(at+"name", fmt.Sprintf("must be 2-40 lowercase letters, digits or dashes, start with a letter and not end with a dash (got %q)", cn.Name),
-				"pick a name like mitre; it names the connector's user connector-<name>")
-		case dup:
+		c.connector(at, cn)
+		if first, dup := seen[cn.Name]; dup && cn.Name != "" {
 			c.Add(at+"name", fmt.Sprintf("%q is already the name of connectors[%d]", cn.Name, first), "give each connector its own name")
-		default:
+		} else if !dup {
 			seen[cn.Name] = i
 		}
-		types := make([]string, len(ConnectorTypes))
-		for j, t := range ConnectorTypes {
-			types[j] = string(t)
+		if first, dup := containers[cn.Pebble]; dup && (cn.Pebble.Socket != "" || cn.Pebble.URL != "") {
+			c.Add(at+"pebble", fmt.Sprintf("is the container of connectors[%d] (%s)", first, list[first].Name),
+				"run each connector in its own container: its Pebble service is named "+ConnectorService+", as in the charm's rock")
+		} else if !dup {
+			containers[cn.Pebble] = i
 		}
-		if !slices.Contains(ConnectorTypes, cn.Type) {
-			c.Add(at+"type", fmt.Sprintf("must be one of %s (got %q)", strings.Join(types, ", "), cn.Type), "use the connector's CONNECTOR_TYPE")
-		}
-		c.scope(at+"scope", cn.Type, cn.Scope)
-		c.Command(at+"command", cn.Command)
-		if cn.WorkingDir != "" {
-			c.AbsPath(at+"workingDir", cn.WorkingDir)
-		}
-		c.PebbleAt(at+"pebble", cn.Pebble)
-		switch cn.LogLevel {
-		case "", LogError, LogWarn, LogInfo, LogDebug:
-		default:
-			c.Add(at+"logLevel", fmt.Sprintf("must be one of error, warn, info, debug (got %q)", cn.LogLevel), "leave it empty to follow opencti.logLevel")
-		}
-		c.connectorConfig(at+"config", cn.Config)
 	}
+}
+
+// ValidateConnector checks one connector's fields, naming them under at (e.g.
+// "connector."), for a change that carries a single connector.
+func ValidateConnector(at string, cn Connector) error {
+	var c checker
+	c.connector(at, cn)
+	return c.Err()
+}
+
+// connector checks one connector's fields, named under at.
+func (c *checker) connector(at string, cn Connector) {
+	switch {
+	case cn.Name == "":
+		c.Add(at+"name", "is required", "name the connector, e.g. mitre")
+	case !nameRE.MatchString(cn.Name):
+		c.Add(at+"name", fmt.Sprintf("must be 2-40 lowercase letters, digits or dashes, start with a letter and not end with a dash (got %q)", cn.Name),
+			"pick a name like mitre; it names the connector's user connector-<name>")
+	}
+	types := make([]string, len(ConnectorTypes))
+	for j, t := range ConnectorTypes {
+		types[j] = string(t)
+	}
+	if !slices.Contains(ConnectorTypes, cn.Type) {
+		c.Add(at+"type", fmt.Sprintf("must be one of %s (got %q)", strings.Join(types, ", "), cn.Type), "use the connector's CONNECTOR_TYPE")
+	}
+	c.scope(at+"scope", cn.Type, cn.Scope)
+	c.Command(at+"command", cn.Command)
+	if cn.WorkingDir != "" {
+		c.AbsPath(at+"workingDir", cn.WorkingDir)
+	}
+	c.PebbleAt(at+"pebble", cn.Pebble)
+	switch cn.LogLevel {
+	case "", LogError, LogWarn, LogInfo, LogDebug:
+	default:
+		c.Add(at+"logLevel", fmt.Sprintf("must be one of error, warn, info, debug (got %q)", cn.LogLevel), "leave it empty to follow opencti.logLevel")
+	}
+	c.connectorConfig(at+"config", cn.Config)
 }
 
 // scope checks CONNECTOR_SCOPE: comma-free MIME or entity types; file import and
@@ -258,4 +306,11 @@ func ConnectorMask(service, key, value string) string {
 		return value
 	}
 	return layer.Hidden
+}
+
+// ConnectorPreview is a connector's plan with its token and CONNECTOR_ID as
+// placeholders: both are fixed for a connector of an instance, so two previews
+// differ exactly when pushing the real plans would change the connector.
+func ConnectorPreview(inst Instance, cn Connector) layer.Layer {
+	return ConnectorPlan(ConnectorInput{Instance: inst, Connector: cn, Token: "<token of " + ConnectorUser(cn.Name) + ">", ID: "<connector id>"})
 }

@@ -28,8 +28,16 @@ func TestValidateConnectors(t *testing.T) {
 		}, []want{{"connectors[1].scope[1]", `must be an entity type for an enrichment connector (got "text/csv")`}}},
 		{"scope with a comma", func(cs *[]Connector) { (*cs)[0].Scope = []string{"a,b"} },
 			[]want{{"connectors[0].scope[0]", `must be a MIME type or an entity type such as text/csv or Indicator (got "a,b")`}}},
-		{"duplicate name", func(cs *[]Connector) { *cs = append(*cs, mitre()) },
-			[]want{{"connectors[1].name", `"mitre" is already the name of connectors[0]`}}},
+		{"duplicate name", func(cs *[]Connector) {
+			c := mitre()
+			c.Pebble.Socket = "/var/lib/pebble/other/.pebble.socket"
+			*cs = append(*cs, c)
+		}, []want{{"connectors[1].name", `"mitre" is already the name of connectors[0]`}}},
+		{"two connectors in one container", func(cs *[]Connector) {
+			c := mitre()
+			c.Name = "abuse"
+			*cs = append(*cs, c)
+		}, []want{{"connectors[1].pebble", "is the container of connectors[0] (mitre)"}}},
 		{"unknown type", func(cs *[]Connector) { (*cs)[0].Type = "IMPORT" },
 			[]want{{"connectors[0].type", `must be one of EXTERNAL_IMPORT, INTERNAL_IMPORT_FILE, INTERNAL_ENRICHMENT, INTERNAL_ANALYSIS, INTERNAL_EXPORT_FILE, STREAM (got "IMPORT")`}}},
 		{"bad name", func(cs *[]Connector) { (*cs)[0].Name = "Mitre" },

@@ -24,6 +24,9 @@ type Instance struct {
 	Pebble spec.Pebble `json:"pebble"`
 	// Integrations are the four backing services OpenCTI cannot start without.
 	Integrations Integrations `json:"integrations"`
+	// Connectors are the connectors the instance runs, each in its own container;
+	// the instance workflow adds them once the platform is deployed.
+	Connectors []Connector `json:"connectors,omitempty"`
 }
 
 // LogLevel is the OpenCTI platform and worker log level.
@@ -180,6 +183,12 @@ func (i Instance) clone() Instance {
 	ints.RabbitMQ = i.Integrations.RabbitMQ.Clone()
 	ints.Redis = i.Integrations.Redis.Clone()
 	ints.S3 = i.Integrations.S3.Clone()
+	if i.Connectors != nil {
+		out.Connectors = make([]Connector, len(i.Connectors))
+		for n, c := range i.Connectors {
+			out.Connectors[n] = c.clone()
+		}
+	}
 	return out
 }
 

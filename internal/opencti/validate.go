@@ -63,6 +63,7 @@ func (c *checker) check(i Instance) {
 	c.settings(i.OpenCTI)
 	c.Pebble(i.Pebble)
 	c.integrations(i)
+	c.connectors(i.Connectors)
 }
 
 func (c *checker) name(n string) {
