@@ -80,7 +80,9 @@ func (r RemoveConnectorRequest) next(base opencti.Instance) opencti.Instance {
 	return out
 }
 
-func (r RemoveConnectorRequest) summary(base opencti.Instance) string { return specDiff(base, r.next(base)) }
+func (r RemoveConnectorRequest) summary(base opencti.Instance) string {
+	return specDiff(base, r.next(base))
+}
 
 // checkConnectors validates the spec a connector change leaves and refuses a type
 // change of a kept connector: its user's group follows the type it was created with
