@@ -60,9 +60,11 @@ type instanceOpts struct {
 	initDelay time.Duration // the stand-in's first-boot delay
 	stopDelay time.Duration // the stand-in's clean stop (0: standinStopTime)
 	stopHang  bool          // every stop of the running platform hangs until SIGKILL
-	real      bool          // the stand-ins with their default, real timings (first boot 102 s)
-	redisPort int           // 0: the stack's Redis
-	rabbitPwd string        // "": the stack's password (by env reference)
+	// userAddAnswer holds back userAdd's answers (the stand-in's -user-add-answer-delay).
+	userAddAnswer time.Duration
+	real          bool   // the stand-ins with their default, real timings (first boot 102 s)
+	redisPort     int    // 0: the stack's Redis
+	rabbitPwd     string // "": the stack's password (by env reference)
 }
 
 // standinStopTime is how long the stand-in takes to stop cleanly in tests (the real
@@ -79,15 +81,16 @@ func newInstance(t testing.TB, o instanceOpts) opencti.Instance {
 	inst := opencti.Instance{
 		Name: name,
 		OpenCTI: opencti.Settings{
-			Version:         "6.9.3",
-			PlatformCommand: fmt.Sprintf("%s/opencti-standin -version 6.9.3 -init-delay %s -start-delay 0 -fork-delay 0 -ready-delay 0 -migration-delay 0 -lock-retry 3s -lock-ttl 3s -lock-linger 2s -stop-delay %s -stop-hang %d", bin, o.initDelay, cmp.Or(o.stopDelay, standinStopTime), map[bool]int{false: 0, true: 1}[o.stopHang]),
-			PlatformDir:     t.TempDir(),
-			WorkerCommand:   bin + "/worker-standin -poll-interval 1s",
-			WorkerDir:       t.TempDir(),
-			Workers:         &workers,
-			Port:            freePort(t),
-			MetricsPort:     freePort(t),
-			AdminPassword:   "local-admin-password",
+			Version: "6.9.3",
+			PlatformCommand: fmt.Sprintf("%s/opencti-standin -version 6.9.3 -init-delay %s -start-delay 0 -fork-delay 0 -ready-delay 0 -migration-delay 0 -lock-retry 3s -lock-ttl 3s -lock-linger 2s -stop-delay %s -stop-hang %d", bin, o.initDelay, cmp.Or(o.stopDelay, standinStopTime), map[bool]int{false: 0, true: 1}[o.stopHang]) +
+				fmt.Sprintf(" -user-add-answer-delay %s", o.userAddAnswer),
+			PlatformDir:   t.TempDir(),
+			WorkerCommand: bin + "/worker-standin -poll-interval 1s",
+			WorkerDir:     t.TempDir(),
+			Workers:       &workers,
+			Port:          freePort(t),
+			MetricsPort:   freePort(t),
+			AdminPassword: "local-admin-password",
 			// The stack runs RabbitMQ 3.10 and Redis 7.0, below OpenCTI's documented minimums.
 			AllowOldDependencies: true,
 			Reaper:               bin + "/socflow-reap",

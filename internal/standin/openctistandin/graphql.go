@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	graphql "github.com/graph-gophers/graphql-go"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
@@ -35,6 +36,8 @@ type apiState struct {
 	redis *redisBackend
 	// objects holds users, groups, connectors and works (the search engine in Run).
 	objects objectStore
+	// userAddAnswer holds back userAdd's answer after the write (Timings.UserAddAnswer).
+	userAddAnswer time.Duration
 	// mu serialises the API's writes, as OpenCTI's per-entity locks do, so a
 	// retried userAdd cannot create two users for one email.
 	mu sync.Mutex

@@ -138,6 +138,8 @@ func Run(ctx context.Context, cfg Config) error {
 		s3:          cfg.S3,
 		redis:       b.redis,
 		objects:     newSearchObjects(b.search),
+
+		userAddAnswer: cfg.Timings.UserAddAnswer,
 	}
 	return serve(ctx, cfg, log, b, state, newHandler(cfg.BasePath, cfg.HealthAccessKey, cfg.Timings.HealthTimeout, b.list(), st))
 }

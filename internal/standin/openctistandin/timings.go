@@ -44,6 +44,12 @@ type Timings struct {
 	Seed int64
 	// HealthTimeout is when /health gives up on a dependency that does not answer.
 	HealthTimeout time.Duration
+	// UserAddAnswer holds back userAdd's answer after the user is written: a slow
+	// or lost answer, which the real platform gives under load or a network fault.
+	// Not a measured figure (a real userAdd answers in well under a second, and the
+	// stand-in answers as fast by default); tests lengthen it to kill a caller whose
+	// userAdd did its work but never answered.
+	UserAddAnswer time.Duration
 }
 
 // RealTimings returns the measured figures every zero field of Timings defaults to.
@@ -80,6 +86,7 @@ func AddFlags(fs *flag.FlagSet) *Timings {
 	fs.Float64Var(&t.StopHang, "stop-hang", r.StopHang, "probability that a stop of the running platform hangs until SIGKILL")
 	fs.Int64Var(&t.Seed, "seed", 0, "seed of the stop-hang draw (0: from the clock)")
 	fs.DurationVar(&t.HealthTimeout, "health-timeout", r.HealthTimeout, "how long /health waits for a dependency")
+	fs.DurationVar(&t.UserAddAnswer, "user-add-answer-delay", 0, "how long userAdd holds back its answer after writing the user (a lost or slow answer)")
 	return t
 }
 

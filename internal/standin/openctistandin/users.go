@@ -101,11 +101,25 @@ type userAddInput struct {
 // default ones. A group id that resolves to nothing fails the mutation with
 // MISSING_REFERENCE_ERROR after the user exists, as in OpenCTI, so a caller
 // retrying must look the user up by email first.
+//
+// With Timings.UserAddAnswer the answer is held back that long after the user is
+// written (and the write lock released), so a test can kill the caller while its
+// userAdd has done its work but not answered.
 func (q *queryResolver) UserAdd(ctx context.Context, args struct{ Input userAddInput }) (*userResolver, error) {
 	if _, err := requireCapability(ctx, capSetAccesses); err != nil {
 		return nil, err
 	}
-	in := args.Input
+	u, err := q.addUser(ctx, args.Input)
+	if err == nil && q.st.userAddAnswer > 0 {
+		if err := sleepCtx(ctx, q.st.userAddAnswer); err != nil {
+			return nil, err
+		}
+	}
+	return u, err
+}
+
+// addUser writes the user and its memberships under the API's write lock.
+func (q *queryResolver) addUser(ctx context.Context, in userAddInput) (*userResolver, error) {
 	st := q.st
 	st.mu.Lock()
 	defer st.mu.Unlock()
