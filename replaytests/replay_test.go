@@ -51,6 +51,8 @@ var importantPaths = map[string][]importantPath{
 		{"TestInstanceBurstOfChangesAcrossContinueAsNew", 4},                 // previews and 5 concurrent clients' updates, Continue-As-New (first run)
 		{"TestInstanceRejectsBadInputOfEveryChange", 4},                      // rejected updates and signals of every change, then a good one
 		{"TestInstanceChangeSurvivesWorkerKill9", 4},                         // worker SIGKILLed during a platform restart, finished once by another
+		{"TestInstanceConnectorsWithPycti", 5},                               // connectors: deploy's, added, checked (waiting/active), removed, back, rejected
+		{"TestConnectorUserAddSurvivesWorkerKill9", 5},                       // worker SIGKILLed with userAdd unanswered; the retry finds the user
 	},
 }
 

@@ -255,11 +255,16 @@ func describeChange(req map[string]any) string {
 			continue
 		}
 		v := req[k]
+		if cn, ok := v.(map[string]any); ok && k == "connector" {
+			// Its name and type say which; its config often holds a source's API key.
+			parts = append(parts, fmt.Sprintf("connector=%v (%v)", cn["name"], cn["type"]))
+			continue
+		}
 		if _, nested := v.(map[string]any); nested {
 			var b strings.Builder
 			enc := json.NewEncoder(&b)
 			enc.SetEscapeHTML(false)
-			_ = enc.Encode(redactSection(k, v.(map[string]any)))
+			_ = enc.Encode(redactSection(v.(map[string]any)))
 			parts = append(parts, k+"="+strings.TrimSpace(b.String()))
 			continue
 		}
@@ -269,17 +274,9 @@ func describeChange(req map[string]any) string {
 }
 
 // redactSection hides the literal values of secret fields of an integration section
-// (references stay visible: they say where the secret lives, not what it is), and a
-// connector's config values (they often hold its source's API keys).
-func redactSection(key string, s map[string]any) map[string]any {
+// (references stay visible: they say where the secret lives, not what it is).
+func redactSection(s map[string]any) map[string]any {
 	out := maps.Clone(s)
-	if cfg, ok := out["config"].(map[string]any); ok && key == "connector" {
-		hidden := map[string]any{}
-		for k := range cfg {
-			hidden[k] = "<hidden>"
-		}
-		out["config"] = hidden
-	}
 	for _, k := range []string{"password", "accessKey", "secretKey", "ca"} {
 		if v, ok := out[k].(string); ok && !strings.Contains(v, ":") {
 			out[k] = "<literal>"

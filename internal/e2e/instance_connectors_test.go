@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -359,3 +360,58 @@ func TestConnectorUserAddSurvivesWorkerKill9(t *testing.T) {
 	}
 	waitInstance(t, c, id, 2*time.Minute, "the connector running", connectorsRunning(1))
 }
+
+// TestReadmeConnectorCommands runs the README's connector block verbatim with the real
+// starter, tctl and temporal, changing only the address, instance name and files: the
+// starter adds a pycti connector and lists it running; tctl's preview of its removal
+// is plain JSON; tctl's RemoveConnector signal removes it; temporal's AddConnector
+// update brings it back; the starter removes it again.
+func TestReadmeConnectorCommands(t *testing.T) {
+	st := stacktest.Get(t)
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second})
+	run := startInstanceWith(t, c, queue, inst)
+	id := run.GetID()
+	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	dir := t.TempDir()
+	mitre := pyctiConnector(t, inst, "mitre", opencti.ExternalImport, "identity")
+	writeJSON(t, dir, "mitre.yaml", mitre)
+	writeJSON(t, dir, "mitre.json", workflows.AddConnectorRequest{RequestID: "temporal-mitre", Connector: mitre})
+	cmds := readmeBlock(t, "### Connectors", "add", "list", "preview", "signal", "update", "remove")
+	local := strings.NewReplacer(
+		"127.0.0.1:7233", st.TemporalAddress,
+		"opencti/demo", id,
+		" demo ", " "+inst.Name+" ",
+		"list demo", "list "+inst.Name,
+		"http://127.0.0.1:8089", "http://"+os.Getenv("SOCFLOW_CODEC_ADDR"),
+	)
+	run2, must := readmeRunner(t, dir, local, cmds, "SOCFLOW_TASK_QUEUE="+queue)
+
+	if out := must(0); !strings.Contains(out, "+ start     connector-mitre") || !strings.Contains(out, "started: connector-mitre") ||
+		!strings.Contains(out, "connector users created: connector-mitre") || !strings.Contains(out, "AddConnector connector=mitre (EXTERNAL_IMPORT) on "+id) ||
+		strings.Contains(out, "fixture-identity-name") {
+		t.Errorf("starter connector add:\n%s", out)
+	}
+	waitInstance(t, c, id, 2*time.Minute, "the connector running", connectorsRunning(1))
+	if out := must(1); !strings.Contains(out, "CONNECTOR") || !regexpMatch(`mitre\s+EXTERNAL_IMPORT\s+running\s+active\s+true\s+\d+s ago`, out) {
+		t.Errorf("starter connector list:\n%s", out)
+	}
+	if out := must(2); strings.Contains(out, "encoding") || !strings.Contains(out, `"connector-mitre"`) || !strings.Contains(out, `"stop"`) {
+		t.Errorf("tctl's preview of the removal is not plain JSON stopping connector-mitre:\n%s", out)
+	}
+	must(3)
+	s := waitInstance(t, c, id, time.Minute, "tctl's removal applied", func(s workflows.InstanceStatus) bool {
+		return len(s.Recent) > 0 && s.Recent[len(s.Recent)-1].RequestID == "tctl-rm-mitre"
+	})
+	if o := s.Recent[len(s.Recent)-1]; o.State != "applied" || !strings.Contains(o.Summary, "stopped connector-mitre") || len(s.Connectors) != 0 {
+		t.Errorf("tctl's RemoveConnector signal: %+v, connectors %+v", o, s.Connectors)
+	}
+	if out := must(4); !strings.Contains(out, "temporal-mitre") || !strings.Contains(out, "connector-mitre") {
+		t.Errorf("temporal's AddConnector update:\n%s", out)
+	}
+	if out, err := run2(cmds[5]); err != nil || !strings.Contains(out, "stopped: connector-mitre") || !strings.Contains(out, "connector users deactivated: connector-mitre") {
+		t.Errorf("starter connector remove: %v\n%s", err, out)
+	}
+}
+
+// regexpMatch reports whether the pattern matches s.
+func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
