@@ -279,11 +279,10 @@ type VerifyOpenCTIResult struct {
 // VerifyOpenCTI checks through GraphQL that the platform runs the requested version and
 // that the admin token works; both mismatches are permanent: a human must look.
 func (a *Activities) VerifyOpenCTI(ctx context.Context, in VerifyOpenCTIInput) (VerifyOpenCTIResult, error) {
-	api, err := a.adminAPI(in.Instance, in.AdminToken)
+	api, callCtx, cancel, err := a.adminAPI(ctx, in.Instance, in.AdminToken)
 	if err != nil {
-		return VerifyOpenCTIResult{}, classify(err)
+		return VerifyOpenCTIResult{}, err
 	}
-	callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
 	defer cancel()
 	me, err := api.Me(callCtx)
 	if errors.Is(err, openctiapi.ErrAuthRequired) {

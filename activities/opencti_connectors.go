@@ -47,11 +47,10 @@ type EnsureConnectorUserResult struct {
 // token goes into the store and only its reference comes back, with the CONNECTOR_ID's.
 func (a *Activities) EnsureConnectorUser(ctx context.Context, in EnsureConnectorUserInput) (EnsureConnectorUserResult, error) {
 	var res EnsureConnectorUserResult
-	api, err := a.adminAPI(in.Instance, in.AdminToken)
+	api, callCtx, cancel, err := a.adminAPI(ctx, in.Instance, in.AdminToken)
 	if err != nil {
-		return res, classify(err)
+		return res, err
 	}
-	callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
 	defer cancel()
 	inst, email := in.Instance.Name, opencti.ConnectorEmail(in.Name)
 	u, err := api.UserByEmail(callCtx, email)
@@ -120,11 +119,10 @@ type DeactivateConnectorUsersResult struct {
 // connector is not kept, the charm's rule, so a removed connector's token stops working.
 func (a *Activities) DeactivateConnectorUsers(ctx context.Context, in DeactivateConnectorUsersInput) (DeactivateConnectorUsersResult, error) {
 	var res DeactivateConnectorUsersResult
-	api, err := a.adminAPI(in.Instance, in.AdminToken)
+	api, callCtx, cancel, err := a.adminAPI(ctx, in.Instance, in.AdminToken)
 	if err != nil {
-		return res, classify(err)
+		return res, err
 	}
-	callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
 	defer cancel()
 	users, err := api.Users(callCtx)
 	if err != nil {
@@ -144,13 +142,16 @@ func (a *Activities) DeactivateConnectorUsers(ctx context.Context, in Deactivate
 	return res, nil
 }
 
-// adminAPI is a GraphQL client of the instance's platform with the admin token.
-func (a *Activities) adminAPI(inst opencti.Instance, adminToken spec.SecretRef) (*openctiapi.Client, error) {
+// adminAPI is a GraphQL client of the instance's platform with the admin token, and
+// a context bounding its calls by DefaultCallTimeout (cancel releases it); a token
+// that cannot be read is classified.
+func (a *Activities) adminAPI(ctx context.Context, inst opencti.Instance, adminToken spec.SecretRef) (*openctiapi.Client, context.Context, context.CancelFunc, error) {
 	token, err := a.resolve("opencti.adminToken", adminToken)
 	if err != nil {
-		return nil, err
+		return nil, ctx, func() {}, classify(err)
 	}
-	return &openctiapi.Client{BaseURL: opencti.LocalURL(opencti.Input{Instance: inst}), Token: token, HTTP: a.httpClient()}, nil
+	callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
+	return &openctiapi.Client{BaseURL: opencti.LocalURL(opencti.Input{Instance: inst}), Token: token, HTTP: a.httpClient()}, callCtx, cancel, nil
 }
 
 // apiError classifies a GraphQL call's failure: a rejected admin token is permanent
@@ -239,11 +240,10 @@ func (a *Activities) RemoveConnector(ctx context.Context, in RemoveConnectorInpu
 	if err != nil {
 		return res, classify(err)
 	}
-	api, err := a.adminAPI(in.Instance, in.AdminToken)
+	api, callCtx, cancel, err := a.adminAPI(ctx, in.Instance, in.AdminToken)
 	if err != nil {
-		return res, classify(err)
+		return res, err
 	}
-	callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
 	defer cancel()
 	list, err := api.Connectors(callCtx)
 	if err != nil {
@@ -306,11 +306,10 @@ type ConnectorCheck struct {
 // not is an error (nothing can be said of any connector then).
 func (a *Activities) CheckConnectors(ctx context.Context, in CheckConnectorsInput) (CheckConnectorsResult, error) {
 	var res CheckConnectorsResult
-	api, err := a.adminAPI(in.Instance, in.AdminToken)
+	api, callCtx, cancel, err := a.adminAPI(ctx, in.Instance, in.AdminToken)
 	if err != nil {
-		return res, classify(err)
+		return res, err
 	}
-	callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
 	defer cancel()
 	list, err := api.Connectors(callCtx)
 	if err != nil {

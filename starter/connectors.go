@@ -60,14 +60,9 @@ func cmdConnector(ctx context.Context, args []string, out io.Writer) error {
 			return err
 		}
 		defer c.Close()
-		id := workflows.InstanceWorkflowID(args[1])
-		var st workflows.InstanceStatus
-		v, err := c.QueryWorkflow(ctx, id, "", workflows.StatusQuery)
-		if err == nil {
-			err = v.Get(&st)
-		}
+		st, err := queryInstance(ctx, c, workflows.InstanceWorkflowID(args[1]))
 		if err != nil {
-			return fmt.Errorf("cannot query the status of %s: %w", id, err)
+			return err
 		}
 		if len(st.Connectors) == 0 {
 			fmt.Fprintf(out, "instance %s runs no connectors\n", args[1])

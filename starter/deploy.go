@@ -280,13 +280,9 @@ func cmdStatus(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "instance %s: workflow %s is %s\n  Web UI: %s\n", name, id,
 			strings.TrimPrefix(info.GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_"), webUILink(id, info.GetExecution().GetRunId()))
 		if info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-			var st workflows.InstanceStatus
-			v, err := c.QueryWorkflow(ctx, id, "", workflows.StatusQuery)
-			if err == nil {
-				err = v.Get(&st)
-			}
+			st, err := queryInstance(ctx, c, id)
 			if err != nil {
-				return fmt.Errorf("cannot query the status of %s: %w", id, err)
+				return err
 			}
 			printInstanceStatus(out, st, time.Now())
 			if !st.Deployed {
@@ -427,4 +423,17 @@ func webUILink(id, runID string) string {
 		ns = "default"
 	}
 	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(ui, "/"), ns, id, runID)
+}
+
+// queryInstance reads an instance workflow's status query.
+func queryInstance(ctx context.Context, c client.Client, id string) (workflows.InstanceStatus, error) {
+	var st workflows.InstanceStatus
+	v, err := c.QueryWorkflow(ctx, id, "", workflows.StatusQuery)
+	if err == nil {
+		err = v.Get(&st)
+	}
+	if err != nil {
+		return st, fmt.Errorf("cannot query the status of %s: %w", id, err)
+	}
+	return st, nil
 }

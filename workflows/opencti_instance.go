@@ -361,6 +361,13 @@ func (w *instance) publish(ctx workflow.Context) {
 	if st.Retrying() {
 		lines = append(lines, fmt.Sprintf("retrying `%s`: attempt %d, last error: %s", st.Step, st.Attempt, st.LastError), "")
 	}
+	for _, c := range w.connectorStatuses() {
+		line := fmt.Sprintf("connector `%s` (%s): %s", c.Name, c.Type, c.State)
+		if c.Reason != "" {
+			line += ", " + c.Reason
+		}
+		lines = append(lines, "- "+line)
+	}
 	lines = append(lines, fmt.Sprintf("pending changes: %d", len(w.st.Queue)))
 	for _, o := range w.st.Recent {
 		lines = append(lines, fmt.Sprintf("- %s `%s` (%s): %s", o.State, o.RequestID, o.Via, o.Summary))

@@ -49,16 +49,7 @@ func pyctiConnector(t *testing.T, inst opencti.Instance, name string, typ openct
 // connectorCheckEvery, records its history and terminates it at the end.
 func startInstanceWith(t *testing.T, c tclient.Client, queue string, inst opencti.Instance) tclient.WorkflowRun {
 	t.Helper()
-	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{
-		ID: workflows.InstanceWorkflowID(inst.Name), TaskQueue: queue,
-	}, workflows.OpenCTIInstanceWorkflow, workflows.InstanceInput{Instance: inst, ConnectorCheckEvery: connectorCheckEvery})
-	if err != nil {
-		t.Fatalf("cannot start the instance workflow: %v", err)
-	}
-	recordHistory(t, c, run)
-	recordHistory(t, c, c.GetWorkflow(context.Background(), workflows.DeployWorkflowID(inst.Name), ""))
-	terminateAtEnd(t, c, run.GetID())
-	return run
+	return startInstanceInput(t, c, queue, workflows.InstanceInput{Instance: inst, ConnectorCheckEvery: connectorCheckEvery})
 }
 
 // connectorsRunning holds when the instance is active and every connector of its

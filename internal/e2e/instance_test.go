@@ -20,9 +20,16 @@ import (
 // run's history and its deploy child's, and terminates it when the test ends.
 func startInstance(t testing.TB, c tclient.Client, queue string, inst opencti.Instance, canAfter int) tclient.WorkflowRun {
 	t.Helper()
+	return startInstanceInput(t, c, queue, workflows.InstanceInput{Instance: inst, ContinueAsNewAfterEvents: canAfter})
+}
+
+// startInstanceInput is startInstance with the whole input given.
+func startInstanceInput(t testing.TB, c tclient.Client, queue string, in workflows.InstanceInput) tclient.WorkflowRun {
+	t.Helper()
+	inst := in.Instance
 	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{
 		ID: workflows.InstanceWorkflowID(inst.Name), TaskQueue: queue,
-	}, workflows.OpenCTIInstanceWorkflow, workflows.InstanceInput{Instance: inst, ContinueAsNewAfterEvents: canAfter})
+	}, workflows.OpenCTIInstanceWorkflow, in)
 	if err != nil {
 		t.Fatalf("cannot start the instance workflow: %v", err)
 	}
