@@ -2,6 +2,8 @@
 // reads OPENCTI_URL, OPENCTI_TOKEN and WORKER_LOG_LEVEL, never exits while the
 // platform is unreachable (it retries every -poll-interval, 60 s like the real
 // worker), consumes the push queues the platform advertises, and exits 0 on SIGTERM.
+// -version (default 6.9.28) is the OpenCTI release it is built for: against a
+// platform of another major its queries fail validation at every poll.
 package main
 
 import (
@@ -18,6 +20,7 @@ import (
 
 func main() {
 	poll := flag.Duration("poll-interval", workerstandin.DefaultPollInterval, "pause between polls of the platform and between retries")
+	version := flag.String("version", workerstandin.DefaultVersion, "OpenCTI version this worker (and its pycti) pretends to be")
 	flag.Parse()
 
 	cfg, err := workerstandin.ConfigFromEnv(os.Getenv)
@@ -27,7 +30,7 @@ func main() {
 		standinlog.New(os.Stdout, slog.LevelInfo).Error("Invalid configuration", "error", err.Error())
 		os.Exit(1)
 	}
-	cfg.PollInterval = *poll
+	cfg.PollInterval, cfg.Version = *poll, *version
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -4,6 +4,13 @@
 // real one), and, once the platform answers, reads the RabbitMQ host and
 // credentials the platform advertises (connectorsForWorker) and consumes every
 // push queue directly — so those must resolve from the worker, as with OpenCTI.
+//
+// Like the real worker it is built for one OpenCTI version (Config.Version) and
+// asks connectorsForWorker with its pycti's selection: 6.x reads the connector
+// user's api_token, 7.x its api_tokens. Against a platform of another major the
+// query fails validation at every poll — a 6.9.28 worker against 7.x logs
+// 'Cannot query field "api_token" on type "User".' (GRAPHQL_VALIDATION_FAILED),
+// stays alive and consumes nothing (docs/opencti.md §8).
 package workerstandin
 
 import (
@@ -17,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,7 +48,15 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Stdout receives the JSON log lines (default os.Stdout).
 	Stdout io.Writer
+	// Version is the OpenCTI release the worker and its pycti are (default
+	// DefaultVersion); its major decides the connectorsForWorker selection.
+	Version string
 }
+
+// DefaultVersion is the worker's version when none is given: 6.9.28, the same
+// default as the platform stand-in's (openctistandin.DefaultVersion), since
+// platform, workers and connectors must run the same version (§2).
+const DefaultVersion = "6.9.28"
 
 // ErrTokenRejected marks a platform that answered AUTH_REQUIRED to the worker's token.
 var ErrTokenRejected = errors.New("cannot authenticate to OpenCTI: token rejected (AUTH_REQUIRED)")
@@ -78,28 +94,46 @@ func (c Config) withDefaults() Config {
 	if c.Stdout == nil {
 		c.Stdout = os.Stdout
 	}
+	if c.Version == "" {
+		c.Version = DefaultVersion
+	}
 	return c
 }
 
 // Run polls the platform until ctx ends and returns nil then: an unreachable
-// platform or a refused token is logged and retried after PollInterval, never
-// fatal. Each successful poll makes sure every advertised push queue has a
-// consumer on a RabbitMQ connection opened with the advertised settings.
+// platform, a refused token or a query the platform rejects (another major
+// version) is logged and retried after PollInterval, never fatal; only a
+// Version that does not parse is an error at once. Each successful poll makes
+// sure every advertised push queue has a consumer on a RabbitMQ connection
+// opened with the advertised settings.
 func Run(ctx context.Context, cfg Config) error {
 	cfg = cfg.withDefaults()
 	log := standinlog.New(cfg.Stdout, cfg.LogLevel)
-	c := &client{url: strings.TrimRight(cfg.URL, "/") + "/graphql", token: cfg.Token, http: &http.Client{Timeout: cfg.RequestTimeout}}
+	major, err := majorVersion(cfg.Version)
+	if err != nil {
+		log.Error("Invalid configuration", "error", err.Error())
+		return err
+	}
+	c := &client{url: strings.TrimRight(cfg.URL, "/") + "/graphql", token: cfg.Token, http: &http.Client{Timeout: cfg.RequestTimeout},
+		connectorsQuery: connectorsQuery(major)}
 	w := &worker{log: log, consumers: map[string]bool{}}
 	defer w.close()
 
-	log.Info("Starting worker", "url", cfg.URL)
+	log.Info("Starting worker", "url", cfg.URL, "version", cfg.Version)
 	connected := false
 	for {
 		if err := w.poll(ctx, c, &connected); err != nil && ctx.Err() == nil {
-			connected = false
-			if errors.Is(err, ErrTokenRejected) {
+			var qe *QueryError
+			switch {
+			case errors.Is(err, ErrTokenRejected):
+				connected = false
 				log.Error("OpenCTI API token is invalid or the user is not allowed", "error", err.Error())
-			} else {
+			case errors.As(err, &qe):
+				// pycti logs the platform's error by its message and name, then
+				// raises; the worker's loop sleeps and polls again.
+				log.Error(qe.Message, "name", qe.Name)
+			default:
+				connected = false
 				log.Error("OpenCTI API is not reachable. Waiting for OpenCTI API to start or check your configuration...", "error", err.Error())
 			}
 		}
@@ -198,6 +232,42 @@ func (w *worker) close() {
 type client struct {
 	url, token string
 	http       *http.Client
+	// connectorsQuery is connectorsForWorker as the worker's pycti asks it.
+	connectorsQuery string
+}
+
+// majorVersion is the first component of a version such as 6.9.28 or 7.260318.0.
+func majorVersion(version string) (int, error) {
+	head, _, _ := strings.Cut(strings.TrimSpace(version), ".")
+	n, err := strconv.Atoi(head)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("cannot use worker version %q: want a release such as 6.9.28", version)
+	}
+	return n, nil
+}
+
+// connectorsQuery is pycti's connector.list() of a major version: 6.x reads the
+// connector user's api_token, 7.x (where User has no api_token) its api_tokens.
+func connectorsQuery(major int) string {
+	user := "connector_user { api_token }"
+	if major >= 7 {
+		user = "connector_user { api_tokens { id name } }"
+	}
+	return "query GetConnectors { connectorsForWorker { id name " + user + " config { connection { host vhost use_ssl port user pass } push } } }"
+}
+
+// QueryError is an error the platform answered, as pycti raises it: the name
+// (errors[0].name, e.g. GRAPHQL_VALIDATION_FAILED) and the message.
+type QueryError struct {
+	// Name is OpenCTI's error name.
+	Name string
+	// Message is the platform's text.
+	Message string
+}
+
+// Error names the platform's error as pycti's ValueError shows it.
+func (e *QueryError) Error() string {
+	return fmt.Sprintf("cannot query OpenCTI: %s (%s)", e.Message, e.Name)
 }
 
 // connector is one entry of connectorsForWorker.
@@ -235,8 +305,7 @@ func (c *client) connectorsForWorker(ctx context.Context) ([]connector, error) {
 	var out struct {
 		ConnectorsForWorker []connector `json:"connectorsForWorker"`
 	}
-	q := "query ConnectorsForWorker { connectorsForWorker { id config { connection { host vhost use_ssl port user pass } push } } }"
-	if err := c.query(ctx, q, &out); err != nil {
+	if err := c.query(ctx, c.connectorsQuery, &out); err != nil {
 		return nil, err
 	}
 	return out.ConnectorsForWorker, nil
@@ -275,7 +344,7 @@ func (c *client) query(ctx context.Context, query string, out any) error {
 		if env.Errors[0].Name == "AUTH_REQUIRED" {
 			return ErrTokenRejected
 		}
-		return fmt.Errorf("cannot query OpenCTI: %s (%s)", env.Errors[0].Message, env.Errors[0].Name)
+		return &QueryError{Name: env.Errors[0].Name, Message: env.Errors[0].Message}
 	}
 	if err := json.Unmarshal(env.Data, out); err != nil {
 		return fmt.Errorf("cannot decode OpenCTI data: %w", err)
