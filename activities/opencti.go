@@ -308,3 +308,40 @@ func isConnRefused(err error) bool {
 	var op *net.OpError
 	return errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial")
 }
+
+// CheckOpenCTIHealthInput names the platform whose health to read once.
+type CheckOpenCTIHealthInput struct {
+	// Instance is the defaulted, validated spec.
+	Instance opencti.Instance `json:"instance"`
+	// HealthAccessKey refers to the key of the /health endpoint.
+	HealthAccessKey spec.SecretRef `json:"healthAccessKey"`
+}
+
+// CheckOpenCTIHealthResult is one /health answer.
+type CheckOpenCTIHealthResult struct {
+	// Healthy is true when /health answered 200.
+	Healthy bool `json:"healthy"`
+	// Reason says why it is not (the answer, or why there was none).
+	Reason string `json:"reason,omitempty"`
+}
+
+// CheckOpenCTIHealth asks /health once: a pre-flight wants the state now, not a wait.
+func (a *Activities) CheckOpenCTIHealth(ctx context.Context, in CheckOpenCTIHealthInput) (CheckOpenCTIHealthResult, error) {
+	key, err := a.resolve("opencti.healthAccessKey", in.HealthAccessKey)
+	if err != nil {
+		return CheckOpenCTIHealthResult{}, classify(err)
+	}
+	api := &openctiapi.Client{BaseURL: opencti.LocalURL(opencti.Input{Instance: in.Instance}), HTTP: &http.Client{Timeout: HealthCallTimeout}}
+	callCtx, cancel := context.WithTimeout(ctx, HealthCallTimeout)
+	defer cancel()
+	status, body, err := api.Health(callCtx, key)
+	switch {
+	case err != nil:
+		return CheckOpenCTIHealthResult{Reason: "no answer: " + netReason(err)}, nil
+	case status == openctiapi.HealthOK:
+		return CheckOpenCTIHealthResult{Healthy: true}, nil
+	}
+	what := map[openctiapi.HealthStatus]string{openctiapi.HealthDependency: "HTTP 503 (a dependency is down): ",
+		openctiapi.HealthKeyRejected: "HTTP 401 (the health key is rejected): "}[status]
+	return CheckOpenCTIHealthResult{Reason: what + body}, nil
+}

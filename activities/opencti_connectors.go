@@ -90,8 +90,22 @@ func (a *Activities) EnsureConnectorUser(ctx context.Context, in EnsureConnector
 		res.Reactivated = true
 	}
 	res.UserID = u.ID
-	if res.Token, err = a.Secrets.Put(inst, "connector-"+in.Name+"-token", u.APIToken); err != nil {
-		return res, err
+	tokenKey := "connector-" + in.Name + "-token"
+	if u.APIToken != "" {
+		if res.Token, err = a.Secrets.Put(inst, tokenKey, u.APIToken); err != nil {
+			return res, err
+		}
+	} else {
+		// OpenCTI 7 keeps only an HMAC of each token and never gives one back: the
+		// token stored when the user was made (on 6.x) is still the user's, since the
+		// upgrade's legacy_token_migration hashed it with the instance's key.
+		res.Token, _, err = a.Secrets.Ensure(inst, tokenKey, func() (string, error) {
+			return "", permanent(ErrTypeBadConfig, fmt.Errorf("the platform gives no API token for %s (OpenCTI 7 keeps only its hash) and socflow stored none: "+
+				"create a token for that user in the platform and store it as %s", opencti.ConnectorUser(in.Name), secrets.Ref(inst, tokenKey)))
+		})
+		if err != nil {
+			return res, classify(err)
+		}
 	}
 	if res.ConnectorID, _, err = a.Secrets.Ensure(inst, "connector-"+in.Name+"-id", secrets.NewUUIDv4); err != nil {
 		return res, err

@@ -104,3 +104,43 @@ func (a *Activities) RotateInstanceSecret(ctx context.Context, in RotateInstance
 	}
 	return RotateInstanceSecretResult{}, permanent(ErrTypeInvalidInput, fmt.Errorf("%s is not a secret of an OpenCTI instance", in.Field))
 }
+
+// CheckInstanceSecretInput names one secret of OpenCTI's table and its reference.
+type CheckInstanceSecretInput struct {
+	// Field is the secret's spec field, e.g. opencti.encryptionKey.
+	Field string `json:"field"`
+	// Ref is its reference.
+	Ref spec.SecretRef `json:"ref"`
+}
+
+// CheckInstanceSecretResult says whether the secret is usable.
+type CheckInstanceSecretResult struct {
+	// Problem is why it is not ("" when it is).
+	Problem string `json:"problem,omitempty"`
+}
+
+// CheckInstanceSecret reads a secret and checks its value as the table says the
+// platform will (an upgrade's pre-flight asks before 7.x needs the encryption key);
+// an unreadable or bad value is a finding, not an error, so it is reported with
+// every other finding at once.
+func (a *Activities) CheckInstanceSecret(ctx context.Context, in CheckInstanceSecretInput) (CheckInstanceSecretResult, error) {
+	for _, it := range opencti.SecretTable {
+		if it.Field != in.Field {
+			continue
+		}
+		if in.Ref.IsZero() {
+			return CheckInstanceSecretResult{Problem: "no reference is set"}, nil
+		}
+		v, err := a.resolve(it.Field, in.Ref)
+		if err != nil {
+			return CheckInstanceSecretResult{Problem: err.Error()}, nil
+		}
+		if it.Check != nil {
+			if err := it.Check(v); err != nil {
+				return CheckInstanceSecretResult{Problem: fmt.Sprintf("%s: %v", in.Ref, err)}, nil
+			}
+		}
+		return CheckInstanceSecretResult{}, nil
+	}
+	return CheckInstanceSecretResult{}, permanent(ErrTypeInvalidInput, fmt.Errorf("%s is not a secret of an OpenCTI instance", in.Field))
+}

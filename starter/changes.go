@@ -105,7 +105,44 @@ const (
 	relateUse   = "usage: starter relate NAME INTEGRATION key=value... | starter relate NAME -f integrations.yaml   [--signal] [--request-id ID]"
 	unrelateUse = "usage: starter unrelate NAME INTEGRATION [--signal] [--request-id ID]   (INTEGRATION: opensearch, rabbitmq, redis, s3)"
 	rotateUse   = "usage: starter rotate NAME SECRET [--signal] [--request-id ID]   (SECRET: its spec field, e.g. opencti.adminToken)"
+	upgradeUse  = "usage: starter upgrade NAME VERSION [platformCommand=…] [workerCommand=…] [connector.NAME=command…] [--check] [--signal] [--request-id ID]"
 )
+
+// cmdUpgrade sends Upgrade: the target version and the commands of that version
+// (--check: only the pre-flight, which changes nothing).
+func cmdUpgrade(ctx context.Context, args []string, out io.Writer) error {
+	check := false
+	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool {
+		if a == "--check" || a == "-check" {
+			check = true
+			return true
+		}
+		return false
+	})
+	ca, err := parseChangeArgs(args, 2, upgradeUse)
+	if err != nil {
+		return err
+	}
+	req := map[string]any{"targetVersion": ca.args[1]}
+	if check {
+		req["check"] = true
+	}
+	connectors := map[string]any{}
+	for k, v := range ca.values {
+		switch name, ok := strings.CutPrefix(k, "connector."); {
+		case ok:
+			connectors[name] = fmt.Sprint(v)
+		case k == "platformCommand" || k == "workerCommand":
+			req[k] = fmt.Sprint(v)
+		default:
+			return fmt.Errorf("%s is not a setting of an upgrade\n%s", k, upgradeUse)
+		}
+	}
+	if len(connectors) > 0 {
+		req["connectorCommands"] = connectors
+	}
+	return sendChange(ctx, out, ca, workflows.UpgradeUpdate, req)
+}
 
 // cmdConfig sends SetConfig: `config set NAME key=value…`.
 func cmdConfig(ctx context.Context, args []string, out io.Writer) error {
@@ -207,7 +244,7 @@ func queryPreview(ctx context.Context, c client.Client, id, name string, req any
 	}
 	key := map[string]string{workflows.SetConfigUpdate: "setConfig", workflows.SetIntegrationUpdate: "setIntegration",
 		workflows.RemoveIntegrationUpdate: "removeIntegration", workflows.RotateSecretUpdate: "rotateSecret", workflows.ApplySpecUpdate: "applySpec",
-		workflows.AddConnectorUpdate: "addConnector", workflows.RemoveConnectorUpdate: "removeConnector"}[name]
+		workflows.AddConnectorUpdate: "addConnector", workflows.RemoveConnectorUpdate: "removeConnector", workflows.UpgradeUpdate: "upgrade"}[name]
 	v, err := c.QueryWorkflow(ctx, id, "", workflows.PreviewQuery, map[string]json.RawMessage{key: body})
 	if err != nil {
 		return p, err
@@ -318,6 +355,9 @@ func printPreview(out io.Writer, p workflows.Preview) {
 // restarted, started and stopped.
 func printChangeResult(out io.Writer, res workflows.ChangeResult) {
 	fmt.Fprintf(out, "applied %s: %s\n", res.RequestID, res.Summary)
+	if u := res.Upgrade; u != nil {
+		printUpgrade(out, *u)
+	}
 	if len(res.Rotated) > 0 {
 		fmt.Fprintf(out, "  new value for: %s\n", strings.Join(res.Rotated, ", "))
 	}
@@ -354,5 +394,16 @@ func printChangeResult(out io.Writer, res workflows.ChangeResult) {
 	}
 	if res.Blocked != "" {
 		fmt.Fprintf(out, "  blocked: %s (the workers wait for it; send the integration again to resume)\n", res.Blocked)
+	}
+}
+
+// printUpgrade prints an upgrade's outcome, its pre-flight's findings and its phases.
+func printUpgrade(out io.Writer, u workflows.UpgradeResult) {
+	fmt.Fprintf(out, "  upgrade %s -> %s: %s\n", u.From, u.To, u.Outcome)
+	for _, f := range u.Findings {
+		fmt.Fprintf(out, "    %s\n", f)
+	}
+	for _, t := range u.Timings {
+		fmt.Fprintf(out, "    %-20s %s\n", t.Phase, t.End.Sub(t.Start).Round(time.Millisecond))
 	}
 }

@@ -25,6 +25,8 @@ const usage = `usage:
   starter relate NAME INTEGRATION key=value...  SetIntegration: an integration's section (or -f integrations.yaml)
   starter unrelate NAME INTEGRATION           RemoveIntegration: blocks the instance until it returns
   starter rotate NAME SECRET                  RotateSecret: e.g. opencti.adminToken (new value), integrations.redis.password (re-read)
+  starter upgrade NAME VERSION [--check]      Upgrade: pre-flight, stop, migrate, verify, start (platformCommand=…,
+                                              workerCommand=…, connector.NAME=… for the target's commands)
   starter connector add NAME -f connector.yaml  AddConnector: one entry of the spec's connectors (same name: replaced)
   starter connector remove NAME CONNECTOR     RemoveConnector: service stopped, registration deleted, user deactivated
                                               changes print the preview, send the Update (--signal: its Signal twin;
@@ -62,6 +64,8 @@ func main() {
 		err = cmdUnrelate(ctx, os.Args[2:], os.Stdout)
 	case "rotate":
 		err = cmdRotate(ctx, os.Args[2:], os.Stdout)
+	case "upgrade":
+		err = cmdUpgrade(ctx, os.Args[2:], os.Stdout)
 	case "connector":
 		err = cmdConnector(ctx, os.Args[2:], os.Stdout)
 	case "status":

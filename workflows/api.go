@@ -176,12 +176,15 @@ const (
 	// RemoveConnectorUpdate removes a connector: its service stopped, its
 	// registration deleted, its user deactivated (RemoveConnectorRequest).
 	RemoveConnectorUpdate = "RemoveConnector"
+	// UpgradeUpdate moves the instance to another OpenCTI version through an
+	// UpgradeOpenCTI child, or with check only runs its pre-flight (UpgradeRequest).
+	UpgradeUpdate = "Upgrade"
 )
 
 // ChangeNames are the instance's Update (and Signal) names, in the order the
 // workflow takes in signals delivered together.
 var ChangeNames = []string{SetConfigUpdate, SetIntegrationUpdate, RemoveIntegrationUpdate, RotateSecretUpdate, ApplySpecUpdate,
-	AddConnectorUpdate, RemoveConnectorUpdate}
+	AddConnectorUpdate, RemoveConnectorUpdate, UpgradeUpdate}
 
 // DeployProgressSignal is the Signal a DeployOpenCTI run as OpenCTIInstance's child
 // sends its parent at each change of its Status, so the instance's status shows the
@@ -230,6 +233,92 @@ type AddConnectorRequest struct {
 	RequestID string `json:"requestId,omitempty"`
 	// Connector is the connector, as an entry of the spec's connectors list.
 	Connector opencti.Connector `json:"connector"`
+}
+
+// UpgradeRequest upgrades the instance to a target version (or, with Check, runs
+// only the pre-flight and reports its findings).
+type UpgradeRequest struct {
+	// RequestID identifies the change (see SetConfigRequest).
+	RequestID string `json:"requestId,omitempty"`
+	// TargetVersion is the release to upgrade to (6.x semantic, 7.x date versions).
+	TargetVersion string `json:"targetVersion"`
+	// PlatformCommand and WorkerCommand start the target's platform and workers
+	// (empty: kept).
+	PlatformCommand string `json:"platformCommand,omitempty"`
+	WorkerCommand   string `json:"workerCommand,omitempty"`
+	// ConnectorCommands are the connectors' commands on the target's pycti, by name.
+	ConnectorCommands map[string]string `json:"connectorCommands,omitempty"`
+	// Check runs only the pre-flight: nothing is changed (a dry run).
+	Check bool `json:"check,omitempty"`
+	// ReplyTo is the ID of a workflow to signal (UpgradeDoneSignal) with the result:
+	// an UpgradeOpenCTI started by tctl waits for its instance's upgrade so.
+	ReplyTo string `json:"replyTo,omitempty"`
+}
+
+// UpgradeOpenCTIWorkflow is the workflow type of UpgradeOpenCTI. An instance runs it
+// as its child for an Upgrade change; started on its own (tctl, with {"instance":
+// NAME, "targetVersion": V}) it sends the instance that change and returns its
+// result: one implementation either way.
+const UpgradeOpenCTIWorkflow = "UpgradeOpenCTI"
+
+// UpgradeDoneSignal carries an Upgrade change's ChangeResult to the workflow named by
+// the request's ReplyTo.
+const UpgradeDoneSignal = "upgrade-done"
+
+// UpgradeWorkflowID is the workflow ID of an instance's upgrade child.
+func UpgradeWorkflowID(instance string) string { return "opencti-upgrade-" + instance }
+
+// UpgradeInput is the input of UpgradeOpenCTI.
+type UpgradeInput struct {
+	// Instance is the instance's name.
+	Instance string `json:"instance"`
+	// UpgradeTarget is the version and the commands of that version.
+	opencti.UpgradeTarget
+	// Check runs only the pre-flight.
+	Check bool `json:"check,omitempty"`
+	// Spec and Secrets are the instance's applied spec and secret references, set
+	// by the instance workflow; without Spec the workflow forwards the request to
+	// the instance (tctl).
+	Spec    *opencti.Instance       `json:"spec,omitempty"`
+	Secrets opencti.InstanceSecrets `json:"secrets,omitzero"`
+}
+
+// The outcomes of an upgrade.
+const (
+	// UpgradeUpgraded: the instance runs the target version.
+	UpgradeUpgraded = "upgraded"
+	// UpgradeChecked: only the pre-flight ran (check).
+	UpgradeChecked = "checked"
+	// UpgradeRefused: the pre-flight found errors; nothing changed.
+	UpgradeRefused = "refused"
+)
+
+// UpgradeResult says what an upgrade did and why.
+type UpgradeResult struct {
+	// Instance, From and To name the instance and the versions.
+	Instance string `json:"instance"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	// Outcome is upgraded, checked or refused.
+	Outcome string `json:"outcome"`
+	// Findings are the pre-flight's findings, errors first.
+	Findings []opencti.Finding `json:"findings,omitempty"`
+	// Timings are the upgrade's phases with their start and end.
+	Timings []PhaseTiming `json:"timings,omitempty"`
+}
+
+// UpgradeStatus is what UpgradeOpenCTI's status query returns.
+type UpgradeStatus struct {
+	// Instance, From and To name the instance and the versions.
+	Instance string `json:"instance"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	// Status is the shared status model; Step the upgrade's phase.
+	Status Status `json:"status"`
+	// Findings are the pre-flight's findings once it ran.
+	Findings []opencti.Finding `json:"findings,omitempty"`
+	// Timings are the phases so far.
+	Timings []PhaseTiming `json:"timings,omitempty"`
 }
 
 // RemoveConnectorRequest removes one connector from the instance.
@@ -327,6 +416,8 @@ type ChangeResult struct {
 	UsersDeactivated []string `json:"usersDeactivated,omitempty"`
 	// Unregistered are the connectors whose registration on the platform was deleted.
 	Unregistered []string `json:"unregistered,omitempty"`
+	// Upgrade is what an Upgrade change's child did.
+	Upgrade *UpgradeResult `json:"upgrade,omitempty"`
 	// Blocked is what still keeps the instance from running after the change (e.g.
 	// "missing integration(s): s3"); "" when it runs.
 	Blocked string `json:"blocked,omitempty"`
@@ -349,6 +440,7 @@ type PreviewRequest struct {
 	ApplySpec         *ApplySpecRequest         `json:"applySpec,omitempty"`
 	AddConnector      *AddConnectorRequest      `json:"addConnector,omitempty"`
 	RemoveConnector   *RemoveConnectorRequest   `json:"removeConnector,omitempty"`
+	Upgrade           *UpgradeRequest           `json:"upgrade,omitempty"`
 }
 
 // Preview is what a change would do if applied after the changes queued now, like

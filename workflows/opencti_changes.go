@@ -59,6 +59,8 @@ var changeKinds = map[string]changeKind{
 		fields: `requestId (string), connector (an entry of the spec's connectors: name, type, scope, command, workingDir, pebble, logLevel, config)`},
 	RemoveConnectorUpdate: {decode: decodeAs[RemoveConnectorRequest],
 		fields: `requestId (string), name (the connector's name)`},
+	UpgradeUpdate: {decode: decodeAs[UpgradeRequest],
+		fields: `requestId (string), targetVersion (e.g. 7.260318.0), platformCommand, workerCommand (strings), connectorCommands (name: command), check (boolean)`},
 }
 
 // decodeChange decodes the JSON of a change of the given name; a problem names the
@@ -283,7 +285,7 @@ func (r ApplySpecRequest) validate(base opencti.Instance) error {
 	}
 	if next.OpenCTI.Version != base.OpenCTI.Version {
 		c.Add("spec.opencti.version", fmt.Sprintf("changes %s -> %s: that is an upgrade, which a spec change does not do", base.OpenCTI.Version, next.OpenCTI.Version),
-			"keep opencti.version "+base.OpenCTI.Version+"; upgrades get their own sequence")
+			"keep opencti.version "+base.OpenCTI.Version+" and send Upgrade (starter upgrade "+base.Name+" "+next.OpenCTI.Version+"), which checks, stops and migrates in order")
 	}
 	if next.OpenCTI.EncryptionKey != base.OpenCTI.EncryptionKey {
 		c.Add("spec.opencti.encryptionKey", rotateRefusals["opencti.encryptionKey"][0], "keep the reference as deployed")

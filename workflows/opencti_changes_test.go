@@ -46,7 +46,9 @@ func TestChangesNameTheFieldOfBadInput(t *testing.T) {
 		{name: ApplySpecUpdate, json: `{"spec": {"name": "other"}}`, want: `spec.name: is "other", not this instance's "unit"`},
 		{name: ApplySpecUpdate, json: `{"spec": {"name": "unit", "opencti": {"version": "7.260318.0"}}}`, want: "spec.opencti.version: changes 6.9.3 -> 7.260318.0: that is an upgrade"},
 		{name: ApplySpecUpdate, json: `{"spec": {"name": "unit", "opencti": {"workerz": 1}}}`, want: "spec.opencti.workerz: is not a field of this request"},
-		{name: "Upgrade", json: `{}`, want: "Upgrade is not a change of an OpenCTI instance"},
+		{name: "Rollback", json: `{}`, want: "Rollback is not a change of an OpenCTI instance"},
+		{name: UpgradeUpdate, json: `{}`, want: "Upgrade: targetVersion: is required"},
+		{name: UpgradeUpdate, json: `{"targetVersion": "6.9.2"}`, want: "targetVersion: 6.9.2 is older than the running 6.9.3: OpenCTI cannot downgrade its data"},
 	} {
 		base := applied
 		if tc.base != nil {
@@ -56,7 +58,7 @@ func TestChangesNameTheFieldOfBadInput(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %s: error %v, want %q", tc.name, tc.json, err, tc.want)
 		}
-		if err != nil && !strings.HasPrefix(err.Error(), tc.name+": ") && tc.name != "Upgrade" {
+		if err != nil && !strings.HasPrefix(err.Error(), tc.name+": ") && tc.name != "Rollback" {
 			t.Errorf("%s %s: error %q does not start with the change's name", tc.name, tc.json, err)
 		}
 	}

@@ -132,6 +132,7 @@ func TestInstanceRejectsBadChangesOfEveryKind(t *testing.T) {
 		ApplySpecUpdate:         `{"spec": {"name": "other"}}`,
 		AddConnectorUpdate:      `{"connector": {"name": "mitre", "type": "IMPORT"}}`,
 		RemoveConnectorUpdate:   `{"name": "ghost"}`,
+		UpgradeUpdate:           `{"targetVersion": "6.9.3"}`,
 	}
 	rejected := map[string]error{}
 	for i, name := range ChangeNames {
@@ -157,6 +158,7 @@ func TestInstanceRejectsBadChangesOfEveryKind(t *testing.T) {
 		RemoveIntegrationUpdate: "integration: is not an integration", RotateSecretUpdate: "secret: opencti.encryptionKey cannot be rotated",
 		ApplySpecUpdate: "spec.name:", AddConnectorUpdate: "connector.type: must be one of EXTERNAL_IMPORT",
 		RemoveConnectorUpdate: `name: is not a connector of this instance (got "ghost")`,
+		UpgradeUpdate:         "targetVersion: is the version the instance runs (6.9.3)",
 	}
 	for _, name := range ChangeNames {
 		if err := rejected[name]; err == nil || !strings.Contains(err.Error(), want[name]) {

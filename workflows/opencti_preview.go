@@ -70,7 +70,7 @@ func withSecret(refs opencti.InstanceSecrets, field string, ref spec.SecretRef) 
 }
 
 // previewFix lists what the preview query takes.
-const previewFix = "send exactly one of setConfig, setIntegration, removeIntegration, rotateSecret, applySpec, addConnector, removeConnector, holding that change's JSON, " +
+const previewFix = "send exactly one of setConfig, setIntegration, removeIntegration, rotateSecret, applySpec, addConnector, removeConnector, upgrade, holding that change's JSON, " +
 	`e.g. {"setConfig": {"workers": 5}}`
 
 // preview is the preview query: what the change in raw would do if applied after
@@ -96,6 +96,9 @@ func (w *instance) preview(raw json.RawMessage) (Preview, error) {
 	}
 	if !w.st.Deployed {
 		out.Notes = append(out.Notes, "the deploy has not finished: the change is applied once it has")
+	}
+	if r, ok := c.(UpgradeRequest); ok {
+		return previewUpgrade(out, r, p.spec), nil
 	}
 	if r, ok := c.(RotateSecretRequest); ok && !r.generates(p.spec) {
 		out.Notes = append(out.Notes, fmt.Sprintf("%s is read again when applied: the services that use it restart only if its value changed", r.Secret))
@@ -177,6 +180,7 @@ func (r PreviewRequest) change() (string, json.RawMessage, error) {
 		{RemoveIntegrationUpdate, r.RemoveIntegration != nil, r.RemoveIntegration}, {RotateSecretUpdate, r.RotateSecret != nil, r.RotateSecret},
 		{ApplySpecUpdate, r.ApplySpec != nil, r.ApplySpec},
 		{AddConnectorUpdate, r.AddConnector != nil, r.AddConnector}, {RemoveConnectorUpdate, r.RemoveConnector != nil, r.RemoveConnector},
+		{UpgradeUpdate, r.Upgrade != nil, r.Upgrade},
 	} {
 		if !c.set {
 			continue

@@ -31,6 +31,7 @@ const (
 // failure and how to retry).
 func (w *instance) apply(ctx workflow.Context, c QueuedChange) {
 	res, err := w.reconcile(ctx, c)
+	defer w.reply(ctx, c)
 	if err != nil {
 		res.Error = operatorReason(err)
 		w.st.LastReason = c.ID + ": " + res.Error
@@ -72,6 +73,9 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 	}
 	if err != nil {
 		return res, temporal.NewNonRetryableApplicationError(strings.ReplaceAll(err.Error(), "\n", "; "), "InvalidChange", nil)
+	}
+	if r, ok := ch.(UpgradeRequest); ok {
+		return w.upgrade(ctx, c, r, res)
 	}
 	next := ch.next(base)
 	secrets := opencti.SecretTable.WithGiven(&next, w.st.Secrets)

@@ -62,6 +62,8 @@ type instanceOpts struct {
 	stopHang  bool          // every stop of the running platform hangs until SIGKILL
 	// userAddAnswer holds back userAdd's answers (the stand-in's -user-add-answer-delay).
 	userAddAnswer time.Duration
+	version       string // "": 6.9.3
+	workers       int    // 0: 3
 	real          bool   // the stand-ins with their default, real timings (first boot 102 s)
 	redisPort     int    // 0: the stack's Redis
 	rabbitPwd     string // "": the stack's password (by env reference)
@@ -77,12 +79,13 @@ func newInstance(t testing.TB, o instanceOpts) opencti.Instance {
 	t.Helper()
 	st := stacktest.Get(t)
 	name := fmt.Sprintf("t%d", time.Now().UnixNano()%1e12)
-	workers := 3
+	workers := cmp.Or(o.workers, 3)
+	version := cmp.Or(o.version, "6.9.3")
 	inst := opencti.Instance{
 		Name: name,
 		OpenCTI: opencti.Settings{
-			Version: "6.9.3",
-			PlatformCommand: fmt.Sprintf("%s/opencti-standin -version 6.9.3 -init-delay %s -start-delay 0 -fork-delay 0 -ready-delay 0 -migration-delay 0 -lock-retry 3s -lock-ttl 3s -lock-linger 2s -stop-delay %s -stop-hang %d", bin, o.initDelay, cmp.Or(o.stopDelay, standinStopTime), map[bool]int{false: 0, true: 1}[o.stopHang]) +
+			Version: version,
+			PlatformCommand: fmt.Sprintf("%s/opencti-standin -version "+version+" -init-delay %s -start-delay 0 -fork-delay 0 -ready-delay 0 -migration-delay 0 -lock-retry 3s -lock-ttl 3s -lock-linger 2s -stop-delay %s -stop-hang %d", bin, o.initDelay, cmp.Or(o.stopDelay, standinStopTime), map[bool]int{false: 0, true: 1}[o.stopHang]) +
 				fmt.Sprintf(" -user-add-answer-delay %s", o.userAddAnswer),
 			PlatformDir:   t.TempDir(),
 			WorkerCommand: bin + "/worker-standin -poll-interval 1s",
@@ -107,7 +110,7 @@ func newInstance(t testing.TB, o instanceOpts) opencti.Instance {
 		},
 	}
 	if o.real {
-		inst.OpenCTI.PlatformCommand = bin + "/opencti-standin -version 6.9.3"
+		inst.OpenCTI.PlatformCommand = bin + "/opencti-standin -version " + version
 		inst.OpenCTI.WorkerCommand = bin + "/worker-standin"
 	}
 	if o.redisPort != 0 {

@@ -23,6 +23,8 @@ type Client struct {
 	Token string
 	// HTTP is the client to use; callers set its timeout.
 	HTTP *http.Client
+	// noTokenField is set once the platform said User has no api_token (OpenCTI 7).
+	noTokenField bool
 }
 
 // HealthStatus is the outcome of one /health call, in OpenCTI's own terms.

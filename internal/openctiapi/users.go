@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // User is an OpenCTI user as socflow reads it.
@@ -16,7 +17,8 @@ type User struct {
 	Email string `json:"user_email"`
 	// AccountStatus is Active, Inactive, Locked or Expired.
 	AccountStatus string `json:"account_status"`
-	// APIToken is the user's API token.
+	// APIToken is the user's API token; empty on OpenCTI 7, which keeps only its
+	// HMAC (api_tokens) and never gives a token back.
 	APIToken string `json:"api_token"`
 	// Groups are the names of the groups the user is a member of.
 	Groups []string `json:"-"`
@@ -28,8 +30,27 @@ const (
 	AccountInactive = "Inactive"
 )
 
-// userFields is the selection of every user query, the groups as names.
-const userFields = `id name user_email account_status api_token groups { edges { node { name } } }`
+// userFields is the selection of every user query, the groups as names; %s is
+// api_token where the platform has it (tokenField).
+const userFields = `id name user_email account_status %s groups { edges { node { name } } }`
+
+// userQuery runs a query selecting userFields: with api_token first, and without it
+// when the platform says the field does not exist (OpenCTI 7, whose
+// legacy_token_migration replaced it with hashed api_tokens), remembered for the
+// client's later calls.
+func (c *Client) userQuery(ctx context.Context, query string, vars map[string]any, out any) error {
+	token := "api_token"
+	if c.noTokenField {
+		token = ""
+	}
+	err := c.Query(ctx, strings.ReplaceAll(query, "%USER%", fmt.Sprintf(userFields, token)), vars, out)
+	var qe *QueryError
+	if token != "" && errors.As(err, &qe) && strings.Contains(qe.Error(), `Cannot query field "api_token" on type "User"`) {
+		c.noTokenField = true
+		return c.userQuery(ctx, query, vars, out)
+	}
+	return err
+}
 
 // userNode is a user as the queries answer it.
 type userNode struct {
@@ -59,7 +80,7 @@ func eq(key, value string) map[string]any {
 
 // UserByEmail returns the user whose login is email, or nil when there is none.
 func (c *Client) UserByEmail(ctx context.Context, email string) (*User, error) {
-	users, err := c.users(ctx, `query UserByEmail($filters: FilterGroup) { users(first: 2, filters: $filters) { edges { node { `+userFields+` } } } }`,
+	users, err := c.users(ctx, `query UserByEmail($filters: FilterGroup) { users(first: 2, filters: $filters) { edges { node { %USER% } } } }`,
 		map[string]any{"filters": eq("user_email", email)})
 	if err != nil {
 		return nil, fmt.Errorf("cannot look up the user %s: %w", email, err)
@@ -73,7 +94,7 @@ func (c *Client) UserByEmail(ctx context.Context, email string) (*User, error) {
 // Users returns every user (the platform's own page size is ample for the users
 // socflow manages: one per connector).
 func (c *Client) Users(ctx context.Context) ([]User, error) {
-	users, err := c.users(ctx, `query Users { users(first: 5000) { edges { node { `+userFields+` } } } }`, nil)
+	users, err := c.users(ctx, `query Users { users(first: 5000) { edges { node { %USER% } } } }`, nil)
 	if err != nil {
 		return nil, fmt.Errorf("cannot list users: %w", err)
 	}
@@ -89,7 +110,7 @@ func (c *Client) users(ctx context.Context, query string, vars map[string]any) (
 			} `json:"edges"`
 		} `json:"users"`
 	}
-	if err := c.Query(ctx, query, vars, &out); err != nil {
+	if err := c.userQuery(ctx, query, vars, &out); err != nil {
 		return nil, err
 	}
 	users := make([]User, len(out.Users.Edges))
@@ -153,7 +174,7 @@ func (c *Client) AddUser(ctx context.Context, nu NewUser) (User, error) {
 	var out struct {
 		UserAdd userNode `json:"userAdd"`
 	}
-	err := c.Query(ctx, `mutation UserAdd($input: UserAddInput!) { userAdd(input: $input) { `+userFields+` } }`,
+	err := c.userQuery(ctx, `mutation UserAdd($input: UserAddInput!) { userAdd(input: $input) { %USER% } }`,
 		map[string]any{"input": map[string]any{"name": nu.Name, "user_email": nu.Email, "password": nu.Password,
 			"groups": nu.GroupIDs, "prevent_default_groups": true}}, &out)
 	var qe *QueryError

@@ -16,6 +16,7 @@ var registered = []struct {
 }{
 	{workflows.DeployOpenCTIWorkflow, workflows.DeployOpenCTI},
 	{workflows.OpenCTIInstanceWorkflow, workflows.OpenCTIInstance},
+	{workflows.UpgradeOpenCTIWorkflow, workflows.UpgradeOpenCTI},
 }
 
 // RegisterWorkflows registers every socflow workflow under its type name on r: a

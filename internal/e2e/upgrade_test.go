@@ -1,0 +1,206 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	tclient "go.temporal.io/sdk/client"
+
+	"github.com/socflow/socflow/internal/opencti"
+	"github.com/socflow/socflow/internal/stacktest"
+	"github.com/socflow/socflow/workflows"
+)
+
+// searchDo calls the stack's OpenSearch and returns the status and body.
+func searchDo(t *testing.T, method, path string, body any) (int, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, stacktest.Get(t).OpenSearchURL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out
+}
+
+// upgradeTargetCommand is the stand-in's command line at another version, with a
+// migration phase long enough to be seen.
+func upgradeTargetCommand(inst opencti.Instance, version string) string {
+	cmd := strings.Replace(inst.OpenCTI.PlatformCommand, "-version "+inst.OpenCTI.Version, "-version "+version, 1)
+	return strings.Replace(cmd, "-migration-delay 0", "-migration-delay 4s", 1)
+}
+
+// stopTimes are the spawn times of the stop changes of a Pebble after a change ID.
+func stopTimes(t *testing.T, socket, after string) map[string]time.Time {
+	t.Helper()
+	out := map[string]time.Time{}
+	for _, ch := range changesAfter(t, socket, after) {
+		if ch.Kind == "stop" {
+			out[ch.Summary] = ch.SpawnTime
+		}
+	}
+	return out
+}
+
+// TestUpgradeOpenCTIWithWorkersAndConnector is issue 11's upgrade on the real stack:
+// 6.9.28 with 3 workers and a pycti connector. The pre-flight alone (check) reports
+// findings and changes nothing; a downgrade is refused before anything is recorded,
+// every index template and the Pebble change list unchanged; the upgrade stops the
+// connector, then the workers, then the platform, starts the platform on 7.260318.0
+// (the status shows it migrating), verifies about.version, starts the workers, and
+// brings the connector up on the target's pycti; the document written before is
+// there after.
+func TestUpgradeOpenCTIWithWorkersAndConnector(t *testing.T) {
+	const from, to = "6.9.28", "7.260318.0"
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second, version: from})
+	fixture := pyctiConnector(t, inst, "fixture", opencti.ExternalImport, "identity")
+	inst.Connectors = []opencti.Connector{fixture}
+	run := startInstanceWith(t, c, queue, inst)
+	id := run.GetID()
+	waitInstance(t, c, id, 4*time.Minute, "active with its connector", connectorsRunning(1))
+	recordHistory(t, c, c.GetWorkflow(context.Background(), workflows.UpgradeWorkflowID(inst.Name), ""))
+
+	marker := inst.Name + "_stix_domain_objects"
+	if code, body := searchDo(t, http.MethodPut, "/"+marker+"/_doc/socflow-upgrade-marker?refresh=true",
+		map[string]any{"entity_type": "Note", "content": "written before the upgrade"}); code >= 300 {
+		t.Fatalf("cannot write the marker document: %d %s", code, body)
+	}
+
+	check, err := applyChange(t, c, id, workflows.UpgradeUpdate, workflows.UpgradeRequest{RequestID: "check", TargetVersion: to, Check: true})
+	if err != nil || check.Upgrade == nil || check.Upgrade.Outcome != workflows.UpgradeChecked || opencti.Blocking(check.Upgrade.Findings) {
+		t.Fatalf("pre-flight check: %+v %v", check, err)
+	}
+	t.Logf("pre-flight findings: %v", check.Upgrade.Findings)
+
+	// A downgrade is refused before anything is recorded: templates and Pebble untouched.
+	_, templatesBefore := searchDo(t, http.MethodGet, "/_index_template/"+inst.Name+"_*", nil)
+	lastBefore := lastChange(t, inst.Pebble.Socket)
+	if _, err := applyChange(t, c, id, workflows.UpgradeUpdate, workflows.UpgradeRequest{TargetVersion: "6.9.3"}); err == nil ||
+		!strings.Contains(err.Error(), "targetVersion: 6.9.3 is older than the running 6.9.28: OpenCTI cannot downgrade its data") {
+		t.Errorf("downgrade: %v", err)
+	}
+	if _, after := searchDo(t, http.MethodGet, "/_index_template/"+inst.Name+"_*", nil); !bytes.Equal(after, templatesBefore) {
+		t.Error("the index templates changed on a refused downgrade")
+	}
+	if got := lastChange(t, inst.Pebble.Socket); got != lastBefore {
+		t.Errorf("Pebble changed on a refused downgrade: %s, before %s", got, lastBefore)
+	}
+
+	connectorBefore := lastChange(t, fixture.Pebble.Socket)
+	req := workflows.UpgradeRequest{RequestID: "upgrade", TargetVersion: to, PlatformCommand: upgradeTargetCommand(inst, to)}
+	py7 := os.Getenv("SOCFLOW_PYCTI7_PYTHON")
+	if py7 == "" {
+		t.Fatal("SOCFLOW_PYCTI7_PYTHON is not set: run deploy/local/stack up, which installs the target's pycti")
+	}
+	req.ConnectorCommands = map[string]string{fixture.Name: strings.Replace(fixture.Command, os.Getenv("SOCFLOW_PYCTI_PYTHON"), py7, 1)}
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	h, err := sendChange(ctx, c, id, workflows.UpgradeUpdate, "upgrade", req, tclient.WorkflowUpdateStageAccepted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The child's status, polled while it runs: the phases it shows.
+	var steps []string
+	done, polled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			if st, err := queryUpgrade(c, inst.Name); err == nil && st.Status.Step != "" && !slices.Contains(steps, st.Status.Step) {
+				steps = append(steps, st.Status.Step)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}()
+	var res workflows.ChangeResult
+	err = h.Get(ctx, &res)
+	close(done)
+	<-polled
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	t.Logf("upgrade phases seen: %v; result %s", steps, res.Summary)
+	if res.Upgrade == nil || res.Upgrade.Outcome != workflows.UpgradeUpgraded || res.Upgrade.To != to {
+		t.Errorf("upgrade result %+v", res.Upgrade)
+	}
+	if !slices.Contains(steps, "migrating") {
+		t.Errorf("the status never showed the platform migrating: %v", steps)
+	}
+	// Order: the connector, then the workers, then the platform stopped.
+	cs, ps := stopTimes(t, fixture.Pebble.Socket, connectorBefore), stopTimes(t, inst.Pebble.Socket, lastBefore)
+	var connStop, workersStop, platformStop time.Time
+	for s, at := range cs {
+		if strings.Contains(s, opencti.ConnectorService) {
+			connStop = at
+		}
+	}
+	for s, at := range ps {
+		switch {
+		case strings.Contains(s, "worker-0"):
+			workersStop = at
+		case strings.Contains(s, `"platform"`):
+			platformStop = at
+		}
+	}
+	if connStop.IsZero() || workersStop.IsZero() || platformStop.IsZero() || !connStop.Before(workersStop) || !workersStop.Before(platformStop) {
+		t.Errorf("stops: connector %s, workers %s, platform %s (changes %v / %v); want in that order", connStop, workersStop, platformStop, cs, ps)
+	}
+	st := waitInstance(t, c, id, 3*time.Minute, "active on the target with its connector", connectorsRunning(1))
+	if st.Version != to {
+		t.Errorf("instance version after the upgrade: %s", st.Version)
+	}
+	if got := activeServices(t, inst.Pebble.Socket); !slices.Equal(got, []string{"platform", "worker-0", "worker-1", "worker-2"}) {
+		t.Errorf("services after the upgrade: %v", got)
+	}
+	if plan, err := pebbleClient(t, fixture.Pebble.Socket).PlanBytes(nil); err != nil || !strings.Contains(string(plan), py7) {
+		t.Errorf("the connector's plan after the upgrade does not run the target's pycti (%s): %v\n%s", py7, err, plan)
+	}
+	if n := platformStarts(t, inst.Pebble.Socket); n != 2 {
+		t.Errorf("platform started %d times, want 2 (deploy, upgrade)", n)
+	}
+	if code, body := searchDo(t, http.MethodGet, "/"+marker+"/_doc/socflow-upgrade-marker", nil); code != http.StatusOK ||
+		!strings.Contains(string(body), "written before the upgrade") {
+		t.Errorf("the document written before the upgrade: %d %s", code, body)
+	}
+	_, ms := searchDo(t, http.MethodPost, "/"+inst.Name+"_internal_objects/_search", map[string]any{"query": map[string]any{"match": map[string]any{"entity_type": "MigrationStatus"}}})
+	if !strings.Contains(string(ms), `"platformVersion":"`+to+`"`) {
+		t.Errorf("MigrationStatus after the upgrade: %s", ms)
+	}
+	// A downgrade of the upgraded instance is refused too, naming both versions.
+	if _, err := applyChange(t, c, id, workflows.UpgradeUpdate, workflows.UpgradeRequest{TargetVersion: from}); err == nil ||
+		!strings.Contains(err.Error(), fmt.Sprintf("%s is older than the running %s", from, to)) {
+		t.Errorf("downgrade after the upgrade: %v", err)
+	}
+}
+
+// queryUpgrade reads the status of an instance's upgrade child.
+func queryUpgrade(c tclient.Client, name string) (workflows.UpgradeStatus, error) {
+	var st workflows.UpgradeStatus
+	v, err := c.QueryWorkflow(context.Background(), workflows.UpgradeWorkflowID(name), "", workflows.StatusQuery)
+	if err == nil {
+		err = v.Get(&st)
+	}
+	return st, err
+}
