@@ -102,7 +102,7 @@ func (s *searchBackend) entitySources(ctx context.Context, index, entityType str
 }
 
 func (o *searchObjects) remove(ctx context.Context, entityType, id string) (bool, error) {
-	status, raw, err := o.s.do(ctx, http.MethodDelete, "/"+o.index(entityType)+"/_doc/"+url.PathEscape(id)+"?refresh=wait_for", nil)
+	status, raw, err := o.s.do(ctx, http.MethodDelete, "/"+o.index(entityType)+"/_doc/"+url.PathEscape(id)+"?refresh=true", nil)
 	if err != nil {
 		return false, newError(DatabaseErrorName, "Fail to delete document", err, nil, map[string]any{"id": id})
 	}

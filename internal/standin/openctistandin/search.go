@@ -259,10 +259,12 @@ func (s *searchBackend) readMigrationStatus(ctx context.Context) (migrationStatu
 	return ms, found, err
 }
 
-// putDoc indexes one document by id through the write alias and waits until it
-// is searchable, so the next boot sees it.
+// putDoc indexes one document by id through the write alias and refreshes the
+// shard, as OpenCTI's elIndex and elUpdate do (refresh: true), so the document is
+// searchable at once; refresh=wait_for would wait up to the 1 s refresh interval
+// on every write, slower than the real platform.
 func (s *searchBackend) putDoc(ctx context.Context, alias, id string, doc any) error {
-	status, raw, err := s.do(ctx, http.MethodPut, "/"+alias+"/_doc/"+url.PathEscape(id)+"?refresh=wait_for", doc)
+	status, raw, err := s.do(ctx, http.MethodPut, "/"+alias+"/_doc/"+url.PathEscape(id)+"?refresh=true", doc)
 	if err := mustOK(status, raw, err); err != nil {
 		return newError(DatabaseErrorName, "Fail to index document", err, nil, map[string]any{"index": alias, "id": id})
 	}
