@@ -2,7 +2,8 @@
 // reads OpenCTI's environment, checks the real dependencies in OpenCTI's order,
 // takes the init lock through a forked child, initialises or migrates the real
 // OpenSearch, and serves /health, GraphQL and metrics. Flags carry what a real
-// image has baked in: the version and the timings, whose defaults are the real
+// image has baked in: the version, its migrations (-migrations, and
+// -fail-migration to make one fail) and the timings, whose defaults are the real
 // platform's (openctistandin.RealTimings); tests shorten them.
 package main
 
@@ -25,6 +26,8 @@ func main() {
 	}
 	version := flag.String("version", openctistandin.DefaultVersion, "OpenCTI version this binary pretends to be")
 	python := flag.String("python", "python3", "Python interpreter that must run (APP__PYTHON_EXECUTION_VENV overrides)")
+	migrations := flag.Int("migrations", openctistandin.DefaultMigrations, "how many migrations a version change runs (5 in the real 6.9.28 -> 7.260318.0)")
+	failMigration := flag.String("fail-migration", "", "migration that fails when it runs: its 1-based position in the version change or part of its file name")
 	timings := openctistandin.AddFlags(flag.CommandLine)
 	flag.Parse()
 
@@ -36,6 +39,7 @@ func main() {
 		os.Exit(1)
 	}
 	cfg.Version, cfg.Timings, cfg.Python = *version, *timings, *python
+	cfg.Migrations, cfg.FailMigration = *migrations, *failMigration
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -53,6 +53,14 @@ type Config struct {
 	// Timings are used as given: RealTimings() is the real platform's, tests pass
 	// shorter ones (a zero duration means no delay).
 	Timings Timings
+	// Migrations is how many migrations the binary runs on data of an older
+	// version (default DefaultMigrations, the 5 of §8's 6.9.28 -> 7.260318.0).
+	Migrations int
+	// FailMigration names a migration that fails when it runs, as a real one can:
+	// a 1-based position among the Migrations of the version change, or a part of
+	// its file name ("legacy_token_migration"); "" fails none. The migrations
+	// before it stay recorded, since OpenCTI does not roll back.
+	FailMigration string
 	// Python is the interpreter checked at start (default python3; see PythonVenv).
 	Python string
 	// Executable is the binary re-executed as the init lock's child process

@@ -78,7 +78,9 @@ type groupDoc struct {
 }
 
 // userDoc is a stored user. Memberships are kept on the user, as OpenCTI
-// denormalises member-of relations into rel_member-of.internal_id.
+// denormalises member-of relations into rel_member-of.internal_id. A 6.x user
+// has its token in clear in api_token; the 7.x legacy_token_migration moves it,
+// hashed, into api_tokens (tokens.go).
 type userDoc struct {
 	InternalID           string                `json:"internal_id"`
 	StandardID           string                `json:"standard_id"`
@@ -95,7 +97,8 @@ type userDoc struct {
 	External             bool                  `json:"external"`
 	AccountStatus        string                `json:"account_status"`
 	AccountLockAfterDate *string               `json:"account_lock_after_date"`
-	APIToken             string                `json:"api_token"`
+	APIToken             string                `json:"api_token,omitempty"`
+	APITokens            []apiTokenDoc         `json:"api_tokens,omitempty"`
 	UserServiceAccount   bool                  `json:"user_service_account"`
 	SubmenuShowIcons     bool                  `json:"submenu_show_icons"`
 	SubmenuAutoCollapse  bool                  `json:"submenu_auto_collapse"`
@@ -128,8 +131,10 @@ func standardID(entityType, key string) string {
 
 // ensureDirectory creates the built-in groups missing from the store and
 // writes the admin user from APP__ADMIN__* (email and token follow the
-// environment at every boot, as OpenCTI's initializeAdminUser does).
-func ensureDirectory(ctx context.Context, o objectStore, adminEmail, adminToken string) error {
+// environment at every boot, as OpenCTI's initializeAdminUser does, which is
+// why APP__ADMIN__TOKEN survives a change of the 7.x token key). tokenKey is
+// Config.tokenKey: nil keeps the token in clear (6.x).
+func ensureDirectory(ctx context.Context, o objectStore, adminEmail, adminToken string, tokenKey []byte) error {
 	groups, err := listAs[groupDoc](ctx, o, entityGroup)
 	if err != nil {
 		return err
@@ -163,7 +168,8 @@ func ensureDirectory(ctx context.Context, o objectStore, adminEmail, adminToken 
 		admin = userDoc{InternalID: adminUserID, EntityType: entityUser, ParentTypes: internalObjectParentTypes,
 			Language: defaultUserLocale, Theme: defaultUserTheme, CreatedAt: now}
 	}
-	admin.Name, admin.UserEmail, admin.APIToken = "admin", strings.ToLower(adminEmail), adminToken
+	admin.Name, admin.UserEmail = "admin", strings.ToLower(adminEmail)
+	setToken(&admin, tokenKey, adminTokenName, adminToken)
 	admin.StandardID, admin.AccountStatus, admin.UpdatedAt = standardID("user", admin.UserEmail), accountActive, now
 	if !contains(admin.Groups, byName["Administrators"]) {
 		admin.Groups = append(admin.Groups, byName["Administrators"])
@@ -175,7 +181,8 @@ func ensureDirectory(ctx context.Context, o objectStore, adminEmail, adminToken 
 // object: users, groups, connectors and the migration status alike.
 var internalObjectParentTypes = []string{"Basic-Object", "Internal-Object"}
 
-// authenticate resolves a bearer token to its user. Tokens of users whose
+// authenticate resolves a bearer token to its user, by its HMAC under the
+// configured key on 7.x (tokenMatches). Tokens of users whose
 // account is not Active authenticate nobody: OpenCTI refuses them at login and
 // the request goes on anonymous, so protected fields answer AUTH_REQUIRED.
 func (st *apiState) authenticate(ctx context.Context, token string) (*user, error) {
@@ -184,7 +191,7 @@ func (st *apiState) authenticate(ctx context.Context, token string) (*user, erro
 		return nil, err
 	}
 	for _, u := range users {
-		if u.APIToken == "" || u.APIToken != token {
+		if !tokenMatches(u, st.tokenKey, token) {
 			continue
 		}
 		if u.AccountStatus != accountActive {

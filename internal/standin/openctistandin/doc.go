@@ -5,6 +5,12 @@
 // downgrades, the health endpoint and a slice of the GraphQL API), so that the
 // orchestrator is tested on that behaviour on machines where OpenCTI cannot run.
 //
+// A version change runs the migrations of OpenCTI's migration.js one by one
+// (migration.go): each recorded as it completes (lastRun, a MigrationReference),
+// none rolled back when one fails (Config.FailMigration), the rest resumed by the
+// next start once the init lock has expired. From 7.x, API tokens are HMACs under
+// APP__ENCRYPTION_KEY and User has api_tokens instead of api_token (tokens.go).
+//
 // The GraphQL slice (schema.graphql) covers what pycti 6.9.28 sends for a
 // connector built on OpenCTIConnectorHelper — the health check, registerConnector
 // (returning the RabbitMQ and S3 connection and the queue names), pingConnector,

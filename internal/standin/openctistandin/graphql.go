@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -36,6 +37,9 @@ type apiState struct {
 	redis *redisBackend
 	// objects holds users, groups, connectors and works (the search engine in Run).
 	objects objectStore
+	// tokenKey is Config.tokenKey: nil on 6.x (tokens in clear), the HMAC key of
+	// api_tokens on 7.x.
+	tokenKey []byte
 	// userAddAnswer holds back userAdd's answer after the write (Timings.UserAddAnswer).
 	userAddAnswer time.Duration
 	// mu serialises the API's writes, as OpenCTI's per-entity locks do, so a
@@ -315,11 +319,34 @@ func (m *moduleResolver) Enable() bool   { return m.enable }
 func (m *moduleResolver) Running() bool  { return m.running }
 func (m *moduleResolver) Warning() *bool { return &m.warning }
 
-// newSchema parses the SDL against the resolvers; a mismatch is a programming
-// error caught by every test, so it panics. One root resolver serves Query and
-// Mutation, as graph-gophers wants.
+// newSchema parses the SDL of the platform's version against the resolvers; a
+// mismatch is a programming error caught by every test, so it panics. One root
+// resolver serves Query and Mutation, as graph-gophers wants.
 func newSchema(st *apiState) *graphql.Schema {
-	return graphql.MustParseSchema(schemaSDL, &queryResolver{st: st})
+	return graphql.MustParseSchema(schemaFor(st.version), &queryResolver{st: st})
+}
+
+// userTokenField6 is the token field of User and MeUser in 6.x; 7.x replaced
+// it with api_tokens (pycti 7.x asks connector_user { api_tokens { id name } }),
+// so a 6.x client asking api_token fails validation: 'Cannot query field
+// "api_token" on type "User".' (docs/opencti.md §8).
+const (
+	userTokenField6 = "\n  api_token: String!\n"
+	userTokenField7 = "\n  api_tokens: [ApiToken!]!\n"
+	apiTokenType7   = "\n# ApiToken is a 7.x user's API token as the API shows it: never the token.\ntype ApiToken {\n  id: ID!\n  name: String!\n  created_at: DateTime\n}\n"
+)
+
+// schemaFor is schema.graphql (6.x) or, for 7.x, the same with User and
+// MeUser's api_token replaced by api_tokens.
+func schemaFor(version string) string {
+	v, err := parseVersion(version)
+	if err != nil || v[0] < 7 {
+		return schemaSDL
+	}
+	if n := strings.Count(schemaSDL, userTokenField6); n != 2 {
+		panic(fmt.Sprintf("schema.graphql has %d api_token fields, want 2 (User and MeUser)", n))
+	}
+	return strings.ReplaceAll(schemaSDL, userTokenField6, userTokenField7) + apiTokenType7
 }
 
 // graphqlHandler serves {base}/graphql by POST (JSON body) or GET (?query=),

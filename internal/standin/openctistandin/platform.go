@@ -153,7 +153,9 @@ func (in *initializer) lifecyclePolicy(ctx context.Context) (bool, error) {
 
 // existing is OpenCTI's existing-platform path: refresh the mappings (rewriting
 // every template, even on a refused downgrade), the queues, then refuse data
-// that is too recent, check the admin token and run the migrations.
+// that is too recent, check the admin token and apply the migrations — on every
+// boot, as OpenCTI does, so a boot on the same version logs that nothing is to
+// migrate.
 func (in *initializer) existing(ctx context.Context, ms migrationStatus) (platformState, error) {
 	in.log.Info("[INIT] Existing platform detected, initialization...")
 	if ms.PlatformVersion != in.cfg.Version {
@@ -192,44 +194,17 @@ func (in *initializer) existing(ctx context.Context, ms migrationStatus) (platfo
 	if err := checkAdminToken(in.cfg.AdminToken); err != nil {
 		return platformState{}, err
 	}
-	if cmp < 0 {
-		if err := in.migrate(ctx, ms); err != nil {
-			return platformState{}, err
-		}
-	} else {
-		in.log.Info("[MIGRATION] Read 1 migrations from the database")
-		in.log.Info("[MIGRATION] Platform already up to date, nothing to migrate")
+	if err := in.applyMigration(ctx, ms); err != nil {
+		return platformState{}, err
 	}
 	return in.writeEntities(ctx)
-}
-
-// migrate applies the one migration between the stored version and this one,
-// recording it as OpenCTI does (a MigrationReference, lastRun, platformVersion).
-func (in *initializer) migrate(ctx context.Context, ms migrationStatus) error {
-	name := fmt.Sprintf("%s-upgrade-to-%s.js", migrationTime(in.cfg.Version), in.cfg.Version)
-	in.log.Info("[MIGRATION] Read 1 migrations from the database")
-	in.log.Info("[MIGRATION] 1 migrations will be executed")
-	in.log.Info("[MIGRATION] Saving current configuration, " + name)
-	id := uuid.NewString()
-	ref := map[string]any{"internal_id": id, "standard_id": "internal-object--" + id, "entity_type": "MigrationReference",
-		"title": name, "timestamp": migrationTime(in.cfg.Version), "created_at": nowISO()}
-	if err := in.b.search.putDoc(ctx, in.b.search.internalObjects(), id, ref); err != nil {
-		return err
-	}
-	ms.LastRun, ms.PlatformVersion, ms.UpdatedAt = migrationTime(in.cfg.Version), in.cfg.Version, nowISO()
-	if err := in.b.search.putDoc(ctx, in.b.search.internalObjects(), ms.InternalID, ms); err != nil {
-		return err
-	}
-	in.log.Info("[MIGRATION] Migration process completed")
-	in.log.Info("Platform version updated to " + in.cfg.Version)
-	return nil
 }
 
 // writeEntities ensures the built-in groups, the admin user and the settings
 // entity, returning the settings id the API reports.
 func (in *initializer) writeEntities(ctx context.Context) (platformState, error) {
 	s := in.b.search
-	if err := ensureDirectory(ctx, newSearchObjects(s), in.cfg.AdminEmail, in.cfg.AdminToken); err != nil {
+	if err := ensureDirectory(ctx, newSearchObjects(s), in.cfg.AdminEmail, in.cfg.AdminToken, in.cfg.tokenKey()); err != nil {
 		return platformState{}, err
 	}
 	var settings struct {
@@ -272,21 +247,4 @@ func checkAdminToken(token string) error {
 		return newError(ConfigurationErrorName, "Token must be a valid UUID", nil, ErrInvalidToken, nil)
 	}
 	return nil
-}
-
-// migrationTime is the newest migration of a build, as the epoch-ms prefix of
-// its migration file: monotonic in the version, so upgrades have one to run.
-func migrationTime(version string) string {
-	v, err := parseVersion(version)
-	if err != nil || len(v) == 0 {
-		return "1700000000000"
-	}
-	t := int64(1_700_000_000_000) + int64(v[0])*10_000_000_000
-	if len(v) > 1 {
-		t += int64(v[1]) * 10_000_000
-	}
-	if len(v) > 2 {
-		t += int64(v[2]) * 10_000
-	}
-	return fmt.Sprint(t)
 }

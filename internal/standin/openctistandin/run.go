@@ -31,6 +31,9 @@ func (c Config) withDefaults() Config {
 	if c.Dir == "" {
 		c.Dir = "."
 	}
+	if c.Migrations <= 0 {
+		c.Migrations = DefaultMigrations
+	}
 	return c
 }
 
@@ -138,6 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 		s3:          cfg.S3,
 		redis:       b.redis,
 		objects:     newSearchObjects(b.search),
+		tokenKey:    cfg.tokenKey(),
 
 		userAddAnswer: cfg.Timings.UserAddAnswer,
 	}

@@ -51,7 +51,7 @@ func testState() *apiState {
 		objects: newMemoryObjects(),
 	}
 	ctx := context.Background()
-	if err := ensureDirectory(ctx, st.objects, "admin@opencti.io", testToken); err != nil {
+	if err := ensureDirectory(ctx, st.objects, "admin@opencti.io", testToken, st.tokenKey); err != nil {
 		panic(err)
 	}
 	analyst := userDoc{InternalID: "u2", EntityType: entityUser, Name: "analyst", UserEmail: "analyst@opencti.io",

@@ -20,11 +20,21 @@ type Timings struct {
 	// Init is the first-boot initialisation, lock taken to "[INIT] Platform
 	// initialization done"; the admin token is checked at 36 % of it (≈ 40 s from start).
 	Init time.Duration
-	// Migration is the silent mapping refresh of a boot that migrates data.
+	// Migration is the silent mapping refresh of a boot that changes version:
+	// no log line between "[INIT] Existing platform detected" and "[MIGRATION]
+	// Read N migrations from the database". With Start and Fork it is the "first
+	// ≈ 30 s are silent" of §8: 4 + 5 + 21 = 30 s from process start.
 	Migration time.Duration
+	// MigrationStep is how long each migration of a version change runs before it
+	// is recorded ("[MIGRATION] Saving current configuration, <file>"). §8's upgrade
+	// reached the port 38 s after start on a small dataset: 38 − 30 s silent − 7 s
+	// Ready leaves ≈ 1 s for its 5 migrations, so 200 ms each. Big datasets take
+	// hours (§2); tests lengthen it to kill or watch a migration in progress.
+	MigrationStep time.Duration
 	// Ready is "[INIT] Platform initialization done" to the port opening (modules
 	// starting). Start+Fork+Init+Ready is the 102 s first boot, Start+Fork+Ready
-	// the 16 s second boot, Start+Fork+Migration+Ready the 38 s upgrade.
+	// the 16 s second boot, Start+Fork+Migration+5×MigrationStep+Ready the 38 s
+	// upgrade.
 	Ready time.Duration
 	// LockRetry is how long a start retries a held platform_init_lock before
 	// failing with LOCK_ERROR.
@@ -58,7 +68,8 @@ func RealTimings() Timings {
 		Start:         4 * time.Second,
 		Fork:          5 * time.Second,
 		Init:          86 * time.Second,
-		Migration:     22 * time.Second,
+		Migration:     21 * time.Second,
+		MigrationStep: 200 * time.Millisecond,
 		Ready:         7 * time.Second,
 		LockRetry:     26 * time.Second,
 		LockTTL:       60 * time.Second,
@@ -78,6 +89,7 @@ func AddFlags(fs *flag.FlagSet) *Timings {
 	fs.DurationVar(&t.Fork, "fork-delay", r.Fork, "start-up of the forked init-lock child")
 	fs.DurationVar(&t.Init, "init-delay", r.Init, "first-boot initialisation (lock to \"[INIT] Platform initialization done\")")
 	fs.DurationVar(&t.Migration, "migration-delay", r.Migration, "silent mapping refresh of a migrating boot")
+	fs.DurationVar(&t.MigrationStep, "migration-step-delay", r.MigrationStep, "time each migration of a version change runs before it is recorded")
 	fs.DurationVar(&t.Ready, "ready-delay", r.Ready, "initialisation done to API port open")
 	fs.DurationVar(&t.LockRetry, "lock-retry", r.LockRetry, "how long a held platform_init_lock is retried before LOCK_ERROR")
 	fs.DurationVar(&t.LockTTL, "lock-ttl", r.LockTTL, "platform_init_lock lifetime (extended while held)")

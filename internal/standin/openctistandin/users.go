@@ -149,7 +149,7 @@ func (q *queryResolver) addUser(ctx context.Context, in userAddInput) (*userReso
 	u := userDoc{InternalID: uuid.NewString(), StandardID: standardID("user", email), EntityType: entityUser,
 		ParentTypes: internalObjectParentTypes, Name: in.Name, UserEmail: email, Firstname: in.Firstname, Lastname: in.Lastname,
 		Description: in.Description, Language: orDefault(in.Language, defaultUserLocale), Theme: orDefault(in.Theme, defaultUserTheme),
-		UnitSystem: in.UnitSystem, AccountStatus: orDefault(in.AccountStatus, accountActive), APIToken: uuid.NewString(),
+		UnitSystem: in.UnitSystem, AccountStatus: orDefault(in.AccountStatus, accountActive),
 		UserServiceAccount: serviceAccount, SubmenuShowIcons: isTrue(in.SubmenuShowIcons),
 		SubmenuAutoCollapse: isTrue(in.SubmenuAutoCollapse), MonochromeLabels: isTrue(in.MonochromeLabels),
 		ConfidenceLevel: in.UserConfidenceLevel, Groups: []string{}, CreatedAt: now, UpdatedAt: now}
@@ -157,6 +157,9 @@ func (q *queryResolver) addUser(ctx context.Context, in userAddInput) (*userReso
 		s := string(*in.AccountLockAfterDate)
 		u.AccountLockAfterDate = &s
 	}
+	// On 7.x the token is kept only as its hash, so no client learns it from
+	// userAdd; the 7.x token API is not modelled.
+	setToken(&u, st.tokenKey, userTokenName, uuid.NewString())
 	if err := st.objects.put(ctx, entityUser, u.InternalID, u); err != nil {
 		return nil, errDatabase(err)
 	}
@@ -303,6 +306,10 @@ func (e *userEditResolver) FieldPatch(ctx context.Context, args struct{ Input []
 			}
 			// Passwords are not kept by the stand-in: only API tokens log in.
 		case "api_token":
+			if e.st.tokenKey != nil {
+				// 7.x has no api_token attribute left to patch.
+				return nil, errUnsupported("The stand-in cannot update the attribute api_token of a User", map[string]any{"key": in.Key})
+			}
 			u.APIToken = value
 		default:
 			return nil, errUnsupported(fmt.Sprintf("The stand-in cannot update the attribute %s of a User", in.Key), map[string]any{"key": in.Key})
@@ -406,7 +413,8 @@ func (e *userEditResolver) TokenRenew(ctx context.Context) (*userResolver, error
 	if err != nil {
 		return nil, err
 	}
-	u.APIToken, u.UpdatedAt = uuid.NewString(), nowISO()
+	setToken(&u, e.st.tokenKey, userTokenName, uuid.NewString())
+	u.UpdatedAt = nowISO()
 	if err := e.st.objects.put(ctx, entityUser, u.InternalID, u); err != nil {
 		return nil, errDatabase(err)
 	}

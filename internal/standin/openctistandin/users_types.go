@@ -68,6 +68,29 @@ func (u *userResolver) APIToken(ctx context.Context) (string, error) {
 	return u.d.APIToken, nil
 }
 
+// APITokens are a 7.x user's tokens (id and name, never the token or its
+// hash), readable by the same callers as a 6.x api_token.
+func (u *userResolver) APITokens(ctx context.Context) ([]*apiTokenResolver, error) {
+	caller, err := requireUser(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if caller.doc.InternalID != u.d.InternalID && !caller.can(capSetAccesses) {
+		return nil, errForbidden()
+	}
+	out := make([]*apiTokenResolver, len(u.d.APITokens))
+	for i, t := range u.d.APITokens {
+		out[i] = &apiTokenResolver{t}
+	}
+	return out, nil
+}
+
+type apiTokenResolver struct{ d apiTokenDoc }
+
+func (t *apiTokenResolver) ID() graphql.ID       { return graphql.ID(t.d.ID) }
+func (t *apiTokenResolver) Name() string         { return t.d.Name }
+func (t *apiTokenResolver) CreatedAt() *dateTime { return optDate(t.d.CreatedAt) }
+
 // memberGroups are the user's groups, in name order.
 func (u *userResolver) memberGroups(ctx context.Context) ([]groupDoc, error) {
 	all, err := u.st.groupsByID(ctx)
