@@ -1,11 +1,12 @@
 package main
 
 // Process-level tests of the stand-in binary: exit codes, what it prints
-// before its logger exists, SIGTERM mid-init and in steady state, and the
-// forked lock child as ps sees it.
+// before its logger exists, SIGTERM mid-init and in steady state, the forked
+// lock child as ps sees it, and kill -9 or a failing migration during an upgrade.
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/url"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/socflow/socflow/internal/stacktest"
 )
@@ -241,4 +243,112 @@ func TestSteadyStateStop(t *testing.T) {
 			}
 		})
 	}
+}
+
+// upgradeFlags start the binary as 7.260318.0 on existing data, quickly but for
+// the step given to each migration.
+func upgradeFlags(step string) []string {
+	return append(append([]string{}, fast...), "-version", "7.260318.0", "-migration-delay", "0", "-migration-step-delay", step,
+		"-stop-delay", "0", "-stop-hang", "0")
+}
+
+// existing69 leaves an existing 6.9.28 platform in environ's names, stopped.
+func existing69(t *testing.T, dir string, environ []string) {
+	t.Helper()
+	p := startProc(t, dir, environ, append(append([]string{}, fast...), "-version", "6.9.28", "-init-delay", "1s", "-stop-delay", "0", "-stop-hang", "0")...)
+	p.waitLog(t, "[OPENCTI] API ready on port")
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.exitCode(t, 10*time.Second); code != 0 {
+		t.Fatalf("6.9.28 stop: exit %d:\n%s", code, p.log())
+	}
+}
+
+// envValue is name's value in environ.
+func envValue(environ []string, name string) string {
+	for _, kv := range environ {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// TestKill9MidMigrationThenLockErrorThenResume is §8's kill -9 during the
+// upgrade's migrations: the next start within the lock's TTL (kept alive by the
+// orphaned lock child) exits 1 with LOCK_ERROR and "[OPENCTI] Platform default
+// initialization failed"; once the lock has expired, a start reads the two
+// recorded migrations, runs the three after lastRun, and opens the port.
+func TestKill9MidMigrationThenLockErrorThenResume(t *testing.T) {
+	environ := env(t)
+	dir := t.TempDir()
+	existing69(t, dir, environ)
+
+	killed := startProc(t, dir, environ, upgradeFlags("1s")...)
+	for deadline := time.Now().Add(60 * time.Second); strings.Count(killed.log(), "[MIGRATION] Saving current configuration, ") < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no second migration within 60s:\n%s", killed.log())
+		}
+	}
+	child := findChild(t, killed.cmd.Process.Pid)
+	t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+	_ = killed.cmd.Process.Kill()
+	_ = killed.exitCode(t, 5*time.Second)
+
+	locked := startProc(t, dir, environ, upgradeFlags("1s")...)
+	if code := locked.exitCode(t, 30*time.Second); code != 1 || !strings.Contains(locked.log(), `"name":"LOCK_ERROR"`) ||
+		!strings.Contains(lastLogLine(locked.log()), `"message":"[OPENCTI] Platform default initialization failed"`) {
+		t.Fatalf("start within the lock's TTL: exit %d:\n%s", code, locked.log())
+	}
+
+	st := stacktest.Get(t)
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("%s:%d", st.RedisHost, st.RedisPort), Password: st.RedisPassword})
+	defer rdb.Close()
+	key := envValue(environ, "REDIS__NAMESPACE") + ":{locks}:platform_init_lock"
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if n, err := rdb.Exists(context.Background(), key).Result(); err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the killed start's init lock never expired")
+		}
+	}
+	resumed := startProc(t, dir, environ, upgradeFlags("0")...)
+	resumed.waitLog(t, "[OPENCTI] API ready on port")
+	log := resumed.log()
+	for _, want := range []string{"[MIGRATION] Read 2 migrations from the database", "[MIGRATION] 3 migrations will be executed",
+		"[MIGRATION] Migration process completed", "[MIGRATION] Platform version updated to 7.260318.0"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("resumed start lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Count(log, "[MIGRATION] Saving current configuration, ") != 3 || strings.Contains(log, "Replaying migration") {
+		t.Errorf("resumed start ran other than the 3 remaining migrations:\n%s", log)
+	}
+	_ = resumed.cmd.Process.Signal(syscall.SIGTERM)
+	if code := resumed.exitCode(t, 10*time.Second); code != 0 {
+		t.Errorf("stop after the resume: exit %d", code)
+	}
+}
+
+// TestFailMigrationExitsOne: -fail-migration makes the upgrade's
+// legacy_token_migration fail; the process logs it and exits 1 after the four
+// migrations before it were recorded.
+func TestFailMigrationExitsOne(t *testing.T) {
+	environ := env(t)
+	dir := t.TempDir()
+	existing69(t, dir, environ)
+	p := startProc(t, dir, environ, append(upgradeFlags("0"), "-fail-migration", "legacy_token_migration")...)
+	code := p.exitCode(t, 30*time.Second)
+	log := p.log()
+	if code != 1 || strings.Count(log, "[MIGRATION] Saving current configuration, ") != 4 ||
+		!strings.Contains(log, `"message":"Migration up error"`) || !strings.Contains(log, "-legacy_token_migration.js (injected by -fail-migration)") ||
+		!strings.Contains(lastLogLine(log), `"message":"[OPENCTI] Platform default initialization failed"`) {
+		t.Fatalf("exit %d:\n%s", code, log)
+	}
+}
+
+// lastLogLine is the log's last line.
+func lastLogLine(log string) string {
+	lines := strings.Split(strings.TrimSpace(log), "\n")
+	return lines[len(lines)-1]
 }
