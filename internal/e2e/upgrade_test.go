@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canonical/pebble/client"
 	tclient "go.temporal.io/sdk/client"
 
 	"github.com/socflow/socflow/internal/opencti"
@@ -203,4 +204,98 @@ func queryUpgrade(c tclient.Client, name string) (workflows.UpgradeStatus, error
 		err = v.Get(&st)
 	}
 	return st, err
+}
+
+// startUpgrade sends an Upgrade to the instance and returns once it is accepted.
+func startUpgrade(t *testing.T, c tclient.Client, id string, req workflows.UpgradeRequest) tclient.WorkflowUpdateHandle {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	h, err := sendChange(ctx, c, id, workflows.UpgradeUpdate, req.RequestID, req, tclient.WorkflowUpdateStageAccepted)
+	if err != nil {
+		t.Fatalf("Upgrade not accepted: %v", err)
+	}
+	return h
+}
+
+// upgradeResult waits for an accepted Upgrade's result.
+func upgradeResult(t *testing.T, h tclient.WorkflowUpdateHandle, limit time.Duration) workflows.ChangeResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	var res workflows.ChangeResult
+	if err := h.Get(ctx, &res); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if res.Upgrade == nil || res.Upgrade.Outcome != workflows.UpgradeUpgraded {
+		t.Fatalf("upgrade result: %+v", res)
+	}
+	return res
+}
+
+// TestUpgradeSurvivesWorkerKill9DuringMigration: the socflow worker is SIGKILLed while
+// the platform migrates for 60 s (its port closed); the wait resumes on another worker
+// and the platform is never restarted: it started once for the upgrade, and the
+// upgrade completes on the target version.
+func TestUpgradeSurvivesWorkerKill9DuringMigration(t *testing.T) {
+	const from, to = "6.9.28", "7.260318.0"
+	c := temporalClient(t)
+	secretDir := t.TempDir()
+	queue := fmt.Sprintf("e2e-upgrade-kill9-%d", time.Now().UnixNano())
+	inst := newInstance(t, instanceOpts{initDelay: time.Second, version: from, workers: 1})
+	w1 := startWorkerProcess(t, "worker-1", queue, secretDir)
+	run := startInstanceWith(t, c, queue, inst)
+	id := run.GetID()
+	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	recordHistory(t, c, c.GetWorkflow(context.Background(), workflows.UpgradeWorkflowID(inst.Name), ""))
+
+	target := strings.Replace(upgradeTargetCommand(inst, to), "-migration-delay 4s", "-migration-delay 60s", 1)
+	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "kill9-upgrade", TargetVersion: to, PlatformCommand: target})
+	waitQuery(t, c, workflows.UpgradeWorkflowID(inst.Name), 2*time.Minute, 100*time.Millisecond, "migrating", func(s workflows.UpgradeStatus) bool {
+		return s.Status.Step == "migrating"
+	})
+	startsBefore := platformStarts(t, inst.Pebble.Socket)
+	time.Sleep(5 * time.Second) // well inside the 60 s migration
+	w1.kill9(t)
+	t.Log("worker killed while the platform migrates")
+	startWorkerProcess(t, "worker-2", queue, secretDir)
+	res := upgradeResult(t, h, 5*time.Minute)
+	if n := platformStarts(t, inst.Pebble.Socket); n != startsBefore {
+		t.Errorf("the platform started %d times since the migration began, want 0 (it was restarted)", n-startsBefore)
+	}
+	if res.Upgrade.To != to {
+		t.Errorf("upgrade result %+v", res.Upgrade)
+	}
+	st := waitInstance(t, c, id, time.Minute, "active", activeInstance)
+	if st.Version != to {
+		t.Errorf("version after the upgrade: %s", st.Version)
+	}
+}
+
+// TestUpgradeKillsAHungPlatformStop: the running platform's stop hangs on SIGTERM, as
+// real stops sometimes do for minutes; Pebble's kill-delay bounds the wait and
+// SIGKILLs it, and the upgrade goes on to the target.
+func TestUpgradeKillsAHungPlatformStop(t *testing.T) {
+	const from, to = "6.9.28", "7.260318.0"
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second, version: from, workers: 1, stopHang: true})
+	run := startInstanceWith(t, c, queue, inst)
+	id := run.GetID()
+	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	before := lastChange(t, inst.Pebble.Socket)
+	began := time.Now()
+	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "hung-stop", TargetVersion: to, PlatformCommand: upgradeTargetCommand(inst, to)})
+	upgradeResult(t, h, 5*time.Minute)
+	var stop *client.Change
+	for _, ch := range changesAfter(t, inst.Pebble.Socket, before) {
+		if ch.Kind == "stop" && strings.Contains(ch.Summary, `"platform"`) {
+			stop = ch
+		}
+	}
+	if stop == nil || stop.Status != "Done" || stop.ReadyTime.Sub(stop.SpawnTime) < opencti.PlatformKillDelay {
+		t.Fatalf("the platform's stop: %+v; want one that lasted the kill-delay (%s), then SIGKILL", stop, opencti.PlatformKillDelay)
+	}
+	if n := logCount(t, inst.Pebble.Socket, opencti.PlatformService, "Platform stopped"); n != 0 {
+		t.Errorf("the hung platform logged %d clean stops; it should have been killed", n)
+	}
+	t.Logf("upgrade with a hung stop took %s (stop %s)", time.Since(began).Round(time.Second), stop.ReadyTime.Sub(stop.SpawnTime).Round(time.Second))
 }
