@@ -12,9 +12,9 @@ import (
 	"github.com/google/uuid"
 )
 
-// Migrations as OpenCTI's database/migration.js runs them (the `migrate`
-// library over the migration files of the build), with the log lines of its
-// source word for word:
+// Migrations as OpenCTI's opencti-platform/opencti-graphql/src/database/
+// migration.js runs them (the `migrate` library over the migration files of the
+// build), with the log lines of its source word for word:
 //
 //   - load: "[MIGRATION] Read N migrations from the database", N the
 //     MigrationReference documents recorded so far (never deleted);
@@ -35,8 +35,10 @@ import (
 // worst a migration counted done without its reference; the next start runs only
 // the files after lastRun. "Replaying" appears when a file after lastRun already
 // has a reference: data whose MigrationStatus was put back (restored alone, or
-// patched by hand) while its references stayed, which is how §8's restart read
-// 7 references and ran 3 migrations of a 5-migration upgrade.
+// patched by hand) while its references stayed. That is the one way the source
+// allows §8's restart to read 7 references, run 3 migrations of a 5-migration
+// upgrade and replay them; a plain kill and resume reads 2 and runs 3 without
+// replaying (both are tested).
 
 // DefaultMigrations is how many migrations a version change runs when
 // Config.Migrations is not set: the 5 of §8's 6.9.28 -> 7.260318.0 upgrade.
