@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -189,6 +190,8 @@ func (w platformWatch) permanentReason(ctx context.Context, at openctiapi.Attemp
 		return head + "; the search engine lacks a module or plugin OpenCTI needs: install it (see integrations.opensearch.allowMissingModules) and redeploy"
 	case openctiapi.FailureEncryptionKey:
 		return head + "; set opencti.encryptionKey to base64 of at least 32 bytes (or leave it empty to have socflow generate one)"
+	case openctiapi.FailureMigration:
+		return head + "; a data migration failed and fails again at every start: restore the snapshot taken before the upgrade and start the previous version"
 	}
 	return head
 }
@@ -344,4 +347,78 @@ func (a *Activities) CheckOpenCTIHealth(ctx context.Context, in CheckOpenCTIHeal
 	what := map[openctiapi.HealthStatus]string{openctiapi.HealthDependency: "HTTP 503 (a dependency is down): ",
 		openctiapi.HealthKeyRejected: "HTTP 401 (the health key is rejected): "}[status]
 	return CheckOpenCTIHealthResult{Reason: what + body}, nil
+}
+
+// CheckOpenCTIWorkersInput names the workers to watch after they started.
+type CheckOpenCTIWorkersInput struct {
+	// Pebble is the workload container's Pebble.
+	Pebble spec.Pebble `json:"pebble"`
+	// Services are the worker services.
+	Services []string `json:"services"`
+	// Since is when they were started: earlier output is another run's.
+	Since time.Time `json:"since"`
+	// Window is how long to watch them (their first polls of the platform).
+	Window time.Duration `json:"window"`
+}
+
+// CheckOpenCTIWorkersResult names the workers that do not work.
+type CheckOpenCTIWorkersResult struct {
+	// Failing maps a worker to the last error it logged since its start.
+	Failing map[string]string `json:"failing,omitempty"`
+}
+
+// CheckOpenCTIWorkers watches workers for a window after their start: a worker of
+// another version than the platform stays alive and fails every call (opencti.md
+// §8: GRAPHQL_VALIDATION_FAILED at each poll), so a running worker is not a working
+// one; one that logs an error (or is not active) is reported with its last error.
+func (a *Activities) CheckOpenCTIWorkers(ctx context.Context, in CheckOpenCTIWorkersInput) (CheckOpenCTIWorkersResult, error) {
+	var res CheckOpenCTIWorkersResult
+	ep, err := a.pebble(in.Pebble)
+	if err != nil {
+		return res, classify(err)
+	}
+	deadline := time.Now().Add(in.Window)
+	for {
+		res.Failing = map[string]string{}
+		entries, err := ep.logs(ctx, in.Services, 200)
+		if err != nil {
+			return res, classify(err)
+		}
+		for _, e := range entries {
+			var line struct {
+				Level   string `json:"level"`
+				Message string `json:"message"`
+				Name    string `json:"name"`
+			}
+			if e.Time.Before(in.Since) || json.Unmarshal([]byte(strings.TrimSpace(e.Message)), &line) != nil || line.Level != "error" {
+				continue
+			}
+			msg := line.Message
+			if line.Name != "" {
+				msg += " (" + line.Name + ")"
+			}
+			res.Failing[e.Service] = msg
+		}
+		infos, err := ep.services(ctx, in.Services)
+		if err != nil {
+			return res, classify(err)
+		}
+		for _, s := range in.Services {
+			if ok, why := activeOrNot(infos[s]); !ok {
+				res.Failing[s] = "service " + why
+			}
+		}
+		recordHeartbeat(ctx, len(res.Failing))
+		if len(res.Failing) > 0 || time.Now().After(deadline) {
+			if len(res.Failing) == 0 {
+				res.Failing = nil
+			}
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 }

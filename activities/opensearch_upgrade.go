@@ -43,6 +43,9 @@ type SearchUpgradeFacts struct {
 	FloodStageFreeBytes int64   `json:"floodStageFreeBytes,omitempty"`
 	// DiskFreeBytes is the fullest node's free bytes.
 	DiskFreeBytes int64 `json:"diskFreeBytes"`
+	// SnapshotRepository is why the spec's snapshot repository cannot take the
+	// upgrade's snapshot ("" when it can).
+	SnapshotRepository string `json:"snapshotRepository,omitempty"`
 }
 
 // ReadSearchUpgradeFacts reads, without changing anything, what the search engine says
@@ -61,6 +64,9 @@ func (a *Activities) ReadSearchUpgradeFacts(ctx context.Context, in ReadSearchUp
 	for _, u := range searchURLs(s) {
 		callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
 		facts, err := searchUpgradeFacts(callCtx, u, s.Username, password, ca, in.Prefix)
+		if err == nil {
+			facts.SnapshotRepository = snapshotRepositoryProblem(callCtx, u, s, password, ca)
+		}
 		cancel()
 		if err == nil {
 			return facts, nil
@@ -198,4 +204,20 @@ func parseWatermark(s string) (usedPercent float64, freeBytes int64, err error) 
 		}
 	}
 	return 0, 0, fmt.Errorf("cannot read watermark %q", s)
+}
+
+// snapshotRepositoryProblem says why the section's snapshot repository cannot take a
+// snapshot: not named, or not registered on the cluster.
+func snapshotRepositoryProblem(ctx context.Context, url string, s spec.OpenSearch, password, ca string) string {
+	if s.SnapshotRepository == "" {
+		return "integrations.opensearch.snapshotRepository is not set, so nothing could be restored if the migration failed"
+	}
+	c, err := newSearchClient(ctx, url, s.Username, password, ca)
+	if err != nil {
+		return err.Error()
+	}
+	if _, err := searchCall(ctx, c.Client, http.MethodGet, "/_snapshot/"+s.SnapshotRepository, nil, nil); err != nil {
+		return "snapshot repository " + s.SnapshotRepository + " is not usable: " + err.Error()
+	}
+	return ""
 }

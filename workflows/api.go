@@ -291,6 +291,9 @@ const (
 	UpgradeChecked = "checked"
 	// UpgradeRefused: the pre-flight found errors; nothing changed.
 	UpgradeRefused = "refused"
+	// UpgradeRolledBack: the upgrade failed after it changed something; the
+	// snapshot was restored and the previous version runs again (Reason says why).
+	UpgradeRolledBack = "rolled back"
 )
 
 // UpgradeResult says what an upgrade did and why.
@@ -299,8 +302,12 @@ type UpgradeResult struct {
 	Instance string `json:"instance"`
 	From     string `json:"from"`
 	To       string `json:"to"`
-	// Outcome is upgraded, checked or refused.
+	// Outcome is upgraded, checked, refused or rolled back.
 	Outcome string `json:"outcome"`
+	// Reason is why it was rolled back.
+	Reason string `json:"reason,omitempty"`
+	// Snapshot names the snapshot taken before the migration (repository/name).
+	Snapshot string `json:"snapshot,omitempty"`
 	// Findings are the pre-flight's findings, errors first.
 	Findings []opencti.Finding `json:"findings,omitempty"`
 	// Timings are the upgrade's phases with their start and end.
@@ -317,6 +324,8 @@ type UpgradeStatus struct {
 	Status Status `json:"status"`
 	// Findings are the pre-flight's findings once it ran.
 	Findings []opencti.Finding `json:"findings,omitempty"`
+	// Snapshot names the snapshot once it is taken (repository/name).
+	Snapshot string `json:"snapshot,omitempty"`
 	// Timings are the phases so far.
 	Timings []PhaseTiming `json:"timings,omitempty"`
 }
@@ -528,6 +537,8 @@ type InstanceState struct {
 	Connectors map[string]ConnectorRecord `json:"connectors,omitempty"`
 	// ConnectorChecks are the latest check of each connector, by name.
 	ConnectorChecks map[string]activities.ConnectorCheck `json:"connectorChecks,omitempty"`
+	// Snapshot is the snapshot the last upgrade took (repository/name).
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 // ConnectorRecord is what the instance keeps of one connector it runs.
@@ -597,6 +608,8 @@ type InstanceStatus struct {
 	Runs int `json:"runs"`
 	// Connectors are the spec's connectors with their state.
 	Connectors []ConnectorStatus `json:"connectors,omitempty"`
+	// Snapshot is the snapshot the last upgrade took (repository/name).
+	Snapshot string `json:"snapshot,omitempty"`
 }
 
 // The states of a connector in the instance's status.

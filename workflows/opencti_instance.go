@@ -346,7 +346,7 @@ func (w *instance) outcome(o ChangeOutcome) {
 func (w *instance) status() InstanceStatus {
 	s := InstanceStatus{Instance: w.st.Spec.Name, Status: w.st.Status, Deployed: w.st.Deployed, Version: w.st.Version,
 		URL: w.st.URL, LogLevel: w.st.Spec.OpenCTI.LogLevel, Pending: len(w.st.Queue), LastReason: w.st.LastReason,
-		Recent: w.st.Recent, Runs: w.st.Runs, Missing: w.st.Spec.Missing(), Connectors: w.connectorStatuses()}
+		Recent: w.st.Recent, Runs: w.st.Runs, Missing: w.st.Spec.Missing(), Connectors: w.connectorStatuses(), Snapshot: w.st.Snapshot}
 	if w.st.Spec.OpenCTI.Workers != nil {
 		s.Workers = *w.st.Spec.OpenCTI.Workers
 	}

@@ -32,6 +32,14 @@ const (
 func (w *instance) apply(ctx workflow.Context, c QueuedChange) {
 	res, err := w.reconcile(ctx, c)
 	defer w.reply(ctx, c)
+	if err != nil && res.Upgrade != nil && res.Upgrade.Outcome == UpgradeRefused {
+		// Refused by its pre-flight: nothing changed, the instance serves as before.
+		res.Error = operatorReason(err)
+		w.st.LastReason = c.ID + ": " + res.Error
+		w.record(c, res)
+		w.tr.set(ctx, w.settled())
+		return
+	}
 	if err != nil {
 		res.Error = operatorReason(err)
 		w.st.LastReason = c.ID + ": " + res.Error
@@ -328,6 +336,16 @@ func (r ChangeResult) describe() string {
 	}
 	if len(r.Rotated) > 0 {
 		acts = append([]string{"new value for " + strings.Join(r.Rotated, ", ")}, acts...)
+	}
+	if u := r.Upgrade; u != nil {
+		what := u.Outcome
+		if u.Reason != "" {
+			what += ": " + u.Reason
+		}
+		if u.Snapshot != "" {
+			what += " (snapshot " + u.Snapshot + ")"
+		}
+		acts = append([]string{what}, acts...)
 	}
 	if r.Blocked != "" {
 		acts = append(acts, "blocked: "+r.Blocked)

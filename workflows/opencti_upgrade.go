@@ -62,9 +62,17 @@ func (w *instance) upgrade(ctx workflow.Context, c QueuedChange, r UpgradeReques
 	if r.Check {
 		return res, nil
 	}
+	w.st.Snapshot = up.Snapshot
 	next := r.next(base)
-	// The container has the target's plan; the connectors were stopped.
-	w.st.Pushed, w.st.Version = &next, up.To
+	if up.Outcome == UpgradeRolledBack {
+		// The previous version runs again on the restored data.
+		next = base
+		w.st.LastReason = fmt.Sprintf("%s: upgrade to %s rolled back: %s", c.ID, r.TargetVersion, up.Reason)
+	} else {
+		w.st.Version = up.To
+	}
+	// The container has next's plan; the connectors were stopped.
+	w.st.Pushed = &next
 	for _, n := range sortedKeys(w.st.Connectors) {
 		rec := w.st.Connectors[n]
 		rec.Owed = true

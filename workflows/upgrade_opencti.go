@@ -23,7 +23,19 @@ const (
 	upgradeReadyCheck      = "adding-health-check"
 	upgradeVerifying       = "verifying"
 	upgradeStartingWorkers = "starting-workers"
+	upgradeSnapshot        = "snapshot"
+	upgradeRollingBack     = "rolling-back"
+	upgradeCheckingWorkers = "checking-workers"
 )
+
+// snapshotOptions: a snapshot or a restore of a large instance takes as long as its
+// data needs; the activity heartbeats every second with its progress, so a lost
+// worker is noticed in half a minute and the retry waits for the same snapshot.
+var snapshotOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 6 * time.Hour,
+	HeartbeatTimeout:    30 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 10},
+}
 
 // preflightProbeWindow is how long a pre-flight probe of a dependency polls: the
 // state now, not a wait.
@@ -93,7 +105,7 @@ func (u *upgrade) result(ctx workflow.Context, outcome string) UpgradeResult {
 		u.status.Timings[n-1].End = workflow.Now(ctx)
 	}
 	return UpgradeResult{Instance: u.base.Name, From: u.status.From, To: u.status.To, Outcome: outcome,
-		Findings: u.status.Findings, Timings: u.status.Timings}
+		Snapshot: u.status.Snapshot, Findings: u.status.Findings, Timings: u.status.Timings}
 }
 
 func (u *upgrade) run(ctx workflow.Context) (UpgradeResult, error) {
@@ -108,7 +120,7 @@ func (u *upgrade) run(ctx workflow.Context) (UpgradeResult, error) {
 			"upgrade refused by the pre-flight, nothing was changed:\n"+findingsText(u.status.Findings), ErrTypePreflightFailed, nil)
 	}
 
-	inst, next, refs := u.base, u.next, u.in.Secrets
+	inst := u.base
 	u.enter(ctx, upgradeStopping, "stopping the connectors, the workers, then the platform")
 	for _, cn := range inst.Connectors {
 		err := u.tr.runStep(ctx, upgradeStopping, pebbleOptions, a.StopPebbleServices,
@@ -119,63 +131,165 @@ func (u *upgrade) run(ctx workflow.Context) (UpgradeResult, error) {
 	}
 	// The platform last, so no worker or connector crash-loops against a stopped
 	// one; Pebble ends a stop that hangs after the platform's kill-delay (SIGKILL).
-	for _, services := range [][]string{opencti.WorkerServices(*inst.OpenCTI.Workers), {opencti.PlatformService}} {
-		err := u.tr.runStep(ctx, upgradeStopping, pebbleOptions, a.StopPebbleServices,
-			activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: services}, nil)
-		if err != nil {
-			return u.result(ctx, ""), fmt.Errorf("cannot stop %s: %w", strings.Join(services, ", "), err)
-		}
+	if err := u.stopPlatform(ctx, inst); err != nil {
+		return u.result(ctx, ""), err
 	}
 
+	// With everything stopped the snapshot is consistent; what follows may change
+	// the data, so from here a failure rolls back to it.
+	snapshot := strings.ToLower(fmt.Sprintf("%s-upgrade-%s-to-%s-%s", inst.Name, u.status.From, u.status.To, workflow.GetInfo(ctx).WorkflowExecution.RunID[:8]))
+	u.enter(ctx, upgradeSnapshot, "taking snapshot "+snapshot+" of the instance's indices and templates")
+	var snap activities.SnapshotResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, snapshotOptions), a.SnapshotInstance,
+		activities.SnapshotInput{OpenSearch: *inst.Integrations.OpenSearch, Prefix: inst.Name, Snapshot: snapshot}).Get(ctx, &snap)
+	if err != nil {
+		return u.result(ctx, ""), wrapReason("cannot snapshot the instance before migrating it (nothing was migrated; the previous version can be started again)", err)
+	}
+	u.status.Snapshot = snap.Repository + "/" + snap.Snapshot
+	u.logger.Info("snapshot taken", "snapshot", u.status.Snapshot, "indices", len(snap.Indices), "templates", snap.Templates)
+
+	if err := u.migrate(ctx); err != nil {
+		return u.rollback(ctx, err)
+	}
+	res := u.result(ctx, UpgradeUpgraded)
+	u.tr.set(ctx, Status{Kind: StatusActive, Message: fmt.Sprintf("upgraded %s -> %s (snapshot %s)", u.status.From, u.status.To, u.status.Snapshot)})
+	return res, nil
+}
+
+// stopPlatform stops the workers, then the platform.
+func (u *upgrade) stopPlatform(ctx workflow.Context, inst opencti.Instance) error {
+	step := u.status.Status.Step
+	for _, services := range [][]string{opencti.WorkerServices(*inst.OpenCTI.Workers), {opencti.PlatformService}} {
+		err := u.tr.runStep(ctx, step, pebbleOptions, a.StopPebbleServices, activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: services}, nil)
+		if err != nil {
+			return fmt.Errorf("cannot stop %s: %w", strings.Join(services, ", "), err)
+		}
+	}
+	return nil
+}
+
+// migrate pushes the target's plan, starts its platform, waits while it migrates,
+// re-adds its health check, verifies its version and starts its workers.
+func (u *upgrade) migrate(ctx workflow.Context) error {
+	next, refs := u.next, u.in.Secrets
 	u.enter(ctx, upgradePushingPlan, "pushing the plan of "+u.in.Version)
 	var applied activities.ApplyOpenCTIPlanResult
 	err := u.tr.runStep(ctx, upgradePushingPlan, pebbleOptions, a.ApplyOpenCTIPlan, activities.ApplyOpenCTIPlanInput{Instance: next, Secrets: refs}, &applied)
 	if err != nil {
-		return u.result(ctx, ""), wrapReason("cannot push the plan of "+u.in.Version, err)
+		return wrapReason("cannot push the plan of "+u.in.Version, err)
 	}
-
 	u.enter(ctx, upgradeStartingPlatorm, "starting the platform "+u.in.Version)
-	since := workflow.Now(ctx)
-	err = u.tr.runStep(ctx, upgradeStartingPlatorm, pebbleOptions, a.StartPebbleServices,
-		activities.StartPebbleServicesInput{Pebble: next.Pebble, Services: []string{opencti.PlatformService}, Watched: true}, nil)
-	if err != nil {
-		return u.result(ctx, ""), fmt.Errorf("cannot start the platform: %w", err)
-	}
+	return u.startPlatform(ctx, next, applied.PlatformDigest, upgradeMigrating, "the platform migrates its data; its port stays closed until it is done")
+}
 
-	u.enter(ctx, upgradeMigrating, "the platform migrates its data; its port stays closed until it is done")
-	err = waitPlatformHealthy(ctx, activities.WaitOpenCTIHealthyInput{Instance: next, HealthAccessKey: refs.HealthAccessKey,
-		PlatformDigest: applied.PlatformDigest, Since: since}, "cannot upgrade",
+// startPlatform starts a platform whose plan is pushed, waits (in phase wait) until it
+// is healthy, re-adds its health check, verifies its version and starts its workers.
+func (u *upgrade) startPlatform(ctx workflow.Context, inst opencti.Instance, digest, wait, doing string) error {
+	refs := u.in.Secrets
+	since := workflow.Now(ctx)
+	err := u.tr.runStep(ctx, u.status.Status.Step, pebbleOptions, a.StartPebbleServices,
+		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: []string{opencti.PlatformService}, Watched: true}, nil)
+	if err != nil {
+		return fmt.Errorf("cannot start the platform: %w", err)
+	}
+	u.enter(ctx, wait, doing)
+	err = waitPlatformHealthy(ctx, activities.WaitOpenCTIHealthyInput{Instance: inst, HealthAccessKey: refs.HealthAccessKey,
+		PlatformDigest: digest, Since: since}, "OpenCTI "+inst.OpenCTI.Version,
 		func(ctx workflow.Context, pr activities.ProbeResult, err error) {
 			if err == nil && !pr.Ready && pr.Reason != "" {
-				u.tr.set(ctx, Status{Kind: StatusMaintenance, Step: upgradeMigrating,
-					Message: fmt.Sprintf("upgrading %s -> %s: migrating: %s", u.status.From, u.status.To, pr.Reason)})
+				u.tr.set(ctx, Status{Kind: StatusMaintenance, Step: wait, Message: doing + ": " + pr.Reason})
 			}
 		})
 	if err != nil {
-		return u.result(ctx, ""), err
+		return err
 	}
-
 	u.enter(ctx, upgradeReadyCheck, "re-adding the platform's health check")
 	err = u.tr.runStep(ctx, upgradeReadyCheck, pebbleOptions, a.AddOpenCTIReadyCheck,
-		activities.AddOpenCTIReadyCheckInput{Instance: next, HealthAccessKey: refs.HealthAccessKey}, nil)
+		activities.AddOpenCTIReadyCheckInput{Instance: inst, HealthAccessKey: refs.HealthAccessKey}, nil)
 	if err != nil {
-		return u.result(ctx, ""), fmt.Errorf("cannot add the platform health check: %w", err)
+		return fmt.Errorf("cannot add the platform health check: %w", err)
 	}
-
-	u.enter(ctx, upgradeVerifying, "verifying the platform reports "+u.in.Version)
-	err = u.tr.runStep(ctx, upgradeVerifying, graphqlOptions, a.VerifyOpenCTI, activities.VerifyOpenCTIInput{Instance: next, AdminToken: refs.AdminToken}, nil)
+	u.enter(ctx, upgradeVerifying, "verifying the platform reports "+inst.OpenCTI.Version)
+	err = u.tr.runStep(ctx, upgradeVerifying, graphqlOptions, a.VerifyOpenCTI, activities.VerifyOpenCTIInput{Instance: inst, AdminToken: refs.AdminToken}, nil)
 	if err != nil {
-		return u.result(ctx, ""), fmt.Errorf("cannot verify the upgraded platform: %w", err)
+		return fmt.Errorf("cannot verify the platform: %w", err)
 	}
-
-	u.enter(ctx, upgradeStartingWorkers, "starting the workers of "+u.in.Version)
+	u.enter(ctx, upgradeStartingWorkers, "starting the workers of "+inst.OpenCTI.Version)
+	workers := opencti.WorkerServices(*inst.OpenCTI.Workers)
+	started := workflow.Now(ctx)
 	err = u.tr.runStep(ctx, upgradeStartingWorkers, pebbleOptions, a.StartPebbleServices,
-		activities.StartPebbleServicesInput{Pebble: next.Pebble, Services: opencti.WorkerServices(*next.OpenCTI.Workers)}, nil)
+		activities.StartPebbleServicesInput{Pebble: inst.Pebble, Services: workers}, nil)
 	if err != nil {
-		return u.result(ctx, ""), fmt.Errorf("cannot start the workers: %w", err)
+		return fmt.Errorf("cannot start the workers: %w", err)
 	}
-	res := u.result(ctx, UpgradeUpgraded)
-	u.tr.set(ctx, Status{Kind: StatusActive, Message: fmt.Sprintf("upgraded %s -> %s", u.status.From, u.status.To)})
+	// Running is not working: a worker of another version stays alive and fails
+	// every call (opencti.md §8), so watch the workers' first polls.
+	u.enter(ctx, upgradeCheckingWorkers, "checking the workers work against "+inst.OpenCTI.Version)
+	var check activities.CheckOpenCTIWorkersResult
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: upgradeWorkerWatch + time.Minute,
+		HeartbeatTimeout: 30 * time.Second, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3}}), a.CheckOpenCTIWorkers,
+		activities.CheckOpenCTIWorkersInput{Pebble: inst.Pebble, Services: workers, Since: started, Window: upgradeWorkerWatch}).Get(ctx, &check)
+	if err != nil {
+		return fmt.Errorf("cannot check the workers: %w", err)
+	}
+	if len(check.Failing) > 0 {
+		var lines []string
+		for _, w := range sortedKeys(check.Failing) {
+			lines = append(lines, w+": "+check.Failing[w])
+		}
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("the workers run but do not work against %s (%s): give the workers of that version (workerCommand)",
+			inst.OpenCTI.Version, strings.Join(lines, "; ")), "WorkersFailing", nil)
+	}
+	return nil
+}
+
+// upgradeWorkerWatch is how long the workers' first polls are watched after an
+// upgrade: a worker polls the platform every few seconds.
+const upgradeWorkerWatch = 10 * time.Second
+
+// rollback is the upgrade's compensation once the migration may have touched the
+// data: stop the target's platform, restore the snapshot (the instance's indices and
+// templates, nothing else), push the previous version's plan, start it and verify it,
+// start its workers. A cancelled upgrade rolls back too, on a disconnected context.
+// When the rollback itself fails, the error names the exact manual steps.
+func (u *upgrade) rollback(ctx workflow.Context, cause error) (UpgradeResult, error) {
+	if temporal.IsCanceledError(cause) {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	reason := ErrorReason(cause)
+	base, refs := u.base, u.in.Secrets
+	u.logger.Error("upgrade failed; rolling back", "error", reason, "snapshot", u.status.Snapshot)
+	u.enter(ctx, upgradeRollingBack, "the upgrade failed ("+reason+"); restoring "+u.status.Snapshot+" and starting "+u.status.From)
+	manual := func(step string, err error) (UpgradeResult, error) {
+		repo, name, _ := strings.Cut(u.status.Snapshot, "/")
+		return u.result(ctx, ""), temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"upgrade failed (%s) and its rollback failed at %s: %s. By hand: stop the platform (pebble stop platform); delete the indices %s_* "+
+				"and restore the snapshot: POST _snapshot/%s/%s/_restore {\"indices\": \"%s_*,-%s%s\", \"include_aliases\": true}; "+
+				"put back the templates saved in %s%s/_doc/%s; push the plan of %s (starter deploy -f with opencti.version %s) and start it",
+			reason, step, operatorReason(err), base.Name, repo, name, base.Name, base.Name, activities.SnapshotBackupSuffix, base.Name, activities.SnapshotBackupSuffix, name,
+			u.status.From, u.status.From), "RollbackFailed", nil)
+	}
+	if err := u.stopPlatform(ctx, u.next); err != nil {
+		return manual("stopping the platform", err)
+	}
+	_, name, _ := strings.Cut(u.status.Snapshot, "/")
+	var restored activities.RestoreResult
+	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, snapshotOptions), a.RestoreInstance,
+		activities.RestoreInput{OpenSearch: *base.Integrations.OpenSearch, Prefix: base.Name, Snapshot: name}).Get(ctx, &restored)
+	if err != nil {
+		return manual("restoring the snapshot", err)
+	}
+	var applied activities.ApplyOpenCTIPlanResult
+	err = u.tr.runStep(ctx, upgradeRollingBack, pebbleOptions, a.ApplyOpenCTIPlan, activities.ApplyOpenCTIPlanInput{Instance: base, Secrets: refs}, &applied)
+	if err != nil {
+		return manual("pushing the plan of "+u.status.From, err)
+	}
+	if err := u.startPlatform(ctx, base, applied.PlatformDigest, upgradeRollingBack, "starting "+u.status.From+" on the restored data"); err != nil {
+		return manual("starting "+u.status.From, err)
+	}
+	res := u.result(ctx, UpgradeRolledBack)
+	res.Reason = reason
+	u.tr.set(ctx, Status{Kind: StatusActive, Message: fmt.Sprintf("rolled back to %s: %s", u.status.From, reason)})
 	return res, nil
 }
 
@@ -215,6 +329,7 @@ func (u *upgrade) facts(ctx workflow.Context) opencti.UpgradeFacts {
 	}
 	f.Data, f.SearchHealth, f.DiskNode, f.DiskUsedPercent, f.DiskFreeBytes = sf.DataVersion, sf.Health, sf.DiskNode, sf.DiskUsedPercent, sf.DiskFreeBytes
 	f.FloodStage, f.FloodStagePercent, f.FloodStageFreeBytes = sf.FloodStage, sf.FloodStagePercent, sf.FloodStageFreeBytes
+	f.SnapshotRepository = sf.SnapshotRepository
 	var h activities.CheckOpenCTIHealthResult
 	if err := health.Get(ctx, &h); err != nil {
 		h.Reason = ErrorReason(err)

@@ -101,7 +101,8 @@ func newInstance(t testing.TB, o instanceOpts) opencti.Instance {
 		Pebble: spec.Pebble{Socket: stacktest.Pebble(t)},
 		Integrations: opencti.Integrations{
 			// The index-management plugin cannot be had here (README, "The local stack").
-			OpenSearch: &spec.OpenSearch{URLs: []string{st.OpenSearchURL}, AllowMissingModules: []string{"index-management"}},
+			OpenSearch: &spec.OpenSearch{URLs: []string{st.OpenSearchURL}, AllowMissingModules: []string{"index-management"},
+				SnapshotRepository: st.Raw["SOCFLOW_SNAPSHOT_REPOSITORY"]},
 			RabbitMQ: &spec.RabbitMQ{Host: st.RabbitMQHost, Port: st.RabbitMQPort, ManagementPort: st.RabbitMQMgmtPort,
 				Username: st.RabbitMQUser, Password: "env:SOCFLOW_RABBITMQ_PASSWORD"},
 			Redis: &spec.Redis{Host: st.RedisHost, Port: st.RedisPort, Password: "env:SOCFLOW_REDIS_PASSWORD"},

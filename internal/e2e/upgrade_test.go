@@ -107,7 +107,8 @@ func TestUpgradeOpenCTIWithWorkersAndConnector(t *testing.T) {
 	}
 
 	connectorBefore := lastChange(t, fixture.Pebble.Socket)
-	req := workflows.UpgradeRequest{RequestID: "upgrade", TargetVersion: to, PlatformCommand: upgradeTargetCommand(inst, to)}
+	req := workflows.UpgradeRequest{RequestID: "upgrade", TargetVersion: to, PlatformCommand: upgradeTargetCommand(inst, to),
+		WorkerCommand: inst.OpenCTI.WorkerCommand + " -version " + to}
 	py7 := os.Getenv("SOCFLOW_PYCTI7_PYTHON")
 	if py7 == "" {
 		t.Fatal("SOCFLOW_PYCTI7_PYTHON is not set: run deploy/local/stack up, which installs the target's pycti")
@@ -250,7 +251,8 @@ func TestUpgradeSurvivesWorkerKill9DuringMigration(t *testing.T) {
 	recordHistory(t, c, c.GetWorkflow(context.Background(), workflows.UpgradeWorkflowID(inst.Name), ""))
 
 	target := strings.Replace(upgradeTargetCommand(inst, to), "-migration-delay 4s", "-migration-delay 60s", 1)
-	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "kill9-upgrade", TargetVersion: to, PlatformCommand: target})
+	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "kill9-upgrade", TargetVersion: to, PlatformCommand: target,
+		WorkerCommand: inst.OpenCTI.WorkerCommand + " -version " + to})
 	waitQuery(t, c, workflows.UpgradeWorkflowID(inst.Name), 2*time.Minute, 100*time.Millisecond, "migrating", func(s workflows.UpgradeStatus) bool {
 		return s.Status.Step == "migrating"
 	})
@@ -283,7 +285,8 @@ func TestUpgradeKillsAHungPlatformStop(t *testing.T) {
 	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
 	before := lastChange(t, inst.Pebble.Socket)
 	began := time.Now()
-	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "hung-stop", TargetVersion: to, PlatformCommand: upgradeTargetCommand(inst, to)})
+	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "hung-stop", TargetVersion: to, PlatformCommand: upgradeTargetCommand(inst, to),
+		WorkerCommand: inst.OpenCTI.WorkerCommand + " -version " + to})
 	upgradeResult(t, h, 5*time.Minute)
 	var stop *client.Change
 	for _, ch := range changesAfter(t, inst.Pebble.Socket, before) {
@@ -298,4 +301,78 @@ func TestUpgradeKillsAHungPlatformStop(t *testing.T) {
 		t.Errorf("the hung platform logged %d clean stops; it should have been killed", n)
 	}
 	t.Logf("upgrade with a hung stop took %s (stop %s)", time.Since(began).Round(time.Second), stop.ReadyTime.Sub(stop.SpawnTime).Round(time.Second))
+}
+
+// TestUpgradeRollsBackAFailedMigration: the target's migration legacy_token_migration
+// fails (exit 1, the real lines), so the upgrade rolls back: the snapshot taken after
+// everything stopped is restored (the document written before is there, the data's
+// version is the old one again), the previous version runs and is verified, its
+// worker runs, and the result says "rolled back" with the migration's error.
+func TestUpgradeRollsBackAFailedMigration(t *testing.T) {
+	const from, to = "6.9.28", "7.260318.0"
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second, version: from, workers: 1})
+	run := startInstanceWith(t, c, queue, inst)
+	id := run.GetID()
+	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	recordHistory(t, c, c.GetWorkflow(context.Background(), workflows.UpgradeWorkflowID(inst.Name), ""))
+	marker := inst.Name + "_stix_domain_objects"
+	if code, body := searchDo(t, http.MethodPut, "/"+marker+"/_doc/socflow-upgrade-marker?refresh=true",
+		map[string]any{"entity_type": "Note", "content": "written before the upgrade"}); code >= 300 {
+		t.Fatalf("cannot write the marker document: %d %s", code, body)
+	}
+	failing := upgradeTargetCommand(inst, to) + " -fail-migration legacy_token_migration"
+	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "failing-upgrade", TargetVersion: to, PlatformCommand: failing})
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	var res workflows.ChangeResult
+	if err := h.Get(ctx, &res); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	u := res.Upgrade
+	if u == nil || u.Outcome != workflows.UpgradeRolledBack || !strings.Contains(u.Reason, "legacy_token_migration") || u.Snapshot == "" {
+		t.Fatalf("result of a failed migration: %+v", u)
+	}
+	t.Logf("rolled back: %s (snapshot %s)", u.Reason, u.Snapshot)
+	st := waitInstance(t, c, id, time.Minute, "active again", activeInstance)
+	if st.Version != from || st.Snapshot != u.Snapshot || !strings.Contains(st.LastReason, "rolled back") {
+		t.Errorf("status after the rollback: version %s, snapshot %s, last reason %q", st.Version, st.Snapshot, st.LastReason)
+	}
+	if code, body := searchDo(t, http.MethodGet, "/"+marker+"/_doc/socflow-upgrade-marker", nil); code != http.StatusOK ||
+		!strings.Contains(string(body), "written before the upgrade") {
+		t.Errorf("the document written before the upgrade after the rollback: %d %s", code, body)
+	}
+	_, ms := searchDo(t, http.MethodPost, "/"+inst.Name+"_internal_objects/_search", map[string]any{"query": map[string]any{"match": map[string]any{"entity_type": "MigrationStatus"}}})
+	if !strings.Contains(string(ms), `"platformVersion":"`+from+`"`) {
+		t.Errorf("MigrationStatus after the rollback: %s", ms)
+	}
+	if got := activeServices(t, inst.Pebble.Socket); !slices.Equal(got, []string{"platform", "worker-0"}) {
+		t.Errorf("services after the rollback: %v", got)
+	}
+}
+
+// TestUpgradeRollsBackWhenWorkersDoNotWork: the target's platform migrates and
+// answers, but the request kept the 6.9.28 workers, which against 7.x stay alive and
+// fail every call (opencti.md §8); the post-check sees their errors and the upgrade
+// rolls back, naming the worker's error and the fix.
+func TestUpgradeRollsBackWhenWorkersDoNotWork(t *testing.T) {
+	const from, to = "6.9.28", "7.260318.0"
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second, version: from, workers: 1})
+	run := startInstanceWith(t, c, queue, inst)
+	id := run.GetID()
+	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "old-workers", TargetVersion: to, PlatformCommand: upgradeTargetCommand(inst, to)})
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	var res workflows.ChangeResult
+	if err := h.Get(ctx, &res); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if u := res.Upgrade; u == nil || u.Outcome != workflows.UpgradeRolledBack ||
+		!strings.Contains(u.Reason, "the workers run but do not work against "+to) || !strings.Contains(u.Reason, "GRAPHQL_VALIDATION_FAILED") {
+		t.Fatalf("upgrade with the old workers: %+v", res.Upgrade)
+	}
+	t.Logf("rolled back: %s", res.Upgrade.Reason)
+	if st := waitInstance(t, c, id, time.Minute, "active", activeInstance); st.Version != from {
+		t.Errorf("version after the rollback: %s", st.Version)
+	}
 }

@@ -127,6 +127,8 @@ type UpgradeFacts struct {
 	EncryptionKey string `json:"encryptionKey,omitempty"`
 	// Health is why the platform is not healthy now ("" when /health answered 200).
 	Health string `json:"health,omitempty"`
+	// SnapshotRepository is why the upgrade's snapshot could not be taken ("" when it can).
+	SnapshotRepository string `json:"snapshotRepository,omitempty"`
 }
 
 // DependencyFact is one dependency's probe for the target.
@@ -194,6 +196,9 @@ func PreflightUpgrade(base Instance, target string, f UpgradeFacts) []Finding {
 		if f.FloodStagePercent > 0 && f.DiskUsedPercent >= f.FloodStagePercent {
 			add(FindingError, "disk", fmt.Sprintf("node %s is %.1f%% full, at or above the flood-stage watermark %s: the engine makes every index read-only and the migration fails half way",
 				f.DiskNode, f.DiskUsedPercent, f.FloodStage), "free disk on "+f.DiskNode+" or add space before upgrading")
+		}
+		if f.SnapshotRepository != "" {
+			add(FindingError, "snapshot", f.SnapshotRepository, "register a snapshot repository (PUT _snapshot/<name>) and name it in integrations.opensearch.snapshotRepository")
 		}
 		if f.FloodStageFreeBytes > 0 && f.DiskFreeBytes <= f.FloodStageFreeBytes {
 			add(FindingError, "disk", fmt.Sprintf("node %s has %d bytes free, at or below the flood-stage watermark %s", f.DiskNode, f.DiskFreeBytes, f.FloodStage),

@@ -42,6 +42,9 @@ const (
 	FailureSearchEngine FailureKind = "search-engine-unfit"
 	// FailureEncryptionKey is a missing or invalid APP__ENCRYPTION_KEY (7.x).
 	FailureEncryptionKey FailureKind = "encryption-key"
+	// FailureMigration is a data migration that failed ("Migration up error"): the
+	// next start runs the same migration on the same data and fails the same way.
+	FailureMigration FailureKind = "migration-failed"
 	// FailureOther is an error socflow does not classify: reported, waited on.
 	FailureOther FailureKind = "other"
 )
@@ -49,7 +52,7 @@ const (
 // Permanent reports whether waiting and restarting cannot fix the failure.
 func (k FailureKind) Permanent() bool {
 	switch k {
-	case FailureIndexExists, FailureInvalidToken, FailureDataTooRecent, FailureSearchEngine, FailureEncryptionKey:
+	case FailureIndexExists, FailureInvalidToken, FailureDataTooRecent, FailureSearchEngine, FailureEncryptionKey, FailureMigration:
 		return true
 	}
 	return false
@@ -205,6 +208,8 @@ func classify(code, text string) (FailureKind, string) {
 		return FailureLock, ""
 	case code == "UNSUPPORTED_ERROR" || strings.Contains(lower, "too recent to start"):
 		return FailureDataTooRecent, ""
+	case strings.Contains(text, "Migration up error") || strings.Contains(text, "[MIGRATION] Error applying migration"):
+		return FailureMigration, ""
 	case strings.Contains(lower, "encryption_key"):
 		return FailureEncryptionKey, ""
 	case strings.Contains(text, "Creating component template fail") || strings.Contains(text, "Creating lifecycle policy fail"):

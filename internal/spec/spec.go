@@ -64,6 +64,10 @@ type OpenSearch struct {
 	// then reported as a warning instead of failing the deploy. The app checks
 	// the names, since only it knows which modules it needs.
 	AllowMissingModules []string `json:"allowMissingModules,omitempty"`
+	// SnapshotRepository is the registered snapshot repository an upgrade backs the
+	// instance's indices up into before it migrates them (empty: upgrades refuse,
+	// since they could not roll back).
+	SnapshotRepository string `json:"snapshotRepository,omitempty"`
 }
 
 // QueueType is the RabbitMQ queue type an app declares.

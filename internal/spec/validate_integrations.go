@@ -49,7 +49,14 @@ func (c *Checker) OpenSearch(o OpenSearch) {
 	if o.Replicas < 0 {
 		c.Add(p+"replicas", fmt.Sprintf("must be 0 or more (got %d)", o.Replicas), "use 0 for a single node, 1 or more for a cluster")
 	}
+	if r := o.SnapshotRepository; r != "" && !snapshotRepoRE.MatchString(r) {
+		c.Add(p+"snapshotRepository", fmt.Sprintf("must be a repository name: lowercase letters, digits, '-', '_' or '.' (got %q)", r),
+			"name a repository registered with PUT _snapshot/<name>")
+	}
 }
+
+// snapshotRepoRE is what a snapshot repository's name may be.
+var snapshotRepoRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,99}$`)
 
 // prefixRE is what a queue prefix or a Redis namespace may hold: OpenCTI puts it
 // into queue names and key names verbatim.

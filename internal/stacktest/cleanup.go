@@ -37,8 +37,13 @@ func (s Stack) RemoveInstanceData(prefix string) {
 		}
 		return resp
 	}
-	for _, path := range []string{"/" + prefix + "_*", "/_index_template/" + prefix + "_*",
-		"/_component_template/" + prefix + "-core-settings", "/_plugins/_ism/policies/" + prefix + "-ism-policy"} {
+	paths := []string{"/" + prefix + "_*", "/_index_template/" + prefix + "_*",
+		"/_component_template/" + prefix + "-core-settings", "/_plugins/_ism/policies/" + prefix + "-ism-policy"}
+	if repo := s.Raw["SOCFLOW_SNAPSHOT_REPOSITORY"]; repo != "" {
+		// The snapshots its upgrades took, which fill the repository's disk otherwise.
+		paths = append(paths, "/_snapshot/"+repo+"/"+prefix+"-upgrade-*")
+	}
+	for _, path := range paths {
 		if resp := do(http.MethodDelete, s.OpenSearchURL+path, false); resp != nil {
 			resp.Body.Close()
 		}
