@@ -51,11 +51,11 @@ bench: stack-up
 ## record-histories: re-record the replay suite's histories from real deploys on the local
 ## stack into replaytests/testdata/$(HISTORY_SET) (one JSON file per deploy, named after
 ## its e2e test). HISTORY_SET names the workflow version the current code writes: bump it
-## (v3: step-status, v5: connectors, ...) when a GetVersion change adds a version, and keep the older sets until that
+## (v3: step-status, v5: connectors, v6: upgrades, ...) when a GetVersion change adds a version, and keep the older sets until that
 ## version is retired. RECORD_TESTS narrows the e2e tests; files of tests that did not
 ## run are kept.
-HISTORY_SET ?= v5
-RECORD_TESTS ?= ^(TestDeployHappyPath|TestDeployWrongRabbitMQPasswordFailsFast|TestDeployWaitsForDependencyThatComesUpLater|TestDeploySurvivesWorkerKill9|TestPlatformKilledMidInitFailsWithTheFix|TestTwoInstancesShareRedisAndRabbitMQ|TestDeployRetriesAStepUntilPebbleComesUp|TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers|TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers|TestInstanceSetConfigRejectsBadInput|TestInstanceContinuesAsNewWithoutLosingAChange|TestInstanceRedisPasswordChangeRestartsPlatformThenWorkers|TestInstanceRemovedIntegrationBlocksAndResumes|TestInstanceChangeDuringInitWaitsForHealthy|TestInstanceBurstOfChangesAcrossContinueAsNew|TestInstanceRejectsBadInputOfEveryChange|TestInstanceChangeSurvivesWorkerKill9|TestInstanceConnectorsWithPycti|TestConnectorUserAddSurvivesWorkerKill9)$$
+HISTORY_SET ?= v6
+RECORD_TESTS ?= ^(TestDeployHappyPath|TestDeployWrongRabbitMQPasswordFailsFast|TestDeployWaitsForDependencyThatComesUpLater|TestDeploySurvivesWorkerKill9|TestPlatformKilledMidInitFailsWithTheFix|TestTwoInstancesShareRedisAndRabbitMQ|TestDeployRetriesAStepUntilPebbleComesUp|TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers|TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers|TestInstanceSetConfigRejectsBadInput|TestInstanceContinuesAsNewWithoutLosingAChange|TestInstanceRedisPasswordChangeRestartsPlatformThenWorkers|TestInstanceRemovedIntegrationBlocksAndResumes|TestInstanceChangeDuringInitWaitsForHealthy|TestInstanceBurstOfChangesAcrossContinueAsNew|TestInstanceRejectsBadInputOfEveryChange|TestInstanceChangeSurvivesWorkerKill9|TestInstanceConnectorsWithPycti|TestConnectorUserAddSurvivesWorkerKill9|TestUpgradeOpenCTIWithWorkersAndConnector|TestUpgradeRollsBackAFailedMigration|TestUpgradeSurvivesWorkerKill9DuringMigration)$$
 record-histories: stack-up
 	@set -e; dest=$(CURDIR)/replaytests/testdata/$(HISTORY_SET); tmp=$$(mktemp -d); \
 	  $(WITH_STACK) SOCFLOW_CODEC_KEYS=$(CURDIR)/replaytests/codec-test-keys.json SOCFLOW_RECORD_HISTORIES=$$tmp go test -count=1 -timeout 30m -run '$(RECORD_TESTS)' ./internal/e2e/ \

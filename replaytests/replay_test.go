@@ -53,6 +53,12 @@ var importantPaths = map[string][]importantPath{
 		{"TestInstanceChangeSurvivesWorkerKill9", 4},                         // worker SIGKILLed during a platform restart, finished once by another
 		{"TestInstanceConnectorsWithPycti", 5},                               // connectors: deploy's, added, checked (waiting/active), removed, back, rejected
 		{"TestConnectorUserAddSurvivesWorkerKill9", 5},                       // worker SIGKILLed with userAdd unanswered; the retry finds the user
+		{"TestUpgradeOpenCTIWithWorkersAndConnector", 6},                     // Upgrade changes: a check, a refused downgrade, the upgrade and its connectors
+	},
+	workflows.UpgradeOpenCTIWorkflow: {
+		{"TestUpgradeOpenCTIWithWorkersAndConnector", 6},     // pre-flight, stops, snapshot, migration, verify, workers' post-check
+		{"TestUpgradeRollsBackAFailedMigration", 6},          // a failed migration rolled back from the snapshot
+		{"TestUpgradeSurvivesWorkerKill9DuringMigration", 6}, // the worker SIGKILLed while the platform migrates
 	},
 }
 

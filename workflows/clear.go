@@ -24,3 +24,17 @@ var _ codec.Clear = Preview{}
 
 // ClearPayload marks Preview as readable without the codec server.
 func (Preview) ClearPayload() {}
+
+// UpgradeStatus holds versions, phases, findings and a snapshot's name: like
+// DeployStatus it travels unencrypted for tctl.
+var _ codec.Clear = UpgradeStatus{}
+
+// ClearPayload marks UpgradeStatus as readable without the codec server.
+func (UpgradeStatus) ClearPayload() {}
+
+// UpgradeResult holds the same as UpgradeStatus and the outcome: a tctl user who
+// started UpgradeOpenCTI reads it without the codec.
+var _ codec.Clear = UpgradeResult{}
+
+// ClearPayload marks UpgradeResult as readable without the codec server.
+func (UpgradeResult) ClearPayload() {}

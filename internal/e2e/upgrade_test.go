@@ -376,3 +376,53 @@ func TestUpgradeRollsBackWhenWorkersDoNotWork(t *testing.T) {
 		t.Errorf("version after the rollback: %s", st.Version)
 	}
 }
+
+// TestReadmeUpgradeCommands runs the README's upgrade block verbatim with the real
+// starter, tctl and temporal, changing only the address, task queue, instance, IDs
+// and the platform's and workers' command lines (the stand-in's in place of the
+// rock's): a check by the starter and by an UpgradeOpenCTI tctl starts (forwarded to
+// the instance, its result plain JSON), the upgrade by the starter, the upgrade's
+// status read by tctl without the codec, and a downgrade refused by temporal.
+func TestReadmeUpgradeCommands(t *testing.T) {
+	const from, to = "6.9.28", "7.260318.0"
+	st := stacktest.Get(t)
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second, version: from, workers: 1})
+	run := startInstanceWith(t, c, queue, inst)
+	id := run.GetID()
+	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	checkID := "upgrade-" + inst.Name + "-check"
+	terminateAtEnd(t, c, checkID)
+	cmds := readmeBlock(t, "## Upgrading an instance", "check", "tctl run", "upgrade", "query", "downgrade")
+	local := strings.NewReplacer(
+		"127.0.0.1:7233", st.TemporalAddress,
+		"--taskqueue socflow", "--taskqueue "+queue,
+		"opencti/demo", id,
+		"opencti-upgrade-demo", workflows.UpgradeWorkflowID(inst.Name),
+		"upgrade-demo-check", checkID,
+		`"instance": "demo"`, `"instance": "`+inst.Name+`"`,
+		" demo ", " "+inst.Name+" ",
+		`platformCommand="node build/back.js"`, `platformCommand="`+upgradeTargetCommand(inst, to)+`"`,
+		`workerCommand="python3 worker.py"`, `workerCommand="`+inst.OpenCTI.WorkerCommand+" -version "+to+`"`,
+		"http://127.0.0.1:8089", "http://"+os.Getenv("SOCFLOW_CODEC_ADDR"),
+	)
+	runCmd, must := readmeRunner(t, t.TempDir(), local, cmds, "SOCFLOW_TASK_QUEUE="+queue)
+
+	if out := must(0); !strings.Contains(out, "upgrade "+from+" -> "+to+": checked") || !strings.Contains(out, "warning: rabbitmq") {
+		t.Errorf("starter upgrade --check:\n%s", out)
+	}
+	if out := must(1); !strings.Contains(out, `"outcome":"checked"`) || strings.Contains(out, "binary/encrypted") {
+		t.Errorf("tctl's UpgradeOpenCTI check did not return the plain result:\n%s", out)
+	}
+	if out := must(2); !strings.Contains(out, "upgrade "+from+" -> "+to+": upgraded") || !strings.Contains(out, "snapshot") {
+		t.Errorf("starter upgrade:\n%s", out)
+	}
+	if out := must(3); strings.Contains(out, "encoding") || !strings.Contains(out, `"to":"`+to+`"`) || !strings.Contains(out, `"snapshot":"`) {
+		t.Errorf("tctl's status query of the upgrade is not plain JSON naming the target and the snapshot:\n%s", out)
+	}
+	if out, err := runCmd(cmds[4]); err == nil || !strings.Contains(out, "targetVersion: "+from+" is older than the running "+to) {
+		t.Errorf("temporal's downgrade: exit %v, want a rejection:\n%s", err, out)
+	}
+	if s := waitInstance(t, c, id, time.Minute, "active", activeInstance); s.Version != to {
+		t.Errorf("instance version after the README's upgrade: %s", s.Version)
+	}
+}
