@@ -46,7 +46,7 @@ unit:
 ## logLevel changes (default 5) per series
 BENCH_N ?= 5
 bench: stack-up
-	@$(WITH_STACK) go test -run '^$$' -bench 'BenchmarkDeploy|BenchmarkReconcile' -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
+	@$(WITH_STACK) go test -run '^$$' -bench 'BenchmarkDeploy|BenchmarkReconcile|BenchmarkUpgrade' -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
 
 ## record-histories: re-record the replay suite's histories from real deploys on the local
 ## stack into replaytests/testdata/$(HISTORY_SET) (one JSON file per deploy, named after

@@ -144,6 +144,9 @@ func (w platformWatch) verdict(ctx context.Context, info *client.ServiceInfo, at
 		return &errPermanent{ErrTypePlatformFailed, errors.New(w.permanentReason(ctx, *lastExit, exits))}
 	}
 	if running && (exits == 0 || cur != nil && cur.Kind == openctiapi.FailureNone) {
+		if cur != nil && cur.Progress() != "" {
+			return errors.New("platform is " + cur.Progress() + " (running, port not open yet; never restarted while it migrates)")
+		}
 		if exits == 0 {
 			return errors.New("platform is initialising (running, port not open yet)")
 		}

@@ -50,6 +50,30 @@ func upgradeTargetCommand(inst opencti.Instance, version string) string {
 	return strings.Replace(cmd, "-migration-delay 0", "-migration-delay 4s", 1)
 }
 
+// writeMarker writes a document into the instance's domain objects, as data an
+// upgrade must keep (or a rollback bring back).
+func writeMarker(t *testing.T, inst opencti.Instance) {
+	t.Helper()
+	if code, body := searchDo(t, http.MethodPut, "/"+inst.Name+"_stix_domain_objects/_doc/socflow-upgrade-marker?refresh=true",
+		map[string]any{"entity_type": "Note", "content": "written before the upgrade"}); code >= 300 {
+		t.Fatalf("cannot write the marker document: %d %s", code, body)
+	}
+}
+
+// checkData checks the marker document is there and the data's MigrationStatus is
+// at version, after an upgrade (or its rollback).
+func checkData(t *testing.T, inst opencti.Instance, version, after string) {
+	t.Helper()
+	if code, body := searchDo(t, http.MethodGet, "/"+inst.Name+"_stix_domain_objects/_doc/socflow-upgrade-marker", nil); code != http.StatusOK ||
+		!strings.Contains(string(body), "written before the upgrade") {
+		t.Errorf("the document written before the upgrade, after the %s: %d %s", after, code, body)
+	}
+	_, ms := searchDo(t, http.MethodPost, "/"+inst.Name+"_internal_objects/_search", map[string]any{"query": map[string]any{"match": map[string]any{"entity_type": "MigrationStatus"}}})
+	if !strings.Contains(string(ms), `"platformVersion":"`+version+`"`) {
+		t.Errorf("MigrationStatus after the %s: %s, want platformVersion %s", after, ms, version)
+	}
+}
+
 // stopTimes are the spawn times of the stop changes of a Pebble after a change ID.
 func stopTimes(t *testing.T, socket, after string) map[string]time.Time {
 	t.Helper()
@@ -80,11 +104,7 @@ func TestUpgradeOpenCTIWithWorkersAndConnector(t *testing.T) {
 	waitInstance(t, c, id, 4*time.Minute, "active with its connector", connectorsRunning(1))
 	recordHistory(t, c, c.GetWorkflow(context.Background(), workflows.UpgradeWorkflowID(inst.Name), ""))
 
-	marker := inst.Name + "_stix_domain_objects"
-	if code, body := searchDo(t, http.MethodPut, "/"+marker+"/_doc/socflow-upgrade-marker?refresh=true",
-		map[string]any{"entity_type": "Note", "content": "written before the upgrade"}); code >= 300 {
-		t.Fatalf("cannot write the marker document: %d %s", code, body)
-	}
+	writeMarker(t, inst)
 
 	check, err := applyChange(t, c, id, workflows.UpgradeUpdate, workflows.UpgradeRequest{RequestID: "check", TargetVersion: to, Check: true})
 	if err != nil || check.Upgrade == nil || check.Upgrade.Outcome != workflows.UpgradeChecked || opencti.Blocking(check.Upgrade.Findings) {
@@ -121,13 +141,17 @@ func TestUpgradeOpenCTIWithWorkersAndConnector(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The child's status, polled while it runs: the phases it shows.
-	var steps []string
+	var steps, progress []string
 	done, polled := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(polled)
 		for {
-			if st, err := queryUpgrade(c, inst.Name); err == nil && st.Status.Step != "" && !slices.Contains(steps, st.Status.Step) {
+			st, err := queryUpgrade(c, inst.Name)
+			if err == nil && st.Status.Step != "" && !slices.Contains(steps, st.Status.Step) {
 				steps = append(steps, st.Status.Step)
+			}
+			if err == nil && st.Status.Step == "migrating" && !slices.Contains(progress, st.Status.Message) {
+				progress = append(progress, st.Status.Message)
 			}
 			select {
 			case <-done:
@@ -150,6 +174,12 @@ func TestUpgradeOpenCTIWithWorkersAndConnector(t *testing.T) {
 	if !slices.Contains(steps, "migrating") {
 		t.Errorf("the status never showed the platform migrating: %v", steps)
 	}
+	if !slices.ContainsFunc(progress, func(m string) bool {
+		return strings.Contains(m, "refreshing its mappings") || strings.Contains(m, "migrations done")
+	}) {
+		t.Errorf("the migrating status never told the migration's progress from the platform's output: %q", progress)
+	}
+	t.Logf("migration progress shown: %q", progress)
 	// Order: the connector, then the workers, then the platform stopped.
 	cs, ps := stopTimes(t, fixture.Pebble.Socket, connectorBefore), stopTimes(t, inst.Pebble.Socket, lastBefore)
 	var connStop, workersStop, platformStop time.Time
@@ -182,14 +212,7 @@ func TestUpgradeOpenCTIWithWorkersAndConnector(t *testing.T) {
 	if n := platformStarts(t, inst.Pebble.Socket); n != 2 {
 		t.Errorf("platform started %d times, want 2 (deploy, upgrade)", n)
 	}
-	if code, body := searchDo(t, http.MethodGet, "/"+marker+"/_doc/socflow-upgrade-marker", nil); code != http.StatusOK ||
-		!strings.Contains(string(body), "written before the upgrade") {
-		t.Errorf("the document written before the upgrade: %d %s", code, body)
-	}
-	_, ms := searchDo(t, http.MethodPost, "/"+inst.Name+"_internal_objects/_search", map[string]any{"query": map[string]any{"match": map[string]any{"entity_type": "MigrationStatus"}}})
-	if !strings.Contains(string(ms), `"platformVersion":"`+to+`"`) {
-		t.Errorf("MigrationStatus after the upgrade: %s", ms)
-	}
+	checkData(t, inst, to, "upgrade")
 	// A downgrade of the upgraded instance is refused too, naming both versions.
 	if _, err := applyChange(t, c, id, workflows.UpgradeUpdate, workflows.UpgradeRequest{TargetVersion: from}); err == nil ||
 		!strings.Contains(err.Error(), fmt.Sprintf("%s is older than the running %s", from, to)) {
@@ -315,11 +338,7 @@ func TestUpgradeRollsBackAFailedMigration(t *testing.T) {
 	id := run.GetID()
 	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
 	recordHistory(t, c, c.GetWorkflow(context.Background(), workflows.UpgradeWorkflowID(inst.Name), ""))
-	marker := inst.Name + "_stix_domain_objects"
-	if code, body := searchDo(t, http.MethodPut, "/"+marker+"/_doc/socflow-upgrade-marker?refresh=true",
-		map[string]any{"entity_type": "Note", "content": "written before the upgrade"}); code >= 300 {
-		t.Fatalf("cannot write the marker document: %d %s", code, body)
-	}
+	writeMarker(t, inst)
 	failing := upgradeTargetCommand(inst, to) + " -fail-migration legacy_token_migration"
 	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "failing-upgrade", TargetVersion: to, PlatformCommand: failing})
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
@@ -337,14 +356,7 @@ func TestUpgradeRollsBackAFailedMigration(t *testing.T) {
 	if st.Version != from || st.Snapshot != u.Snapshot || !strings.Contains(st.LastReason, "rolled back") {
 		t.Errorf("status after the rollback: version %s, snapshot %s, last reason %q", st.Version, st.Snapshot, st.LastReason)
 	}
-	if code, body := searchDo(t, http.MethodGet, "/"+marker+"/_doc/socflow-upgrade-marker", nil); code != http.StatusOK ||
-		!strings.Contains(string(body), "written before the upgrade") {
-		t.Errorf("the document written before the upgrade after the rollback: %d %s", code, body)
-	}
-	_, ms := searchDo(t, http.MethodPost, "/"+inst.Name+"_internal_objects/_search", map[string]any{"query": map[string]any{"match": map[string]any{"entity_type": "MigrationStatus"}}})
-	if !strings.Contains(string(ms), `"platformVersion":"`+from+`"`) {
-		t.Errorf("MigrationStatus after the rollback: %s", ms)
-	}
+	checkData(t, inst, from, "rollback")
 	if got := activeServices(t, inst.Pebble.Socket); !slices.Equal(got, []string{"platform", "worker-0"}) {
 		t.Errorf("services after the rollback: %v", got)
 	}
@@ -425,4 +437,41 @@ func TestReadmeUpgradeCommands(t *testing.T) {
 	if s := waitInstance(t, c, id, time.Minute, "active", activeInstance); s.Version != to {
 		t.Errorf("instance version after the README's upgrade: %s", s.Version)
 	}
+}
+
+// TestUpgradeResumesAfterThePlatformIsKilledMidMigration: the platform itself is
+// SIGKILLed half way through its migrations (opencti.md §8); Pebble restarts it, the
+// restart inside the init lock's TTL fails with LOCK_ERROR, a later one resumes the
+// remaining migrations, and the upgrade — which waits through it, never restarting
+// the platform itself — completes on the target with every migration recorded once.
+func TestUpgradeResumesAfterThePlatformIsKilledMidMigration(t *testing.T) {
+	const from, to = "6.9.28", "7.260318.0"
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second, version: from, workers: 1})
+	run := startInstanceWith(t, c, queue, inst)
+	id := run.GetID()
+	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	writeMarker(t, inst)
+	// Slow migrations (2 s each) so the kill lands between two of them.
+	target := strings.Replace(upgradeTargetCommand(inst, to), "-migration-delay 4s", "-migration-delay 1s -migration-step-delay 2s", 1)
+	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "platform-killed", TargetVersion: to, PlatformCommand: target,
+		WorkerCommand: inst.OpenCTI.WorkerCommand + " -version " + to})
+	deadline := time.Now().Add(2 * time.Minute)
+	for logCount(t, inst.Pebble.Socket, opencti.PlatformService, "Saving current configuration") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the migrations never began")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	starts := platformStarts(t, inst.Pebble.Socket)
+	kill9(t, platformPID(t, inst.Name))
+	t.Log("platform killed after its second migration")
+	res := upgradeResult(t, h, 5*time.Minute)
+	if n := platformStarts(t, inst.Pebble.Socket); n < starts+1 {
+		t.Errorf("the platform did not start again after the kill (%d starts, %d before)", n, starts)
+	}
+	if n := logCount(t, inst.Pebble.Socket, opencti.PlatformService, "Platform version updated to "+to); n != 1 {
+		t.Errorf("the migration completed %d times, want once", n)
+	}
+	t.Logf("upgraded after the kill: %s; LOCK_ERROR starts: %d", res.Summary, logCount(t, inst.Pebble.Socket, opencti.PlatformService, "LOCK_ERROR"))
+	checkData(t, inst, to, "upgrade")
 }

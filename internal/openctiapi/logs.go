@@ -79,6 +79,33 @@ type Attempt struct {
 	Dependency string
 	// Ready is true once the attempt logged "API ready on port".
 	Ready bool
+	// Existing is true once it logged "Existing platform detected": a boot on data,
+	// which refreshes the mappings (silently) and migrates when the version changed.
+	Existing bool
+	// MigrationsPlanned is M of "[MIGRATION] M migrations will be executed",
+	// MigrationsDone the "Saving current configuration" lines since, LastMigration
+	// the last of their files, and MigratedTo the version of "Platform version
+	// updated to X": the migration's progress as the platform logs it.
+	MigrationsPlanned, MigrationsDone int
+	LastMigration, MigratedTo         string
+}
+
+// Progress says, for an attempt whose port is not open yet, where its boot is:
+// migrating (n of m done), refreshing the mappings before migrating, or "".
+func (a Attempt) Progress() string {
+	switch {
+	case a.MigratedTo != "":
+		return "migrated to " + a.MigratedTo + ", starting its modules"
+	case a.MigrationsPlanned > 0:
+		p := fmt.Sprintf("migrating: %d of %d migrations done", a.MigrationsDone, a.MigrationsPlanned)
+		if a.LastMigration != "" {
+			p += " (last " + a.LastMigration + ")"
+		}
+		return p
+	case a.Existing:
+		return "refreshing its mappings before any migration (OpenCTI logs nothing during this phase)"
+	}
+	return ""
 }
 
 // logRecord is the part of a JSON log line socflow reads.
@@ -152,6 +179,19 @@ func Attempts(lines []LogLine) []Attempt {
 			continue
 		case strings.Contains(r.Message, apiReady):
 			cur.Ready = true
+			continue
+		case strings.Contains(r.Message, "Existing platform detected"):
+			cur.Existing = true
+			continue
+		case strings.Contains(r.Message, "migrations will be executed"):
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(r.Message, "[MIGRATION]")), "%d", &cur.MigrationsPlanned)
+			continue
+		case strings.Contains(r.Message, "Saving current configuration, "):
+			cur.MigrationsDone++
+			_, cur.LastMigration, _ = strings.Cut(r.Message, "Saving current configuration, ")
+			continue
+		case strings.Contains(r.Message, "Platform version updated to "):
+			_, cur.MigratedTo, _ = strings.Cut(r.Message, "Platform version updated to ")
 			continue
 		}
 		if r.Level == "error" || len(r.Errors) > 0 {

@@ -109,3 +109,35 @@ func TestAttemptSummary(t *testing.T) {
 		t.Error("an attempt without an error says so")
 	}
 }
+
+// TestMigrationProgress reads an upgrade's progress from the lines the real platform
+// writes while it migrates (docs/opencti.md §8), and a failed migration as permanent.
+func TestMigrationProgress(t *testing.T) {
+	info := func(msg string) string {
+		return `{"category":"APP","level":"info","message":"` + msg + `","timestamp":"2026-11-30T10:00:00Z"}`
+	}
+	boot := []string{reapStartLine, startLine, info("[INIT] Starting platform initialization"), info("[INIT] Existing platform detected, initialization...")}
+	steps := []struct {
+		add  []string
+		want string
+	}{
+		{nil, "refreshing its mappings before any migration (OpenCTI logs nothing during this phase)"},
+		{[]string{info("[MIGRATION] Read 0 migrations from the database"), info("[MIGRATION] 5 migrations will be executed")}, "migrating: 0 of 5 migrations done"},
+		{[]string{info("[MIGRATION] Saving current configuration, 1773100000000-a.js"), info("[MIGRATION] Saving current configuration, 1773200000000-b.js")},
+			"migrating: 2 of 5 migrations done (last 1773200000000-b.js)"},
+		{[]string{info("[MIGRATION] Migration process completed"), info("[MIGRATION] Platform version updated to 7.260318.0")}, "migrated to 7.260318.0, starting its modules"},
+	}
+	msgs := boot
+	for _, s := range steps {
+		msgs = append(msgs, s.add...)
+		as := Attempts(lines(msgs...))
+		if got := as[len(as)-1].Progress(); got != s.want {
+			t.Errorf("after %d lines: progress %q, want %q", len(msgs), got, s.want)
+		}
+	}
+	failed := `{"category":"APP","errors":[{"message":"migration failed: 1773792000000-legacy_token_migration.js","name":"Error"}],"level":"error","message":"Migration up error","timestamp":"2026-11-30T10:00:40Z"}`
+	as := Attempts(lines(append(boot, failed, initFailed, reapExitLine)...))
+	if a := as[0]; a.Kind != FailureMigration || !a.Kind.Permanent() || !strings.Contains(a.Summary(), "legacy_token_migration") {
+		t.Errorf("failed migration: %+v", a)
+	}
+}
