@@ -452,7 +452,11 @@ func TestUpgradeResumesAfterThePlatformIsKilledMidMigration(t *testing.T) {
 	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
 	writeMarker(t, inst)
 	// Slow migrations (2 s each) so the kill lands between two of them.
-	target := strings.Replace(upgradeTargetCommand(inst, to), "-migration-delay 4s", "-migration-delay 1s -migration-step-delay 2s", 1)
+	// A start retries a held lock for 1 s only, so the restart inside the dead
+	// process's lock (its child lingers 2 s, then the TTL's 3 s) fails with LOCK_ERROR
+	// as the real one does (26 s of retries against 60 s + 60 s).
+	target := strings.NewReplacer("-migration-delay 4s", "-migration-delay 1s -migration-step-delay 2s", "-lock-retry 3s", "-lock-retry 1s").
+		Replace(upgradeTargetCommand(inst, to))
 	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "platform-killed", TargetVersion: to, PlatformCommand: target,
 		WorkerCommand: inst.OpenCTI.WorkerCommand + " -version " + to})
 	deadline := time.Now().Add(2 * time.Minute)
@@ -472,6 +476,10 @@ func TestUpgradeResumesAfterThePlatformIsKilledMidMigration(t *testing.T) {
 	if n := logCount(t, inst.Pebble.Socket, opencti.PlatformService, "Platform version updated to "+to); n != 1 {
 		t.Errorf("the migration completed %d times, want once", n)
 	}
-	t.Logf("upgraded after the kill: %s; LOCK_ERROR starts: %d", res.Summary, logCount(t, inst.Pebble.Socket, opencti.PlatformService, "LOCK_ERROR"))
+	locked := logCount(t, inst.Pebble.Socket, opencti.PlatformService, "LOCK_ERROR")
+	if locked == 0 {
+		t.Error("no restart met the dead platform's init lock (LOCK_ERROR)")
+	}
+	t.Logf("upgraded after the kill: %s; starts that met the lock: %d", res.Summary, locked)
 	checkData(t, inst, to, "upgrade")
 }
