@@ -23,9 +23,12 @@ import (
 func BenchmarkUpgrade(b *testing.B) {
 	const from, to = "6.9.28", "7.260318.0"
 	var overhead, watch, wall []float64
+	// One worker for the whole run: workers on one queue must share a secret store.
+	c := temporalClient(b)
+	queue := inProcessWorker(b, c, b.TempDir())
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		c, queue, inst := instanceOnWorker(b, instanceOpts{initDelay: time.Second, version: from, workers: 1})
+		inst := newInstance(b, instanceOpts{initDelay: time.Second, version: from, workers: 1})
 		run := startInstanceInput(b, c, queue, workflows.InstanceInput{Instance: inst})
 		benchWaitActive(b, c, run.GetID(), 3*time.Minute, func(workflows.InstanceStatus) bool { return true })
 		b.StartTimer()
