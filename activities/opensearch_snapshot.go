@@ -164,39 +164,82 @@ func (a *Activities) RestoreInstance(ctx context.Context, in RestoreInput) (Rest
 	if _, err := searchCall(ctx, c, http.MethodGet, "/"+backup+"/_doc/"+in.Snapshot, nil, &saved); err != nil {
 		return res, fmt.Errorf("cannot read the templates saved with snapshot %s: %w", in.Snapshot, err)
 	}
-	var indices []struct {
-		Index string `json:"index"`
+	// A retry finds the restore an earlier attempt started still running: it waits
+	// for that one rather than deleting what is being restored.
+	var recovering map[string]struct {
+		Shards []struct {
+			Type  string `json:"type"`
+			Stage string `json:"stage"`
+		} `json:"shards"`
 	}
-	if _, err := searchCall(ctx, c, http.MethodGet, "/_cat/indices/"+in.Prefix+"_*?format=json&h=index&expand_wildcards=all", nil, &indices); err != nil {
-		return res, fmt.Errorf("cannot list the indices of %s: %w", in.Prefix, err)
+	if _, err := searchCall(ctx, c, http.MethodGet, "/"+in.Prefix+"_*/_recovery?active_only=true", nil, &recovering, http.StatusNotFound); err != nil {
+		return res, fmt.Errorf("cannot read the recoveries of %s: %w", in.Prefix, err)
 	}
-	for _, ix := range indices {
-		if !strings.HasPrefix(ix.Index, in.Prefix+"_") || ix.Index == backup {
-			continue
+	restoring := false
+	for ix, r := range recovering {
+		for _, sh := range r.Shards {
+			restoring = restoring || strings.HasPrefix(ix, in.Prefix+"_") && sh.Type == "SNAPSHOT"
 		}
-		if _, err := searchCall(ctx, c, http.MethodDelete, "/"+ix.Index, nil, nil, http.StatusNotFound); err != nil {
-			return res, fmt.Errorf("cannot delete %s before the restore: %w", ix.Index, err)
-		}
-		res.Deleted = append(res.Deleted, ix.Index)
 	}
-	slices.Sort(res.Deleted)
-	recordHeartbeat(ctx, fmt.Sprintf("deleted %d indices of %s; restoring %s", len(res.Deleted), in.Prefix, in.Snapshot))
-	var restored struct {
-		Snapshot struct {
+	if !restoring {
+		var indices []struct {
+			Index string `json:"index"`
+		}
+		if _, err := searchCall(ctx, c, http.MethodGet, "/_cat/indices/"+in.Prefix+"_*?format=json&h=index&expand_wildcards=all", nil, &indices); err != nil {
+			return res, fmt.Errorf("cannot list the indices of %s: %w", in.Prefix, err)
+		}
+		for _, ix := range indices {
+			if !strings.HasPrefix(ix.Index, in.Prefix+"_") || ix.Index == backup {
+				continue
+			}
+			if _, err := searchCall(ctx, c, http.MethodDelete, "/"+ix.Index, nil, nil, http.StatusNotFound); err != nil {
+				return res, fmt.Errorf("cannot delete %s before the restore: %w", ix.Index, err)
+			}
+			res.Deleted = append(res.Deleted, ix.Index)
+		}
+		slices.Sort(res.Deleted)
+		recordHeartbeat(ctx, fmt.Sprintf("deleted %d indices of %s; restoring %s", len(res.Deleted), in.Prefix, in.Snapshot))
+		body := map[string]any{"indices": in.Prefix + "_*,-" + backup, "include_aliases": true, "include_global_state": false}
+		if _, err := searchCall(ctx, c, http.MethodPost, "/_snapshot/"+repo+"/"+in.Snapshot+"/_restore?wait_for_completion=false", body, nil); err != nil {
+			return res, classifySnapshot(repo, err)
+		}
+	}
+	// Restored indices open red and turn yellow or green once their shards are back;
+	// the wait heartbeats, so a large restore is waited on, not timed out.
+	var info struct {
+		Snapshots []struct {
 			Indices []string `json:"indices"`
-			Shards  struct {
-				Total, Failed int
-			} `json:"shards"`
-		} `json:"snapshot"`
+		} `json:"snapshots"`
 	}
-	body := map[string]any{"indices": in.Prefix + "_*,-" + backup, "include_aliases": true, "include_global_state": false}
-	if _, err := searchCall(ctx, c, http.MethodPost, "/_snapshot/"+repo+"/"+in.Snapshot+"/_restore?wait_for_completion=true", body, &restored); err != nil {
-		return res, classifySnapshot(repo, err)
+	if _, err := searchCall(ctx, c, http.MethodGet, "/_snapshot/"+repo+"/"+in.Snapshot, nil, &info); err != nil || len(info.Snapshots) != 1 {
+		return res, fmt.Errorf("cannot read snapshot %s: %v", in.Snapshot, err)
 	}
-	if s := restored.Snapshot; s.Shards.Failed > 0 {
-		return res, permanent(ErrTypeSnapshotFailed, fmt.Errorf("restore of %s: %d of %d shards failed", in.Snapshot, s.Shards.Failed, s.Shards.Total))
+	for _, ix := range info.Snapshots[0].Indices {
+		if ix != backup {
+			res.Restored = append(res.Restored, ix)
+		}
 	}
-	res.Restored = slices.Sorted(slices.Values(restored.Snapshot.Indices))
+	slices.Sort(res.Restored)
+	for {
+		var health struct {
+			Status             string `json:"status"`
+			InitializingShards int    `json:"initializing_shards"`
+			UnassignedShards   int    `json:"unassigned_shards"`
+		}
+		_, err := searchCall(ctx, c, http.MethodGet, "/_cluster/health/"+strings.Join(res.Restored, ",")+"?timeout=1s", nil, &health, http.StatusRequestTimeout)
+		if err != nil {
+			return res, fmt.Errorf("cannot read the health of the restored indices: %w", err)
+		}
+		recordHeartbeat(ctx, fmt.Sprintf("restoring %s: %s, %d shards initialising", in.Snapshot, health.Status, health.InitializingShards))
+		if health.Status == "green" || health.Status == "yellow" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
 	n, err := writeDefinitions(ctx, c, in.Prefix, saved.Source)
 	res.Templates = n
 	return res, err

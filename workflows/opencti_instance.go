@@ -290,13 +290,17 @@ func (w *instance) onSignal(ctx workflow.Context, name string, raw json.RawMessa
 		w.st.LastReason = name + " signal rejected: " + msg
 		w.outcome(ChangeOutcome{RequestID: id, Kind: name, Via: "signal", State: "rejected", Summary: msg})
 		w.publish(ctx)
+		w.replyTo(ctx, name, raw, ChangeResult{RequestID: id, Kind: name, Error: msg})
 		return
 	}
 	if id == "" {
 		id = fmt.Sprintf("signal-%d", w.st.Signals)
 	}
-	if _, done := w.st.Results[id]; done || w.queued(id) {
+	if res, done := w.st.Results[id]; done || w.queued(id) {
 		w.logger.Info("change signal repeats a request; ignored", "change", name, "requestId", id)
+		if done {
+			w.replyTo(ctx, name, raw, res)
+		}
 		return
 	}
 	w.enqueue(ctx, QueuedChange{ID: id, Via: "signal", Kind: name, Request: raw})

@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -201,6 +202,12 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 		if err := w.reconcileConnectors(ctx, next, secrets, &res, step); err != nil {
 			return res, err
 		}
+	} else if !reflect.DeepEqual(base.Connectors, next.Connectors) {
+		// GetVersion answers once per run: a run that reconciled before connectors
+		// existed cannot run them, and must not record them as applied.
+		return res, temporal.NewNonRetryableApplicationError("connectors: this run of the instance's workflow began before socflow ran connectors, "+
+			"so it cannot apply them (the rest of the change is applied): terminate it (tctl workflow terminate --workflow_id opencti/<name>) and start it again "+
+			"with its spec (starter deploy -f), which redeploys without touching a running platform, then send the connector change", "ConnectorsUnsupportedInRun", nil)
 	}
 	w.st.Spec = next
 	return res, nil

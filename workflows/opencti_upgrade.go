@@ -1,9 +1,11 @@
 package workflows
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -19,6 +21,10 @@ func (r UpgradeRequest) target() opencti.UpgradeTarget {
 }
 
 func (r UpgradeRequest) validate(base opencti.Instance) error {
+	if missing := base.Missing(); len(missing) > 0 {
+		return problem("(instance)", "is blocked: "+missingText(missing)+"; an upgrade needs every integration",
+			"send SetIntegration with the missing section(s) first, then the upgrade")
+	}
 	return opencti.ValidateTarget(base, r.target())
 }
 
@@ -45,7 +51,11 @@ func (w *instance) upgrade(ctx workflow.Context, c QueuedChange, r UpgradeReques
 	name := base.Name
 	w.tr.set(ctx, Status{Kind: StatusMaintenance, Step: "upgrading", Message: fmt.Sprintf("applying %s (%s) (workflow %s)", c.ID, res.Summary, UpgradeWorkflowID(name))})
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID:            UpgradeWorkflowID(name),
+		WorkflowID: UpgradeWorkflowID(name),
+		// A cancelled upgrade rolls back: the instance waits for that, and closing the
+		// instance asks the child to cancel (roll back) rather than killing it midway.
+		WaitForCancellation:   true,
+		ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
 		TypedSearchAttributes: temporal.NewSearchAttributes(SearchAttrInstance.ValueSet(name), SearchAttrApp.ValueSet(AppOpenCTI)),
 		StaticSummary:         fmt.Sprintf("%s for %s", res.Summary, InstanceWorkflowID(name)),
 	})
@@ -57,7 +67,18 @@ func (w *instance) upgrade(ctx workflow.Context, c QueuedChange, r UpgradeReques
 		res.Upgrade = &up
 	}
 	if err != nil {
+		// Whatever the child stopped is owed a start: the next change brings the
+		// connectors back (the child restarts the platform and workers it stopped).
+		for _, n := range sortedKeys(w.st.Connectors) {
+			rec := w.st.Connectors[n]
+			rec.Owed = true
+			w.st.Connectors[n] = rec
+		}
 		return res, wrapReason(res.Summary, err)
+	}
+	if up.Outcome == UpgradeRefused {
+		return res, temporal.NewNonRetryableApplicationError("upgrade refused by the pre-flight, nothing was changed:\n"+findingsText(up.Findings),
+			ErrTypePreflightFailed, nil)
 	}
 	if r.Check {
 		return res, nil
@@ -71,8 +92,9 @@ func (w *instance) upgrade(ctx workflow.Context, c QueuedChange, r UpgradeReques
 	} else {
 		w.st.Version = up.To
 	}
-	// The container has next's plan; the connectors were stopped.
-	w.st.Pushed = &next
+	// The container has next's plan and runs it: record it before the connectors,
+	// so a failure there leaves the instance on the version it runs.
+	w.st.Pushed, w.st.Spec = &next, next
 	for _, n := range sortedKeys(w.st.Connectors) {
 		rec := w.st.Connectors[n]
 		rec.Owed = true
@@ -94,15 +116,30 @@ func (w *instance) upgrade(ctx workflow.Context, c QueuedChange, r UpgradeReques
 }
 
 // reply tells the workflow an Upgrade request named in ReplyTo (an UpgradeOpenCTI
-// started by tctl) the change's result; fire and forget: if it is gone, no one waits.
+// started by tctl) the change's recorded result.
 func (w *instance) reply(ctx workflow.Context, c QueuedChange) {
-	if c.kind() != UpgradeUpdate {
+	w.replyTo(ctx, c.kind(), c.Request, w.st.Results[c.ID])
+}
+
+// replyTo sends res to the ReplyTo of an Upgrade request in raw, if it names one:
+// applied, rejected or a repeat, its sender always hears back. Fire and forget: if
+// the sender is gone, no one waits.
+func (w *instance) replyTo(ctx workflow.Context, name string, raw []byte, res ChangeResult) {
+	if name != UpgradeUpdate {
 		return
 	}
-	ch, err := decodeChange(c.kind(), c.Request)
-	if r, ok := ch.(UpgradeRequest); err == nil && ok && r.ReplyTo != "" {
-		workflow.SignalExternalWorkflow(ctx, r.ReplyTo, "", UpgradeDoneSignal, w.st.Results[c.ID])
+	if to := replyToOf(raw); to != "" {
+		workflow.SignalExternalWorkflow(ctx, to, "", UpgradeDoneSignal, res)
 	}
+}
+
+// replyToOf reads the replyTo of a request whose JSON may be bad.
+func replyToOf(raw []byte) string {
+	var r struct {
+		ReplyTo string `json:"replyTo"`
+	}
+	_ = json.Unmarshal(raw, &r)
+	return r.ReplyTo
 }
 
 // previewUpgrade is what an Upgrade would do: every service stopped, the platform

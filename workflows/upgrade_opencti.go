@@ -116,8 +116,10 @@ func (u *upgrade) run(ctx workflow.Context) (UpgradeResult, error) {
 		return u.result(ctx, UpgradeChecked), nil
 	}
 	if opencti.Blocking(u.status.Findings) {
-		return u.result(ctx, UpgradeRefused), temporal.NewNonRetryableApplicationError(
-			"upgrade refused by the pre-flight, nothing was changed:\n"+findingsText(u.status.Findings), ErrTypePreflightFailed, nil)
+		// A result, not an error: the instance (or tctl's caller) reads its findings.
+		u.tr.set(ctx, Status{Kind: StatusBlocked, Step: upgradePreflight, Message: "upgrade refused by the pre-flight, nothing was changed: " +
+			findingsLine(u.status.Findings)})
+		return u.result(ctx, UpgradeRefused), nil
 	}
 
 	inst := u.base
@@ -132,7 +134,7 @@ func (u *upgrade) run(ctx workflow.Context) (UpgradeResult, error) {
 	// The platform last, so no worker or connector crash-loops against a stopped
 	// one; Pebble ends a stop that hangs after the platform's kill-delay (SIGKILL).
 	if err := u.stopPlatform(ctx, inst); err != nil {
-		return u.result(ctx, ""), err
+		return u.result(ctx, ""), u.startAgain(ctx, err)
 	}
 
 	// With everything stopped the snapshot is consistent; what follows may change
@@ -143,7 +145,7 @@ func (u *upgrade) run(ctx workflow.Context) (UpgradeResult, error) {
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, snapshotOptions), a.SnapshotInstance,
 		activities.SnapshotInput{OpenSearch: *inst.Integrations.OpenSearch, Prefix: inst.Name, Snapshot: snapshot}).Get(ctx, &snap)
 	if err != nil {
-		return u.result(ctx, ""), wrapReason("cannot snapshot the instance before migrating it (nothing was migrated; the previous version can be started again)", err)
+		return u.result(ctx, ""), u.startAgain(ctx, wrapReason("cannot snapshot the instance before migrating it (nothing was migrated)", err))
 	}
 	u.status.Snapshot = snap.Repository + "/" + snap.Snapshot
 	u.logger.Info("snapshot taken", "snapshot", u.status.Snapshot, "indices", len(snap.Indices), "templates", snap.Templates)
@@ -154,6 +156,23 @@ func (u *upgrade) run(ctx workflow.Context) (UpgradeResult, error) {
 	res := u.result(ctx, UpgradeUpgraded)
 	u.tr.set(ctx, Status{Kind: StatusActive, Message: fmt.Sprintf("upgraded %s -> %s (snapshot %s)", u.status.From, u.status.To, u.status.Snapshot)})
 	return res, nil
+}
+
+// startAgain is the compensation of a failure before anything was migrated: the
+// previous version's plan is still in the container, so its platform and workers are
+// started again (the instance restarts the connectors at its next change); cause is
+// returned with what was done.
+func (u *upgrade) startAgain(ctx workflow.Context, cause error) error {
+	if temporal.IsCanceledError(cause) {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	reason := ErrorReason(cause)
+	u.enter(ctx, upgradeRollingBack, "the upgrade failed before migrating ("+reason+"); starting "+u.status.From+" again")
+	if err := u.startPlatform(ctx, u.base, "", upgradeRollingBack, "starting "+u.status.From+" again"); err != nil {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s; and %s could not be started again: %s (start it by hand: pebble start platform, then the workers)",
+			reason, u.status.From, ErrorReason(err)), "RollbackFailed", nil)
+	}
+	return temporal.NewNonRetryableApplicationError(reason+" (nothing was migrated; "+u.status.From+" runs again)", "UpgradeFailed", nil)
 }
 
 // stopPlatform stops the workers, then the platform.
@@ -406,9 +425,12 @@ func forwardUpgrade(ctx workflow.Context, in UpgradeInput) (UpgradeResult, error
 		return UpgradeResult{}, temporal.NewNonRetryableApplicationError(
 			"instance: is required (fix: start with {\"instance\": \"<name>\", \"targetVersion\": \"<version>\"})", "InvalidInput", nil)
 	}
-	self := workflow.GetInfo(ctx).WorkflowExecution.ID
+	run := workflow.GetInfo(ctx).WorkflowExecution
+	self := run.ID
 	t := in.UpgradeTarget
-	req := UpgradeRequest{RequestID: self, TargetVersion: t.Version, PlatformCommand: t.PlatformCommand, WorkerCommand: t.WorkerCommand,
+	// The run ID makes each run its own request: a second run under the same
+	// workflow ID is a new upgrade, not a repeat of the first.
+	req := UpgradeRequest{RequestID: self + "/" + run.RunID, TargetVersion: t.Version, PlatformCommand: t.PlatformCommand, WorkerCommand: t.WorkerCommand,
 		ConnectorCommands: t.ConnectorCommands, Check: in.Check, ReplyTo: self}
 	err := workflow.SignalExternalWorkflow(ctx, InstanceWorkflowID(in.Instance), "", UpgradeUpdate, req).Get(ctx, nil)
 	if err != nil {

@@ -178,6 +178,10 @@ func waitPlatformHealthy(ctx workflow.Context, in activities.WaitOpenCTIHealthyI
 // wrapReason prefixes an activity error's reason and keeps its application error type
 // (so the workflow can branch on it) and its retryability.
 func wrapReason(what string, err error) error {
+	if temporal.IsCanceledError(err) {
+		// A cancellation stays one, so compensations can tell it apart.
+		return err
+	}
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
 		msg := what + ": " + app.Message()

@@ -483,3 +483,36 @@ func TestUpgradeResumesAfterThePlatformIsKilledMidMigration(t *testing.T) {
 	t.Logf("upgraded after the kill: %s; starts that met the lock: %d", res.Summary, locked)
 	checkData(t, inst, to, "upgrade")
 }
+
+// TestUpgradeRefusedLeavesTheInstanceServing: an upgrade the pre-flight refuses (no
+// snapshot repository: nothing could be restored) changes nothing and leaves the
+// instance active, its findings in the result; an UpgradeOpenCTI started on its own
+// with a bad target hears the instance's rejection at once instead of waiting.
+func TestUpgradeRefusedLeavesTheInstanceServing(t *testing.T) {
+	const from, to = "6.9.28", "7.260318.0"
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second, version: from, workers: 1})
+	inst.Integrations.OpenSearch.SnapshotRepository = ""
+	run := startInstanceWith(t, c, queue, inst)
+	id := run.GetID()
+	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	before := lastChange(t, inst.Pebble.Socket)
+	_, err := applyChange(t, c, id, workflows.UpgradeUpdate, workflows.UpgradeRequest{RequestID: "no-repo", TargetVersion: to})
+	if err == nil || !strings.Contains(err.Error(), "refused by the pre-flight, nothing was changed") ||
+		!strings.Contains(err.Error(), "snapshotRepository is not set") {
+		t.Fatalf("upgrade without a snapshot repository: %v", err)
+	}
+	st := waitInstance(t, c, id, time.Minute, "active", activeInstance)
+	if st.Version != from || lastChange(t, inst.Pebble.Socket) != before {
+		t.Errorf("a refused upgrade changed something: version %s, status %s", st.Version, st.Status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	fwd, err := c.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{ID: "upgrade-" + inst.Name + "-bad", TaskQueue: queue},
+		workflows.UpgradeOpenCTIWorkflow, workflows.UpgradeInput{Instance: inst.Name, UpgradeTarget: opencti.UpgradeTarget{Version: "7.x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fwd.Get(ctx, nil); err == nil || !strings.Contains(err.Error(), `targetVersion: must be a release number`) {
+		t.Errorf("UpgradeOpenCTI with a bad target: %v, want the instance's rejection", err)
+	}
+}

@@ -47,6 +47,11 @@ func (c *Client) Health(ctx context.Context, key string) (HealthStatus, string, 
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
+		// The URL carries the health key: never let it into an error's text.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return HealthUnexpected, "", fmt.Errorf("GET %s/health: %w", c.BaseURL, ue.Err)
+		}
 		return HealthUnexpected, "", err
 	}
 	defer resp.Body.Close()
