@@ -557,6 +557,9 @@ type ConnectorRecord struct {
 	// Owed says the pushed definition has not taken effect: its service still has
 	// to be (re)started.
 	Owed bool `json:"owed,omitempty"`
+	// StartedAt is when socflow last (re)started it: only a ping after it shows the
+	// new process works (the registration and its last ping outlive a process).
+	StartedAt time.Time `json:"startedAt,omitzero"`
 }
 
 // OwedActions are services still to restart, start or stop for a pushed plan.

@@ -265,7 +265,7 @@ func (w *instance) reconcileConnectors(ctx workflow.Context, next opencti.Instan
 			res.Started = append(res.Started, connectorService(name))
 		}
 		rec := w.st.Connectors[name]
-		rec.Owed = false
+		rec.Owed, rec.StartedAt = false, workflow.Now(ctx)
 		w.st.Connectors[name] = rec
 		// Its last check says nothing of the new process.
 		delete(w.st.ConnectorChecks, name)
@@ -350,7 +350,7 @@ func (w *instance) connectorStatuses() []ConnectorStatus {
 		check, checked := w.st.ConnectorChecks[cn.Name]
 		if pushed && rec.Plan != nil && !rec.Owed && checked {
 			s.Service, s.Registered, s.LastPing, s.CheckedAt = check.Service, check.Registered, check.LastPing, check.CheckedAt
-			s.State, s.Reason = connectorState(check)
+			s.State, s.Reason = connectorState(check, rec.StartedAt)
 		}
 		out = append(out, s)
 	}
@@ -358,9 +358,16 @@ func (w *instance) connectorStatuses() []ConnectorStatus {
 }
 
 // connectorState judges one check: running when the service is active, registered
-// and pinged within ConnectorPingStale of the check; waiting, with why, otherwise.
-func connectorState(c activities.ConnectorCheck) (string, string) {
+// and pinged within ConnectorPingStale of the check and since it was started;
+// pending while a process started less than ConnectorPingStale ago has not pinged
+// yet; waiting, with why, otherwise.
+func connectorState(c activities.ConnectorCheck, started time.Time) (string, string) {
+	sinceStart := c.CheckedAt.Sub(started)
 	switch {
+	case c.Service == "active" && c.LastPing.Before(started) && sinceStart < ConnectorPingStale:
+		return ConnectorPending, "started " + sinceStart.Round(time.Second).String() + " ago, not registered or pinged since"
+	case c.Service == "active" && c.LastPing.Before(started):
+		return ConnectorWaiting, fmt.Sprintf("has not registered or pinged since socflow started it %s ago", sinceStart.Round(time.Second))
 	case c.Service != "active":
 		reason := "service " + c.Service
 		if c.ServiceError != "" {

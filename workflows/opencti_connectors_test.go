@@ -294,3 +294,26 @@ func TestInstanceConnectors(t *testing.T) {
 		t.Errorf("final connectors %+v", final.Connectors)
 	}
 }
+
+// TestConnectorStateNeedsAPingSinceItsStart: a registration and its last ping
+// outlive a process, so a connector restarted by socflow counts as running only
+// once it pinged since; until then it is pending, and waiting after
+// ConnectorPingStale (a pycti that fails its registration and exits looks active at
+// times, with the old process's ping).
+func TestConnectorStateNeedsAPingSinceItsStart(t *testing.T) {
+	started := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		check activities.ConnectorCheck
+		want  string
+	}{
+		{activities.ConnectorCheck{Service: "active", Registered: true, LastPing: started.Add(-time.Minute), CheckedAt: started.Add(30 * time.Second)}, ConnectorPending},
+		{activities.ConnectorCheck{Service: "active", Registered: true, LastPing: started.Add(-time.Minute), CheckedAt: started.Add(3 * time.Minute)}, ConnectorWaiting},
+		{activities.ConnectorCheck{Service: "active", Registered: true, LastPing: started.Add(5 * time.Second), CheckedAt: started.Add(30 * time.Second)}, ConnectorRunning},
+		{activities.ConnectorCheck{Service: "backoff", Registered: true, LastPing: started.Add(5 * time.Second), CheckedAt: started.Add(30 * time.Second)}, ConnectorWaiting},
+		{activities.ConnectorCheck{Service: "active", Registered: true, LastPing: started.Add(5 * time.Second), CheckedAt: started.Add(5 * time.Minute)}, ConnectorWaiting},
+	} {
+		if got, why := connectorState(tc.check, started); got != tc.want {
+			t.Errorf("%+v: %s (%s), want %s", tc.check, got, why, tc.want)
+		}
+	}
+}

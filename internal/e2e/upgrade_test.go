@@ -99,6 +99,11 @@ func TestUpgradeOpenCTIWithWorkersAndConnector(t *testing.T) {
 	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second, version: from})
 	fixture := pyctiConnector(t, inst, "fixture", opencti.ExternalImport, "identity")
 	inst.Connectors = []opencti.Connector{fixture}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("connector output:\n%s", strings.Join(serviceLogs(t, fixture.Pebble.Socket, opencti.ConnectorService), ""))
+		}
+	})
 	run := startInstanceWith(t, c, queue, inst)
 	id := run.GetID()
 	waitInstance(t, c, id, 4*time.Minute, "active with its connector", connectorsRunning(1))

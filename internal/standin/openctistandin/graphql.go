@@ -40,6 +40,8 @@ type apiState struct {
 	// tokenKey is Config.tokenKey: nil on 6.x (tokens in clear), the HMAC key of
 	// api_tokens on 7.x.
 	tokenKey []byte
+	// jwks is the key set a 7.x platform gives its connectors (newJWKS).
+	jwks string
 	// userAddAnswer holds back userAdd's answer after the write (Timings.UserAddAnswer).
 	userAddAnswer time.Duration
 	// mu serialises the API's writes, as OpenCTI's per-entity locks do, so a
@@ -346,8 +348,16 @@ func schemaFor(version string) string {
 	if n := strings.Count(schemaSDL, userTokenField6); n != 2 {
 		panic(fmt.Sprintf("schema.graphql has %d api_token fields, want 2 (User and MeUser)", n))
 	}
-	return strings.ReplaceAll(schemaSDL, userTokenField6, userTokenField7) + apiTokenType7
+	s := strings.ReplaceAll(schemaSDL, userTokenField6, userTokenField7)
+	if !strings.Contains(s, connectorHead) {
+		panic("schema.graphql's Connector type does not begin with its id")
+	}
+	// 7.x gives connectors its key set at registration (pycti 7 asks for it).
+	return strings.Replace(s, connectorHead, connectorHead+"  jwks: String\n", 1) + apiTokenType7
 }
+
+// connectorHead is how schema.graphql's Connector type begins.
+const connectorHead = "type Connector {\n  id: ID!\n"
 
 // graphqlHandler serves {base}/graphql by POST (JSON body) or GET (?query=),
 // authenticating the bearer token before execution so resolvers only consult

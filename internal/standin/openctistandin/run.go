@@ -145,6 +145,11 @@ func Run(ctx context.Context, cfg Config) error {
 
 		userAddAnswer: cfg.Timings.UserAddAnswer,
 	}
+	if v, err := parseVersion(cfg.Version); err == nil && v[0] >= 7 {
+		if st.jwks, err = newJWKS(); err != nil {
+			return fmt.Errorf("cannot make the connectors' key set: %w", err)
+		}
+	}
 	return serve(ctx, cfg, log, b, state, newHandler(cfg.BasePath, cfg.HealthAccessKey, cfg.Timings.HealthTimeout, b.list(), st))
 }
 
