@@ -56,6 +56,14 @@ func (w *instance) apply(ctx workflow.Context, c QueuedChange) {
 	w.tr.set(ctx, w.settled())
 }
 
+// stepper returns the function a change's steps report with: the status names the
+// step and says, in maintenance, what the change (id, summary) is doing.
+func (w *instance) stepper(ctx workflow.Context, id, summary string) func(name, doing string) {
+	return func(name, doing string) {
+		w.tr.set(ctx, Status{Kind: StatusMaintenance, Step: name, Message: fmt.Sprintf("applying %s (%s): %s", id, summary, doing)})
+	}
+}
+
 // kind is the change's name; changes queued before there were other kinds are SetConfig.
 func (c QueuedChange) kind() string {
 	if c.Kind == "" {
@@ -100,9 +108,7 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 			w.st.Pushed, w.st.Secrets = pushed, secrets
 		}
 	}()
-	step := func(name, doing string) {
-		w.tr.set(ctx, Status{Kind: StatusMaintenance, Step: name, Message: fmt.Sprintf("applying %s (%s): %s", c.ID, res.Summary, doing)})
-	}
+	step := w.stepper(ctx, c.ID, res.Summary)
 
 	if r, ok := ch.(RotateSecretRequest); ok && r.generates(base) {
 		step(stepRotating, "generating a new "+r.Secret)

@@ -66,14 +66,17 @@ func (w *instance) upgrade(ctx workflow.Context, c QueuedChange, r UpgradeReques
 	if up.Outcome != "" {
 		res.Upgrade = &up
 	}
-	if err != nil {
-		// Whatever the child stopped is owed a start: the next change brings the
-		// connectors back (the child restarts the platform and workers it stopped).
+	if err != nil || !r.Check && up.Outcome != UpgradeRefused {
+		// The child stopped the connectors (the platform and workers it restarts
+		// itself): each is owed a start, by the connector step below or, after a
+		// failure, by the next change.
 		for _, n := range sortedKeys(w.st.Connectors) {
 			rec := w.st.Connectors[n]
 			rec.Owed = true
 			w.st.Connectors[n] = rec
 		}
+	}
+	if err != nil {
 		return res, wrapReason(res.Summary, err)
 	}
 	if up.Outcome == UpgradeRefused {
@@ -95,18 +98,9 @@ func (w *instance) upgrade(ctx workflow.Context, c QueuedChange, r UpgradeReques
 	// The container has next's plan and runs it: record it before the connectors,
 	// so a failure there leaves the instance on the version it runs.
 	w.st.Pushed, w.st.Spec = &next, next
-	for _, n := range sortedKeys(w.st.Connectors) {
-		rec := w.st.Connectors[n]
-		rec.Owed = true
-		w.st.Connectors[n] = rec
-	}
-	step := func(name, doing string) {
-		w.tr.set(ctx, Status{Kind: StatusMaintenance, Step: name, Message: fmt.Sprintf("applying %s (%s): %s", c.ID, res.Summary, doing)})
-	}
-	if err := w.reconcileConnectors(ctx, next, w.st.Secrets, &res, step); err != nil {
+	if err := w.reconcileConnectors(ctx, next, w.st.Secrets, &res, w.stepper(ctx, c.ID, res.Summary)); err != nil {
 		return res, err
 	}
-	w.st.Spec = next
 	// Every service stopped and started again: the platform, the workers, then the
 	// connectors reconcileConnectors started.
 	connectors := slices.Concat(res.Restarted, res.Started)
