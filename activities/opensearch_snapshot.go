@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -303,13 +304,13 @@ func writeDefinitions(ctx context.Context, c *opensearch.Client, prefix string, 
 		}
 	}
 	n := 0
-	for _, name := range slices.Sorted(mapsKeys(defs.ComponentTemplates)) {
+	for _, name := range slices.Sorted(maps.Keys(defs.ComponentTemplates)) {
 		if _, err := searchCall(ctx, c, http.MethodPut, "/_component_template/"+name, defs.ComponentTemplates[name], nil); err != nil {
 			return n, fmt.Errorf("cannot put back component template %s: %w", name, err)
 		}
 		n++
 	}
-	for _, name := range slices.Sorted(mapsKeys(defs.IndexTemplates)) {
+	for _, name := range slices.Sorted(maps.Keys(defs.IndexTemplates)) {
 		body := defs.IndexTemplates[name]
 		if _, err := searchCall(ctx, c, http.MethodPut, "/_index_template/"+name, body, nil); err != nil {
 			return n, fmt.Errorf("cannot put back index template %s: %w", name, err)
@@ -334,17 +335,6 @@ func writeDefinitions(ctx context.Context, c *opensearch.Client, prefix string, 
 		n++
 	}
 	return n, nil
-}
-
-// mapsKeys iterates a map's keys.
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // searchClient is a client of the first node of the section that answers.

@@ -3,7 +3,6 @@ package activities
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -63,10 +62,7 @@ func (a *Activities) ReadSearchUpgradeFacts(ctx context.Context, in ReadSearchUp
 	var reasons []string
 	for _, u := range searchURLs(s) {
 		callCtx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
-		facts, err := searchUpgradeFacts(callCtx, u, s.Username, password, ca, in.Prefix)
-		if err == nil {
-			facts.SnapshotRepository = snapshotRepositoryProblem(callCtx, u, s, password, ca)
-		}
+		facts, err := searchUpgradeFacts(callCtx, u, s.Username, password, ca, in.Prefix, s.SnapshotRepository)
 		cancel()
 		if err == nil {
 			return facts, nil
@@ -77,7 +73,7 @@ func (a *Activities) ReadSearchUpgradeFacts(ctx context.Context, in ReadSearchUp
 }
 
 // searchUpgradeFacts reads the facts from one node.
-func searchUpgradeFacts(ctx context.Context, url, username, password, ca, prefix string) (SearchUpgradeFacts, error) {
+func searchUpgradeFacts(ctx context.Context, url, username, password, ca, prefix, repo string) (SearchUpgradeFacts, error) {
 	var f SearchUpgradeFacts
 	c, err := newSearchClient(ctx, url, username, password, ca)
 	if err != nil {
@@ -93,6 +89,7 @@ func searchUpgradeFacts(ctx context.Context, url, username, password, ca, prefix
 	if f.DataVersion, f.LastRun, err = migrationStatus(ctx, c.Client, prefix); err != nil {
 		return f, err
 	}
+	f.SnapshotRepository = snapshotRepositoryProblem(ctx, c.Client, repo)
 	var settings struct {
 		Persistent map[string]any `json:"persistent"`
 		Transient  map[string]any `json:"transient"`
@@ -142,8 +139,6 @@ func searchUpgradeFacts(ctx context.Context, url, username, password, ca, prefix
 // migrationStatus reads platformVersion and lastRun of the instance's MigrationStatus
 // document in <prefix>_internal_objects; none (a fresh cluster) is "", not an error.
 func migrationStatus(ctx context.Context, c *opensearch.Client, prefix string) (version, lastRun string, err error) {
-	body, _ := json.Marshal(map[string]any{"size": 1, "query": map[string]any{"match": map[string]any{"entity_type": "MigrationStatus"}}})
-	req := searchRequest{path: "/" + prefix + "_internal_objects/_search?ignore_unavailable=true&allow_no_indices=true", body: body}
 	var res struct {
 		Hits struct {
 			Hits []struct {
@@ -154,10 +149,8 @@ func migrationStatus(ctx context.Context, c *opensearch.Client, prefix string) (
 			} `json:"hits"`
 		} `json:"hits"`
 	}
-	resp, err := opensearch.Do(ctx, c, http.MethodPost, req, &res)
-	if err == nil && resp.IsError() {
-		err = fmt.Errorf("HTTP %d", responseStatus(resp))
-	}
+	query := map[string]any{"size": 1, "query": map[string]any{"match": map[string]any{"entity_type": "MigrationStatus"}}}
+	_, err = searchCall(ctx, c, http.MethodPost, "/"+prefix+"_internal_objects/_search?ignore_unavailable=true&allow_no_indices=true", query, &res)
 	if err != nil {
 		return "", "", fmt.Errorf("cannot read %s_internal_objects' MigrationStatus: %w", prefix, err)
 	}
@@ -208,16 +201,12 @@ func parseWatermark(s string) (usedPercent float64, freeBytes int64, err error) 
 
 // snapshotRepositoryProblem says why the section's snapshot repository cannot take a
 // snapshot: not named, or not registered on the cluster.
-func snapshotRepositoryProblem(ctx context.Context, url string, s spec.OpenSearch, password, ca string) string {
-	if s.SnapshotRepository == "" {
+func snapshotRepositoryProblem(ctx context.Context, c *opensearch.Client, repo string) string {
+	if repo == "" {
 		return "integrations.opensearch.snapshotRepository is not set, so nothing could be restored if the migration failed"
 	}
-	c, err := newSearchClient(ctx, url, s.Username, password, ca)
-	if err != nil {
-		return err.Error()
-	}
-	if _, err := searchCall(ctx, c.Client, http.MethodGet, "/_snapshot/"+s.SnapshotRepository, nil, nil); err != nil {
-		return "snapshot repository " + s.SnapshotRepository + " is not usable: " + err.Error()
+	if _, err := searchCall(ctx, c, http.MethodGet, "/_snapshot/"+repo, nil, nil); err != nil {
+		return "snapshot repository " + repo + " is not usable: " + err.Error()
 	}
 	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -288,21 +289,10 @@ func TestInstanceConnectorsWithPycti(t *testing.T) {
 		}
 	}
 	if got := connectorUsers(t, api); len(got) != 3 {
-		t.Errorf("connector users after the rejected changes: %v, want fixture, export and ghost", slices.Sorted(mapsKeys(got)))
+		t.Errorf("connector users after the rejected changes: %v, want fixture, export and ghost", slices.Sorted(maps.Keys(got)))
 	}
 	if got := services(t, bad.Pebble.Socket); len(got) != 0 {
 		t.Errorf("a rejected connector's container got services: %v", got)
-	}
-}
-
-// mapsKeys returns a map's keys.
-func mapsKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
