@@ -110,33 +110,64 @@ func storedSecret(t *testing.T, secretDir, instance, key string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// pushedToQueue waits until RabbitMQ's management API counts a message published to
-// the queue (the stack's worker stand-in consumes it, so the count is the evidence).
-func pushedToQueue(t *testing.T, queue string) float64 {
+// consumedFromQueue waits until RabbitMQ's management API counts a message the
+// stack's worker stand-in took from the queue and acknowledged. The acknowledgement
+// is the evidence, not the publish: pycti publishes on a channel it closes at once,
+// and RabbitMQ 3.10 drops a closed channel's unreported counters, so a queue's
+// publish count may stay 0 while the worker's long-lived channel reports every ack.
+func consumedFromQueue(t *testing.T, queue string) float64 {
 	t.Helper()
 	st := stacktest.Get(t)
 	u := fmt.Sprintf("http://%s:%d/api/queues/%s/%s", st.RabbitMQHost, st.RabbitMQMgmtPort, url.PathEscape("/"), url.PathEscape(queue))
 	deadline := time.Now().Add(90 * time.Second)
+	var last string
 	for {
 		req, _ := http.NewRequest(http.MethodGet, u, nil)
 		req.SetBasicAuth(st.RabbitMQUser, os.Getenv("SOCFLOW_RABBITMQ_PASSWORD"))
 		var q struct {
-			Stats struct {
-				Publish float64 `json:"publish"`
+			Consumers float64 `json:"consumers"`
+			Messages  float64 `json:"messages"`
+			Stats     struct {
+				Ack float64 `json:"ack"`
 			} `json:"message_stats"`
 		}
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			_ = json.NewDecoder(resp.Body).Decode(&q)
 			resp.Body.Close()
-			if q.Stats.Publish >= 1 {
-				return q.Stats.Publish
+			if q.Stats.Ack >= 1 {
+				return q.Stats.Ack
 			}
+			last = fmt.Sprintf("consumers %v, messages %v, acks %v", q.Consumers, q.Messages, q.Stats.Ack)
+		} else {
+			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no message was published to %s", queue)
+			t.Fatalf("no message of %s was acknowledged by a worker (%s)", queue, last)
 		}
 		time.Sleep(time.Second)
 	}
+}
+
+// connectorState reads a registered connector's state (what pycti's set_state sent
+// with its last ping) from the platform.
+func connectorState(t *testing.T, api *openctiapi.Client, id string) map[string]any {
+	t.Helper()
+	var out struct {
+		Connector struct {
+			State *string `json:"connector_state"`
+		} `json:"connector"`
+	}
+	if err := api.Query(context.Background(), `query ConnectorState($id: String!) { connector(id: $id) { connector_state } }`,
+		map[string]any{"id": id}, &out); err != nil {
+		t.Fatal(err)
+	}
+	state := map[string]any{}
+	if out.Connector.State != nil {
+		if err := json.Unmarshal([]byte(*out.Connector.State), &state); err != nil {
+			t.Fatalf("connector %s's state is not JSON: %v", id, err)
+		}
+	}
+	return state
 }
 
 // TestInstanceConnectorsWithPycti is issue 10 on the real stack, with pycti connectors
@@ -172,9 +203,13 @@ func TestInstanceConnectorsWithPycti(t *testing.T) {
 		t.Errorf("connector-fixture: %+v", u)
 	}
 	fixtureID := storedSecret(t, secretDir, inst.Name, "connector-fixture-id")
-	if n := pushedToQueue(t, inst.Integrations.RabbitMQ.QueuePrefix+"_push_"+fixtureID); n < 1 {
-		t.Errorf("the fixture's bundle was not published")
+	for state, deadline := connectorState(t, api, fixtureID), time.Now().Add(time.Minute); state["bundle_sent_at"] == nil; state = connectorState(t, api, fixtureID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the fixture's state: %v, want bundle_sent_at (pycti sent its bundle)", state)
+		}
+		time.Sleep(time.Second)
 	}
+	consumedFromQueue(t, inst.Integrations.RabbitMQ.QueuePrefix+"_push_"+fixtureID)
 
 	// A hand-made connector-* user is deactivated by the next reconcile, here the
 	// export connector's addition.
