@@ -20,6 +20,9 @@ type ApplyOpenCTIPlanInput struct {
 	Instance opencti.Instance `json:"instance"`
 	// Secrets are the instance's generated-secret references.
 	Secrets opencti.InstanceSecrets `json:"secrets"`
+	// Node says Instance is one of opencti.nodes as it runs it (Instance.OnNode):
+	// its plan is the platform alone (opencti.NodePlan).
+	Node bool `json:"node,omitempty"`
 }
 
 // ApplyOpenCTIPlanResult says what was pushed, without any secret value.
@@ -59,6 +62,9 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 	}
 	res := ApplyOpenCTIPlanResult{Services: opencti.Services(in.Instance),
 		PlatformDigest: p.PlatformDigest}
+	if in.Node {
+		p, res.Services = opencti.NodePlan(p), []string{opencti.PlatformService}
+	}
 	// Before anything changes: a container belongs to one instance, and replacing
 	// another instance's layer would make its platform boot as this one.
 	if err := ep.ensureOwner(ctx, in.Instance.Name, ownerMarkerPath(in.Instance), serviceOwner); err != nil {

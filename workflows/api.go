@@ -74,8 +74,11 @@ const (
 	PhaseAddingHealthCheck Phase = "adding-health-check"
 	PhaseVerifying         Phase = "verifying"
 	PhaseStartingWorkers   Phase = "starting-workers"
-	PhaseDone              Phase = "done"
-	PhaseFailed            Phase = "failed"
+	// PhaseStartingNodes starts the platform's further nodes (opencti.nodes), one
+	// after another, once the first is healthy.
+	PhaseStartingNodes Phase = "starting-nodes"
+	PhaseDone          Phase = "done"
+	PhaseFailed        Phase = "failed"
 )
 
 // DependencyState is where one dependency's readiness stands.

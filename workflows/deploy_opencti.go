@@ -105,6 +105,13 @@ func (d *deploy) run(ctx workflow.Context) (DeployResult, error) {
 		return DeployResult{}, fmt.Errorf("cannot add the platform health check: %w", err)
 	}
 
+	if len(inst.OpenCTI.Nodes) > 0 && workflow.GetVersion(ctx, PlatformNodesChange, workflow.DefaultVersion, PlatformNodes) != workflow.DefaultVersion {
+		d.enter(ctx, PhaseStartingNodes)
+		if _, err := bringNodesUp(ctx, &d.tr, string(PhaseStartingNodes), inst, sec.Secrets, false); err != nil {
+			return DeployResult{}, err
+		}
+	}
+
 	ver, err := d.verifyAndStartWorkers(ctx, inst, sec.Secrets)
 	if err != nil {
 		return DeployResult{}, err
@@ -240,6 +247,7 @@ var phaseDoing = map[Phase]string{
 	PhaseAddingHealthCheck: "adding the platform's health check",
 	PhaseVerifying:         "verifying the platform's version and admin token",
 	PhaseStartingWorkers:   "starting the workers",
+	PhaseStartingNodes:     "starting the platform's further nodes, one after another",
 }
 
 // enterStatus closes the current phase and opens p with status s, and publishes both

@@ -25,6 +25,7 @@ const (
 	stepStartingServices = "starting-services"
 	stepRotating         = "rotating-secret"
 	stepReadyCheck       = "updating-health-check"
+	stepNodes            = "reconciling-nodes"
 )
 
 // apply runs one change's reconcile in maintenance, records its result and returns
@@ -185,6 +186,12 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 		}
 		w.st.Owed.Restart = slices.DeleteFunc(w.st.Owed.Restart, func(s string) bool { return s == opencti.PlatformService })
 	}
+	if len(base.OpenCTI.Nodes)+len(next.OpenCTI.Nodes) > 0 &&
+		workflow.GetVersion(ctx, PlatformNodesChange, workflow.DefaultVersion, PlatformNodes) != workflow.DefaultVersion {
+		if err := w.reconcileNodes(ctx, base, next, secrets, &res, step); err != nil {
+			return res, err
+		}
+	}
 	if len(act.workers) > 0 {
 		step(stepRestartWorkers, "restarting "+strings.Join(act.workers, ", "))
 		if err := w.restart(ctx, next, act.workers, &res); err != nil {
@@ -217,6 +224,33 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 	}
 	w.st.Spec = next
 	return res, nil
+}
+
+// reconcileNodes brings the further nodes to next, once the first node serves: the
+// platforms of nodes next no longer has are stopped, and each node of next gets its
+// plan and is started, or restarted when the plan changed its platform, one after
+// another, each waited for until healthy.
+func (w *instance) reconcileNodes(ctx workflow.Context, base, next opencti.Instance, secrets opencti.InstanceSecrets, res *ChangeResult,
+	step func(name, doing string)) error {
+	gone := slices.DeleteFunc(slices.Clone(base.OpenCTI.Nodes), func(n opencti.Node) bool {
+		return slices.ContainsFunc(next.OpenCTI.Nodes, func(m opencti.Node) bool { return m.Pebble == n.Pebble })
+	})
+	if len(gone) > 0 {
+		step(stepNodes, "stopping the platform of the nodes the spec no longer has")
+		stopped, err := stopNodes(ctx, &w.tr, stepNodes, gone)
+		res.Stopped = append(res.Stopped, stopped...)
+		if err != nil {
+			return err
+		}
+	}
+	if len(next.OpenCTI.Nodes) == 0 {
+		return nil
+	}
+	step(stepNodes, "bringing the further nodes to this plan, one after another")
+	up, err := bringNodesUp(ctx, &w.tr, stepNodes, next, secrets, false)
+	res.Restarted = append(res.Restarted, up.restarted...)
+	res.Started = append(res.Started, up.started...)
+	return err
 }
 
 // block applies a change that leaves an integration missing, as the charm does when

@@ -26,6 +26,7 @@ const (
 	upgradeSnapshot        = "snapshot"
 	upgradeRollingBack     = "rolling-back"
 	upgradeCheckingWorkers = "checking-workers"
+	upgradeStartingNodes   = "starting-nodes"
 )
 
 // snapshotOptions: a snapshot or a restore of a large instance takes as long as its
@@ -123,7 +124,7 @@ func (u *upgrade) run(ctx workflow.Context) (UpgradeResult, error) {
 	}
 
 	inst := u.base
-	u.enter(ctx, upgradeStopping, "stopping the connectors, the workers, then the platform")
+	u.enter(ctx, upgradeStopping, "stopping the connectors, the workers, then the platform (further nodes first)")
 	for _, cn := range inst.Connectors {
 		err := u.tr.runStep(ctx, upgradeStopping, pebbleOptions, a.StopPebbleServices,
 			activities.StopPebbleServicesInput{Pebble: cn.Pebble, Services: []string{opencti.ConnectorService}}, nil)
@@ -175,16 +176,32 @@ func (u *upgrade) startAgain(ctx workflow.Context, cause error) error {
 	return temporal.NewNonRetryableApplicationError(reason+" (nothing was migrated; "+u.status.From+" runs again)", "UpgradeFailed", nil)
 }
 
-// stopPlatform stops the workers, then the platform.
+// stopPlatform stops the workers, the further nodes' platforms, then the first
+// node's platform.
 func (u *upgrade) stopPlatform(ctx workflow.Context, inst opencti.Instance) error {
 	step := u.status.Status.Step
-	for _, services := range [][]string{opencti.WorkerServices(*inst.OpenCTI.Workers), {opencti.PlatformService}} {
-		err := u.tr.runStep(ctx, step, pebbleOptions, a.StopPebbleServices, activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: services}, nil)
-		if err != nil {
-			return fmt.Errorf("cannot stop %s: %w", strings.Join(services, ", "), err)
+	err := u.tr.runStep(ctx, step, pebbleOptions, a.StopPebbleServices,
+		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: opencti.WorkerServices(*inst.OpenCTI.Workers)}, nil)
+	if err != nil {
+		return fmt.Errorf("cannot stop the workers: %w", err)
+	}
+	if u.withNodes(ctx) {
+		if _, err := stopNodes(ctx, &u.tr, step, inst.OpenCTI.Nodes); err != nil {
+			return err
 		}
 	}
+	err = u.tr.runStep(ctx, step, pebbleOptions, a.StopPebbleServices,
+		activities.StopPebbleServicesInput{Pebble: inst.Pebble, Services: []string{opencti.PlatformService}}, nil)
+	if err != nil {
+		return fmt.Errorf("cannot stop the platform: %w", err)
+	}
 	return nil
+}
+
+// withNodes says whether the instance has further nodes for this run to stop and start
+// (PlatformNodesChange).
+func (u *upgrade) withNodes(ctx workflow.Context) bool {
+	return len(u.base.OpenCTI.Nodes) > 0 && workflow.GetVersion(ctx, PlatformNodesChange, workflow.DefaultVersion, PlatformNodes) != workflow.DefaultVersion
 }
 
 // migrate pushes the target's plan, starts its platform, waits while it migrates,
@@ -232,6 +249,14 @@ func (u *upgrade) startPlatform(ctx workflow.Context, inst opencti.Instance, dig
 	err = u.tr.runStep(ctx, upgradeVerifying, graphqlOptions, a.VerifyOpenCTI, activities.VerifyOpenCTIInput{Instance: inst, AdminToken: refs.AdminToken}, nil)
 	if err != nil {
 		return fmt.Errorf("cannot verify the platform: %w", err)
+	}
+	if u.withNodes(ctx) {
+		// Only now, the first node migrated and healthy on this version: a node
+		// started earlier would take the init lock or migrate beside it.
+		u.enter(ctx, upgradeStartingNodes, "starting the further nodes on "+inst.OpenCTI.Version+", one after another")
+		if _, err := bringNodesUp(ctx, &u.tr, upgradeStartingNodes, inst, refs, true); err != nil {
+			return err
+		}
 	}
 	u.enter(ctx, upgradeStartingWorkers, "starting the workers of "+inst.OpenCTI.Version)
 	workers := opencti.WorkerServices(*inst.OpenCTI.Workers)
@@ -282,9 +307,9 @@ func (u *upgrade) rollback(ctx workflow.Context, cause error) (UpgradeResult, er
 	manual := func(step string, err error) (UpgradeResult, error) {
 		repo, name, _ := strings.Cut(u.status.Snapshot, "/")
 		return u.result(ctx, ""), temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"upgrade failed (%s) and its rollback failed at %s: %s. By hand: stop the platform (pebble stop platform); delete the indices %s_* "+
+			"upgrade failed (%s) and its rollback failed at %s: %s. By hand: stop the platform (pebble stop platform, on every node); delete the indices %s_* "+
 				"and restore the snapshot: POST _snapshot/%s/%s/_restore {\"indices\": \"%s_*,-%s%s\", \"include_aliases\": true}; "+
-				"put back the templates saved in %s%s/_doc/%s; push the plan of %s (starter deploy -f with opencti.version %s) and start it",
+				"put back the templates saved in %s%s/_doc/%s; push the plan of %s (starter deploy -f with opencti.version %s) and start it (it starts the further nodes after the first)",
 			reason, step, operatorReason(err), base.Name, repo, name, base.Name, base.Name, activities.SnapshotBackupSuffix, base.Name, activities.SnapshotBackupSuffix, name,
 			u.status.From, u.status.From), "RollbackFailed", nil)
 	}
@@ -327,6 +352,13 @@ func (u *upgrade) facts(ctx workflow.Context) opencti.UpgradeFacts {
 	about := workflow.ExecuteActivity(once, a.VerifyOpenCTI, activities.VerifyOpenCTIInput{Instance: inst, AdminToken: refs.AdminToken})
 	search := workflow.ExecuteActivity(once, a.ReadSearchUpgradeFacts, activities.ReadSearchUpgradeFactsInput{OpenSearch: *inst.Integrations.OpenSearch, Prefix: inst.Name})
 	health := workflow.ExecuteActivity(once, a.CheckOpenCTIHealth, activities.CheckOpenCTIHealthInput{Instance: inst, HealthAccessKey: refs.HealthAccessKey})
+	var nodeHealth []workflow.Future
+	if u.withNodes(ctx) {
+		for _, n := range inst.OpenCTI.Nodes {
+			nodeHealth = append(nodeHealth, workflow.ExecuteActivity(once, a.CheckOpenCTIHealth,
+				activities.CheckOpenCTIHealthInput{Instance: inst.OnNode(n), HealthAccessKey: refs.HealthAccessKey}))
+		}
+	}
 	var key workflow.Future
 	if v, err := opencti.ParseVersion(u.in.Version); err == nil && v.Major() >= 7 {
 		key = workflow.ExecuteActivity(once, a.CheckInstanceSecret, activities.CheckInstanceSecretInput{Field: "opencti.encryptionKey", Ref: refs.EncryptionKey})
@@ -354,6 +386,17 @@ func (u *upgrade) facts(ctx workflow.Context) opencti.UpgradeFacts {
 		h.Reason = ErrorReason(err)
 	}
 	f.Health = h.Reason
+	for i, fut := range nodeHealth {
+		// Every node must serve now: an upgrade that starts them again cannot tell a
+		// node it broke from one that was down before.
+		var nh activities.CheckOpenCTIHealthResult
+		if err := fut.Get(ctx, &nh); err != nil {
+			nh.Reason = ErrorReason(err)
+		}
+		if nh.Reason != "" {
+			f.Health = strings.TrimPrefix(f.Health+"; node "+inst.OpenCTI.Nodes[i].Name+": "+nh.Reason, "; ")
+		}
+	}
 	if key != nil {
 		var k activities.CheckInstanceSecretResult
 		if err := key.Get(ctx, &k); err != nil {

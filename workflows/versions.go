@@ -71,3 +71,12 @@ const ConnectorsChange = "connectors"
 
 // Connectors is the version of ConnectorsChange that reconciles connectors.
 const Connectors workflow.Version = 1
+
+// PlatformNodesChange guards the steps for opencti.nodes: the deploy, the upgrade and
+// every reconcile bring the further nodes up one after another once the first node is
+// healthy, and stop them before it. Workflows that began before it run one node (their
+// specs could hold no nodes).
+const PlatformNodesChange = "platform-nodes"
+
+// PlatformNodes is the version of PlatformNodesChange that runs the further nodes.
+const PlatformNodes workflow.Version = 1

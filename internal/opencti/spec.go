@@ -7,6 +7,7 @@ package opencti
 
 import (
 	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/socflow/socflow/internal/spec"
@@ -87,6 +88,9 @@ type Settings struct {
 	// /usr/local/bin/socflow-reap, shipped in socflow's OpenCTI rock; "none" runs
 	// the platform bare, and a crashed platform's lock child then survives it).
 	Reaper string `json:"reaper,omitempty"`
+	// Nodes are the platform's further nodes, each in its own container (the
+	// instance's pebble is the first); empty runs one node.
+	Nodes []Node `json:"nodes,omitempty"`
 }
 
 // Integrations are the backing services; pointers so that a missing section
@@ -155,6 +159,9 @@ func (i Instance) WithDefaults() Instance {
 	spec.Default(&o.LogLevel, DefaultLogLevel)
 	spec.Default(&o.AdminEmail, DefaultAdminEmail)
 	spec.Default(&o.Reaper, DefaultReaper)
+	for k, n := range o.Nodes {
+		o.Nodes[k] = n.withDefaults(*o)
+	}
 
 	// The instance name keeps instances that share a broker or a Redis apart.
 	ints := &out.Integrations
@@ -178,6 +185,7 @@ func (i Instance) clone() Instance {
 	out := i
 	out.OpenCTI.Workers = spec.ClonePtr(i.OpenCTI.Workers)
 	out.OpenCTI.Env = maps.Clone(i.OpenCTI.Env)
+	out.OpenCTI.Nodes = slices.Clone(i.OpenCTI.Nodes)
 	ints := &out.Integrations
 	ints.OpenSearch = i.Integrations.OpenSearch.Clone()
 	ints.RabbitMQ = i.Integrations.RabbitMQ.Clone()

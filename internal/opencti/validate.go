@@ -62,6 +62,7 @@ func (c *checker) check(i Instance) {
 	c.name(i.Name)
 	c.settings(i.OpenCTI)
 	c.Pebble(i.Pebble)
+	c.nodes(i)
 	c.integrations(i)
 	c.connectors(i.Connectors)
 }
