@@ -80,6 +80,9 @@ type ProbeResult struct {
 	Warning string `json:"warning,omitempty"`
 	// Attempts counts the probe attempts of this activity run.
 	Attempts int `json:"attempts"`
+	// Migration are the signs of life of a platform that is migrating, with its port
+	// closed (WaitOpenCTIHealthy only; nil otherwise).
+	Migration *MigrationSigns `json:"migration,omitempty"`
 }
 
 // ProbeWindow bounds one probe activity run: zero means DefaultProbeWindow.

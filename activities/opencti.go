@@ -61,8 +61,9 @@ func (a *Activities) WaitOpenCTIHealthy(ctx context.Context, in WaitOpenCTIHealt
 		return ProbeResult{Dependency: "opencti"}, classify(err)
 	}
 	api := &openctiapi.Client{BaseURL: opencti.LocalURL(opencti.Input{Instance: in.Instance}), HTTP: &http.Client{Timeout: HealthCallTimeout}}
-	w := platformWatch{a: a, ep: ep, in: in}
-	return a.pollWith(ctx, "opencti", in.Window, HealthCallTimeout, func(ctx context.Context) (string, error) {
+	w := &platformWatch{a: a, ep: ep, in: in}
+	res, err := a.pollWith(ctx, "opencti", in.Window, HealthCallTimeout, func(ctx context.Context) (string, error) {
+		w.signs = nil
 		status, body, err := api.Health(ctx, key)
 		if err != nil {
 			if !isConnRefused(err) {
@@ -81,6 +82,24 @@ func (a *Activities) WaitOpenCTIHealthy(ctx context.Context, in WaitOpenCTIHealt
 		}
 		return "", fmt.Errorf("unexpected health answer: %s", body)
 	})
+	if !res.Ready {
+		res.Migration = w.signs
+	}
+	return res, err
+}
+
+// MigrationSigns are the signs of life of a platform that migrates with its port
+// closed (docs/opencti.md §8): where its migration lines are, and the init lock's TTL,
+// which a working platform keeps refreshing. The workflow compares them across rounds
+// to tell a slow migration from a hung one.
+type MigrationSigns struct {
+	// Progress is where the migration is, from its lines ("migrating: 2 of 5 migrations done (last …)").
+	Progress string `json:"progress"`
+	// LockTTL is the init lock's remaining lifetime when read; 0 when it is not held
+	// (or could not be read).
+	LockTTL time.Duration `json:"lockTTL,omitempty"`
+	// ReadAt is when LockTTL was read.
+	ReadAt time.Time `json:"readAt"`
 }
 
 // platformWatch reads the platform service's state and output for one wait.
@@ -88,11 +107,13 @@ type platformWatch struct {
 	a  *Activities
 	ep pebbleEndpoint
 	in WaitOpenCTIHealthyInput
+	// signs are the last poll's signs of a migration, nil when it was not migrating.
+	signs *MigrationSigns
 }
 
 // notListening explains a closed port: initialising, crash-looping (and why), or
 // a failure no restart fixes.
-func (w platformWatch) notListening(ctx context.Context) error {
+func (w *platformWatch) notListening(ctx context.Context) error {
 	infos, err := w.ep.services(ctx, []string{opencti.PlatformService})
 	if err != nil {
 		return fmt.Errorf("platform not listening yet, and %w", err)
@@ -110,7 +131,7 @@ func (w platformWatch) notListening(ctx context.Context) error {
 }
 
 // attempts are the platform's start attempts since the workflow started it.
-func (w platformWatch) attempts(entries []client.LogEntry) []openctiapi.Attempt {
+func (w *platformWatch) attempts(entries []client.LogEntry) []openctiapi.Attempt {
 	all := openctiapi.Attempts(w.entryLines(entries))
 	// A second of slack: Pebble stamps lines when it reads them, the workflow its
 	// own clock when it asked for the start.
@@ -120,7 +141,7 @@ func (w platformWatch) attempts(entries []client.LogEntry) []openctiapi.Attempt 
 
 // verdict turns the service state and the attempts into a reason to keep waiting
 // or a permanent error. It never calls a process that keeps exiting "initialising".
-func (w platformWatch) verdict(ctx context.Context, info *client.ServiceInfo, attempts []openctiapi.Attempt) error {
+func (w *platformWatch) verdict(ctx context.Context, info *client.ServiceInfo, attempts []openctiapi.Attempt) error {
 	exits := 0
 	var lastExit *openctiapi.Attempt
 	for i := range attempts {
@@ -145,6 +166,10 @@ func (w platformWatch) verdict(ctx context.Context, info *client.ServiceInfo, at
 	}
 	if running && (exits == 0 || cur != nil && cur.Kind == openctiapi.FailureNone) {
 		if cur != nil && cur.Progress() != "" {
+			w.signs = &MigrationSigns{Progress: cur.Progress(), ReadAt: time.Now()}
+			if ttl, err := w.a.initLockTTL(ctx, *w.in.Instance.Integrations.Redis); err == nil && ttl > 0 {
+				w.signs.LockTTL = ttl
+			}
 			return errors.New("platform is " + cur.Progress() + " (running, port not open yet; never restarted while it migrates)")
 		}
 		if exits == 0 {
@@ -174,7 +199,7 @@ func (w platformWatch) verdict(ctx context.Context, info *client.ServiceInfo, at
 }
 
 // permanentReason says what failed, that restarting cannot fix it, and the fix.
-func (w platformWatch) permanentReason(ctx context.Context, at openctiapi.Attempt, exits int) string {
+func (w *platformWatch) permanentReason(ctx context.Context, at openctiapi.Attempt, exits int) string {
 	inst := w.in.Instance
 	head := fmt.Sprintf("platform fails at every start (%s): %s", plural(exits, "exit"), at.Summary())
 	switch at.Kind {
@@ -200,7 +225,7 @@ func (w platformWatch) permanentReason(ctx context.Context, at openctiapi.Attemp
 }
 
 // lockHolder says who holds the init lock and for how long it stays, from Redis.
-func (w platformWatch) lockHolder(ctx context.Context) string {
+func (w *platformWatch) lockHolder(ctx context.Context) string {
 	ttl, err := w.a.initLockTTL(ctx, *w.in.Instance.Integrations.Redis)
 	switch {
 	case err != nil:
@@ -213,7 +238,7 @@ func (w platformWatch) lockHolder(ctx context.Context) string {
 
 // checkPlan refuses a healthy platform that was started from another plan than
 // the one this workflow applied: it runs someone else's configuration.
-func (w platformWatch) checkPlan(ctx context.Context) error {
+func (w *platformWatch) checkPlan(ctx context.Context) error {
 	if w.in.PlatformDigest == "" || w.in.Instance.OpenCTI.Reaper == opencti.NoReaper {
 		return nil
 	}
@@ -226,7 +251,7 @@ func (w platformWatch) checkPlan(ctx context.Context) error {
 
 // foreign reports a running platform started by another instance, or from another
 // plan of this one, going by what socflow-reap logged at its start.
-func (w platformWatch) foreign(attempts []openctiapi.Attempt) error {
+func (w *platformWatch) foreign(attempts []openctiapi.Attempt) error {
 	if w.in.PlatformDigest == "" || len(attempts) == 0 {
 		return nil
 	}
@@ -244,7 +269,7 @@ func (w platformWatch) foreign(attempts []openctiapi.Attempt) error {
 	return nil
 }
 
-func (w platformWatch) entryLines(entries []client.LogEntry) []openctiapi.LogLine {
+func (w *platformWatch) entryLines(entries []client.LogEntry) []openctiapi.LogLine {
 	lines := make([]openctiapi.LogLine, len(entries))
 	for i, e := range entries {
 		lines[i] = openctiapi.LogLine{Time: e.Time, Message: e.Message}

@@ -213,6 +213,10 @@ type InstanceInput struct {
 	// ConnectorCheckEvery is how often the connectors are checked (0:
 	// DefaultConnectorCheckEvery); tests set it low.
 	ConnectorCheckEvery time.Duration `json:"connectorCheckEvery,omitempty"`
+	// MigrationHangAfter is how long an upgrade's migration may show no migration line
+	// and no init-lock refresh before it is judged hung and rolled back (0:
+	// DefaultMigrationHangAfter); tests set it low.
+	MigrationHangAfter time.Duration `json:"migrationHangAfter,omitempty"`
 }
 
 // DeployConnectorsRequest is the request ID of the change that adds a deployed
@@ -284,6 +288,10 @@ type UpgradeInput struct {
 	// the instance (tctl).
 	Spec    *opencti.Instance       `json:"spec,omitempty"`
 	Secrets opencti.InstanceSecrets `json:"secrets,omitzero"`
+	// HangAfter is how long the migration may show no sign of life before it is
+	// judged hung and rolled back (0: DefaultMigrationHangAfter); set by the instance
+	// from InstanceInput.MigrationHangAfter.
+	HangAfter time.Duration `json:"hangAfter,omitempty"`
 }
 
 // The outcomes of an upgrade.

@@ -58,7 +58,7 @@ func bringNodesUp(ctx workflow.Context, tr *tracker, step string, inst opencti.I
 			return out, wrapReason("cannot start the platform of node "+n.Name, err)
 		}
 		err = waitPlatformHealthy(ctx, activities.WaitOpenCTIHealthyInput{Instance: on, HealthAccessKey: refs.HealthAccessKey,
-			PlatformDigest: applied.PlatformDigest, Since: since}, "node "+n.Name, func(workflow.Context, activities.ProbeResult, error) {})
+			PlatformDigest: applied.PlatformDigest, Since: since}, "node "+n.Name, 0, func(workflow.Context, activities.ProbeResult, error) {})
 		if err != nil {
 			return out, err
 		}

@@ -164,7 +164,7 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 		}
 		step(stepWaitingPlatform, "waiting for the restarted platform to answer /health")
 		err := waitPlatformHealthy(ctx, activities.WaitOpenCTIHealthyInput{Instance: next, HealthAccessKey: secrets.HealthAccessKey,
-			PlatformDigest: applied.PlatformDigest, Since: since}, "cannot apply "+c.ID,
+			PlatformDigest: applied.PlatformDigest, Since: since}, "cannot apply "+c.ID, 0,
 			func(ctx workflow.Context, pr activities.ProbeResult, err error) {
 				if err == nil && !pr.Ready {
 					w.st.LastReason = "platform: " + pr.Reason

@@ -62,7 +62,7 @@ func (w *instance) upgrade(ctx workflow.Context, c QueuedChange, r UpgradeReques
 	spec := base
 	var up UpgradeResult
 	err := workflow.ExecuteChildWorkflow(cctx, UpgradeOpenCTIWorkflow, UpgradeInput{Instance: name, UpgradeTarget: r.target(),
-		Check: r.Check, Spec: &spec, Secrets: w.st.Secrets}).Get(ctx, &up)
+		Check: r.Check, Spec: &spec, Secrets: w.st.Secrets, HangAfter: w.in.MigrationHangAfter}).Get(ctx, &up)
 	if up.Outcome != "" {
 		res.Upgrade = &up
 	}

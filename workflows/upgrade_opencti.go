@@ -230,7 +230,7 @@ func (u *upgrade) startPlatform(ctx workflow.Context, inst opencti.Instance, dig
 	}
 	u.enter(ctx, wait, doing)
 	err = waitPlatformHealthy(ctx, activities.WaitOpenCTIHealthyInput{Instance: inst, HealthAccessKey: refs.HealthAccessKey,
-		PlatformDigest: digest, Since: since}, "OpenCTI "+inst.OpenCTI.Version,
+		PlatformDigest: digest, Since: since}, "OpenCTI "+inst.OpenCTI.Version, u.in.HangAfter,
 		func(ctx workflow.Context, pr activities.ProbeResult, err error) {
 			if err == nil && !pr.Ready && pr.Reason != "" {
 				u.tr.set(ctx, Status{Kind: StatusMaintenance, Step: wait, Message: doing + ": " + pr.Reason})

@@ -80,3 +80,11 @@ const PlatformNodesChange = "platform-nodes"
 
 // PlatformNodes is the version of PlatformNodesChange that runs the further nodes.
 const PlatformNodes workflow.Version = 1
+
+// MigrationHangChange guards judging a migration hung (no migration line and no
+// init-lock refresh for the hang bound) in the platform waits. Waits that began before
+// it wait on such a platform until PlatformHealthLimit.
+const MigrationHangChange = "migration-hang"
+
+// MigrationHang is the version of MigrationHangChange that judges hangs.
+const MigrationHang workflow.Version = 1

@@ -132,7 +132,7 @@ func (d *deploy) waitOne(ctx workflow.Context, st *DependencyStatus, p probe, de
 // waitPlatform waits until the platform answers /health with 200, recording each
 // reason it is not (initialising, dependency down, service crashed) on the way.
 func (d *deploy) waitPlatform(ctx workflow.Context, in activities.WaitOpenCTIHealthyInput) error {
-	return waitPlatformHealthy(ctx, in, "cannot deploy", func(ctx workflow.Context, res activities.ProbeResult, err error) {
+	return waitPlatformHealthy(ctx, in, "cannot deploy", 0, func(ctx workflow.Context, res activities.ProbeResult, err error) {
 		switch {
 		case err != nil:
 			d.status.Platform = ErrorReason(err)
@@ -153,10 +153,19 @@ func (d *deploy) waitPlatform(ctx workflow.Context, in activities.WaitOpenCTIHea
 // why it is not healthy yet; what prefixes the errors ("cannot deploy"). It never
 // restarts the platform: a first boot or a migration is waited on up to
 // PlatformHealthLimit. The deploy and the instance's reconciles share it.
-func waitPlatformHealthy(ctx workflow.Context, in activities.WaitOpenCTIHealthyInput, what string,
+//
+// A migration with neither a new migration line nor an init-lock refresh for hangAfter
+// (0: DefaultMigrationHangAfter) is hung, not slow: a working platform refreshes its
+// lock all along, even through a long migration. That ends the wait with MigrationHung
+// (MigrationHangChange), for the caller to roll back.
+func waitPlatformHealthy(ctx workflow.Context, in activities.WaitOpenCTIHealthyInput, what string, hangAfter time.Duration,
 	report func(workflow.Context, activities.ProbeResult, error)) error {
 	actx := workflow.WithActivityOptions(ctx, probeOptions)
 	deadline := workflow.Now(ctx).Add(PlatformHealthLimit)
+	if hangAfter <= 0 {
+		hangAfter = DefaultMigrationHangAfter
+	}
+	var hw hangWatch
 	for round := 0; ; round++ {
 		in.Window = probeWindow(round)
 		var res activities.ProbeResult
@@ -167,6 +176,11 @@ func waitPlatformHealthy(ctx workflow.Context, in activities.WaitOpenCTIHealthyI
 		report(ctx, res, nil)
 		if res.Ready {
 			return nil
+		}
+		if quiet := hw.observe(workflow.Now(ctx), res.Migration); quiet >= hangAfter &&
+			workflow.GetVersion(ctx, MigrationHangChange, workflow.DefaultVersion, MigrationHang) != workflow.DefaultVersion {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: platform hung while migrating: %s, then no migration line and no init-lock refresh for %s",
+				what, res.Migration.Progress, quiet.Round(time.Second)), ErrTypeMigrationHung, nil)
 		}
 		if workflow.Now(ctx).After(deadline) {
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s: platform not healthy after %s: %s",
@@ -191,4 +205,38 @@ func wrapReason(what string, err error) error {
 		return temporal.NewApplicationError(msg, app.Type())
 	}
 	return fmt.Errorf("%s: %s", what, err.Error())
+}
+
+// DefaultMigrationHangAfter is how long a migration may show no sign of life (no
+// migration line, no init-lock refresh) before it is judged hung: the real platform
+// refreshes its 60 s lock well within it.
+const DefaultMigrationHangAfter = 5 * time.Minute
+
+// ErrTypeMigrationHung is the error type of a wait that found the platform hung mid-migration.
+const ErrTypeMigrationHung = "MigrationHung"
+
+// hangWatch follows a migrating platform's signs of life across the wait's rounds.
+type hangWatch struct {
+	progress string
+	ttl      time.Duration
+	readAt   time.Time
+	// lastSign is when the platform last showed life: a new migration line, or an
+	// init-lock TTL higher than the last one less the time since (a refresh).
+	lastSign time.Time
+}
+
+// observe records one round's signs and returns how long the platform has shown no
+// sign of life; a round that is not migrating (nil) starts the watch over.
+func (h *hangWatch) observe(now time.Time, s *activities.MigrationSigns) time.Duration {
+	if s == nil {
+		*h = hangWatch{}
+		return 0
+	}
+	// Half a second of slack for the two reads' own timing.
+	refreshed := s.LockTTL > 0 && s.LockTTL > h.ttl-s.ReadAt.Sub(h.readAt)+time.Second/2
+	if h.lastSign.IsZero() || s.Progress != h.progress || refreshed {
+		h.lastSign = now
+	}
+	h.progress, h.ttl, h.readAt = s.Progress, s.LockTTL, s.ReadAt
+	return now.Sub(h.lastSign)
 }

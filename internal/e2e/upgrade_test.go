@@ -521,3 +521,49 @@ func TestUpgradeRefusedLeavesTheInstanceServing(t *testing.T) {
 		t.Errorf("UpgradeOpenCTI with a bad target: %v, want the instance's rejection", err)
 	}
 }
+
+// TestUpgradeRollsBackAHungMigration: the target's platform freezes at its second
+// migration (-hang-migration: no more lines, its lock child stopped so the init lock
+// expires, SIGTERM never handled). The wait tells it from a slow migration — no
+// migration line and no init-lock refresh for the hang bound — and the upgrade rolls
+// back: the frozen platform is killed after the kill-delay, the snapshot restored, the
+// previous version started; the result names the hang.
+func TestUpgradeRollsBackAHungMigration(t *testing.T) {
+	const from, to = "6.9.28", "7.260318.0"
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second, version: from, workers: 1})
+	const hangAfter = 15 * time.Second
+	run := startInstanceInput(t, c, queue, workflows.InstanceInput{Instance: inst, ConnectorCheckEvery: connectorCheckEvery, MigrationHangAfter: hangAfter})
+	id := run.GetID()
+	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	writeMarker(t, inst)
+	before := lastChange(t, inst.Pebble.Socket)
+	hanging := strings.Replace(upgradeTargetCommand(inst, to), "-migration-delay 4s", "-migration-delay 1s", 1) + " -hang-migration 2"
+	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "hung-upgrade", TargetVersion: to, PlatformCommand: hanging,
+		WorkerCommand: inst.OpenCTI.WorkerCommand + " -version " + to})
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	var res workflows.ChangeResult
+	if err := h.Get(ctx, &res); err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	u := res.Upgrade
+	if u == nil || u.Outcome != workflows.UpgradeRolledBack || !strings.Contains(u.Reason, "hung while migrating") ||
+		!strings.Contains(u.Reason, "1 of 5 migrations done") {
+		t.Fatalf("result of a hung migration: %+v", u)
+	}
+	t.Logf("rolled back: %s", u.Reason)
+	var kill *client.Change
+	for _, ch := range changesAfter(t, inst.Pebble.Socket, before) {
+		if ch.Kind == "stop" && strings.Contains(ch.Summary, `"platform"`) {
+			kill = ch // the last stop of the platform: the frozen one's
+		}
+	}
+	if kill == nil || kill.ReadyTime.Sub(kill.SpawnTime) < opencti.PlatformKillDelay {
+		t.Errorf("the frozen platform's stop: %+v; want one that lasted the kill-delay (%s), then SIGKILL", kill, opencti.PlatformKillDelay)
+	}
+	st := waitInstance(t, c, id, time.Minute, "active again", activeInstance)
+	if st.Version != from {
+		t.Errorf("version after the rollback: %s", st.Version)
+	}
+	checkData(t, inst, from, "rollback")
+}

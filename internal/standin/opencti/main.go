@@ -28,6 +28,7 @@ func main() {
 	python := flag.String("python", "python3", "Python interpreter that must run (APP__PYTHON_EXECUTION_VENV overrides)")
 	migrations := flag.Int("migrations", openctistandin.DefaultMigrations, "how many migrations a version change runs (5 in the real 6.9.28 -> 7.260318.0)")
 	failMigration := flag.String("fail-migration", "", "migration that fails when it runs: its 1-based position in the version change or part of its file name")
+	hangMigration := flag.String("hang-migration", "", "migration at which the platform freezes (its lock child stopped, SIGTERM unhandled): its 1-based position or part of its file name")
 	timings := openctistandin.AddFlags(flag.CommandLine)
 	flag.Parse()
 
@@ -39,7 +40,7 @@ func main() {
 		os.Exit(1)
 	}
 	cfg.Version, cfg.Timings, cfg.Python = *version, *timings, *python
-	cfg.Migrations, cfg.FailMigration = *migrations, *failMigration
+	cfg.Migrations, cfg.FailMigration, cfg.HangMigration = *migrations, *failMigration, *hangMigration
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

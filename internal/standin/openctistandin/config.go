@@ -61,6 +61,11 @@ type Config struct {
 	// its file name ("legacy_token_migration"); "" fails none. The migrations
 	// before it stay recorded, since OpenCTI does not roll back.
 	FailMigration string
+	// HangMigration names a migration (as FailMigration does) at which the whole
+	// platform freezes, as a paused VM or a stuck disk freezes it: no more lines, its
+	// lock child stopped (so the init lock is no longer refreshed and expires), and a
+	// SIGTERM that is never handled; only SIGKILL ends it. "" hangs at none.
+	HangMigration string
 	// Python is the interpreter checked at start (default python3; see PythonVenv).
 	Python string
 	// Executable is the binary re-executed as the init lock's child process

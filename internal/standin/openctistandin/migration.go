@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -239,7 +240,10 @@ func (in *initializer) runMigration(ctx context.Context, f migrationFile, files 
 	if err := sleepCtx(ctx, in.cfg.Timings.MigrationStep); err != nil {
 		return err
 	}
-	if in.failing(f, files) {
+	if names(in.cfg.HangMigration, f, files) {
+		in.freeze()
+	}
+	if names(in.cfg.FailMigration, f, files) {
 		// A migration's up throws a plain Error in node: name "Error".
 		return fmt.Errorf("%w: %s (injected by -fail-migration)", ErrMigrationFailed, f.title)
 	}
@@ -249,9 +253,10 @@ func (in *initializer) runMigration(ctx context.Context, f migrationFile, files 
 	return nil
 }
 
-// failing reports whether Config.FailMigration names f.
-func (in *initializer) failing(f migrationFile, files []migrationFile) bool {
-	want := strings.TrimSpace(in.cfg.FailMigration)
+// names reports whether want (a 1-based position among files or a part of a file's
+// title, as -fail-migration and -hang-migration take it) names f.
+func names(want string, f migrationFile, files []migrationFile) bool {
+	want = strings.TrimSpace(want)
 	if want == "" {
 		return false
 	}
@@ -259,6 +264,16 @@ func (in *initializer) failing(f migrationFile, files []migrationFile) bool {
 		return n >= 1 && n <= len(files) && files[n-1].title == f.title
 	}
 	return strings.Contains(f.title, want)
+}
+
+// freeze is a platform frozen mid-migration: its lock child is stopped (SIGSTOP), so
+// the init lock is no longer refreshed, and this process never goes on nor handles
+// SIGTERM; Pebble's SIGKILL to the process group ends both.
+func (in *initializer) freeze() {
+	if in.child != nil && in.child.cmd.Process != nil {
+		_ = in.child.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+	select {}
 }
 
 // saveMigration is migrationStorage.save: lastRun first, then the reference.

@@ -68,9 +68,8 @@ func TestFailMigrationByPositionOrName(t *testing.T) {
 		fail string
 		want int // index failing, -1 none
 	}{{"", -1}, {"3", 2}, {"5", 4}, {"6", -1}, {"0", -1}, {"legacy_token_migration", 4}, {files[1].title, 1}, {"no-such", -1}} {
-		in := &initializer{cfg: Config{FailMigration: tc.fail}}
 		for i, f := range files {
-			if got := in.failing(f, files); got != (i == tc.want) {
+			if got := names(tc.fail, f, files); got != (i == tc.want) {
 				t.Errorf("-fail-migration %q: migration %d failing = %v", tc.fail, i+1, got)
 			}
 		}

@@ -35,6 +35,8 @@ type initializer struct {
 	log    *slog.Logger
 	b      *backends
 	engine string // "opensearch - 2.19.3"
+	// child is the init lock's child process, which a frozen platform stops too.
+	child *lockChild
 }
 
 // run decides between first boot and existing platform from the MigrationStatus

@@ -186,7 +186,7 @@ func initialize(ctx context.Context, cfg Config, log *slog.Logger, b *backends, 
 		logFailure(log, "[OPENCTI] Platform default initialization failed", err)
 		return platformState{}, err
 	}
-	in := &initializer{cfg: cfg, log: log, b: b, engine: engine}
+	in := &initializer{cfg: cfg, log: log, b: b, engine: engine, child: child}
 	state, initErr := in.run(ctx)
 	if ctx.Err() != nil {
 		child.detach()
