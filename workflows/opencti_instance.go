@@ -137,10 +137,11 @@ func (w *instance) run(ctx workflow.Context) error {
 			continue
 		}
 		w.logger.Info("continuing as new", "historyLength", workflow.GetInfo(ctx).GetCurrentHistoryLength(), "runs", w.st.Runs)
-		st := w.st
-		return workflow.NewContinueAsNewError(ctx, OpenCTIInstanceWorkflow, InstanceInput{
-			Instance: w.in.Instance, State: &st, ContinueAsNewAfterEvents: w.in.ContinueAsNewAfterEvents,
-		})
+		// The next run keeps every setting of this one's input (check intervals, hang
+		// bound, …) and takes the state.
+		st, next := w.st, w.in
+		next.State = &st
+		return workflow.NewContinueAsNewError(ctx, OpenCTIInstanceWorkflow, next)
 	}
 }
 
