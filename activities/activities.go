@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/socflow/socflow/internal/secrets"
@@ -27,6 +28,9 @@ type Activities struct {
 	// ProbeInterval is the pause between two attempts of a readiness probe (default
 	// DefaultProbeInterval).
 	ProbeInterval time.Duration
+	// Temporal is the worker's client, for the activities that manage schedules (nil:
+	// they fail as misconfigured).
+	Temporal client.Client
 }
 
 // DefaultCallTimeout bounds one call to an external system, so a hung peer costs one

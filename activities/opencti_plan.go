@@ -23,6 +23,9 @@ type ApplyOpenCTIPlanInput struct {
 	// Node says Instance is one of opencti.nodes as it runs it (Instance.OnNode):
 	// its plan is the platform alone (opencti.NodePlan).
 	Node bool `json:"node,omitempty"`
+	// DryRun computes what the apply would change and pushes nothing: a health check's
+	// drift detection (the container's plan against the one the spec gives now).
+	DryRun bool `json:"dryRun,omitempty"`
 }
 
 // ApplyOpenCTIPlanResult says what was pushed, without any secret value.
@@ -65,6 +68,11 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 	if in.Node {
 		p, res.Services = opencti.NodePlan(p), []string{opencti.PlatformService}
 	}
+	if in.DryRun {
+		res.PebbleLayerChanges, err = ep.applyLayer(ctx, pebbleLayer{label: opencti.LayerLabel, layer: p.Layer, owns: openctiOwns(in.Instance.Name),
+			mask: opencti.Mask, dryRun: true})
+		return res, classify(err)
+	}
 	// Before anything changes: a container belongs to one instance, and replacing
 	// another instance's layer would make its platform boot as this one.
 	if err := ep.ensureOwner(ctx, in.Instance.Name, ownerMarkerPath(in.Instance), serviceOwner); err != nil {
@@ -87,22 +95,21 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 		}
 		res.Files = append(res.Files, f.Path)
 	}
-	instance := in.Instance.Name
-	res.PebbleLayerChanges, err = ep.applyLayer(ctx, pebbleLayer{
-		label: opencti.LayerLabel,
-		layer: p.Layer,
-		// ensureOwner has refused any other instance's container, so a platform or
-		// worker without an owner is one planned before socflow named it.
-		owns: func(name string, svc layer.Service) bool {
-			o := serviceOwner(name, svc)
-			return o == instance || o == "" && (name == opencti.PlatformService || strings.HasPrefix(name, "worker-"))
-		},
-		mask: opencti.Mask,
-	})
+	res.PebbleLayerChanges, err = ep.applyLayer(ctx, pebbleLayer{label: opencti.LayerLabel, layer: p.Layer, owns: openctiOwns(in.Instance.Name), mask: opencti.Mask})
 	if err != nil {
 		return res, classify(err)
 	}
 	return res, nil
+}
+
+// openctiOwns says which services of a container's plan are the instance's: ensureOwner
+// has refused any other instance's container, so a platform or worker without an owner
+// is one planned before socflow named it.
+func openctiOwns(instance string) func(name string, svc layer.Service) bool {
+	return func(name string, svc layer.Service) bool {
+		o := serviceOwner(name, svc)
+		return o == instance || o == "" && (name == opencti.PlatformService || strings.HasPrefix(name, "worker-"))
+	}
 }
 
 // ownerMarker is the file that records, inside the container, which instance owns

@@ -43,6 +43,8 @@ type pebbleLayer struct {
 	owns func(name string, svc layer.Service) bool
 	// mask is the app's secret mask for environment values (nil: hide all).
 	mask layer.Mask
+	// dryRun diffs and pushes nothing.
+	dryRun bool
 }
 
 // retiredDescription marks a service the app no longer plans. Pebble 1.26 cannot
@@ -119,6 +121,9 @@ func (ep pebbleEndpoint) applyLayer(ctx context.Context, pl pebbleLayer) (Pebble
 			}
 		}
 		slices.Sort(ch.Removed)
+	}
+	if pl.dryRun {
+		return ch, nil
 	}
 	data, err := push.YAML()
 	if err != nil {

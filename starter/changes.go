@@ -362,15 +362,7 @@ func printChangeResult(out io.Writer, res workflows.ChangeResult) {
 		fmt.Fprintf(out, "  new value for: %s\n", strings.Join(res.Rotated, ", "))
 	}
 	for _, ch := range res.Changed {
-		var env []string
-		for _, e := range ch.Env {
-			env = append(env, fmt.Sprintf("%s %s -> %s", e.Key, e.Old, e.New))
-		}
-		line := fmt.Sprintf("  changed %s: %s", ch.Service, strings.Join(ch.Fields, ", "))
-		if len(env) > 0 {
-			line += " (" + strings.Join(env, "; ") + ")"
-		}
-		fmt.Fprintln(out, line)
+		fmt.Fprintln(out, "  changed "+ch.String())
 	}
 	for _, p := range []struct {
 		verb  string

@@ -33,6 +33,11 @@ const usage = `usage:
                                               --request-id ID: repeatable), print what changed and was restarted,
                                               exit 1 with the reason
   starter connector list NAME                 the connectors: state, service, registration, last ping
+  starter health [--json]                     every instance's last health (ok, degraded, down), worst first
+  starter health check NAME [--json]          run one HealthCheck now: dependencies, platform, workers, connectors,
+                                              drift; what it healed; exit 1 unless ok
+  starter health schedule NAME [--every 1m]   create or change the instance's health schedule (health-NAME)
+  starter health pause|resume|trigger|delete NAME   manage that schedule
   starter input -f instance.yaml              the workflow input JSON for tctl / temporal
   starter replay-check [-task-queue Q] [-query CLAUSE]
                                               before a rollout: replay every running workflow on
@@ -70,6 +75,8 @@ func main() {
 		err = cmdConnector(ctx, os.Args[2:], os.Stdout)
 	case "status":
 		err = cmdStatus(ctx, os.Args[2:], os.Stdout)
+	case "health":
+		err = cmdHealth(ctx, os.Args[2:], os.Stdout)
 	case "input":
 		err = cmdInput(os.Args[2:], os.Stdout)
 	case "replay-check":

@@ -217,6 +217,26 @@ type InstanceInput struct {
 	// and no init-lock refresh before it is judged hung and rolled back (0:
 	// DefaultMigrationHangAfter); tests set it low.
 	MigrationHangAfter time.Duration `json:"migrationHangAfter,omitempty"`
+	// HealthEvery is the interval of the health schedule the instance creates once
+	// deployed (0: DefaultHealthEvery; negative: the instance creates none, and
+	// checks only when asked).
+	HealthEvery time.Duration `json:"healthEvery,omitempty"`
+	// Heal bounds the health checks' healing (zero fields: the defaults).
+	Heal HealPolicy `json:"heal,omitzero"`
+}
+
+// HealPolicy bounds the healing of an instance's health checks: a token bucket over
+// all its heals, and a limit per service after which the instance is Blocked instead
+// of restarting it again.
+type HealPolicy struct {
+	// Burst is the bucket's size: how many heals may follow one another (default 5).
+	Burst int `json:"burst,omitempty"`
+	// RefillEvery is how long the bucket takes to regain one heal (default 2 min).
+	RefillEvery time.Duration `json:"refillEvery,omitempty"`
+	// Limit is how many heals of one service within Window block the instance (default 5).
+	Limit int `json:"limit,omitempty"`
+	// Window is that limit's window (default 10 min).
+	Window time.Duration `json:"window,omitempty"`
 }
 
 // DeployConnectorsRequest is the request ID of the change that adds a deployed
@@ -550,6 +570,26 @@ type InstanceState struct {
 	ConnectorChecks map[string]activities.ConnectorCheck `json:"connectorChecks,omitempty"`
 	// Snapshot is the snapshot the last upgrade took (repository/name).
 	Snapshot string `json:"snapshot,omitempty"`
+	// Health is the last health check's report.
+	Health *HealthReport `json:"health,omitempty"`
+	// Heals is the heal budget and each service's recent heals.
+	Heals HealState `json:"heals,omitzero"`
+	// DownSince is when each component the last checks found down was first found so.
+	DownSince map[string]time.Time `json:"downSince,omitempty"`
+	// HealthScheduled says the instance created its health schedule.
+	HealthScheduled bool `json:"healthScheduled,omitempty"`
+}
+
+// HealState is the instance's heal budget (a token bucket) and its recent heals.
+type HealState struct {
+	// Tokens are the heals left at At.
+	Tokens float64 `json:"tokens"`
+	// At is when Tokens was counted (zero: the bucket is full).
+	At time.Time `json:"at,omitzero"`
+	// Recent are each service's heals within the policy's window, oldest first.
+	Recent map[string][]time.Time `json:"recent,omitempty"`
+	// Escalated are the services the instance gave up healing, with why.
+	Escalated map[string]string `json:"escalated,omitempty"`
 }
 
 // ConnectorRecord is what the instance keeps of one connector it runs.
@@ -624,6 +664,8 @@ type InstanceStatus struct {
 	Connectors []ConnectorStatus `json:"connectors,omitempty"`
 	// Snapshot is the snapshot the last upgrade took (repository/name).
 	Snapshot string `json:"snapshot,omitempty"`
+	// Health is the last health check's report.
+	Health *HealthReport `json:"health,omitempty"`
 }
 
 // The states of a connector in the instance's status.
@@ -655,4 +697,102 @@ type ConnectorStatus struct {
 	LastPing time.Time `json:"lastPing,omitzero"`
 	// CheckedAt is when it was last checked.
 	CheckedAt time.Time `json:"checkedAt,omitzero"`
+}
+
+// HealthCheckWorkflow is the workflow type of HealthCheck: one health check of one
+// instance, started by the instance's schedule (HealthScheduleID), tctl or temporal.
+const HealthCheckWorkflow = "HealthCheck"
+
+// CheckHealthSignal asks an instance workflow for a health check (CheckHealthRequest);
+// the instance answers ReplyTo with HealthDoneSignal.
+const CheckHealthSignal = "CheckHealth"
+
+// HealthDoneSignal carries an instance's HealthReport to the workflow that asked.
+const HealthDoneSignal = "HealthDone"
+
+// SearchAttrHealth is an instance's last health (HealthOK, HealthDegraded, HealthDown),
+// on its instance workflow and on each HealthCheck run: `SocflowHealth = 'down'` lists
+// the instances to look at.
+var SearchAttrHealth = temporal.NewSearchAttributeKeyKeyword("SocflowHealth")
+
+// The health of an instance or of one of its components.
+const (
+	// HealthOK: everything answers and runs as planned.
+	HealthOK = "ok"
+	// HealthDegraded: it serves, but a worker, connector or node does not run, or
+	// the container's plan drifted from the spec's.
+	HealthDegraded = "degraded"
+	// HealthDown: the platform or a dependency it cannot serve without does not answer.
+	HealthDown = "down"
+	// HealthUnknown: not checked (the instance did not answer in time).
+	HealthUnknown = "unknown"
+)
+
+// HealthScheduleID is the ID of an instance's health schedule; the workflows it starts
+// are named after it, with the schedule's timestamp appended.
+func HealthScheduleID(instance string) string { return "health-" + instance }
+
+// DefaultHealthEvery is how often an instance's schedule checks its health.
+const DefaultHealthEvery = time.Minute
+
+// HealthCheckInput is the input of HealthCheck.
+type HealthCheckInput struct {
+	// Instance is the instance's name.
+	Instance string `json:"instance"`
+}
+
+// CheckHealthRequest is CheckHealthSignal's payload.
+type CheckHealthRequest struct {
+	// RequestID identifies the check (the asking workflow's ID and run).
+	RequestID string `json:"requestId"`
+	// ReplyTo is the workflow ID to send HealthDoneSignal to ("": nobody).
+	ReplyTo string `json:"replyTo,omitempty"`
+}
+
+// HealthReport is one health check's findings and what it healed.
+type HealthReport struct {
+	// Instance is the instance's name.
+	Instance string `json:"instance"`
+	// RequestID is the check's request.
+	RequestID string `json:"requestId,omitempty"`
+	// Health is the worst of the components' (HealthOK, HealthDegraded, HealthDown, HealthUnknown).
+	Health string `json:"health"`
+	// CheckedAt is when the instance ran the check.
+	CheckedAt time.Time `json:"checkedAt,omitzero"`
+	// Components are the dependencies, the platform (each node), the workers and the
+	// connectors, each with its health, how long its read took and why it is not ok.
+	Components []ComponentHealth `json:"components,omitempty"`
+	// Drift is how the container's plan differs from the one the spec gives now
+	// (secret values masked); empty when it does not.
+	Drift []layer.Change `json:"drift,omitempty"`
+	// Heals are what this check did about what it found.
+	Heals []Heal `json:"heals,omitempty"`
+	// Note says why nothing was healed, when something could have been.
+	Note string `json:"note,omitempty"`
+}
+
+// ComponentHealth is one component in a HealthReport.
+type ComponentHealth struct {
+	// Name is the component: opensearch, rabbitmq, redis, s3, platform,
+	// <node>/platform, worker-N, connector-<name>, plan.
+	Name string `json:"name"`
+	// Health is HealthOK, HealthDegraded or HealthDown.
+	Health string `json:"health"`
+	// Latency is how long reading it took.
+	Latency time.Duration `json:"latency,omitempty"`
+	// Reason is why it is not ok.
+	Reason string `json:"reason,omitempty"`
+}
+
+// Heal is one thing a health check did.
+type Heal struct {
+	// Component is what it acted on.
+	Component string `json:"component"`
+	// Action is what it did: restarted, re-applying the plan, escalated, or
+	// rate-limited (nothing done: the instance's heal budget is spent).
+	Action string `json:"action"`
+	// Reason is what it found.
+	Reason string `json:"reason,omitempty"`
+	// Error is why the action failed, if it did.
+	Error string `json:"error,omitempty"`
 }

@@ -38,3 +38,12 @@ var _ codec.Clear = UpgradeResult{}
 
 // ClearPayload marks UpgradeResult as readable without the codec server.
 func (UpgradeResult) ClearPayload() {}
+
+// HealthReport names components, their states and reasons, drift with secret values
+// masked, and the last lines of a service that does not run (what OpenCTI's workers and
+// connectors log, never their tokens): it travels unencrypted so tctl users read a
+// HealthCheck's result and status, and the fleet view reads it without the codec.
+var _ codec.Clear = HealthReport{}
+
+// ClearPayload marks HealthReport as readable without the codec server.
+func (HealthReport) ClearPayload() {}

@@ -38,6 +38,8 @@ type instance struct {
 	logger log.Logger
 	// signals are the change signals' channels, by change name.
 	signals map[string]workflow.ReceiveChannel
+	// health is CheckHealthSignal's channel, taken by the main loop only.
+	health workflow.ReceiveChannel
 }
 
 func (w *instance) setup(ctx workflow.Context) error {
@@ -89,6 +91,7 @@ func (w *instance) setup(ctx workflow.Context) error {
 		}
 		w.signals[name] = workflow.GetSignalChannel(ctx, name)
 	}
+	w.health = workflow.GetSignalChannel(ctx, CheckHealthSignal)
 	w.publish(ctx)
 	return workflow.UpsertTypedSearchAttributes(ctx, SearchAttrInstance.ValueSet(name), SearchAttrApp.ValueSet(AppOpenCTI),
 		SearchAttrStatus.ValueSet(string(w.st.Status.Kind)))
@@ -101,7 +104,10 @@ func (w *instance) run(ctx workflow.Context) error {
 		}
 	}
 	for {
-		wake := func() bool { return w.signalled() || len(w.st.Queue) > 0 || w.continueWanted(ctx) }
+		w.ensureHealthSchedule(ctx)
+		wake := func() bool {
+			return w.signalled() || len(w.st.Queue) > 0 || w.health.Len() > 0 || w.continueWanted(ctx)
+		}
 		if w.checksConnectors() {
 			woke, err := workflow.AwaitWithTimeout(ctx, w.connectorCheckEvery(), wake)
 			if err != nil {
@@ -122,18 +128,22 @@ func (w *instance) run(ctx workflow.Context) error {
 			w.st.Queue = w.st.Queue[1:]
 			continue
 		}
+		if reqs := w.healthRequests(); len(reqs) > 0 {
+			w.answerHealth(ctx, reqs)
+			continue
+		}
 		if !w.continueWanted(ctx) {
 			continue
 		}
 		// Continue-As-New: every signal delivered has been taken in above; let every
 		// update handler return its result, so no change is lost or left unanswered.
 		err := workflow.Await(ctx, func() bool {
-			return w.signalled() || len(w.st.Queue) > 0 || workflow.AllHandlersFinished(ctx)
+			return w.signalled() || len(w.st.Queue) > 0 || w.health.Len() > 0 || workflow.AllHandlersFinished(ctx)
 		})
 		if err != nil {
 			return err
 		}
-		if w.signalled() || len(w.st.Queue) > 0 {
+		if w.signalled() || len(w.st.Queue) > 0 || w.health.Len() > 0 {
 			continue
 		}
 		w.logger.Info("continuing as new", "historyLength", workflow.GetInfo(ctx).GetCurrentHistoryLength(), "runs", w.st.Runs)
@@ -142,6 +152,18 @@ func (w *instance) run(ctx workflow.Context) error {
 		st, next := w.st, w.in
 		next.State = &st
 		return workflow.NewContinueAsNewError(ctx, OpenCTIInstanceWorkflow, next)
+	}
+}
+
+// healthRequests takes in every health check request delivered so far.
+func (w *instance) healthRequests() []CheckHealthRequest {
+	var reqs []CheckHealthRequest
+	for {
+		var r CheckHealthRequest
+		if !w.health.ReceiveAsync(&r) {
+			return reqs
+		}
+		reqs = append(reqs, r)
 	}
 }
 
@@ -242,6 +264,9 @@ func (w *instance) deploy(ctx workflow.Context) error {
 func (w *instance) settled() Status {
 	if missing := w.st.Spec.Missing(); len(missing) > 0 {
 		return Status{Kind: StatusBlocked, Message: blockedMessage(missing)}
+	}
+	if s, ok := w.healthStatus(); ok {
+		return s
 	}
 	if waiting := w.waitingConnectors(); waiting != "" {
 		return Status{Kind: StatusWaiting, Step: stepConnectors, Message: waiting + "; see their logs: pebble logs connector"}
@@ -351,7 +376,7 @@ func (w *instance) outcome(o ChangeOutcome) {
 func (w *instance) status() InstanceStatus {
 	s := InstanceStatus{Instance: w.st.Spec.Name, Status: w.st.Status, Deployed: w.st.Deployed, Version: w.st.Version,
 		URL: w.st.URL, LogLevel: w.st.Spec.OpenCTI.LogLevel, Pending: len(w.st.Queue), LastReason: w.st.LastReason,
-		Recent: w.st.Recent, Runs: w.st.Runs, Missing: w.st.Spec.Missing(), Connectors: w.connectorStatuses(), Snapshot: w.st.Snapshot}
+		Recent: w.st.Recent, Runs: w.st.Runs, Missing: w.st.Spec.Missing(), Connectors: w.connectorStatuses(), Snapshot: w.st.Snapshot, Health: w.st.Health}
 	if w.st.Spec.OpenCTI.Workers != nil {
 		s.Workers = *w.st.Spec.OpenCTI.Workers
 	}

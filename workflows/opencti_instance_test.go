@@ -57,6 +57,7 @@ func newConnectorEnv(t *testing.T, calls *callLog, stopTakes ...time.Duration) (
 		})
 	f := &fakeContainer{}
 	env.OnActivity(a.ApplyOpenCTIPlan, mock.Anything, mock.Anything).Return(f.apply)
+	env.OnActivity(a.EnsureInstanceSchedule, mock.Anything, mock.Anything).Return(activities.EnsureScheduleResult{Created: true}, nil)
 	env.OnActivity(a.StopPebbleServices, mock.Anything, mock.Anything).After(append(stopTakes, 0)[0]).Return(
 		func(_ context.Context, in activities.StopPebbleServicesInput) (activities.StopPebbleServicesResult, error) {
 			calls.add("stop:" + strings.Join(in.Services, ","))
@@ -204,6 +205,7 @@ func TestInstanceChangeAfterAFailedOneDoesWhatItLeftUndone(t *testing.T) {
 	fakeConnectorMocks(env, &calls)
 	f := &fakeContainer{}
 	env.OnActivity(a.ApplyOpenCTIPlan, mock.Anything, mock.Anything).Return(f.apply)
+	env.OnActivity(a.EnsureInstanceSchedule, mock.Anything, mock.Anything).Return(activities.EnsureScheduleResult{Created: true}, nil)
 	restarts := 0
 	env.OnActivity(a.RestartPebbleServices, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RestartPebbleServicesInput) (activities.RestartPebbleServicesResult, error) {

@@ -88,3 +88,11 @@ const MigrationHangChange = "migration-hang"
 
 // MigrationHang is the version of MigrationHangChange that judges hangs.
 const MigrationHang workflow.Version = 1
+
+// HealthChecksChange guards the instance's health schedule, created once it is
+// deployed. Instance workflows that began before it create none (and answer no
+// CheckHealth request they are not sent).
+const HealthChecksChange = "health-checks"
+
+// HealthChecks is the version of HealthChecksChange that schedules health checks.
+const HealthChecks workflow.Version = 1

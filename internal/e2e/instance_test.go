@@ -12,6 +12,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	tclient "go.temporal.io/sdk/client"
 
+	"github.com/socflow/socflow/activities"
 	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/workflows"
 )
@@ -27,6 +28,11 @@ func startInstance(t testing.TB, c tclient.Client, queue string, inst opencti.In
 func startInstanceInput(t testing.TB, c tclient.Client, queue string, in workflows.InstanceInput) tclient.WorkflowRun {
 	t.Helper()
 	inst := in.Instance
+	if in.HealthEvery == 0 {
+		// Tests check health when they mean to: no schedule of their own, no heals
+		// behind their back (a connector stopped by hand stays stopped).
+		in.HealthEvery = -1
+	}
 	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{
 		ID: workflows.InstanceWorkflowID(inst.Name), TaskQueue: queue,
 	}, workflows.OpenCTIInstanceWorkflow, in)
@@ -42,8 +48,14 @@ func startInstanceInput(t testing.TB, c tclient.Client, queue string, in workflo
 
 // terminateAtEnd terminates the workflow when the test ends: an entity workflow never
 // ends by itself, and a terminated history is closed, so it can be recorded and replayed.
+// An instance's health schedule goes with it, once the instance can no longer make it.
 func terminateAtEnd(t testing.TB, c tclient.Client, id string) {
-	t.Cleanup(func() { _ = c.TerminateWorkflow(context.Background(), id, "", "test over") })
+	t.Cleanup(func() {
+		_ = c.TerminateWorkflow(context.Background(), id, "", "test over")
+		if name, ok := strings.CutPrefix(id, "opencti/"); ok {
+			_ = activities.DeleteSchedule(context.Background(), c, workflows.HealthScheduleID(name))
+		}
+	})
 }
 
 // instanceOnWorker returns a fresh instance (o), not started, and a worker of its own

@@ -1,6 +1,7 @@
 package layer
 
 import (
+	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -155,4 +156,25 @@ func unionKeys[V any](a, b map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// String is the change on one line: "<name> added|removed", or "<name>: <fields>
+// (<KEY> <old> -> <new>; …)" with values as masked.
+func (c Change) String() string {
+	name := c.Service
+	if name == "" {
+		name = "check " + c.Check
+	}
+	if c.Kind != Changed {
+		return name + " " + string(c.Kind)
+	}
+	line := name + ": " + strings.Join(c.Fields, ", ")
+	if len(c.Env) > 0 {
+		env := make([]string, len(c.Env))
+		for i, e := range c.Env {
+			env[i] = fmt.Sprintf("%s %s -> %s", e.Key, e.Old, e.New)
+		}
+		line += " (" + strings.Join(env, "; ") + ")"
+	}
+	return line
 }

@@ -155,6 +155,10 @@ func build(in Input) (Plan, error) {
 			Requires:   []string{PlatformService},
 			WorkingDir: o.WorkerDir,
 			KillDelay:  layer.Duration(WorkerKillDelay),
+			// socflow's health check restarts a worker that died, rate-limited and
+			// recorded, and stops at a worker that dies at every start; Pebble's own
+			// restarts would hide the death and never give up.
+			OnFailure: layer.ActionIgnore,
 			Environment: map[string]string{
 				"OPENCTI_URL":      LocalURL(in),
 				"OPENCTI_TOKEN":    in.Secrets.AdminToken,

@@ -198,6 +198,7 @@ func TestOpenCTIDefaults(t *testing.T) {
 				"SOCFLOW_INSTANCE": "demo",
 			},
 			KillDelay: layer.Duration(10 * time.Second),
+			OnFailure: layer.ActionIgnore,
 		}
 	}
 	want := layer.Layer{

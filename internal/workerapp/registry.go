@@ -17,6 +17,7 @@ var registered = []struct {
 	{workflows.DeployOpenCTIWorkflow, workflows.DeployOpenCTI},
 	{workflows.OpenCTIInstanceWorkflow, workflows.OpenCTIInstance},
 	{workflows.UpgradeOpenCTIWorkflow, workflows.UpgradeOpenCTI},
+	{workflows.HealthCheckWorkflow, workflows.HealthCheck},
 }
 
 // RegisterWorkflows registers every socflow workflow under its type name on r: a

@@ -178,7 +178,9 @@ func PrometheusMetrics(addr string, logger *slog.Logger) (client.MetricsHandler,
 func Run(ctx context.Context, cfg Config, c client.Client) error {
 	cfg = cfg.withDefaults()
 	w := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: 10 * time.Second})
-	Register(w, NewActivities(cfg))
+	acts := NewActivities(cfg)
+	acts.Temporal = c
+	Register(w, acts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("cannot start the worker on task queue %s: %w", cfg.TaskQueue, err)
 	}

@@ -4,6 +4,8 @@
 // worker), consumes the push queues the platform advertises, and exits 0 on SIGTERM.
 // -version (default 6.9.28) is the OpenCTI release it is built for: against a
 // platform of another major its queries fail validation at every poll.
+// -broken-while FILE makes it die at every start while FILE exists, as a worker whose
+// image lost a module does (a test's broken worker).
 package main
 
 import (
@@ -21,7 +23,15 @@ import (
 func main() {
 	poll := flag.Duration("poll-interval", workerstandin.DefaultPollInterval, "pause between polls of the platform and between retries")
 	version := flag.String("version", workerstandin.DefaultVersion, "OpenCTI version this worker (and its pycti) pretends to be")
+	brokenWhile := flag.String("broken-while", "", "exit 1 at start, with Python's import error, while this file exists")
 	flag.Parse()
+	if *brokenWhile != "" {
+		if _, err := os.Stat(*brokenWhile); err == nil {
+			standinlog.New(os.Stdout, slog.LevelInfo).Error("Traceback (most recent call last): File \"/opt/opencti-worker/worker.py\", line 13, in <module>: " +
+				"ModuleNotFoundError: No module named 'pycti'")
+			os.Exit(1)
+		}
+	}
 
 	cfg, err := workerstandin.ConfigFromEnv(os.Getenv)
 	if err != nil {
