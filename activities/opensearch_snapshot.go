@@ -233,7 +233,18 @@ func (a *Activities) RestoreInstance(ctx context.Context, in RestoreInput) (Rest
 		}
 		recordHeartbeat(ctx, fmt.Sprintf("restoring %s: %s, %d shards initialising", in.Snapshot, health.Status, health.InitializingShards))
 		if health.Status == "green" || health.Status == "yellow" {
-			break
+			// Health turns yellow when the primaries are assigned; a shard still
+			// finishing its recovery refuses reads (HTTP 503, "CurrentState[RECOVERING]"),
+			// so the restore is done only once every restored shard answers a count.
+			var count struct {
+				Shards struct {
+					Total, Successful, Failed int
+				} `json:"_shards"`
+			}
+			_, err := searchCall(ctx, c, http.MethodGet, "/"+strings.Join(res.Restored, ",")+"/_count", nil, &count, http.StatusServiceUnavailable)
+			if err == nil && count.Shards.Total > 0 && count.Shards.Successful == count.Shards.Total {
+				break
+			}
 		}
 		select {
 		case <-ctx.Done():

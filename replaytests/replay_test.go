@@ -39,6 +39,7 @@ var importantPaths = map[string][]importantPath{
 		{"TestPlatformKilledMidInitFailsWithTheFix", 2},     // crash loop judged hopeless: platform stopped
 		{"TestTwoInstancesShareRedisAndRabbitMQ", 2},        // two deploys, and a third refused by the prefix pre-flight
 		{"TestDeployRetriesAStepUntilPebbleComesUp", 3},     // pushing-plan retried by the workflow until Pebble is up
+		{"TestTwoPlatformNodesMigrateOnce", 7},              // a further node started once the first is healthy
 	},
 	workflows.OpenCTIInstanceWorkflow: {
 		{"TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers", 3}, // deploy child, workers 5 (start two), a repeated request, workers 3 (stop two)
@@ -54,11 +55,14 @@ var importantPaths = map[string][]importantPath{
 		{"TestInstanceConnectorsWithPycti", 5},                               // connectors: deploy's, added, checked (waiting/active), removed, back, rejected
 		{"TestConnectorUserAddSurvivesWorkerKill9", 5},                       // worker SIGKILLed with userAdd unanswered; the retry finds the user
 		{"TestUpgradeOpenCTIWithWorkersAndConnector", 6},                     // Upgrade changes: a check, a refused downgrade, the upgrade and its connectors
+		{"TestTwoPlatformNodesMigrateOnce", 7},                               // a change and an upgrade on two platform nodes
 	},
 	workflows.UpgradeOpenCTIWorkflow: {
 		{"TestUpgradeOpenCTIWithWorkersAndConnector", 6},     // pre-flight, stops, snapshot, migration, verify, workers' post-check
 		{"TestUpgradeRollsBackAFailedMigration", 6},          // a failed migration rolled back from the snapshot
 		{"TestUpgradeSurvivesWorkerKill9DuringMigration", 6}, // the worker SIGKILLed while the platform migrates
+		{"TestTwoPlatformNodesMigrateOnce", 7},               // the further node stopped first, started after the migration
+		{"TestUpgradeRollsBackAHungMigration", 7},            // a migration judged hung, rolled back
 	},
 }
 

@@ -71,6 +71,7 @@ func TestTwoPlatformNodesMigrateOnce(t *testing.T) {
 	run := startInstanceWith(t, c, queue, inst)
 	id := run.GetID()
 	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	recordHistory(t, c, c.GetWorkflow(context.Background(), workflows.UpgradeWorkflowID(inst.Name), ""))
 
 	initDone := logTimes(t, inst.Pebble.Socket, opencti.PlatformService, "[INIT] Platform initialization done")
 	nodeStarts := platformStartTimes(t, node.Pebble.Socket)

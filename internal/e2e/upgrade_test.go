@@ -535,6 +535,7 @@ func TestUpgradeRollsBackAHungMigration(t *testing.T) {
 	run := startInstanceInput(t, c, queue, workflows.InstanceInput{Instance: inst, ConnectorCheckEvery: connectorCheckEvery, MigrationHangAfter: hangAfter})
 	id := run.GetID()
 	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	recordHistory(t, c, c.GetWorkflow(context.Background(), workflows.UpgradeWorkflowID(inst.Name), ""))
 	writeMarker(t, inst)
 	before := lastChange(t, inst.Pebble.Socket)
 	hanging := strings.Replace(upgradeTargetCommand(inst, to), "-migration-delay 4s", "-migration-delay 1s", 1) + " -hang-migration 2"
