@@ -56,6 +56,15 @@ var importantPaths = map[string][]importantPath{
 		{"TestConnectorUserAddSurvivesWorkerKill9", 5},                       // worker SIGKILLed with userAdd unanswered; the retry finds the user
 		{"TestUpgradeOpenCTIWithWorkersAndConnector", 6},                     // Upgrade changes: a check, a refused downgrade, the upgrade and its connectors
 		{"TestTwoPlatformNodesMigrateOnce", 7},                               // a change and an upgrade on two platform nodes
+		{"TestHealthCheckHealsAWorkerAndEscalatesABrokenOne", 8},             // health checks: heals, a heal limit reached (blocked), cleared
+		{"TestHealthCheckDependencyDownWaitsThenRecovers", 8},                // waiting on a dependency down, active again
+		{"TestHealthCheckReportsAndRepairsDrift", 8},                         // drift re-applied as a change
+		{"TestReadmeHealthCommands", 8},                                      // the instance creates its health schedule
+	},
+	workflows.HealthCheckWorkflow: {
+		{"TestHealthCheckHealsAWorkerAndEscalatesABrokenOne", 8}, // ok, degraded and healed, escalated
+		{"TestHealthCheckDependencyDownWaitsThenRecovers", 8},    // down, then ok
+		{"TestHealthCheckReportsAndRepairsDrift", 8},             // drift
 	},
 	workflows.UpgradeOpenCTIWorkflow: {
 		{"TestUpgradeOpenCTIWithWorkersAndConnector", 6},     // pre-flight, stops, snapshot, migration, verify, workers' post-check

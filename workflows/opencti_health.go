@@ -152,9 +152,11 @@ func (w *instance) checkHealth(ctx workflow.Context, req CheckHealthRequest) Hea
 	}
 	w.checkConnectors(ctx)
 	for _, cs := range w.connectorStatuses() {
-		c := ComponentHealth{Name: connectorService(cs.Name), Health: HealthOK}
+		c := ComponentHealth{Name: connectorService(cs.Name), Health: HealthOK, Reason: cs.Reason}
 		if cs.State == ConnectorWaiting {
-			c.Health, c.Reason = HealthDegraded, cs.Reason
+			c.Health = HealthDegraded
+		} else if !cs.LastPing.IsZero() {
+			c.Reason = "last ping " + cs.CheckedAt.Sub(cs.LastPing).Round(time.Second).String() + " before the check"
 		}
 		rep.Components = append(rep.Components, c)
 	}

@@ -34,6 +34,7 @@ func runHealth(t *testing.T, c tclient.Client, queue, instance string) workflows
 	if err != nil {
 		t.Fatal(err)
 	}
+	recordHistory(t, c, run)
 	var rep workflows.HealthReport
 	if err := run.Get(ctx, &rep); err != nil {
 		t.Fatalf("health check: %v", err)

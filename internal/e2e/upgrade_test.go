@@ -247,15 +247,22 @@ func startUpgrade(t *testing.T, c tclient.Client, id string, req workflows.Upgra
 	return h
 }
 
-// upgradeResult waits for an accepted Upgrade's result.
-func upgradeResult(t *testing.T, h tclient.WorkflowUpdateHandle, limit time.Duration) workflows.ChangeResult {
+// changeResult waits for an accepted change's result.
+func changeResult(t *testing.T, h tclient.WorkflowUpdateHandle, limit time.Duration) workflows.ChangeResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	var res workflows.ChangeResult
 	if err := h.Get(ctx, &res); err != nil {
-		t.Fatalf("upgrade: %v", err)
+		t.Fatalf("change %s: %v", h.UpdateID(), err)
 	}
+	return res
+}
+
+// upgradeResult waits for an accepted Upgrade's result, which must be upgraded.
+func upgradeResult(t *testing.T, h tclient.WorkflowUpdateHandle, limit time.Duration) workflows.ChangeResult {
+	t.Helper()
+	res := changeResult(t, h, limit)
 	if res.Upgrade == nil || res.Upgrade.Outcome != workflows.UpgradeUpgraded {
 		t.Fatalf("upgrade result: %+v", res)
 	}
@@ -346,13 +353,7 @@ func TestUpgradeRollsBackAFailedMigration(t *testing.T) {
 	writeMarker(t, inst)
 	failing := upgradeTargetCommand(inst, to) + " -fail-migration legacy_token_migration"
 	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "failing-upgrade", TargetVersion: to, PlatformCommand: failing})
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	var res workflows.ChangeResult
-	if err := h.Get(ctx, &res); err != nil {
-		t.Fatalf("upgrade: %v", err)
-	}
-	u := res.Upgrade
+	u := changeResult(t, h, 6*time.Minute).Upgrade
 	if u == nil || u.Outcome != workflows.UpgradeRolledBack || !strings.Contains(u.Reason, "legacy_token_migration") || u.Snapshot == "" {
 		t.Fatalf("result of a failed migration: %+v", u)
 	}
@@ -541,13 +542,7 @@ func TestUpgradeRollsBackAHungMigration(t *testing.T) {
 	hanging := strings.Replace(upgradeTargetCommand(inst, to), "-migration-delay 4s", "-migration-delay 1s", 1) + " -hang-migration 2"
 	h := startUpgrade(t, c, id, workflows.UpgradeRequest{RequestID: "hung-upgrade", TargetVersion: to, PlatformCommand: hanging,
 		WorkerCommand: inst.OpenCTI.WorkerCommand + " -version " + to})
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
-	defer cancel()
-	var res workflows.ChangeResult
-	if err := h.Get(ctx, &res); err != nil {
-		t.Fatalf("upgrade: %v", err)
-	}
-	u := res.Upgrade
+	u := changeResult(t, h, 6*time.Minute).Upgrade
 	if u == nil || u.Outcome != workflows.UpgradeRolledBack || !strings.Contains(u.Reason, "hung while migrating") ||
 		!strings.Contains(u.Reason, "1 of 5 migrations done") {
 		t.Fatalf("result of a hung migration: %+v", u)
