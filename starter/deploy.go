@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,9 +74,11 @@ func cmdInput(args []string, out io.Writer) error {
 func cmdDeploy(ctx context.Context, args []string, out io.Writer) error {
 	var detach *bool
 	var requestID *string
+	var healthEvery *time.Duration
 	inst, _, err := specCommand("deploy", args, func(fs *flag.FlagSet) {
 		detach = fs.Bool("detach", false, "send and return without following progress")
 		requestID = fs.String("request-id", "", "the change's request ID (default: a new one)")
+		healthEvery = fs.Duration("health-every", workflows.DefaultHealthEvery, "interval of the health schedule a new instance creates (0: none)")
 	})
 	if err != nil {
 		return err
@@ -112,7 +115,7 @@ func cmdDeploy(ctx context.Context, args []string, out io.Writer) error {
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchAttrInstance.ValueSet(inst.Name), workflows.SearchAttrApp.ValueSet(workflows.AppOpenCTI)),
 		StaticSummary: fmt.Sprintf("OpenCTI instance %s (%s)", inst.Name, inst.OpenCTI.Version),
-	}, workflows.OpenCTIInstanceWorkflow, workflows.InstanceInput{Instance: inst})
+	}, workflows.OpenCTIInstanceWorkflow, workflows.InstanceInput{Instance: inst, HealthEvery: cmp.Or(*healthEvery, -1)})
 	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{UpdateID: *requestID, UpdateName: workflows.ApplySpecUpdate,

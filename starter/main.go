@@ -16,7 +16,9 @@ import (
 )
 
 const usage = `usage:
-  starter deploy -f instance.yaml [-detach]   deploy the instance (workflow opencti/NAME, Update-With-Start);
+  starter deploy -f instance.yaml [-detach] [-health-every 1m]
+                                              deploy the instance (workflow opencti/NAME, Update-With-Start;
+                                              a new instance schedules its health checks, 0: none);
                                               on one that exists: preview, then apply the difference; print progress
   starter plan -f instance.yaml               preview what deploy -f would change on the running instance
   starter status NAME                         the instance's status, config, missing integrations, recent changes

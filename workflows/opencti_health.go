@@ -102,7 +102,11 @@ func (w *instance) checkHealth(ctx workflow.Context, req CheckHealthRequest) Hea
 	}
 	workers := opencti.WorkerServices(*inst.OpenCTI.Workers)
 	services := read("workers", a.ReadPebbleServices, activities.ReadPebbleServicesInput{Pebble: inst.Pebble, Services: workers, LogLines: 5})
-	drift := read("plan", a.ApplyOpenCTIPlan, activities.ApplyOpenCTIPlanInput{Instance: *w.st.Pushed, Secrets: refs, DryRun: true})
+	drifts := []*healthRead{read("plan", a.ApplyOpenCTIPlan, activities.ApplyOpenCTIPlanInput{Instance: *w.st.Pushed, Secrets: refs, DryRun: true})}
+	for _, n := range w.st.Pushed.OpenCTI.Nodes {
+		drifts = append(drifts, read(n.Name+"/plan", a.ApplyOpenCTIPlan,
+			activities.ApplyOpenCTIPlanInput{Instance: w.st.Pushed.OnNode(n), Secrets: refs, Node: true, DryRun: true}))
+	}
 
 	sel := workflow.NewSelector(ctx)
 	for _, r := range reads {
@@ -160,14 +164,22 @@ func (w *instance) checkHealth(ctx workflow.Context, req CheckHealthRequest) Hea
 		}
 		rep.Components = append(rep.Components, c)
 	}
-	var applied activities.ApplyOpenCTIPlanResult
-	c := ComponentHealth{Name: "plan", Health: HealthOK, Latency: drift.took}
-	if err := drift.fut.Get(ctx, &applied); err != nil {
-		c.Health, c.Reason = HealthDegraded, "cannot compare the container's plan: "+ErrorReason(err)
-	} else if rep.Drift = driftOf(applied.PebbleLayerChanges); len(rep.Drift) > 0 {
-		c.Health, c.Reason = HealthDegraded, "the container's plan differs from the spec's: "+describeDrift(rep.Drift)
+	for _, r := range drifts {
+		var applied activities.ApplyOpenCTIPlanResult
+		c := ComponentHealth{Name: r.name, Health: HealthOK, Latency: r.took}
+		if err := r.fut.Get(ctx, &applied); err != nil {
+			c.Health, c.Reason = HealthDegraded, "cannot compare the container's plan: "+ErrorReason(err)
+		} else if d := driftOf(applied.PebbleLayerChanges); len(d) > 0 {
+			c.Health, c.Reason = HealthDegraded, "the container's plan differs from the spec's: "+describeDrift(d)
+			if node, ok := strings.CutSuffix(r.name, "/plan"); ok {
+				for i := range d {
+					d[i].Service = node + "/" + d[i].Service
+				}
+			}
+			rep.Drift = append(rep.Drift, d...)
+		}
+		rep.Components = append(rep.Components, c)
 	}
-	rep.Components = append(rep.Components, c)
 
 	rep.Health = worstHealth(rep.Components)
 	w.healInstance(ctx, &rep, states)
@@ -266,8 +278,8 @@ func (w *instance) healInstance(ctx workflow.Context, rep *HealthReport, states 
 		}
 	}
 	type target struct {
-		component, service, reason string
-		pebble                     func() activities.RestartPebbleServicesInput
+		component, reason string
+		restart           func() activities.RestartPebbleServicesInput
 	}
 	var targets []target
 	for _, c := range rep.Components {
@@ -277,7 +289,7 @@ func (w *instance) healInstance(ctx workflow.Context, rep *HealthReport, states 
 		switch {
 		case strings.HasPrefix(c.Name, "worker-") && states.Services[c.Name].Current != "" && states.Services[c.Name].Current != "missing":
 			name := c.Name
-			targets = append(targets, target{name, name, c.Reason, func() activities.RestartPebbleServicesInput {
+			targets = append(targets, target{name, c.Reason, func() activities.RestartPebbleServicesInput {
 				return activities.RestartPebbleServicesInput{Pebble: w.st.Spec.Pebble, Services: []string{name}, Since: now}
 			}})
 		case strings.HasPrefix(c.Name, "connector-"):
@@ -286,7 +298,7 @@ func (w *instance) healInstance(ctx workflow.Context, rep *HealthReport, states 
 			if check, checked := w.st.ConnectorChecks[name]; !ok || !checked || check.Service == "active" {
 				continue // registered or pinging late: a restart would not help
 			}
-			targets = append(targets, target{c.Name, opencti.ConnectorService, c.Reason, func() activities.RestartPebbleServicesInput {
+			targets = append(targets, target{c.Name, c.Reason, func() activities.RestartPebbleServicesInput {
 				return activities.RestartPebbleServicesInput{Pebble: cn.Pebble, Services: []string{opencti.ConnectorService}, Since: now}
 			}})
 		}
@@ -312,7 +324,7 @@ func (w *instance) healInstance(ctx workflow.Context, rep *HealthReport, states 
 		}
 		h.Tokens--
 		heal := Heal{Component: t.component, Action: "restarted", Reason: t.reason}
-		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, healRestartOptions), a.RestartPebbleServices, t.pebble()).Get(ctx, nil)
+		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, healRestartOptions), a.RestartPebbleServices, t.restart()).Get(ctx, nil)
 		if err != nil {
 			heal.Error = ErrorReason(err)
 		}

@@ -311,7 +311,7 @@ func (s *restartableServer) start(t *testing.T) {
 		// The deploy upserts these; unregistered, its workflow task would fail forever.
 		SearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchAttrInstance.ValueSet(""), workflows.SearchAttrApp.ValueSet(""), workflows.SearchAttrPhase.ValueSet(""),
-			workflows.SearchAttrStatus.ValueSet("")),
+			workflows.SearchAttrStatus.ValueSet(""), workflows.SearchAttrHealth.ValueSet("")),
 		Stdout: out, Stderr: out,
 	})
 	if err != nil {

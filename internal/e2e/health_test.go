@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/stacktest"
+	"github.com/socflow/socflow/internal/workerapp"
 	"github.com/socflow/socflow/workflows"
 )
 
@@ -424,4 +427,67 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// TestHealthScheduleSurvivesServerAndWorkerRestart: the schedule the instance creates
+// is the server's: on a private dev server, it goes on starting health checks after
+// the worker is replaced and after the server is stopped and started again on the same
+// database; paused, it starts none; resumed, it starts them again.
+func TestHealthScheduleSurvivesServerAndWorkerRestart(t *testing.T) {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	srv := &restartableServer{addr: addr, db: filepath.Join(t.TempDir(), "temporal.db")}
+	t.Cleanup(func() { srv.stop(t) })
+	srv.start(t)
+	c := stacktest.TemporalClient(t, addr, quietLogger())
+	secretDir := t.TempDir()
+	queue := fmt.Sprintf("e2e-health-restart-%d", time.Now().UnixNano())
+	stopWorker := func() {}
+	startWorker := func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- workerapp.Run(ctx, workerapp.Config{TaskQueue: queue, SecretDir: secretDir, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, c)
+		}()
+		stopWorker = func() { cancel(); <-done }
+	}
+	startWorker()
+	t.Cleanup(func() { stopWorker() })
+	inst := newInstance(t, instanceOpts{initDelay: time.Second, workers: 1})
+	run := startInstanceInput(t, c, queue, workflows.InstanceInput{Instance: inst, HealthEvery: 3 * time.Second})
+	id := run.GetID()
+	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	checks := func() int { return countRuns(t, c, inst.Name) }
+	more := func(what string) {
+		t.Helper()
+		n := checks()
+		waitFor(t, time.Minute, what, func() bool { return checks() > n })
+	}
+	more("a scheduled health check")
+
+	stopWorker()
+	startWorker()
+	more("a scheduled health check after the worker was replaced")
+
+	srv.stop(t)
+	time.Sleep(2 * time.Second)
+	srv.start(t)
+	more("a scheduled health check after the server restarted on its database")
+	if h := instanceHealth(t, c, id); h != workflows.HealthOK {
+		t.Errorf("SocflowHealth after the restarts: %q", h)
+	}
+
+	h := c.ScheduleClient().GetHandle(context.Background(), workflows.HealthScheduleID(inst.Name))
+	if err := h.Pause(context.Background(), tclient.SchedulePauseOptions{Note: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second) // a start decided before the pause may still land
+	n := checks()
+	time.Sleep(8 * time.Second)
+	if got := checks(); got != n {
+		t.Errorf("paused schedule started %d health checks", got-n)
+	}
+	if err := h.Unpause(context.Background(), tclient.ScheduleUnpauseOptions{Note: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	more("a scheduled health check after the schedule was resumed")
 }

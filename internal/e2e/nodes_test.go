@@ -140,6 +140,11 @@ func TestTwoPlatformNodesMigrateOnce(t *testing.T) {
 		}
 	}
 	checkData(t, inst, to, "upgrade")
+	rep := runHealth(t, c, queue, inst.Name)
+	if rep.Health != workflows.HealthOK || component(rep, "node-2/platform").Health != workflows.HealthOK ||
+		component(rep, "node-2/plan").Health != workflows.HealthOK {
+		t.Errorf("health of the two nodes after the upgrade: %+v", rep)
+	}
 }
 
 // aboutVersion is the version the platform at inst's port reports, asked with the
