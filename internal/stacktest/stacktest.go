@@ -11,9 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -293,6 +295,10 @@ func PebbleAt(t testing.TB, dir string) string {
 			_ = cmd.Process.Kill()
 			<-done
 		}
+		// A service whose stop hangs (the stand-in's -stop-hang, a frozen migration)
+		// outlives a daemon killed before its kill-delay ran out; its processes carry
+		// the daemon's PEBBLE, so they are found and killed, not leaked.
+		killWithEnv("PEBBLE=" + dir)
 		logf.Close()
 		if !t.Failed() {
 			os.RemoveAll(dir)
@@ -309,6 +315,24 @@ func PebbleAt(t testing.TB, dir string) string {
 	}
 	t.Fatalf("pebble did not create %s; see %s", socket, logf.Name())
 	return ""
+}
+
+// killWithEnv SIGKILLs every process whose environment holds the entry kv (Linux /proc).
+func killWithEnv(kv string) {
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", p.Name(), "environ"))
+		if err != nil {
+			continue
+		}
+		if slices.Contains(strings.Split(string(env), "\x00"), kv) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for private

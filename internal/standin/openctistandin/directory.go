@@ -168,6 +168,11 @@ func ensureDirectory(ctx context.Context, o objectStore, adminEmail, adminToken 
 		admin = userDoc{InternalID: adminUserID, EntityType: entityUser, ParentTypes: internalObjectParentTypes,
 			Language: defaultUserLocale, Theme: defaultUserTheme, CreatedAt: now}
 	}
+	if admin.CreatedAt == "" {
+		// An admin written by an older stand-in has none, and the index maps the field
+		// as a date, which refuses "" (the platform would then fail every boot).
+		admin.CreatedAt = now
+	}
 	admin.Name, admin.UserEmail = "admin", strings.ToLower(adminEmail)
 	setToken(&admin, tokenKey, adminTokenName, adminToken)
 	admin.StandardID, admin.AccountStatus, admin.UpdatedAt = standardID("user", admin.UserEmail), accountActive, now
