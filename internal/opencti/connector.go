@@ -174,13 +174,7 @@ func ValidateConnector(at string, cn Connector) error {
 
 // connector checks one connector's fields, named under at.
 func (c *checker) connector(at string, cn Connector) {
-	switch {
-	case cn.Name == "":
-		c.Add(at+"name", "is required", "name the connector, e.g. mitre")
-	case !nameRE.MatchString(cn.Name):
-		c.Add(at+"name", fmt.Sprintf("must be 2-40 lowercase letters, digits or dashes, start with a letter and not end with a dash (got %q)", cn.Name),
-			"pick a name like mitre; it names the connector's user connector-<name>")
-	}
+	c.nameAt(at+"name", cn.Name, "name the connector, e.g. mitre", "pick a name like mitre; it names the connector's user connector-<name>")
 	types := make([]string, len(ConnectorTypes))
 	for j, t := range ConnectorTypes {
 		types[j] = string(t)

@@ -68,13 +68,22 @@ func (c *checker) check(i Instance) {
 }
 
 func (c *checker) name(n string) {
+	c.nameAt("name", n, "set name to a short lowercase identifier such as demo",
+		"pick a name like demo; keep it across redeploys, it is also the OpenSearch index prefix")
+}
+
+// nameAt checks a name field (the instance's, a connector's, a node's) against nameRE,
+// with the fix for a missing one and for a malformed one; it reports whether it is valid.
+func (c *checker) nameAt(field, v, requiredFix, formatFix string) bool {
 	switch {
-	case n == "":
-		c.Add("name", "is required", "set name to a short lowercase identifier such as demo")
-	case !nameRE.MatchString(n):
-		c.Add("name", fmt.Sprintf("must be 2-40 lowercase letters, digits or dashes, start with a letter and not end with a dash (got %q)", n),
-			"pick a name like demo; keep it across redeploys, it is also the OpenSearch index prefix")
+	case v == "":
+		c.Add(field, "is required", requiredFix)
+	case !nameRE.MatchString(v):
+		c.Add(field, fmt.Sprintf("must be 2-40 lowercase letters, digits or dashes, start with a letter and not end with a dash (got %q)", v), formatFix)
+	default:
+		return true
 	}
+	return false
 }
 
 func (c *checker) settings(o Settings) {
