@@ -60,6 +60,7 @@ var importantPaths = map[string][]importantPath{
 		{"TestHealthCheckDependencyDownWaitsThenRecovers", 8},                // waiting on a dependency down, active again
 		{"TestHealthCheckReportsAndRepairsDrift", 8},                         // drift re-applied as a change
 		{"TestReadmeHealthCommands", 8},                                      // the instance creates its health schedule
+		{"TestInstanceStartsALostPlatformFirst", 8},                          // a restarted container's platform started alone, waited on, then the workers
 	},
 	workflows.HealthCheckWorkflow: {
 		{"TestHealthCheckHealsAWorkerAndEscalatesABrokenOne", 8}, // ok, degraded and healed, escalated

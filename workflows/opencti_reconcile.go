@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -163,15 +164,7 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 			return res, err
 		}
 		step(stepWaitingPlatform, "waiting for the restarted platform to answer /health")
-		err := waitPlatformHealthy(ctx, activities.WaitOpenCTIHealthyInput{Instance: next, HealthAccessKey: secrets.HealthAccessKey,
-			PlatformDigest: applied.PlatformDigest, Since: since}, "cannot apply "+c.ID, 0,
-			func(ctx workflow.Context, pr activities.ProbeResult, err error) {
-				if err == nil && !pr.Ready {
-					w.st.LastReason = "platform: " + pr.Reason
-					w.tr.set(ctx, Status{Kind: StatusWaiting, Step: stepWaitingPlatform, Message: "waiting for the restarted platform: " + pr.Reason})
-				}
-			})
-		if err != nil {
+		if err := w.waitStarted(ctx, next, secrets, applied.PlatformDigest, since, c.ID); err != nil {
 			return res, err
 		}
 		if workflow.GetVersion(ctx, ReadyCheckAfterRestartChange, workflow.DefaultVersion, ReadyCheckAfterRestart) != workflow.DefaultVersion {
@@ -199,6 +192,31 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 		}
 		w.st.Owed.Restart = nil
 	}
+	if slices.Contains(act.start, opencti.PlatformService) &&
+		workflow.GetVersion(ctx, PlatformFirstChange, workflow.DefaultVersion, PlatformFirst) != workflow.DefaultVersion {
+		// The container lost its plan (a restarted Pebble keeps no layer added over its
+		// API): the platform starts alone and is waited on, its check re-added, and only
+		// then do the workers start — never beside an initialising platform.
+		step(stepStartingServices, "starting the platform, which the container no longer ran")
+		since := workflow.Now(ctx)
+		var started activities.StartPebbleServicesResult
+		err := w.tr.runStep(ctx, stepStartingServices, pebbleOptions, a.StartPebbleServices,
+			activities.StartPebbleServicesInput{Pebble: next.Pebble, Services: []string{opencti.PlatformService}, Watched: true}, &started)
+		if err != nil {
+			return res, fmt.Errorf("cannot start the platform: %w", err)
+		}
+		res.Started = append(res.Started, started.Started...)
+		step(stepWaitingPlatform, "waiting for the started platform to answer /health")
+		if err := w.waitStarted(ctx, next, secrets, applied.PlatformDigest, since, c.ID); err != nil {
+			return res, err
+		}
+		err = w.tr.runStep(ctx, stepReadyCheck, pebbleOptions, a.AddOpenCTIReadyCheck,
+			activities.AddOpenCTIReadyCheckInput{Instance: next, HealthAccessKey: secrets.HealthAccessKey}, nil)
+		if err != nil {
+			return res, fmt.Errorf("cannot add the platform health check: %w", err)
+		}
+		act.start = slices.DeleteFunc(act.start, func(s string) bool { return s == opencti.PlatformService })
+	}
 	if len(act.start) > 0 {
 		step(stepStartingServices, "starting "+strings.Join(act.start, ", "))
 		var started activities.StartPebbleServicesResult
@@ -224,6 +242,19 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 	}
 	w.st.Spec = next
 	return res, nil
+}
+
+// waitStarted waits until the platform started (or restarted) at since answers /health,
+// the status waiting with its reason meanwhile.
+func (w *instance) waitStarted(ctx workflow.Context, next opencti.Instance, secrets opencti.InstanceSecrets, digest string, since time.Time, id string) error {
+	return waitPlatformHealthy(ctx, activities.WaitOpenCTIHealthyInput{Instance: next, HealthAccessKey: secrets.HealthAccessKey,
+		PlatformDigest: digest, Since: since}, "cannot apply "+id, 0,
+		func(ctx workflow.Context, pr activities.ProbeResult, err error) {
+			if err == nil && !pr.Ready {
+				w.st.LastReason = "platform: " + pr.Reason
+				w.tr.set(ctx, Status{Kind: StatusWaiting, Step: stepWaitingPlatform, Message: "waiting for the restarted platform: " + pr.Reason})
+			}
+		})
 }
 
 // reconcileNodes brings the further nodes to next, once the first node serves: the

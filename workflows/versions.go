@@ -96,3 +96,11 @@ const HealthChecksChange = "health-checks"
 
 // HealthChecks is the version of HealthChecksChange that schedules health checks.
 const HealthChecks workflow.Version = 1
+
+// PlatformFirstChange guards starting a platform the container no longer runs (a
+// restarted Pebble lost the plan) alone, waiting until it is healthy and re-adding its
+// check before the workers start. Reconciles before it started it with the workers at once.
+const PlatformFirstChange = "platform-first"
+
+// PlatformFirst is the version of PlatformFirstChange that starts the platform first.
+const PlatformFirst workflow.Version = 1

@@ -3,9 +3,13 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +17,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 
 	"github.com/socflow/socflow/internal/opencti"
+	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/workflows"
 )
 
@@ -240,4 +245,81 @@ func restartHeartbeat(c tclient.Client, id string) string {
 		return "no pending activity"
 	}
 	return "pending: " + strings.Join(acts, ", ")
+}
+
+// restartPebble restarts a test's private Pebble daemon in its directory, as a
+// container restart does: its services are stopped with it, and the new daemon has no
+// plan (layers added over the API are not kept).
+func restartPebble(t *testing.T, socket string) {
+	t.Helper()
+	dir := filepath.Dir(socket)
+	procs, _ := os.ReadDir("/proc")
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		env, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "environ"))
+		cmd, _ := os.ReadFile(filepath.Join("/proc", p.Name(), "cmdline"))
+		if slices.Contains(strings.Split(string(env), "\x00"), "PEBBLE="+dir) && strings.Contains(string(cmd), "run\x00--create-dirs") {
+			_ = syscall.Kill(pid, syscall.SIGTERM)
+			for range 300 {
+				if syscall.Kill(pid, 0) != nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+	_ = os.Remove(socket)
+	if got := stacktest.PebbleAt(t, dir); got != socket {
+		t.Fatalf("restarted pebble at %s, want %s", got, socket)
+	}
+}
+
+// TestInstanceStartsALostPlatformFirst: the instance's container restarts and its
+// Pebble has no plan left; the next change pushes the plan again and starts the
+// platform alone, waits until it answers /health, re-adds its check, and only then
+// starts the workers — the instance is active only once the platform serves.
+func TestInstanceStartsALostPlatformFirst(t *testing.T) {
+	c, queue, inst := instanceOnWorker(t, instanceOpts{initDelay: time.Second, workers: 2})
+	run := startInstanceWith(t, c, queue, inst)
+	id := run.GetID()
+	waitInstance(t, c, id, 3*time.Minute, "active", activeInstance)
+	restarted := time.Now()
+	restartPebble(t, inst.Pebble.Socket)
+	if svcs := services(t, inst.Pebble.Socket); len(svcs) != 0 {
+		t.Fatalf("the restarted container still has services: %v", svcs)
+	}
+	res, err := applyChange(t, c, id, workflows.ApplySpecUpdate, workflows.ApplySpecRequest{RequestID: "after-restart", Spec: inst})
+	if err != nil || strings.Join(res.Started, ",") != "platform,worker-0,worker-1" {
+		t.Fatalf("change after the container restarted: %+v %v", res, err)
+	}
+	ready := logTimes(t, inst.Pebble.Socket, opencti.PlatformService, "API ready")
+	if len(ready) != 1 {
+		t.Fatalf("the platform served %d times since the restart, want once", len(ready))
+	}
+	for _, ch := range changesAfter(t, inst.Pebble.Socket, "0") {
+		if ch.Kind == "start" && strings.Contains(ch.Summary, "worker-") && ch.SpawnTime.After(restarted) && !ch.SpawnTime.After(ready[0]) {
+			t.Errorf("workers started at %v, before the platform served at %v", ch.SpawnTime, ready[0])
+		}
+	}
+	if checks := pebbleChecks(t, inst.Pebble.Socket); !slices.Contains(checks, opencti.HealthCheck) {
+		t.Errorf("checks after the change: %v, want the platform's health check back", checks)
+	}
+	waitInstance(t, c, id, 10*time.Second, "active", activeInstance)
+}
+
+// pebbleChecks names the checks of a container's plan.
+func pebbleChecks(t *testing.T, socket string) []string {
+	t.Helper()
+	infos, err := pebbleClient(t, socket).Checks(&client.ChecksOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range infos {
+		names = append(names, c.Name)
+	}
+	return names
 }
