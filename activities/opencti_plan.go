@@ -68,48 +68,56 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 	if in.Node {
 		p, res.Services = opencti.NodePlan(p), []string{opencti.PlatformService}
 	}
-	if in.DryRun {
-		res.PebbleLayerChanges, err = ep.applyLayer(ctx, pebbleLayer{label: opencti.LayerLabel, layer: p.Layer, owns: openctiOwns(in.Instance.Name),
-			mask: opencti.Mask, dryRun: true})
-		return res, classify(err)
+	instance := in.Instance.Name
+	pl := pebbleLayer{
+		label: opencti.LayerLabel,
+		layer: p.Layer,
+		// ensureOwner has refused any other instance's container, so a platform or
+		// worker without an owner is one planned before socflow named it.
+		owns: func(name string, svc layer.Service) bool {
+			o := serviceOwner(name, svc)
+			return o == instance || o == "" && (name == opencti.PlatformService || strings.HasPrefix(name, "worker-"))
+		},
+		mask:   opencti.Mask,
+		dryRun: in.DryRun,
 	}
-	// Before anything changes: a container belongs to one instance, and replacing
-	// another instance's layer would make its platform boot as this one.
-	if err := ep.ensureOwner(ctx, in.Instance.Name, ownerMarkerPath(in.Instance), serviceOwner); err != nil {
-		return res, classify(err)
-	}
-	for _, d := range p.Dirs {
-		err := ep.call(ctx, func(pc *client.Client) error {
-			return pc.MakeDir(&client.MakeDirOptions{Path: d.Path, MakeParents: true, Permissions: d.Perm})
-		})
-		if err != nil && !isExists(err) {
-			return res, classify(pebbleError("cannot create "+d.Path+" in the container", err))
+	if !in.DryRun {
+		if err := a.pushOpenCTIFiles(ctx, ep, in.Instance, p, &res); err != nil {
+			return res, err
 		}
 	}
-	for _, f := range append(p.Files, ownerMarker(in.Instance)) {
-		err := ep.call(ctx, func(pc *client.Client) error {
-			return pc.Push(&client.PushOptions{Source: bytes.NewReader(f.Content), Path: f.Path, MakeDirs: true, Permissions: f.Perm})
-		})
-		if err != nil {
-			return res, classify(pebbleError("cannot push "+f.Path+" into the container", err))
-		}
-		res.Files = append(res.Files, f.Path)
-	}
-	res.PebbleLayerChanges, err = ep.applyLayer(ctx, pebbleLayer{label: opencti.LayerLabel, layer: p.Layer, owns: openctiOwns(in.Instance.Name), mask: opencti.Mask})
+	res.PebbleLayerChanges, err = ep.applyLayer(ctx, pl)
 	if err != nil {
 		return res, classify(err)
 	}
 	return res, nil
 }
 
-// openctiOwns says which services of a container's plan are the instance's: ensureOwner
-// has refused any other instance's container, so a platform or worker without an owner
-// is one planned before socflow named it.
-func openctiOwns(instance string) func(name string, svc layer.Service) bool {
-	return func(name string, svc layer.Service) bool {
-		o := serviceOwner(name, svc)
-		return o == instance || o == "" && (name == opencti.PlatformService || strings.HasPrefix(name, "worker-"))
+// pushOpenCTIFiles makes the plan's directories and pushes its files and the owner
+// marker, after checking the container is this instance's: before anything changes, as
+// replacing another instance's layer would make its platform boot as this one.
+func (a *Activities) pushOpenCTIFiles(ctx context.Context, ep pebbleEndpoint, inst opencti.Instance, p opencti.Plan, res *ApplyOpenCTIPlanResult) error {
+	if err := ep.ensureOwner(ctx, inst.Name, ownerMarkerPath(inst), serviceOwner); err != nil {
+		return classify(err)
 	}
+	for _, d := range p.Dirs {
+		err := ep.call(ctx, func(pc *client.Client) error {
+			return pc.MakeDir(&client.MakeDirOptions{Path: d.Path, MakeParents: true, Permissions: d.Perm})
+		})
+		if err != nil && !isExists(err) {
+			return classify(pebbleError("cannot create "+d.Path+" in the container", err))
+		}
+	}
+	for _, f := range append(p.Files, ownerMarker(inst)) {
+		err := ep.call(ctx, func(pc *client.Client) error {
+			return pc.Push(&client.PushOptions{Source: bytes.NewReader(f.Content), Path: f.Path, MakeDirs: true, Permissions: f.Perm})
+		})
+		if err != nil {
+			return classify(pebbleError("cannot push "+f.Path+" into the container", err))
+		}
+		res.Files = append(res.Files, f.Path)
+	}
+	return nil
 }
 
 // ownerMarker is the file that records, inside the container, which instance owns
