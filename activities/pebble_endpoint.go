@@ -114,9 +114,12 @@ func identityName(c *x509.Certificate) string {
 // certificate (Pebble's TLSServerIDCert; the fingerprint option is meant for pairing
 // only), and socflow presents its client identity.
 func (ep pebbleEndpoint) client() (*client.Client, error) {
-	cfg := &client.Config{Socket: ep.spec.Socket, UserAgent: "socflow"}
+	// No keep-alive: the client is this call's alone, so a connection left to its pool
+	// is never reused, and Pebble's server has no idle timeout — it would stay open on
+	// both sides for ever, one a call.
+	cfg := &client.Config{Socket: ep.spec.Socket, UserAgent: "socflow", DisableKeepAlive: true}
 	if ep.spec.URL != "" {
-		cfg = &client.Config{BaseURL: ep.spec.URL, UserAgent: "socflow",
+		cfg = &client.Config{BaseURL: ep.spec.URL, UserAgent: "socflow", DisableKeepAlive: true,
 			TLSServerIDCert: ep.serverCert, TLSClientIDCert: ep.clientCert}
 	}
 	pc, err := client.New(cfg)
