@@ -5,7 +5,6 @@ package workflows
 
 import (
 	"encoding/json"
-	"errors"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -143,13 +142,7 @@ type DeployResult struct {
 // ErrorReason is the message an operator needs from a workflow or activity error: the
 // application error's own text, without the SDK's wrapping; the workflow's status and
 // the starter's report both use it, so they read the same.
-func ErrorReason(err error) string {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return app.Message()
-	}
-	return err.Error()
-}
+func ErrorReason(err error) string { return activities.ErrorText(err) }
 
 // OpenCTIInstanceWorkflow is the workflow type name of OpenCTIInstance, the entity
 // workflow that deploys one instance and then applies its changes.

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -57,14 +58,6 @@ func (p HealPolicy) withDefaults() HealPolicy {
 	return p
 }
 
-// healthRead is one read of a health check, in flight.
-type healthRead struct {
-	name  string
-	fut   workflow.Future
-	start time.Time
-	took  time.Duration
-}
-
 // checkHealth runs one health check of the instance: every read at once, each one
 // attempt with a short bound — the four dependencies, the platform's /health on each
 // node, the workers' services, the connectors, and the container's plan against the
@@ -82,73 +75,33 @@ func (w *instance) checkHealth(ctx workflow.Context, req CheckHealthRequest) Hea
 		rep.Health, rep.Note = HealthDown, "nothing checked: "+missingText(missing)
 		return rep
 	}
-	once := workflow.WithActivityOptions(ctx, healthReadOptions)
-	var reads []*healthRead
-	read := func(name string, fn, in any) *healthRead {
-		r := &healthRead{name: name, fut: workflow.ExecuteActivity(once, fn, in), start: workflow.Now(ctx)}
-		reads = append(reads, r)
-		return r
-	}
-	var deps []*healthRead
-	for _, p := range dependencyProbes(inst) {
-		deps = append(deps, read(p.name, p.fn, p.input(healthProbeWindow)))
-	}
-	refs := w.st.Secrets
-	platforms := []*healthRead{read(opencti.PlatformService, a.CheckOpenCTIHealth,
-		activities.CheckOpenCTIHealthInput{Instance: inst, HealthAccessKey: refs.HealthAccessKey})}
-	for _, n := range inst.OpenCTI.Nodes {
-		platforms = append(platforms, read(nodeService(n), a.CheckOpenCTIHealth,
-			activities.CheckOpenCTIHealthInput{Instance: inst.OnNode(n), HealthAccessKey: refs.HealthAccessKey}))
-	}
-	workers := opencti.WorkerServices(*inst.OpenCTI.Workers)
-	services := read("workers", a.ReadPebbleServices, activities.ReadPebbleServicesInput{Pebble: inst.Pebble, Services: workers, LogLines: 5})
-	drifts := []*healthRead{read("plan", a.ApplyOpenCTIPlan, activities.ApplyOpenCTIPlanInput{Instance: *w.st.Pushed, Secrets: refs, DryRun: true})}
-	for _, n := range w.st.Pushed.OpenCTI.Nodes {
-		drifts = append(drifts, read(n.Name+"/plan", a.ApplyOpenCTIPlan,
-			activities.ApplyOpenCTIPlanInput{Instance: w.st.Pushed.OnNode(n), Secrets: refs, Node: true, DryRun: true}))
-	}
-
-	sel := workflow.NewSelector(ctx)
-	for _, r := range reads {
-		sel.AddFuture(r.fut, func(workflow.Future) { r.took = workflow.Now(ctx).Sub(r.start) })
-	}
-	for range reads {
-		sel.Select(ctx)
-	}
-
-	for _, r := range deps {
-		var pr activities.ProbeResult
-		c := ComponentHealth{Name: r.name, Health: HealthOK, Latency: r.took, Reason: pr.Warning}
-		switch err := r.fut.Get(ctx, &pr); {
-		case err != nil:
-			c.Health, c.Reason = HealthDown, ErrorReason(err)
-		case !pr.Ready:
-			c.Health, c.Reason = HealthDown, pr.Reason
-		default:
-			c.Reason = pr.Warning
+	reads := w.readHealth(ctx)
+	for _, r := range reads.Probes {
+		c := ComponentHealth{Name: r.Name, Health: HealthOK, Latency: r.Took, Reason: r.Result.Warning}
+		switch {
+		case r.Error != "":
+			c.Health, c.Reason = HealthDown, r.Error
+		case !r.Result.Ready:
+			c.Health, c.Reason = HealthDown, r.Result.Reason
 		}
 		rep.Components = append(rep.Components, c)
 	}
-	for i, r := range platforms {
-		var h activities.CheckOpenCTIHealthResult
-		c := ComponentHealth{Name: r.name, Health: HealthOK, Latency: r.took}
-		if err := r.fut.Get(ctx, &h); err != nil {
-			h.Reason = ErrorReason(err)
-		}
-		if h.Reason != "" {
+	for i, r := range reads.Platforms {
+		c := ComponentHealth{Name: r.Name, Health: HealthOK, Latency: r.Took}
+		if reason := cmp.Or(r.Error, r.Result.Reason); reason != "" {
 			// The first node down is the platform down; a further one only degrades it.
-			c.Health, c.Reason = map[bool]string{true: HealthDown, false: HealthDegraded}[i == 0], h.Reason
+			c.Health, c.Reason = map[bool]string{true: HealthDown, false: HealthDegraded}[i == 0], reason
 		}
 		rep.Components = append(rep.Components, c)
 	}
-	var states activities.ReadPebbleServicesResult
-	serr := services.fut.Get(ctx, &states)
-	for _, name := range workers {
-		c := ComponentHealth{Name: name, Health: HealthOK, Latency: services.took}
+	services := reads.Services
+	states := services.Result
+	for _, name := range opencti.WorkerServices(*inst.OpenCTI.Workers) {
+		c := ComponentHealth{Name: name, Health: HealthOK, Latency: services.Took}
 		st, ok := states.Services[name]
 		switch {
-		case serr != nil:
-			c.Health, c.Reason = HealthDegraded, "cannot read its state: "+ErrorReason(serr)
+		case services.Error != "":
+			c.Health, c.Reason = HealthDegraded, "cannot read its state: "+services.Error
 		case !ok || st.Current != "active":
 			c.Health, c.Reason = HealthDegraded, serviceReason(st)
 		}
@@ -164,14 +117,13 @@ func (w *instance) checkHealth(ctx workflow.Context, req CheckHealthRequest) Hea
 		}
 		rep.Components = append(rep.Components, c)
 	}
-	for _, r := range drifts {
-		var applied activities.ApplyOpenCTIPlanResult
-		c := ComponentHealth{Name: r.name, Health: HealthOK, Latency: r.took}
-		if err := r.fut.Get(ctx, &applied); err != nil {
-			c.Health, c.Reason = HealthDegraded, "cannot compare the container's plan: "+ErrorReason(err)
-		} else if d := driftOf(applied.PebbleLayerChanges); len(d) > 0 {
+	for _, r := range reads.Plans {
+		c := ComponentHealth{Name: r.Name, Health: HealthOK, Latency: r.Took}
+		if r.Error != "" {
+			c.Health, c.Reason = HealthDegraded, "cannot compare the container's plan: "+r.Error
+		} else if d := driftOf(r.Result.PebbleLayerChanges); len(d) > 0 {
 			c.Health, c.Reason = HealthDegraded, "the container's plan differs from the spec's: "+describeDrift(d)
-			if node, ok := strings.CutSuffix(r.name, "/plan"); ok {
+			if node, ok := strings.CutSuffix(r.Name, "/plan"); ok {
 				for i := range d {
 					d[i].Service = node + "/" + d[i].Service
 				}
@@ -186,6 +138,127 @@ func (w *instance) checkHealth(ctx workflow.Context, req CheckHealthRequest) Hea
 	w.st.Health = &rep
 	w.settleHealth(ctx, rep)
 	return rep
+}
+
+// healthReadInput is every read of a health check: the four dependencies, the
+// platform's /health on each node, the workers' services, and the container's plan
+// against the spec's on each node (drift).
+func (w *instance) healthReadInput() activities.ReadOpenCTIHealthInput {
+	inst, refs := w.st.Spec, w.st.Secrets
+	var in activities.ReadOpenCTIHealthInput
+	for _, p := range dependencyProbes(inst) {
+		in.Probes = append(in.Probes, activities.NewProbeCall(p.name, p.input(healthProbeWindow)))
+	}
+	in.Platforms = []activities.Named[activities.CheckOpenCTIHealthInput]{{Name: opencti.PlatformService,
+		Input: activities.CheckOpenCTIHealthInput{Instance: inst, HealthAccessKey: refs.HealthAccessKey}}}
+	for _, n := range inst.OpenCTI.Nodes {
+		in.Platforms = append(in.Platforms, activities.Named[activities.CheckOpenCTIHealthInput]{Name: nodeService(n),
+			Input: activities.CheckOpenCTIHealthInput{Instance: inst.OnNode(n), HealthAccessKey: refs.HealthAccessKey}})
+	}
+	in.Services = activities.ReadPebbleServicesInput{Pebble: inst.Pebble, Services: opencti.WorkerServices(*inst.OpenCTI.Workers), LogLines: 5}
+	pushed := *w.st.Pushed
+	in.Plans = []activities.Named[activities.ApplyOpenCTIPlanInput]{{Name: "plan",
+		Input: activities.ApplyOpenCTIPlanInput{Instance: pushed, Secrets: refs, DryRun: true}}}
+	for _, n := range pushed.OpenCTI.Nodes {
+		in.Plans = append(in.Plans, activities.Named[activities.ApplyOpenCTIPlanInput]{Name: n.Name + "/plan",
+			Input: activities.ApplyOpenCTIPlanInput{Instance: pushed.OnNode(n), Secrets: refs, Node: true, DryRun: true}})
+	}
+	return in
+}
+
+// healthReadLocalOptions: the reads of a check are one local activity, one attempt (the
+// next check is the retry), bounded above the slowest read's own bound (a Pebble call).
+var healthReadLocalOptions = workflow.LocalActivityOptions{StartToCloseTimeout: activities.PebbleCallTimeout + 15*time.Second,
+	RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 1}}
+
+// readHealth makes the reads of a check: all in one local activity (ReadOpenCTIHealth),
+// so that a check costs Temporal no activity task and no extra workflow task — what
+// lets one worker check thousands of instances a minute (HealthOneReadChange); checks
+// that began before it make one activity per read.
+func (w *instance) readHealth(ctx workflow.Context) activities.ReadOpenCTIHealthResult {
+	in := w.healthReadInput()
+	if workflow.GetVersion(ctx, HealthOneReadChange, workflow.DefaultVersion, HealthOneRead) == workflow.DefaultVersion {
+		return readHealthApart(ctx, w.st.Spec, in)
+	}
+	var res activities.ReadOpenCTIHealthResult
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, healthReadLocalOptions), a.ReadOpenCTIHealth, in).Get(ctx, &res)
+	if err != nil {
+		// Timed out or the worker failed it: every read is reported with that reason.
+		return failedReads(in, ErrorReason(err))
+	}
+	return res
+}
+
+// readHealthApart makes each read as an activity of its own, all at once, timing each
+// from its scheduling to its completion: checks recorded before HealthOneReadChange.
+func readHealthApart(ctx workflow.Context, inst opencti.Instance, in activities.ReadOpenCTIHealthInput) activities.ReadOpenCTIHealthResult {
+	once := workflow.WithActivityOptions(ctx, healthReadOptions)
+	type pending struct {
+		fut   workflow.Future
+		start time.Time
+		took  time.Duration
+	}
+	var all []*pending
+	start := func(fn, arg any) *pending {
+		p := &pending{fut: workflow.ExecuteActivity(once, fn, arg), start: workflow.Now(ctx)}
+		all = append(all, p)
+		return p
+	}
+	var probes, platforms, plans []*pending
+	for _, p := range dependencyProbes(inst) {
+		probes = append(probes, start(p.fn, p.input(healthProbeWindow)))
+	}
+	for _, p := range in.Platforms {
+		platforms = append(platforms, start(a.CheckOpenCTIHealth, p.Input))
+	}
+	services := start(a.ReadPebbleServices, in.Services)
+	for _, p := range in.Plans {
+		plans = append(plans, start(a.ApplyOpenCTIPlan, p.Input))
+	}
+	sel := workflow.NewSelector(ctx)
+	for _, p := range all {
+		sel.AddFuture(p.fut, func(workflow.Future) { p.took = workflow.Now(ctx).Sub(p.start) })
+	}
+	for range all {
+		sel.Select(ctx)
+	}
+	res := activities.ReadOpenCTIHealthResult{Services: readOf(ctx, "workers", services.fut, services.took, activities.ReadPebbleServicesResult{})}
+	for i, p := range probes {
+		res.Probes = append(res.Probes, readOf(ctx, in.Probes[i].Name, p.fut, p.took, activities.ProbeResult{}))
+	}
+	for i, p := range platforms {
+		res.Platforms = append(res.Platforms, readOf(ctx, in.Platforms[i].Name, p.fut, p.took, activities.CheckOpenCTIHealthResult{}))
+	}
+	for i, p := range plans {
+		res.Plans = append(res.Plans, readOf(ctx, in.Plans[i].Name, p.fut, p.took, activities.ApplyOpenCTIPlanResult{}))
+	}
+	return res
+}
+
+// readOf is a finished read activity's outcome.
+func readOf[T any](ctx workflow.Context, name string, fut workflow.Future, took time.Duration, res T) activities.Read[T] {
+	r := activities.Read[T]{Name: name, Took: took}
+	if err := fut.Get(ctx, &res); err != nil {
+		r.Error = ErrorReason(err)
+		return r
+	}
+	r.Result = res
+	return r
+}
+
+// failedReads reports every read of in as failed for one reason.
+func failedReads(in activities.ReadOpenCTIHealthInput, reason string) activities.ReadOpenCTIHealthResult {
+	res := activities.ReadOpenCTIHealthResult{Services: activities.Read[activities.ReadPebbleServicesResult]{Name: "workers", Error: reason}}
+	for _, p := range in.Probes {
+		res.Probes = append(res.Probes, activities.Read[activities.ProbeResult]{Name: p.Name, Error: reason})
+	}
+	for _, p := range in.Platforms {
+		res.Platforms = append(res.Platforms, activities.Read[activities.CheckOpenCTIHealthResult]{Name: p.Name, Error: reason})
+	}
+	for _, p := range in.Plans {
+		res.Plans = append(res.Plans, activities.Read[activities.ApplyOpenCTIPlanResult]{Name: p.Name, Error: reason})
+	}
+	return res
 }
 
 // serviceReason says why a service is not active, with its last lines.
@@ -417,9 +490,17 @@ func (w *instance) healthStatus() (Status, bool) {
 // that arrived together), records it on the instance's search attributes and tells each
 // asker.
 func (w *instance) answerHealth(ctx workflow.Context, reqs []CheckHealthRequest) {
+	was := ""
+	if w.st.Health != nil {
+		was = w.st.Health.Health
+	}
 	rep := w.checkHealth(ctx, reqs[0])
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrHealth.ValueSet(rep.Health)); err != nil {
-		w.logger.Warn("cannot record the health search attribute", "error", err)
+	// Since HealthOneReadChange the attribute is written only when it changes: one
+	// visibility write fewer per check of a fleet that stays healthy.
+	if rep.Health != was || workflow.GetVersion(ctx, HealthOneReadChange, workflow.DefaultVersion, HealthOneRead) == workflow.DefaultVersion {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, SearchAttrHealth.ValueSet(rep.Health)); err != nil {
+			w.logger.Warn("cannot record the health search attribute", "error", err)
+		}
 	}
 	w.logger.Info("health checked", "health", rep.Health, "heals", len(rep.Heals))
 	for _, r := range reqs {

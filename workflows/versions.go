@@ -104,3 +104,10 @@ const PlatformFirstChange = "platform-first"
 
 // PlatformFirst is the version of PlatformFirstChange that starts the platform first.
 const PlatformFirst workflow.Version = 1
+
+// HealthOneReadChange guards making a health check's reads in one local activity
+// (ReadOpenCTIHealth). Checks before it made one activity per read.
+const HealthOneReadChange = "health-one-read"
+
+// HealthOneRead is the version of HealthOneReadChange that makes one local activity.
+const HealthOneRead workflow.Version = 1
