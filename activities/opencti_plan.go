@@ -42,6 +42,9 @@ type ApplyOpenCTIPlanResult struct {
 	// beside the ones above in JSON, all omitempty, so results recorded before it
 	// existed decode with no changes.
 	PebbleLayerChanges
+	// FileDrift are the plan's files whose content in the container is not the planned
+	// one (a dry run only), told from the spec to the container: changed, or removed.
+	FileDrift []layer.Change `json:"fileDrift,omitempty"`
 }
 
 // ApplyOpenCTIPlan resolves the secrets, computes the OpenCTI plan and pushes its files and
@@ -85,6 +88,8 @@ func (a *Activities) ApplyOpenCTIPlan(ctx context.Context, in ApplyOpenCTIPlanIn
 		if err := a.pushOpenCTIFiles(ctx, ep, in.Instance, p, &res); err != nil {
 			return res, err
 		}
+	} else if res.FileDrift, err = ep.fileDrift(ctx, p.Files); err != nil {
+		return res, classify(err)
 	}
 	res.PebbleLayerChanges, err = ep.applyLayer(ctx, pl)
 	if err != nil {

@@ -65,6 +65,39 @@ func (ep pebbleEndpoint) address() string {
 }
 
 // isExists reports Pebble's answer to creating a directory that is already there.
+// fileDrift names the files whose content in the container is not the planned one:
+// changed, or removed when the container no longer has it.
+func (ep pebbleEndpoint) fileDrift(ctx context.Context, files []layer.File) ([]layer.Change, error) {
+	var drifted []layer.Change
+	for _, f := range files {
+		var got bytes.Buffer
+		err := ep.call(ctx, func(pc *client.Client) error {
+			got.Reset()
+			return pc.Pull(&client.PullOptions{Path: f.Path, Target: &got})
+		})
+		var missing bool
+		if err != nil {
+			// Pebble 1.26's client reports a missing file's pull as a malformed
+			// answer, not as its not-found error: listing the path tells.
+			lerr := ep.call(ctx, func(pc *client.Client) error {
+				_, err := pc.ListFiles(&client.ListFilesOptions{Path: f.Path, Itself: true})
+				return err
+			})
+			var ce *client.Error
+			missing = errors.As(lerr, &ce) && ce.Kind == "not-found"
+		}
+		switch {
+		case missing:
+			drifted = append(drifted, layer.Change{Kind: layer.Removed, File: f.Path})
+		case err != nil:
+			return nil, pebbleError("cannot read "+f.Path+" in the container", err)
+		case !bytes.Equal(got.Bytes(), f.Content):
+			drifted = append(drifted, layer.Change{Kind: layer.Changed, File: f.Path, Fields: []string{"content"}})
+		}
+	}
+	return drifted, nil
+}
+
 func isExists(err error) bool {
 	var ce *client.Error
 	return errors.As(err, &ce) && ce.Kind == "generic-file-error" && strings.Contains(ce.Message, "file exists")

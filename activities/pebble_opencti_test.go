@@ -1,15 +1,22 @@
 package activities_test
 
 import (
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/canonical/pebble/client"
 
 	"github.com/socflow/socflow/activities"
 	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/opencti"
+	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
 )
 
@@ -140,5 +147,69 @@ func TestApplyOpenCTIPlanResultDecodesOldHistories(t *testing.T) {
 	b, _ := json.Marshal(res)
 	if string(b) != old {
 		t.Errorf("re-encoded %s, want %s", b, old)
+	}
+}
+
+// TestApplyOpenCTIPlanDryRunReportsDriftedFiles: a dry run (a health check's drift
+// detection) compares the plan's files with the container's, on a real Pebble: a file
+// edited by hand is changed, a file deleted is removed, and a re-apply puts it back.
+func TestApplyOpenCTIPlanDryRunReportsDriftedFiles(t *testing.T) {
+	for k, v := range map[string]string{
+		"SOCFLOW_TEST_ADMIN_PASSWORD": "admin-pw-value", "SOCFLOW_TEST_RABBITMQ_PASSWORD": "rabbit-pw-value",
+		"SOCFLOW_TEST_REDIS_PASSWORD": "redis-pw", "SOCFLOW_TEST_S3_ACCESS_KEY": "s3-access-value",
+		"SOCFLOW_TEST_S3_SECRET_KEY": "s3-secret-value", "SOCFLOW_TEST_ADMIN_TOKEN": "6f1c2f4e-8a3b-4c5d-9e7f-0a1b2c3d4e5f",
+		"SOCFLOW_TEST_HEALTH_KEY": "health-key-value", "SOCFLOW_TEST_ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+	} {
+		t.Setenv(k, v)
+	}
+	secrets := opencti.InstanceSecrets{AdminToken: "env:SOCFLOW_TEST_ADMIN_TOKEN",
+		HealthAccessKey: "env:SOCFLOW_TEST_HEALTH_KEY", EncryptionKey: "env:SOCFLOW_TEST_ENCRYPTION_KEY"}
+	socket, dir := stacktest.Pebble(t), t.TempDir()
+	ca := stacktest.NewTestCert(t, "opensearch-ca", &x509.Certificate{Subject: pkix.Name{CommonName: "opensearch-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign})
+	inst := sleepingOpenCTI(t, socket, dir, 1, "info")
+	inst.Integrations.OpenSearch.URLs = []string{"https://127.0.0.1:9201"}
+	inst.Integrations.OpenSearch.CA = spec.SecretRef("file:" + ca.Cert)
+	apply := func(dryRun bool) activities.ApplyOpenCTIPlanResult {
+		t.Helper()
+		v, err := probeEnv(t).ExecuteActivity(nilActs.ApplyOpenCTIPlan, activities.ApplyOpenCTIPlanInput{Instance: inst, Secrets: secrets, DryRun: dryRun})
+		if err != nil {
+			t.Fatalf("apply (dry run %v): %v", dryRun, err)
+		}
+		var res activities.ApplyOpenCTIPlanResult
+		if err := v.Get(&res); err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	pushed := apply(false)
+	i := slices.IndexFunc(pushed.Files, func(p string) bool { return strings.HasSuffix(p, ".pem") || strings.Contains(p, "ca") })
+	if i < 0 {
+		t.Fatalf("no CA file among the pushed files %v", pushed.Files)
+	}
+	path := pushed.Files[i]
+	if d := apply(true).FileDrift; len(d) != 0 {
+		t.Fatalf("drift right after the apply: %+v", d)
+	}
+	pc, err := client.New(&client.Config{Socket: socket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.Push(&client.PushOptions{Source: strings.NewReader("edited by hand\n"), Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	if d := apply(true).FileDrift; !reflect.DeepEqual(d, []layer.Change{{Kind: layer.Changed, File: path, Fields: []string{"content"}}}) {
+		t.Fatalf("after a hand edit: drift %+v, want %s changed", d, path)
+	}
+	if err := pc.RemovePath(&client.RemovePathOptions{Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	if d := apply(true).FileDrift; !reflect.DeepEqual(d, []layer.Change{{Kind: layer.Removed, File: path}}) {
+		t.Fatalf("after a removal: drift %+v, want %s removed", d, path)
+	}
+	apply(false)
+	if d := apply(true).FileDrift; len(d) != 0 {
+		t.Fatalf("drift after the re-apply: %+v", d)
 	}
 }

@@ -187,6 +187,23 @@ var ChangeNames = []string{SetConfigUpdate, SetIntegrationUpdate, RemoveIntegrat
 // deploy's step, attempt and last error rather than only "deploying".
 const DeployProgressSignal = "deploy-progress"
 
+// HealthReadsQuery returns what a health check of the instance reads (HealthReads): the
+// HealthCheck workflow reads a quiet instance itself, and asks it only when something is
+// not ok — so a healthy fleet's checks write nothing to the instances' histories.
+const HealthReadsQuery = "health-reads"
+
+// HealthReads is the answer of HealthReadsQuery.
+type HealthReads struct {
+	// Quiet says a check that finds everything ok would change nothing in the instance:
+	// deployed, active, nothing queued, every integration set, its last check ok,
+	// nothing down, no heal escalated. The rest is set only when it is quiet.
+	Quiet bool `json:"quiet"`
+	// Input is every read of a check, as the instance makes them.
+	Input activities.ReadOpenCTIHealthInput `json:"input,omitzero"`
+	// Connectors are its connectors as its own periodic checks last found them.
+	Connectors []ComponentHealth `json:"connectors,omitempty"`
+}
+
 // PreviewQuery returns the Preview of a change (PreviewRequest) on top of the applied
 // spec and the changes queued before it, computed without touching anything.
 const PreviewQuery = "preview"

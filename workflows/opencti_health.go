@@ -75,7 +75,24 @@ func (w *instance) checkHealth(ctx workflow.Context, req CheckHealthRequest) Hea
 		rep.Health, rep.Note = HealthDown, "nothing checked: "+missingText(missing)
 		return rep
 	}
-	reads := w.readHealth(ctx)
+	in := w.healthReadInput()
+	reads := w.readHealth(ctx, in)
+	w.checkConnectors(ctx)
+	rep.Components, rep.Drift = judgeReads(reads, in.Services.Services, w.connectorComponents())
+	rep.Health = worstHealth(rep.Components)
+	w.healInstance(ctx, &rep, reads.Services.Result)
+	w.st.Health = &rep
+	w.settleHealth(ctx, rep)
+	return rep
+}
+
+// judgeReads judges each component by what its read found — a dependency or the first
+// node's platform that does not answer is down; a further node, a worker that is not
+// active, a connector waiting and a drifted plan are degraded — in the report's order:
+// dependencies, platforms, workers, connectors (as given), plans.
+func judgeReads(reads activities.ReadOpenCTIHealthResult, workers []string, connectors []ComponentHealth) ([]ComponentHealth, []layer.Change) {
+	var out []ComponentHealth
+	var drift []layer.Change
 	for _, r := range reads.Probes {
 		c := ComponentHealth{Name: r.Name, Health: HealthOK, Latency: r.Took, Reason: r.Result.Warning}
 		switch {
@@ -84,7 +101,7 @@ func (w *instance) checkHealth(ctx workflow.Context, req CheckHealthRequest) Hea
 		case !r.Result.Ready:
 			c.Health, c.Reason = HealthDown, r.Result.Reason
 		}
-		rep.Components = append(rep.Components, c)
+		out = append(out, c)
 	}
 	for i, r := range reads.Platforms {
 		c := ComponentHealth{Name: r.Name, Health: HealthOK, Latency: r.Took}
@@ -92,22 +109,45 @@ func (w *instance) checkHealth(ctx workflow.Context, req CheckHealthRequest) Hea
 			// The first node down is the platform down; a further one only degrades it.
 			c.Health, c.Reason = map[bool]string{true: HealthDown, false: HealthDegraded}[i == 0], reason
 		}
-		rep.Components = append(rep.Components, c)
+		out = append(out, c)
 	}
 	services := reads.Services
-	states := services.Result
-	for _, name := range opencti.WorkerServices(*inst.OpenCTI.Workers) {
+	for _, name := range workers {
 		c := ComponentHealth{Name: name, Health: HealthOK, Latency: services.Took}
-		st, ok := states.Services[name]
+		st, ok := services.Result.Services[name]
 		switch {
 		case services.Error != "":
 			c.Health, c.Reason = HealthDegraded, "cannot read its state: "+services.Error
 		case !ok || st.Current != "active":
 			c.Health, c.Reason = HealthDegraded, serviceReason(st)
 		}
-		rep.Components = append(rep.Components, c)
+		out = append(out, c)
 	}
-	w.checkConnectors(ctx)
+	out = append(out, connectors...)
+	for _, r := range reads.Plans {
+		c := ComponentHealth{Name: r.Name, Health: HealthOK, Latency: r.Took}
+		if r.Error != "" {
+			c.Health, c.Reason = HealthDegraded, "cannot compare the container's plan: "+r.Error
+		} else if d := append(driftOf(r.Result.PebbleLayerChanges), r.Result.FileDrift...); len(d) > 0 {
+			c.Health, c.Reason = HealthDegraded, "the container's plan differs from the spec's: "+describeDrift(d)
+			if node, ok := strings.CutSuffix(r.Name, "/plan"); ok {
+				for i := range d {
+					if d[i].Service != "" {
+						d[i].Service = node + "/" + d[i].Service
+					}
+				}
+			}
+			drift = append(drift, d...)
+		}
+		out = append(out, c)
+	}
+	return out, drift
+}
+
+// connectorComponents are the connectors as the instance's own connector checks last
+// found them.
+func (w *instance) connectorComponents() []ComponentHealth {
+	var out []ComponentHealth
 	for _, cs := range w.connectorStatuses() {
 		c := ComponentHealth{Name: connectorService(cs.Name), Health: HealthOK, Reason: cs.Reason}
 		if cs.State == ConnectorWaiting {
@@ -115,29 +155,19 @@ func (w *instance) checkHealth(ctx workflow.Context, req CheckHealthRequest) Hea
 		} else if !cs.LastPing.IsZero() {
 			c.Reason = "last ping " + cs.CheckedAt.Sub(cs.LastPing).Round(time.Second).String() + " before the check"
 		}
-		rep.Components = append(rep.Components, c)
+		out = append(out, c)
 	}
-	for _, r := range reads.Plans {
-		c := ComponentHealth{Name: r.Name, Health: HealthOK, Latency: r.Took}
-		if r.Error != "" {
-			c.Health, c.Reason = HealthDegraded, "cannot compare the container's plan: "+r.Error
-		} else if d := driftOf(r.Result.PebbleLayerChanges); len(d) > 0 {
-			c.Health, c.Reason = HealthDegraded, "the container's plan differs from the spec's: "+describeDrift(d)
-			if node, ok := strings.CutSuffix(r.Name, "/plan"); ok {
-				for i := range d {
-					d[i].Service = node + "/" + d[i].Service
-				}
-			}
-			rep.Drift = append(rep.Drift, d...)
-		}
-		rep.Components = append(rep.Components, c)
-	}
+	return out
+}
 
-	rep.Health = worstHealth(rep.Components)
-	w.healInstance(ctx, &rep, states)
-	w.st.Health = &rep
-	w.settleHealth(ctx, rep)
-	return rep
+// healthReads answers HealthReadsQuery.
+func (w *instance) healthReads() (HealthReads, error) {
+	quiet := w.st.Deployed && w.st.Status.Kind == StatusActive && len(w.st.Queue) == 0 && len(w.st.Spec.Missing()) == 0 &&
+		w.st.Health != nil && w.st.Health.Health == HealthOK && len(w.st.Heals.Escalated) == 0 && len(w.st.DownSince) == 0
+	if !quiet {
+		return HealthReads{}, nil
+	}
+	return HealthReads{Quiet: true, Input: w.healthReadInput(), Connectors: w.connectorComponents()}, nil
 }
 
 // healthReadInput is every read of a health check: the four dependencies, the
@@ -175,8 +205,7 @@ var healthReadLocalOptions = workflow.LocalActivityOptions{StartToCloseTimeout: 
 // so that a check costs Temporal no activity task and no extra workflow task — what
 // lets one worker check thousands of instances a minute (HealthOneReadChange); checks
 // that began before it make one activity per read.
-func (w *instance) readHealth(ctx workflow.Context) activities.ReadOpenCTIHealthResult {
-	in := w.healthReadInput()
+func (w *instance) readHealth(ctx workflow.Context, in activities.ReadOpenCTIHealthInput) activities.ReadOpenCTIHealthResult {
 	if workflow.GetVersion(ctx, HealthOneReadChange, workflow.DefaultVersion, HealthOneRead) == workflow.DefaultVersion {
 		return readHealthApart(ctx, w.st.Spec, in)
 	}

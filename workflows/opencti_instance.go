@@ -73,6 +73,9 @@ func (w *instance) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, PreviewQuery, w.preview); err != nil {
 		return fmt.Errorf("cannot register the preview query: %w", err)
 	}
+	if err := workflow.SetQueryHandler(ctx, HealthReadsQuery, w.healthReads); err != nil {
+		return fmt.Errorf("cannot register the health-reads query: %w", err)
+	}
 	// Signals are taken by the main loop only (receiveSignals), never by a goroutine
 	// blocked on Receive: a value handed to such a goroutine is invisible to the drain
 	// before Continue-As-New and would be lost with the run.

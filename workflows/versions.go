@@ -111,3 +111,11 @@ const HealthOneReadChange = "health-one-read"
 
 // HealthOneRead is the version of HealthOneReadChange that makes one local activity.
 const HealthOneRead workflow.Version = 1
+
+// HealthCheckReadsChange guards the HealthCheck workflow's own check of a quiet
+// instance (readQuietInstance): before it, every check asked the instance.
+const HealthCheckReadsChange = "health-check-reads"
+
+// HealthCheckReads is the version of HealthCheckReadsChange that reads a quiet
+// instance without it.
+const HealthCheckReads workflow.Version = 1

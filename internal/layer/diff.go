@@ -27,6 +27,9 @@ type Change struct {
 	Service string `json:"service,omitempty"`
 	// Check is the check's name, or "" for a service.
 	Check string `json:"check,omitempty"`
+	// File is a pushed file's path, for a file whose content differs (Service and
+	// Check are then "").
+	File string `json:"file,omitempty"`
 	// Fields are the Pebble keys (e.g. command, kill-delay) of a changed entry
 	// whose values differ, in key order; "environment" is listed here too when
 	// Env is not empty.
@@ -162,7 +165,10 @@ func unionKeys[V any](a, b map[string]V) []string {
 // (<KEY> <old> -> <new>; …)" with values as masked.
 func (c Change) String() string {
 	name := c.Service
-	if name == "" {
+	switch {
+	case c.File != "":
+		name = "file " + c.File
+	case name == "":
 		name = "check " + c.Check
 	}
 	if c.Kind != Changed {

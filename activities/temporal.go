@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -96,4 +97,31 @@ func (a *Activities) EnsureInstanceSchedule(ctx context.Context, s Schedule) (En
 	}
 	created, err := EnsureSchedule(ctx, a.Temporal, s)
 	return EnsureScheduleResult{Created: created}, err
+}
+
+// QueryWorkflowInput names a workflow and the query to ask it.
+type QueryWorkflowInput struct {
+	// WorkflowID is the workflow's ID (its running run is asked).
+	WorkflowID string `json:"workflowId"`
+	// Query is the query's name.
+	Query string `json:"query"`
+}
+
+// QueryWorkflow asks a running workflow a query and returns its answer as JSON: a
+// workflow cannot query another itself, and a query writes nothing to any history.
+func (a *Activities) QueryWorkflow(ctx context.Context, in QueryWorkflowInput) (json.RawMessage, error) {
+	if a.Temporal == nil {
+		return nil, temporal.NewNonRetryableApplicationError("this worker has no Temporal client to query with", ErrTypeInvalidInput, nil)
+	}
+	ctx, cancel := context.WithTimeout(ctx, DefaultCallTimeout)
+	defer cancel()
+	v, err := a.Temporal.QueryWorkflow(ctx, in.WorkflowID, "", in.Query)
+	if err != nil {
+		return nil, fmt.Errorf("cannot query %s of %s: %w", in.Query, in.WorkflowID, err)
+	}
+	var raw json.RawMessage
+	if err := v.Get(&raw); err != nil {
+		return nil, fmt.Errorf("cannot read the %s answer of %s: %w", in.Query, in.WorkflowID, err)
+	}
+	return raw, nil
 }
