@@ -5,7 +5,7 @@ STACK := deploy/local/stack
 WITH_STACK := set -a; eval "$$($(STACK) env)"; set +a;
 GO_TEST_FLAGS ?= -race -count=1 -timeout 40m
 
-.PHONY: test demo stack-up stack-down stack-status lint vet workflowcheck unit bench record-histories
+.PHONY: test demo stack-up stack-down stack-status lint vet workflowcheck unit bench bench-fleet record-histories
 
 ## test: bring the local stack up (installing what is missing), then lint and run every test against it
 test: stack-up lint
@@ -43,19 +43,28 @@ unit:
 ## reconcile benchmark (SetConfig accepted -> applied and active); BENCH_N deploys and
 ## reconcile series (default 5), SOCFLOW_BENCH_INIT_DELAY the stand-in's first boot (default
 ## 30s), SOCFLOW_BENCH_CHANGES workers changes (default 20) and SOCFLOW_BENCH_RESTARTS
-## logLevel changes (default 5) per series
+## logLevel changes (default 5) per series; then the fleet health benchmark (largest fleet
+## one worker health-checks every minute with p99 < 5 s, against a trivial workflow pair of
+## the same shape): SOCFLOW_BENCH_FLEET the sizes tried (default 500,1000,1250,…,3000; one
+## that passes the last goes on by half again up to SOCFLOW_BENCH_FLEET_LIMIT, 9000),
+## SOCFLOW_BENCH_FLEET_MINUTES the sweep per size (default 1), SOCFLOW_BENCH_FLEET_SERVER=memory
+## a dev server of its own without a database file; bench-fleet runs it alone
 BENCH_N ?= 5
 bench: stack-up
 	@$(WITH_STACK) go test -run '^$$' -bench 'BenchmarkDeploy|BenchmarkReconcile|BenchmarkUpgrade' -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
+	@$(MAKE) --no-print-directory bench-fleet
+
+bench-fleet: stack-up
+	@$(WITH_STACK) go test -run '^$$' -bench 'BenchmarkFleetHealth' -benchtime 1x -timeout 60m ./internal/e2e/
 
 ## record-histories: re-record the replay suite's histories from real deploys on the local
 ## stack into replaytests/testdata/$(HISTORY_SET) (one JSON file per deploy, named after
 ## its e2e test). HISTORY_SET names the workflow version the current code writes: bump it
-## (v3: step-status, v5: connectors, v6: upgrades, v7: platform nodes and hung migrations, v8: health checks and platform-first, ...) when a GetVersion change adds a version, and keep the older sets until that
+## (v3: step-status, v5: connectors, v6: upgrades, v7: platform nodes and hung migrations, v8: health checks and platform-first, v9: one local activity per health check, ...) when a GetVersion change adds a version, and keep the older sets until that
 ## version is retired. RECORD_TESTS narrows the e2e tests; files of tests that did not
 ## run are kept.
-HISTORY_SET ?= v8
-RECORD_TESTS ?= ^(TestDeployHappyPath|TestDeployWrongRabbitMQPasswordFailsFast|TestDeployWaitsForDependencyThatComesUpLater|TestDeploySurvivesWorkerKill9|TestPlatformKilledMidInitFailsWithTheFix|TestTwoInstancesShareRedisAndRabbitMQ|TestDeployRetriesAStepUntilPebbleComesUp|TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers|TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers|TestInstanceSetConfigRejectsBadInput|TestInstanceContinuesAsNewWithoutLosingAChange|TestInstanceRedisPasswordChangeRestartsPlatformThenWorkers|TestInstanceRemovedIntegrationBlocksAndResumes|TestInstanceChangeDuringInitWaitsForHealthy|TestInstanceBurstOfChangesAcrossContinueAsNew|TestInstanceRejectsBadInputOfEveryChange|TestInstanceChangeSurvivesWorkerKill9|TestInstanceConnectorsWithPycti|TestConnectorUserAddSurvivesWorkerKill9|TestUpgradeOpenCTIWithWorkersAndConnector|TestUpgradeRollsBackAFailedMigration|TestUpgradeSurvivesWorkerKill9DuringMigration|TestTwoPlatformNodesMigrateOnce|TestUpgradeRollsBackAHungMigration|TestHealthCheckHealsAWorkerAndEscalatesABrokenOne|TestHealthCheckDependencyDownWaitsThenRecovers|TestHealthCheckReportsAndRepairsDrift|TestReadmeHealthCommands|TestInstanceStartsALostPlatformFirst)$$
+HISTORY_SET ?= v9
+RECORD_TESTS ?= ^(TestDeployHappyPath|TestDeployWrongRabbitMQPasswordFailsFast|TestDeployWaitsForDependencyThatComesUpLater|TestDeploySurvivesWorkerKill9|TestPlatformKilledMidInitFailsWithTheFix|TestTwoInstancesShareRedisAndRabbitMQ|TestDeployRetriesAStepUntilPebbleComesUp|TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers|TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers|TestInstanceSetConfigRejectsBadInput|TestInstanceContinuesAsNewWithoutLosingAChange|TestInstanceRedisPasswordChangeRestartsPlatformThenWorkers|TestInstanceRemovedIntegrationBlocksAndResumes|TestInstanceChangeDuringInitWaitsForHealthy|TestInstanceBurstOfChangesAcrossContinueAsNew|TestInstanceRejectsBadInputOfEveryChange|TestInstanceChangeSurvivesWorkerKill9|TestInstanceConnectorsWithPycti|TestConnectorUserAddSurvivesWorkerKill9|TestUpgradeOpenCTIWithWorkersAndConnector|TestUpgradeRollsBackAFailedMigration|TestUpgradeSurvivesWorkerKill9DuringMigration|TestTwoPlatformNodesMigrateOnce|TestUpgradeRollsBackAHungMigration|TestHealthCheckHealsAWorkerAndEscalatesABrokenOne|TestHealthCheckDependencyDownWaitsThenRecovers|TestHealthCheckReportsAndRepairsDrift|TestReadmeHealthCommands|TestHealthScheduleSurvivesServerAndWorkerRestart|TestInstanceStartsALostPlatformFirst)$$
 record-histories: stack-up
 	@set -e; dest=$(CURDIR)/replaytests/testdata/$(HISTORY_SET); tmp=$$(mktemp -d); \
 	  $(WITH_STACK) SOCFLOW_CODEC_KEYS=$(CURDIR)/replaytests/codec-test-keys.json SOCFLOW_RECORD_HISTORIES=$$tmp go test -count=1 -timeout 30m -run '$(RECORD_TESTS)' ./internal/e2e/ \

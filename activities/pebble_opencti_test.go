@@ -57,7 +57,9 @@ integrations:
 	return inst
 }
 
-func TestApplyOpenCTIPlanReportsChangedServices(t *testing.T) {
+// sleepingSecrets sets the environment sleepingOpenCTI's references read and returns
+// the generated secrets' references.
+func sleepingSecrets(t *testing.T) opencti.InstanceSecrets {
 	for k, v := range map[string]string{
 		"SOCFLOW_TEST_ADMIN_PASSWORD": "admin-pw-value", "SOCFLOW_TEST_RABBITMQ_PASSWORD": "rabbit-pw-value",
 		"SOCFLOW_TEST_REDIS_PASSWORD": "redis-pw-old", "SOCFLOW_TEST_S3_ACCESS_KEY": "s3-access-value",
@@ -66,8 +68,12 @@ func TestApplyOpenCTIPlanReportsChangedServices(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	secrets := opencti.InstanceSecrets{AdminToken: "env:SOCFLOW_TEST_ADMIN_TOKEN",
+	return opencti.InstanceSecrets{AdminToken: "env:SOCFLOW_TEST_ADMIN_TOKEN",
 		HealthAccessKey: "env:SOCFLOW_TEST_HEALTH_KEY", EncryptionKey: "env:SOCFLOW_TEST_ENCRYPTION_KEY"}
+}
+
+func TestApplyOpenCTIPlanReportsChangedServices(t *testing.T) {
+	secrets := sleepingSecrets(t)
 	socket, dir := stacktest.Pebble(t), t.TempDir()
 	apply := func(inst opencti.Instance) activities.ApplyOpenCTIPlanResult {
 		t.Helper()
@@ -154,16 +160,7 @@ func TestApplyOpenCTIPlanResultDecodesOldHistories(t *testing.T) {
 // detection) compares the plan's files with the container's, on a real Pebble: a file
 // edited by hand is changed, a file deleted is removed, and a re-apply puts it back.
 func TestApplyOpenCTIPlanDryRunReportsDriftedFiles(t *testing.T) {
-	for k, v := range map[string]string{
-		"SOCFLOW_TEST_ADMIN_PASSWORD": "admin-pw-value", "SOCFLOW_TEST_RABBITMQ_PASSWORD": "rabbit-pw-value",
-		"SOCFLOW_TEST_REDIS_PASSWORD": "redis-pw", "SOCFLOW_TEST_S3_ACCESS_KEY": "s3-access-value",
-		"SOCFLOW_TEST_S3_SECRET_KEY": "s3-secret-value", "SOCFLOW_TEST_ADMIN_TOKEN": "6f1c2f4e-8a3b-4c5d-9e7f-0a1b2c3d4e5f",
-		"SOCFLOW_TEST_HEALTH_KEY": "health-key-value", "SOCFLOW_TEST_ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-	} {
-		t.Setenv(k, v)
-	}
-	secrets := opencti.InstanceSecrets{AdminToken: "env:SOCFLOW_TEST_ADMIN_TOKEN",
-		HealthAccessKey: "env:SOCFLOW_TEST_HEALTH_KEY", EncryptionKey: "env:SOCFLOW_TEST_ENCRYPTION_KEY"}
+	secrets := sleepingSecrets(t)
 	socket, dir := stacktest.Pebble(t), t.TempDir()
 	ca := stacktest.NewTestCert(t, "opensearch-ca", &x509.Certificate{Subject: pkix.Name{CommonName: "opensearch-ca"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,

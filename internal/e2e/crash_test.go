@@ -184,13 +184,18 @@ type workerProcess struct {
 // startWorkerProcess runs socflow's worker binary against the stack's Temporal on queue,
 // with metrics off and its stderr in a file the test log shows on failure; it is stopped
 // when the test ends.
-func startWorkerProcess(t *testing.T, name, queue, secretDir string) *workerProcess {
+func startWorkerProcess(t testing.TB, name, queue, secretDir string) *workerProcess {
 	t.Helper()
-	st := stacktest.Get(t)
+	return startWorkerProcessAt(t, stacktest.Get(t).TemporalAddress, name, queue, secretDir)
+}
+
+// startWorkerProcessAt is startWorkerProcess against the Temporal frontend at address.
+func startWorkerProcessAt(t testing.TB, address, name, queue, secretDir string) *workerProcess {
+	t.Helper()
 	logf := failureLog(t, name+".log")
 	cmd := exec.Command(filepath.Join(bin, "socflow-worker"))
 	cmd.Env = append(os.Environ(),
-		"TEMPORAL_ADDRESS="+st.TemporalAddress,
+		"TEMPORAL_ADDRESS="+address,
 		"SOCFLOW_TASK_QUEUE="+queue,
 		"SOCFLOW_SECRET_DIR="+secretDir,
 		"SOCFLOW_METRICS_ADDR=",
@@ -237,7 +242,7 @@ func (w *workerProcess) kill9(t *testing.T) {
 
 // failureLog creates a file in the test's temporary directory and shows its content in
 // the test log if the test fails.
-func failureLog(t *testing.T, name string) *os.File {
+func failureLog(t testing.TB, name string) *os.File {
 	t.Helper()
 	f, err := os.Create(filepath.Join(t.TempDir(), name))
 	if err != nil {
@@ -289,7 +294,7 @@ func readSecretFiles(t *testing.T, dir, instance string) map[string]secretFile {
 }
 
 // restartableServer is a private Temporal dev server that a test stops and starts
-// again on the same address and SQLite database.
+// again on the same address and SQLite database (no database: all in memory).
 type restartableServer struct {
 	addr, db string
 	srv      *testsuite.DevServer
@@ -297,7 +302,7 @@ type restartableServer struct {
 }
 
 // start starts the server; its output goes to a file the test log shows on failure.
-func (s *restartableServer) start(t *testing.T) {
+func (s *restartableServer) start(t testing.TB) {
 	t.Helper()
 	s.n++
 	out := failureLog(t, fmt.Sprintf("temporal-%d.log", s.n))
@@ -321,7 +326,7 @@ func (s *restartableServer) start(t *testing.T) {
 }
 
 // stop stops the running server, if any, and waits for it to exit.
-func (s *restartableServer) stop(t *testing.T) {
+func (s *restartableServer) stop(t testing.TB) {
 	t.Helper()
 	if s.srv == nil {
 		return

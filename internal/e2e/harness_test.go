@@ -98,17 +98,8 @@ func newInstance(t testing.TB, o instanceOpts) opencti.Instance {
 			AllowOldDependencies: true,
 			Reaper:               bin + "/socflow-reap",
 		},
-		Pebble: spec.Pebble{Socket: stacktest.Pebble(t)},
-		Integrations: opencti.Integrations{
-			// The index-management plugin cannot be had here (README, "The local stack").
-			OpenSearch: &spec.OpenSearch{URLs: []string{st.OpenSearchURL}, AllowMissingModules: []string{"index-management"},
-				SnapshotRepository: st.Raw["SOCFLOW_SNAPSHOT_REPOSITORY"]},
-			RabbitMQ: &spec.RabbitMQ{Host: st.RabbitMQHost, Port: st.RabbitMQPort, ManagementPort: st.RabbitMQMgmtPort,
-				Username: st.RabbitMQUser, Password: "env:SOCFLOW_RABBITMQ_PASSWORD"},
-			Redis: &spec.Redis{Host: st.RedisHost, Port: st.RedisPort, Password: "env:SOCFLOW_REDIS_PASSWORD"},
-			S3: &spec.S3{Endpoint: st.S3Endpoint, Region: st.S3Region, Bucket: name + "-files",
-				AccessKey: "env:SOCFLOW_S3_ACCESS_KEY", SecretKey: "env:SOCFLOW_S3_SECRET_KEY"},
-		},
+		Pebble:       spec.Pebble{Socket: stacktest.Pebble(t)},
+		Integrations: stackIntegrations(st, name+"-files"),
 	}
 	if o.real {
 		inst.OpenCTI.PlatformCommand = bin + "/opencti-standin -version " + version
@@ -126,6 +117,21 @@ func newInstance(t testing.TB, o instanceOpts) opencti.Instance {
 	}
 	t.Cleanup(func() { cleanupData(st, name) })
 	return inst
+}
+
+// stackIntegrations wires an instance to the stack's real dependencies, its files in
+// the given bucket.
+func stackIntegrations(st stacktest.Stack, bucket string) opencti.Integrations {
+	return opencti.Integrations{
+		// The index-management plugin cannot be had here (README, "The local stack").
+		OpenSearch: &spec.OpenSearch{URLs: []string{st.OpenSearchURL}, AllowMissingModules: []string{"index-management"},
+			SnapshotRepository: st.Raw["SOCFLOW_SNAPSHOT_REPOSITORY"]},
+		RabbitMQ: &spec.RabbitMQ{Host: st.RabbitMQHost, Port: st.RabbitMQPort, ManagementPort: st.RabbitMQMgmtPort,
+			Username: st.RabbitMQUser, Password: "env:SOCFLOW_RABBITMQ_PASSWORD"},
+		Redis: &spec.Redis{Host: st.RedisHost, Port: st.RedisPort, Password: "env:SOCFLOW_REDIS_PASSWORD"},
+		S3: &spec.S3{Endpoint: st.S3Endpoint, Region: st.S3Region, Bucket: bucket,
+			AccessKey: "env:SOCFLOW_S3_ACCESS_KEY", SecretKey: "env:SOCFLOW_S3_SECRET_KEY"},
+	}
 }
 
 // cleanupData removes what the stand-in created for the instance in the shared stack.

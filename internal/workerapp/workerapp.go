@@ -177,7 +177,11 @@ func PrometheusMetrics(addr string, logger *slog.Logger) (client.MetricsHandler,
 // activities get the worker's stop timeout to finish).
 func Run(ctx context.Context, cfg Config, c client.Client) error {
 	cfg = cfg.withDefaults()
-	w := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: 10 * time.Second})
+	// Workflow task pollers scale with the load (two by default): a fleet's health
+	// checks are workflow tasks and queries, a thousand and more a minute, and two
+	// pollers left queries waiting past their bound.
+	w := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: 10 * time.Second,
+		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{})})
 	acts := NewActivities(cfg)
 	acts.Temporal = c
 	Register(w, acts)
