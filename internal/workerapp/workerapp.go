@@ -177,11 +177,14 @@ func PrometheusMetrics(addr string, logger *slog.Logger) (client.MetricsHandler,
 // activities get the worker's stop timeout to finish).
 func Run(ctx context.Context, cfg Config, c client.Client) error {
 	cfg = cfg.withDefaults()
-	// Workflow task pollers scale with the load (two by default): a fleet's health
-	// checks are workflow tasks and queries, a thousand and more a minute, and two
-	// pollers left queries waiting past their bound.
+	// Workflow task pollers scale with the load (a fixed two by default): a fleet's
+	// health checks are workflow tasks and queries, a thousand and more a minute, and
+	// two pollers left queries waiting past their bound. Never fewer than two: a lone
+	// poller alternates between the sticky queue and the normal one, and a query sent
+	// to the sticky queue while it polls the other waited out the sticky timeout (5 s;
+	// the starter's progress missed every phase of a deploy that way).
 	w := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: 10 * time.Second,
-		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{})})
+		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{MinimumNumberOfPollers: 2})})
 	acts := NewActivities(cfg)
 	acts.Temporal = c
 	Register(w, acts)
