@@ -36,12 +36,8 @@ func (ep pebbleEndpoint) ensureOwner(ctx context.Context, instance, markerPath s
 			owners[o] = append(owners[o], name)
 		}
 	}
-	var marker bytes.Buffer
-	err = ep.call(ctx, func(pc *client.Client) error {
-		marker.Reset()
-		return pc.Pull(&client.PullOptions{Path: markerPath, Target: &marker})
-	})
-	if o := strings.TrimSpace(marker.String()); err == nil && o != "" && o != instance {
+	marker, err := ep.pull(ctx, markerPath)
+	if o := strings.TrimSpace(string(marker)); err == nil && o != "" && o != instance {
 		owners[o] = append(owners[o], markerPath)
 	}
 	if len(owners) == 0 {
@@ -64,17 +60,22 @@ func (ep pebbleEndpoint) address() string {
 	return ep.spec.Socket
 }
 
-// isExists reports Pebble's answer to creating a directory that is already there.
+// pull reads one file of the container.
+func (ep pebbleEndpoint) pull(ctx context.Context, path string) ([]byte, error) {
+	var got bytes.Buffer
+	err := ep.call(ctx, func(pc *client.Client) error {
+		got.Reset()
+		return pc.Pull(&client.PullOptions{Path: path, Target: &got})
+	})
+	return got.Bytes(), err
+}
+
 // fileDrift names the files whose content in the container is not the planned one:
 // changed, or removed when the container no longer has it.
 func (ep pebbleEndpoint) fileDrift(ctx context.Context, files []layer.File) ([]layer.Change, error) {
 	var drifted []layer.Change
 	for _, f := range files {
-		var got bytes.Buffer
-		err := ep.call(ctx, func(pc *client.Client) error {
-			got.Reset()
-			return pc.Pull(&client.PullOptions{Path: f.Path, Target: &got})
-		})
+		got, err := ep.pull(ctx, f.Path)
 		var missing bool
 		if err != nil {
 			// Pebble 1.26's client reports a missing file's pull as a malformed
@@ -91,13 +92,14 @@ func (ep pebbleEndpoint) fileDrift(ctx context.Context, files []layer.File) ([]l
 			drifted = append(drifted, layer.Change{Kind: layer.Removed, File: f.Path})
 		case err != nil:
 			return nil, pebbleError("cannot read "+f.Path+" in the container", err)
-		case !bytes.Equal(got.Bytes(), f.Content):
+		case !bytes.Equal(got, f.Content):
 			drifted = append(drifted, layer.Change{Kind: layer.Changed, File: f.Path, Fields: []string{"content"}})
 		}
 	}
 	return drifted, nil
 }
 
+// isExists reports Pebble's answer to creating a directory that is already there.
 func isExists(err error) bool {
 	var ce *client.Error
 	return errors.As(err, &ce) && ce.Kind == "generic-file-error" && strings.Contains(ce.Message, "file exists")

@@ -33,8 +33,6 @@ type Fleet struct {
 	// healthKeys are each instance's health key, by base path.
 	healthKeys map[string]string
 	servers    []*http.Server
-	// Reads counts the requests served, Pebble and /health together.
-	reads int64
 }
 
 // New starts a fleet whose sockets live in dir, its /health port on 127.0.0.1.
@@ -52,13 +50,6 @@ func New(dir string) (*Fleet, error) {
 
 // HealthPort is the port every virtual platform's /health answers on.
 func (f *Fleet) HealthPort() int { return f.health.Addr().(*net.TCPAddr).Port }
-
-// Reads is how many requests the fleet served.
-func (f *Fleet) Reads() int64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.reads
-}
 
 // Socket is the path of the virtual instance's Pebble socket.
 func (f *Fleet) Socket(name string) string { return filepath.Join(f.dir, name+".sock") }
@@ -88,7 +79,6 @@ func (f *Fleet) Add(name, basePath, healthKey string, planYAML []byte) (string, 
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, r *http.Request) {
-		f.count()
 		names := strings.Split(r.URL.Query().Get("names"), ",")
 		out := []serviceInfo{}
 		for _, s := range services {
@@ -99,15 +89,12 @@ func (f *Fleet) Add(name, basePath, healthKey string, planYAML []byte) (string, 
 		sync200(w, out)
 	})
 	mux.HandleFunc("GET /v1/plan", func(w http.ResponseWriter, r *http.Request) {
-		f.count()
 		sync200(w, string(planYAML))
 	})
 	mux.HandleFunc("GET /v1/logs", func(w http.ResponseWriter, r *http.Request) {
-		f.count()
 		w.Header().Set("Content-Type", "application/x-ndjson")
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		f.count()
 		pebbleError(w, http.StatusNotFound, "not found")
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
@@ -130,16 +117,9 @@ func (f *Fleet) Close() error {
 	return errors.Join(errs...)
 }
 
-func (f *Fleet) count() {
-	f.mu.Lock()
-	f.reads++
-	f.mu.Unlock()
-}
-
 // serveHealth answers /health as the platform does: 200 with the key, 401 without it,
 // 404 for a path no instance has.
 func (f *Fleet) serveHealth(w http.ResponseWriter, r *http.Request) {
-	f.count()
 	base, ok := strings.CutSuffix(r.URL.Path, "/health")
 	f.mu.Lock()
 	key, known := f.healthKeys[base]
