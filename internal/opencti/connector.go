@@ -174,7 +174,7 @@ func ValidateConnector(at string, cn Connector) error {
 
 // connector checks one connector's fields, named under at.
 func (c *checker) connector(at string, cn Connector) {
-	c.nameAt(at+"name", cn.Name, "name the connector, e.g. mitre", "pick a name like mitre; it names the connector's user connector-<name>")
+	c.Name(at+"name", cn.Name, "name the connector, e.g. mitre", "pick a name like mitre; it names the connector's user connector-<name>")
 	types := make([]string, len(ConnectorTypes))
 	for j, t := range ConnectorTypes {
 		types[j] = string(t)

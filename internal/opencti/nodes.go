@@ -73,7 +73,7 @@ func (c *checker) nodes(i Instance) {
 	containers := map[spec.Pebble]string{i.Pebble: "pebble (the first node)"}
 	for k, n := range i.OpenCTI.Nodes {
 		at := fmt.Sprintf("opencti.nodes[%d].", k)
-		if c.nameAt(at+"name", n.Name, "name the node, e.g. node-2", "pick a name like node-2") {
+		if c.Name(at+"name", n.Name, "name the node, e.g. node-2", "pick a name like node-2") {
 			if first, dup := seen[n.Name]; dup {
 				c.Add(at+"name", fmt.Sprintf("%q is already the name of opencti.nodes[%d]", n.Name, first), "give each node its own name")
 			} else {

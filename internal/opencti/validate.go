@@ -11,7 +11,6 @@ import (
 )
 
 var (
-	nameRE     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,38}[a-z0-9]$`)
 	versionRE  = regexp.MustCompile(`^[0-9]{1,9}\.[0-9]{1,9}\.[0-9]{1,9}$`)
 	basePathRE = regexp.MustCompile(`^(/[A-Za-z0-9._~-]+)+$`)
 	emailRE    = regexp.MustCompile(`^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$`)
@@ -68,22 +67,8 @@ func (c *checker) check(i Instance) {
 }
 
 func (c *checker) name(n string) {
-	c.nameAt("name", n, "set name to a short lowercase identifier such as demo",
+	c.Name("name", n, "set name to a short lowercase identifier such as demo",
 		"pick a name like demo; keep it across redeploys, it is also the OpenSearch index prefix")
-}
-
-// nameAt checks a name field (the instance's, a connector's, a node's) against nameRE,
-// with the fix for a missing one and for a malformed one; it reports whether it is valid.
-func (c *checker) nameAt(field, v, requiredFix, formatFix string) bool {
-	switch {
-	case v == "":
-		c.Add(field, "is required", requiredFix)
-	case !nameRE.MatchString(v):
-		c.Add(field, fmt.Sprintf("must be 2-40 lowercase letters, digits or dashes, start with a letter and not end with a dash (got %q)", v), formatFix)
-	default:
-		return true
-	}
-	return false
 }
 
 func (c *checker) settings(o Settings) {

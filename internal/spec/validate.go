@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"regexp"
 	"strings"
 )
 
@@ -186,6 +187,24 @@ func (c *Checker) Secret(field string, r SecretRef, required bool, literal func(
 			c.Add(field, msg, fix)
 		}
 	}
+}
+
+// nameRE is what every name socflow uses as an identifier may be: instance, node and
+// connector names end up in workflow IDs, secret keys, service and user names.
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,38}[a-z0-9]$`)
+
+// Name checks a name field (an instance's, a node's, a connector's), with the fix for
+// a missing one and for a malformed one; it reports whether the name is valid.
+func (c *Checker) Name(field, v, requiredFix, formatFix string) bool {
+	switch {
+	case v == "":
+		c.Add(field, "is required", requiredFix)
+	case !nameRE.MatchString(v):
+		c.Add(field, fmt.Sprintf("must be 2-40 lowercase letters, digits or dashes, start with a letter and not end with a dash (got %q)", v), formatFix)
+	default:
+		return true
+	}
+	return false
 }
 
 // Command checks that a command line is not blank.

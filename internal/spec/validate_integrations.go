@@ -17,10 +17,14 @@ var (
 
 // OpenSearch checks an integrations.opensearch section, all but the names in
 // allowMissingModules, which only the app can judge.
-func (c *Checker) OpenSearch(o OpenSearch) {
-	const p = "integrations.opensearch."
+func (c *Checker) OpenSearch(o OpenSearch) { c.OpenSearchAt("integrations.opensearch", o) }
+
+// OpenSearchAt checks an OpenSearch section at another path (Wazuh's indexer is
+// OpenSearch-based: integrations.indexer).
+func (c *Checker) OpenSearchAt(at string, o OpenSearch) {
+	p := at + "."
 	if len(o.URLs) == 0 {
-		c.Add(p+"urls", "must list at least one node URL", "set integrations.opensearch.urls, e.g. [http://127.0.0.1:9200]")
+		c.Add(p+"urls", "must list at least one node URL", "set "+p+"urls, e.g. [http://127.0.0.1:9200]")
 	}
 	anyHTTPS := false
 	for i, u := range o.URLs {
@@ -32,14 +36,14 @@ func (c *Checker) OpenSearch(o OpenSearch) {
 	c.Username(p+"username", o.Username)
 	switch {
 	case o.Username != "" && o.Password.IsZero():
-		c.Add(p+"password", "is required when username is set", "set integrations.opensearch.password or remove the username")
+		c.Add(p+"password", "is required when username is set", "set "+p+"password or remove the username")
 	case o.Username == "" && !o.Password.IsZero():
-		c.Add(p+"username", "is required when password is set", "set integrations.opensearch.username or remove the password")
+		c.Add(p+"username", "is required when password is set", "set "+p+"username or remove the password")
 	}
 	c.Secret(p+"password", o.Password, false, nil)
 	c.Secret(p+"ca", o.CA, false, caProblem)
 	if !o.CA.IsZero() && !anyHTTPS && len(o.URLs) > 0 {
-		c.Add(p+"ca", "is set but no url uses https, so it would never be used", "use https:// urls or remove integrations.opensearch.ca")
+		c.Add(p+"ca", "is set but no url uses https, so it would never be used", "use https:// urls or remove "+p+"ca")
 	}
 	switch o.Engine {
 	case EngineAuto, EngineElk, EngineOpenSearch:
