@@ -1,7 +1,6 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"path"
@@ -105,24 +104,9 @@ func (a *Activities) pushOpenCTIFiles(ctx context.Context, ep pebbleEndpoint, in
 	if err := ep.ensureOwner(ctx, inst.Name, ownerMarkerPath(inst), serviceOwner); err != nil {
 		return classify(err)
 	}
-	for _, d := range p.Dirs {
-		err := ep.call(ctx, func(pc *client.Client) error {
-			return pc.MakeDir(&client.MakeDirOptions{Path: d.Path, MakeParents: true, Permissions: d.Perm})
-		})
-		if err != nil && !isExists(err) {
-			return classify(pebbleError("cannot create "+d.Path+" in the container", err))
-		}
-	}
-	for _, f := range append(p.Files, ownerMarker(inst)) {
-		err := ep.call(ctx, func(pc *client.Client) error {
-			return pc.Push(&client.PushOptions{Source: bytes.NewReader(f.Content), Path: f.Path, MakeDirs: true, Permissions: f.Perm})
-		})
-		if err != nil {
-			return classify(pebbleError("cannot push "+f.Path+" into the container", err))
-		}
-		res.Files = append(res.Files, f.Path)
-	}
-	return nil
+	files, err := ep.pushFiles(ctx, p.Dirs, append(p.Files, ownerMarker(inst)))
+	res.Files = append(res.Files, files...)
+	return err
 }
 
 // ownerMarker is the file that records, inside the container, which instance owns

@@ -99,6 +99,30 @@ func (ep pebbleEndpoint) fileDrift(ctx context.Context, files []layer.File) ([]l
 	return drifted, nil
 }
 
+// pushFiles makes dirs and pushes files into the container, in order, returning the
+// paths pushed; making a directory that exists is not an error, so it is idempotent.
+func (ep pebbleEndpoint) pushFiles(ctx context.Context, dirs []layer.Dir, files []layer.File) ([]string, error) {
+	for _, d := range dirs {
+		err := ep.call(ctx, func(pc *client.Client) error {
+			return pc.MakeDir(&client.MakeDirOptions{Path: d.Path, MakeParents: true, Permissions: d.Perm})
+		})
+		if err != nil && !isExists(err) {
+			return nil, classify(pebbleError("cannot create "+d.Path+" in the container", err))
+		}
+	}
+	var pushed []string
+	for _, f := range files {
+		err := ep.call(ctx, func(pc *client.Client) error {
+			return pc.Push(&client.PushOptions{Source: bytes.NewReader(f.Content), Path: f.Path, MakeDirs: true, Permissions: f.Perm})
+		})
+		if err != nil {
+			return pushed, classify(pebbleError("cannot push "+f.Path+" into the container", err))
+		}
+		pushed = append(pushed, f.Path)
+	}
+	return pushed, nil
+}
+
 // isExists reports Pebble's answer to creating a directory that is already there.
 func isExists(err error) bool {
 	var ce *client.Error

@@ -31,34 +31,45 @@ type EnsureInstanceSecretsResult struct {
 // hold the token.
 func (a *Activities) EnsureInstanceSecrets(ctx context.Context, in EnsureInstanceSecretsInput) (EnsureInstanceSecretsResult, error) {
 	var res EnsureInstanceSecretsResult
-	for _, it := range opencti.SecretTable {
+	var err error
+	res.Generated, err = ensureSecrets(a, in.Instance, opencti.SecretTable, &in.InstanceSecrets, &res.Secrets)
+	return res, err
+}
+
+// ensureSecrets fills out, an app's struct of generated-secret references, from given:
+// a given reference is checked now (so a bad value fails here with its field name,
+// not as a workload that never comes up), a missing one is generated once and kept in
+// the secret store, never regenerated. It returns the fields it created.
+func ensureSecrets[S, G, V any](a *Activities, instance string, table spec.SecretTable[S, G, V], given, out *G) ([]string, error) {
+	var generated []string
+	for _, it := range table {
 		if it.Generate == nil {
 			continue
 		}
-		given, dst := *it.Generated(&in.InstanceSecrets), it.Generated(&res.Secrets)
-		if given.IsZero() {
-			ref, created, err := a.Secrets.Ensure(in.Instance, it.Generate.Key, it.Generate.New)
+		ref, dst := *it.Generated(given), it.Generated(out)
+		if ref.IsZero() {
+			ref, created, err := a.Secrets.Ensure(instance, it.Generate.Key, it.Generate.New)
 			if err != nil {
-				return res, fmt.Errorf("cannot ensure %s: %w", it.Field, err)
+				return generated, fmt.Errorf("cannot ensure %s: %w", it.Field, err)
 			}
 			if created {
-				res.Generated = append(res.Generated, it.Field)
+				generated = append(generated, it.Field)
 			}
 			*dst = ref
 			continue
 		}
-		// A given reference is checked now, so a bad value fails here with its field
-		// name rather than as a platform that never becomes healthy.
-		v, err := a.resolve(it.Field, given)
+		v, err := a.resolve(it.Field, ref)
 		if err != nil {
-			return res, classify(err)
+			return generated, classify(err)
 		}
-		if err := it.Check(v); err != nil {
-			return res, permanent(ErrTypeInvalidInput, fmt.Errorf("%s: %w", it.Field, err))
+		if it.Check != nil {
+			if err := it.Check(v); err != nil {
+				return generated, permanent(ErrTypeInvalidInput, fmt.Errorf("%s: %w", it.Field, err))
+			}
 		}
-		*dst = given
+		*dst = ref
 	}
-	return res, nil
+	return generated, nil
 }
 
 // RotateInstanceSecretInput names one generated secret of an instance and the

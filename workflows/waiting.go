@@ -39,12 +39,11 @@ func dependencyProbes(inst opencti.Instance) []probe {
 	}
 }
 
-// waitDependencies probes the four dependencies in parallel until all are ready. Each
+// waitDependencies probes the app's dependencies in parallel until all are ready. Each
 // probe activity polls for a window and hands back its latest reason, which the status
 // query and the Web UI show; a permanent fault (bad credentials, version too old) ends
 // the wait at once and cancels the other probes.
-func (d *deploy) waitDependencies(ctx workflow.Context, inst opencti.Instance) error {
-	probes := dependencyProbes(inst)
+func (d *sequence) waitDependencies(ctx workflow.Context, probes []probe) error {
 	d.status.Dependencies = make([]DependencyStatus, len(probes))
 	for i, p := range probes {
 		d.status.Dependencies[i] = DependencyStatus{Name: p.name, State: DepWaiting}
@@ -78,7 +77,7 @@ func (d *deploy) waitDependencies(ctx workflow.Context, inst opencti.Instance) e
 // dependenciesChanged publishes the dependencies' states, and the status: waiting,
 // naming each dependency not ready with its reason, while any has reported one;
 // otherwise maintenance.
-func (d *deploy) dependenciesChanged(ctx workflow.Context) {
+func (d *sequence) dependenciesChanged(ctx workflow.Context) {
 	var waiting []string
 	for _, dep := range d.status.Dependencies {
 		if dep.State == DepWaiting && dep.Reason != "" {
@@ -86,10 +85,10 @@ func (d *deploy) dependenciesChanged(ctx workflow.Context) {
 		}
 	}
 	if len(waiting) == 0 {
-		d.tr.set(ctx, d.maintenance(PhaseWaitingDeps))
+		d.tr.set(ctx, d.maintenance(d.status.Phase))
 		return
 	}
-	d.tr.set(ctx, Status{Kind: StatusWaiting, Step: string(PhaseWaitingDeps), Message: "waiting for " + strings.Join(waiting, ", ")})
+	d.tr.set(ctx, Status{Kind: StatusWaiting, Step: string(d.status.Phase), Message: "waiting for " + strings.Join(waiting, ", ")})
 }
 
 // probeWindow grows from 2 s to activities.DefaultProbeWindow: the first reason reaches
@@ -99,7 +98,7 @@ func probeWindow(round int) time.Duration {
 	return min(w, activities.DefaultProbeWindow)
 }
 
-func (d *deploy) waitOne(ctx workflow.Context, st *DependencyStatus, p probe, deadline time.Time) error {
+func (d *sequence) waitOne(ctx workflow.Context, st *DependencyStatus, p probe, deadline time.Time) error {
 	actx := workflow.WithActivityOptions(ctx, probeOptions)
 	for round := 0; ; round++ {
 		var res activities.ProbeResult

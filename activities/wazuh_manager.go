@@ -1,0 +1,332 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/canonical/pebble/client"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/socflow/socflow/internal/layer"
+	"github.com/socflow/socflow/internal/wazuh"
+)
+
+// EnsureWazuhSecretsInput names the instance and the secrets its spec already gives.
+type EnsureWazuhSecretsInput struct {
+	// Instance is the instance name: the store key.
+	Instance string `json:"instance"`
+	// Given are the spec's references (wazuh.SecretTable.Given); empty ones are
+	// generated once and kept in the secret store.
+	Given wazuh.InstanceSecrets `json:"given"`
+}
+
+// EnsureWazuhSecretsResult holds references only, plus what this call generated.
+type EnsureWazuhSecretsResult struct {
+	// Secrets are the references the rest of the deploy uses.
+	Secrets wazuh.InstanceSecrets `json:"secrets"`
+	// Generated names the secrets this call created (empty on every later run).
+	Generated []string `json:"generated,omitempty"`
+}
+
+// EnsureWazuhSecrets returns the references of the cluster key and the agent
+// password, generating missing ones once: every node, and every later reconcile, gets
+// the same key, which is what lets workers join the master.
+func (a *Activities) EnsureWazuhSecrets(ctx context.Context, in EnsureWazuhSecretsInput) (EnsureWazuhSecretsResult, error) {
+	var res EnsureWazuhSecretsResult
+	var err error
+	res.Generated, err = ensureSecrets(a, in.Instance, wazuh.SecretTable, &in.Given, &res.Secrets)
+	return res, err
+}
+
+// ApplyWazuhPlanInput is one node of a validated Wazuh instance.
+type ApplyWazuhPlanInput struct {
+	// Instance is the defaulted, validated spec.
+	Instance wazuh.Instance `json:"instance"`
+	// Node is the index of the node to apply (0 is the master).
+	Node int `json:"node"`
+	// Secrets are the instance's generated-secret references.
+	Secrets wazuh.InstanceSecrets `json:"secrets"`
+	// DryRun computes what the apply would change and pushes nothing.
+	DryRun bool `json:"dryRun,omitempty"`
+}
+
+// ApplyWazuhPlanResult says what the apply changed, without any secret value.
+type ApplyWazuhPlanResult struct {
+	// Files are the plan's files whose content changed (all of them on a first apply).
+	Files []string `json:"files,omitempty"`
+	// PebbleLayerChanges says which services the layer added, changed or left alone.
+	PebbleLayerChanges
+	// Restart are the services to (re)start for the changes to take effect: those
+	// added or changed in the layer and those whose files changed, in start order.
+	Restart []string `json:"restart,omitempty"`
+}
+
+// wazuhStartOrder is the order services start in: the manager writes the alerts
+// filebeat ships, rsyslog is independent.
+var wazuhStartOrder = []string{wazuh.ManagerService, wazuh.FilebeatService, wazuh.RsyslogService}
+
+// ApplyWazuhPlan plans one node from the ossec.conf its container holds now (the
+// image's or the configuration repository's: socflow edits it, never replaces it),
+// pushes the files whose content differs and combines the layer. It starts nothing:
+// the result names the services to restart, so an unchanged node is left running.
+// A base ossec.conf that is not XML is refused before anything is pushed, naming its
+// line; the manager then keeps running what it runs.
+func (a *Activities) ApplyWazuhPlan(ctx context.Context, in ApplyWazuhPlanInput) (ApplyWazuhPlanResult, error) {
+	var res ApplyWazuhPlanResult
+	if in.Node < 0 || in.Node >= len(in.Instance.Nodes) {
+		return res, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot apply node %d of a %d-node instance", in.Node, len(in.Instance.Nodes)))
+	}
+	node, w := in.Instance.Nodes[in.Node], in.Instance.Wazuh
+	ep, err := a.pebble(node.Pebble)
+	if err != nil {
+		return res, classify(err)
+	}
+	inst := in.Instance
+	values, err := wazuh.SecretTable.Resolve(&inst, &in.Secrets, a.resolve)
+	if err != nil {
+		return res, classify(err)
+	}
+	marker := path.Join(w.Home, ".socflow-instance")
+	if !in.DryRun {
+		if err := ep.ensureOwner(ctx, inst.Name, marker, wazuhOwner); err != nil {
+			return res, classify(err)
+		}
+	}
+	confPath := path.Join(w.Home, wazuh.OssecConf)
+	base, err := ep.pull(ctx, confPath)
+	if err != nil {
+		return res, classify(pebbleError("cannot read "+confPath+" (the manager's configuration, from the image or the configuration repository)", err))
+	}
+	p, err := wazuh.NodePlan(inst, in.Node, values, base)
+	var pe *wazuh.ParseError
+	if errors.As(err, &pe) {
+		return res, permanent(ErrTypeBadConfig, fmt.Errorf("cannot configure node %s: %s in the container is not valid XML (%v); nothing was pushed, the manager keeps running its last good configuration; fix the file in the configuration repository (or the image)", node.Name, confPath, pe.Err))
+	}
+	if err != nil {
+		return res, permanent(ErrTypeInvalidInput, err)
+	}
+	drift, err := ep.fileDrift(ctx, p.Files)
+	if err != nil {
+		return res, classify(err)
+	}
+	var changed []layer.File
+	for _, d := range drift {
+		res.Files = append(res.Files, d.File)
+		i := slices.IndexFunc(p.Files, func(f layer.File) bool { return f.Path == d.File })
+		changed = append(changed, p.Files[i])
+	}
+	if !in.DryRun {
+		if _, err := ep.pushFiles(ctx, p.Dirs, append(changed, layer.File{Path: marker, Content: []byte(inst.Name + "\n"), Perm: 0o644})); err != nil {
+			return res, err
+		}
+	}
+	owns := func(name string, svc layer.Service) bool { return wazuhOwner(name, svc) == inst.Name }
+	res.PebbleLayerChanges, err = ep.applyLayer(ctx, pebbleLayer{label: wazuh.LayerLabel, layer: p.Layer, owns: owns, mask: wazuh.Mask, dryRun: in.DryRun})
+	if err != nil {
+		return res, classify(err)
+	}
+	res.Restart = wazuhRestarts(w, res)
+	return res, nil
+}
+
+// wazuhRestarts are the services an apply's changes reach: a service whose
+// definition changed, or one reading a file that changed (by the file's directory).
+func wazuhRestarts(w wazuh.Settings, res ApplyWazuhPlanResult) []string {
+	need := map[string]bool{}
+	for _, s := range res.Added {
+		need[s] = true
+	}
+	for _, c := range res.Changed {
+		need[c.Service] = true
+	}
+	for _, f := range res.Files {
+		switch {
+		case strings.HasPrefix(f, w.Home+"/"):
+			need[wazuh.ManagerService] = true
+		case strings.HasPrefix(f, w.FilebeatDir+"/"):
+			need[wazuh.FilebeatService] = true
+		case strings.HasPrefix(f, w.RsyslogDir+"/"):
+			need[wazuh.RsyslogService] = true
+		}
+	}
+	var out []string
+	for _, s := range wazuhStartOrder {
+		if need[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// wazuhOwner is the instance a service of a container's plan belongs to.
+func wazuhOwner(_ string, svc layer.Service) string { return svc.Environment[wazuh.InstanceEnv] }
+
+// ReloadWazuhManagerInput names the node whose manager to (re)start.
+type ReloadWazuhManagerInput struct {
+	// Instance is the defaulted, validated spec.
+	Instance wazuh.Instance `json:"instance"`
+	// Node is the node's index.
+	Node int `json:"node"`
+}
+
+// ReloadWazuhManagerResult is what the manager said.
+type ReloadWazuhManagerResult struct {
+	// Output are the last lines `wazuh-control reload` printed.
+	Output string `json:"output,omitempty"`
+}
+
+// wazuhReloadWindow bounds one reload: the real manager starts its daemons in about
+// ten seconds; a minute more covers a slow disk, not a hang.
+const wazuhReloadWindow = 90 * time.Second
+
+// goodConfSuffix names the copy of the last ossec.conf the manager accepted.
+const goodConfSuffix = ".socflow-good"
+
+// ReloadWazuhManager runs the node's `wazuh` service (`wazuh-control reload`: it checks
+// ossec.conf, then restarts the daemons, which detach) and waits for it to end and the
+// API port to answer. A refused configuration is a BadConfig naming the manager's own
+// error lines; the daemons keep running the last good configuration, and socflow puts
+// that file back so a later restart does not pick up the refused one. An accepted one
+// becomes the last good copy.
+func (a *Activities) ReloadWazuhManager(ctx context.Context, in ReloadWazuhManagerInput) (ReloadWazuhManagerResult, error) {
+	var res ReloadWazuhManagerResult
+	if in.Node < 0 || in.Node >= len(in.Instance.Nodes) {
+		return res, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot reload node %d of a %d-node instance", in.Node, len(in.Instance.Nodes)))
+	}
+	node, w := in.Instance.Nodes[in.Node], in.Instance.Wazuh
+	ep, err := a.pebble(node.Pebble)
+	if err != nil {
+		return res, classify(err)
+	}
+	svc := []string{wazuh.ManagerService}
+	if err := ep.waitNotActive(ctx, wazuh.ManagerService, wazuhReloadWindow); err != nil {
+		return res, err
+	}
+	since := time.Now()
+	// A reload that fails its check at once ends within Pebble's okay delay, which
+	// Pebble reports as a failed start; the service's state and output below tell.
+	startErr := ep.call(ctx, func(pc *client.Client) error {
+		id, err := pc.Start(&client.ServiceOptions{Names: svc})
+		if err != nil {
+			return err
+		}
+		_, err = pc.WaitChange(id, &client.WaitChangeOptions{Timeout: PebbleCallTimeout - time.Second})
+		return err
+	})
+	if startErr != nil && !strings.Contains(startErr.Error(), "exited quickly") {
+		return res, classify(pebbleError("cannot run wazuh-control reload", startErr))
+	}
+	if err := ep.waitNotActive(ctx, wazuh.ManagerService, wazuhReloadWindow); err != nil {
+		return res, err
+	}
+	infos, err := ep.services(ctx, svc)
+	if err != nil {
+		return res, classify(err)
+	}
+	res.Output = ep.logsSince(ctx, svc, since)
+	conf := path.Join(w.Home, wazuh.OssecConf)
+	if info := infos[wazuh.ManagerService]; info == nil || info.Current == client.StatusError {
+		restored := "no earlier good ossec.conf to put back"
+		if good, err := ep.pull(ctx, conf+goodConfSuffix); err == nil && len(good) > 0 {
+			if _, err := ep.pushFiles(ctx, nil, []layer.File{{Path: conf, Content: good, Perm: 0o640}}); err == nil {
+				restored = "socflow put the last good ossec.conf back"
+			}
+		}
+		return res, permanent(ErrTypeBadConfig, fmt.Errorf("the wazuh manager on node %s refused its configuration: %s (%s; the daemons keep running the last good configuration); fix the file and reconcile again",
+			node.Name, managerErrors(res.Output), restored))
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(node.APIPort))
+	if node.Address != "" {
+		addr = net.JoinHostPort(node.Address, strconv.Itoa(node.APIPort))
+	}
+	if err := waitTCP(ctx, addr, wazuhReloadWindow); err != nil {
+		return res, fmt.Errorf("wazuh-control reload ended but the API at %s does not answer: %w; output: %s", addr, err, res.Output)
+	}
+	if cur, err := ep.pull(ctx, conf); err == nil {
+		if _, err := ep.pushFiles(ctx, nil, []layer.File{{Path: conf + goodConfSuffix, Content: cur, Perm: 0o640}}); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// managerErrors keeps the ERROR and CRITICAL lines of the manager's output, which say
+// what it refused; the whole output when it printed none.
+func managerErrors(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "ERROR") || strings.Contains(l, "CRITICAL") {
+			keep = append(keep, strings.TrimSpace(l))
+		}
+	}
+	if len(keep) == 0 {
+		return strings.TrimSpace(out)
+	}
+	return strings.Join(keep, " | ")
+}
+
+// waitNotActive waits until a one-shot service has ended (or never ran).
+func (ep pebbleEndpoint) waitNotActive(ctx context.Context, name string, window time.Duration) error {
+	deadline := time.Now().Add(window)
+	for {
+		infos, err := ep.services(ctx, []string{name})
+		if err != nil {
+			return classify(err)
+		}
+		if info := infos[name]; info == nil || info.Current != client.StatusActive {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s still running after %s", name, window)
+		}
+		activity.RecordHeartbeat(ctx, name+" running")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// logsSince is the services' output since t, one line per entry.
+func (ep pebbleEndpoint) logsSince(ctx context.Context, services []string, t time.Time) string {
+	entries, err := ep.logs(ctx, services, 200)
+	if err != nil {
+		return "(cannot read the output: " + err.Error() + ")"
+	}
+	var lines []string
+	for _, e := range entries {
+		if !e.Time.Before(t.Add(-time.Second)) {
+			lines = append(lines, strings.TrimRight(e.Message, "\n"))
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// waitTCP waits until addr accepts a connection.
+func waitTCP(ctx context.Context, addr string, window time.Duration) error {
+	deadline := time.Now().Add(window)
+	for {
+		d := net.Dialer{Timeout: 2 * time.Second}
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			return c.Close()
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		activity.RecordHeartbeat(ctx, "waiting for "+addr)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
