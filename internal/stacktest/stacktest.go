@@ -28,14 +28,19 @@ import (
 
 // Stack holds the connection settings of the local stack, as `deploy/local/stack env` prints them.
 type Stack struct {
-	Dir              string // SOCFLOW_STACK_DIR: the stack's state (data, logs, credentials)
-	Bin              string // SOCFLOW_BIN: cached binaries (temporal, tctl, pebble, workflowcheck)
-	TemporalBin      string // SOCFLOW_TEMPORAL_BIN: the temporal CLI, for StartDevServer
-	PebbleBin        string // SOCFLOW_PEBBLE_BIN
-	TemporalAddress  string // host:port of the stack's Temporal frontend
-	TemporalUI       string // base URL of the Web UI
-	PebbleOpenCTI    string // socket of the Pebble in the "opencti" workload container
-	PebbleWazuh      string // socket of the Pebble in the "wazuh" workload container
+	Dir             string // SOCFLOW_STACK_DIR: the stack's state (data, logs, credentials)
+	Bin             string // SOCFLOW_BIN: cached binaries (temporal, tctl, pebble, workflowcheck)
+	TemporalBin     string // SOCFLOW_TEMPORAL_BIN: the temporal CLI, for StartDevServer
+	PebbleBin       string // SOCFLOW_PEBBLE_BIN
+	TemporalAddress string // host:port of the stack's Temporal frontend
+	TemporalUI      string // base URL of the Web UI
+	PebbleOpenCTI   string // socket of the Pebble in the "opencti" workload container
+	PebbleWazuh     string // socket of the Pebble in the "wazuh" workload container
+	// PebbleWazuhWorker is the socket of the Pebble in the "wazuh-worker" container, a
+	// second Wazuh server node.
+	PebbleWazuhWorker string
+	// RsyslogdBin is Debian's rsyslogd (with rsyslog-gnutls), SOCFLOW_RSYSLOGD_BIN.
+	RsyslogdBin      string
 	RabbitMQHost     string
 	RabbitMQPort     int
 	RabbitMQMgmtPort int
@@ -54,6 +59,21 @@ type Stack struct {
 
 	// PebbleHTTPS is the "opencti-https" workload container, whose Pebble also serves HTTPS.
 	PebbleHTTPS PebbleHTTPS
+
+	// GitSSH is the stack's sshd serving bare git repositories.
+	GitSSH GitSSH
+}
+
+// GitSSH is the stack's private sshd for git (its own host key, public-key login only)
+// and the directory where tests create the bare repositories it serves.
+type GitSSH struct {
+	Host    string // SOCFLOW_GIT_SSH_HOST: 127.0.0.1
+	Port    int    // SOCFLOW_GIT_SSH_PORT
+	User    string // SOCFLOW_GIT_SSH_USER: the login user, the one running the stack
+	Key     string // SOCFLOW_GIT_SSH_KEY: file of the client's ed25519 private key (0600)
+	HostKey string // SOCFLOW_GIT_SSH_HOST_KEY: file of the server's public host key, authorized_keys format
+	Root    string // SOCFLOW_GIT_ROOT: where tests create bare repositories
+	GitBin  string // SOCFLOW_GIT_BIN: the git the stack installed
 }
 
 // PebbleHTTPS is the workload container whose Pebble serves its API over HTTPS (`pebble
@@ -178,29 +198,31 @@ func fromMap(kv map[string]string) (Stack, error) {
 		return n
 	}
 	s := Stack{
-		Dir:              str("SOCFLOW_STACK_DIR"),
-		Bin:              str("SOCFLOW_BIN"),
-		TemporalBin:      str("SOCFLOW_TEMPORAL_BIN"),
-		PebbleBin:        str("SOCFLOW_PEBBLE_BIN"),
-		TemporalAddress:  str("SOCFLOW_TEMPORAL_ADDRESS"),
-		TemporalUI:       str("SOCFLOW_TEMPORAL_UI"),
-		PebbleOpenCTI:    str("SOCFLOW_PEBBLE_OPENCTI"),
-		PebbleWazuh:      str("SOCFLOW_PEBBLE_WAZUH"),
-		RabbitMQHost:     str("SOCFLOW_RABBITMQ_HOST"),
-		RabbitMQPort:     num("SOCFLOW_RABBITMQ_PORT"),
-		RabbitMQMgmtPort: num("SOCFLOW_RABBITMQ_MANAGEMENT_PORT"),
-		RabbitMQUser:     str("SOCFLOW_RABBITMQ_USER"),
-		RabbitMQPassword: str("SOCFLOW_RABBITMQ_PASSWORD"),
-		RabbitMQVHost:    str("SOCFLOW_RABBITMQ_VHOST"),
-		RedisHost:        str("SOCFLOW_REDIS_HOST"),
-		RedisPort:        num("SOCFLOW_REDIS_PORT"),
-		RedisPassword:    str("SOCFLOW_REDIS_PASSWORD"),
-		S3Endpoint:       str("SOCFLOW_S3_ENDPOINT"),
-		S3AccessKey:      str("SOCFLOW_S3_ACCESS_KEY"),
-		S3SecretKey:      str("SOCFLOW_S3_SECRET_KEY"),
-		S3Region:         str("SOCFLOW_S3_REGION"),
-		OpenSearchURL:    str("SOCFLOW_OPENSEARCH_URL"),
-		Raw:              kv,
+		Dir:               str("SOCFLOW_STACK_DIR"),
+		Bin:               str("SOCFLOW_BIN"),
+		TemporalBin:       str("SOCFLOW_TEMPORAL_BIN"),
+		PebbleBin:         str("SOCFLOW_PEBBLE_BIN"),
+		TemporalAddress:   str("SOCFLOW_TEMPORAL_ADDRESS"),
+		TemporalUI:        str("SOCFLOW_TEMPORAL_UI"),
+		PebbleOpenCTI:     str("SOCFLOW_PEBBLE_OPENCTI"),
+		PebbleWazuh:       str("SOCFLOW_PEBBLE_WAZUH"),
+		PebbleWazuhWorker: str("SOCFLOW_PEBBLE_WAZUH_WORKER"),
+		RsyslogdBin:       str("SOCFLOW_RSYSLOGD_BIN"),
+		RabbitMQHost:      str("SOCFLOW_RABBITMQ_HOST"),
+		RabbitMQPort:      num("SOCFLOW_RABBITMQ_PORT"),
+		RabbitMQMgmtPort:  num("SOCFLOW_RABBITMQ_MANAGEMENT_PORT"),
+		RabbitMQUser:      str("SOCFLOW_RABBITMQ_USER"),
+		RabbitMQPassword:  str("SOCFLOW_RABBITMQ_PASSWORD"),
+		RabbitMQVHost:     str("SOCFLOW_RABBITMQ_VHOST"),
+		RedisHost:         str("SOCFLOW_REDIS_HOST"),
+		RedisPort:         num("SOCFLOW_REDIS_PORT"),
+		RedisPassword:     str("SOCFLOW_REDIS_PASSWORD"),
+		S3Endpoint:        str("SOCFLOW_S3_ENDPOINT"),
+		S3AccessKey:       str("SOCFLOW_S3_ACCESS_KEY"),
+		S3SecretKey:       str("SOCFLOW_S3_SECRET_KEY"),
+		S3Region:          str("SOCFLOW_S3_REGION"),
+		OpenSearchURL:     str("SOCFLOW_OPENSEARCH_URL"),
+		Raw:               kv,
 	}
 	s.PebbleHTTPS = PebbleHTTPS{
 		URL:        str("SOCFLOW_PEBBLE_HTTPS_URL"),
@@ -209,6 +231,15 @@ func fromMap(kv map[string]string) (Stack, error) {
 		ClientKey:  str("SOCFLOW_PEBBLE_HTTPS_CLIENT_KEY"),
 		Identity:   str("SOCFLOW_PEBBLE_HTTPS_IDENTITY"),
 		Socket:     str("SOCFLOW_PEBBLE_OPENCTI_HTTPS"),
+	}
+	s.GitSSH = GitSSH{
+		Host:    str("SOCFLOW_GIT_SSH_HOST"),
+		Port:    num("SOCFLOW_GIT_SSH_PORT"),
+		User:    str("SOCFLOW_GIT_SSH_USER"),
+		Key:     str("SOCFLOW_GIT_SSH_KEY"),
+		HostKey: str("SOCFLOW_GIT_SSH_HOST_KEY"),
+		Root:    str("SOCFLOW_GIT_ROOT"),
+		GitBin:  str("SOCFLOW_GIT_BIN"),
 	}
 	if len(missing) > 0 {
 		return Stack{}, fmt.Errorf("stack env lacks %s; is deploy/local/stack current?", strings.Join(missing, ", "))
