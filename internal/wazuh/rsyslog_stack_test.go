@@ -1,7 +1,7 @@
-package wazuh
+package wazuh_test
 
 // Tests of the rendered configuration against the real rsyslogd (Debian's rsyslog and
-// rsyslog-gnutls), run under a private Pebble with the RsyslogCommand a deploy uses.
+// rsyslog-gnutls), run under a private Pebble with the wazuh.RsyslogCommand a deploy uses.
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/socflow/socflow/internal/wazuh"
 	"io"
 	"math/big"
 	"net"
@@ -128,7 +129,7 @@ func writePEM(t *testing.T, path, typ string, der []byte) {
 
 // rsyslogSetup is a rendered configuration with real certificates on disk.
 type rsyslogSetup struct {
-	conf     RsyslogConfig
+	conf     wazuh.RsyslogConfig
 	confFile string
 	serverCA *testCA
 	logsCA   *testCA
@@ -138,7 +139,7 @@ func newRsyslogSetup(t *testing.T, dir string, peers []string) rsyslogSetup {
 	t.Helper()
 	serverCA, logsCA := newTestCA(t, "server-ca"), newTestCA(t, "logs-ca")
 	cert, key, _ := serverCA.issue(t, "localhost", true)
-	c := RsyslogConfig{
+	c := wazuh.RsyslogConfig{
 		Port:           stacktest.FreePort(t),
 		CAFile:         logsCA.file,
 		CertFile:       cert,
@@ -153,7 +154,7 @@ func newRsyslogSetup(t *testing.T, dir string, peers []string) rsyslogSetup {
 		}
 	}
 	s := rsyslogSetup{conf: c, confFile: filepath.Join(dir, "rsyslog.conf"), serverCA: serverCA, logsCA: logsCA}
-	if err := os.WriteFile(s.confFile, []byte(RsyslogConf(c)), 0o644); err != nil {
+	if err := os.WriteFile(s.confFile, []byte(wazuh.RsyslogConf(c)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -169,7 +170,7 @@ func TestRsyslogConfValidatesWithRealRsyslogd(t *testing.T) {
 		s := newRsyslogSetup(t, dir, peers)
 		out, err := exec.Command(bin, "-N1", "-f", s.confFile).CombinedOutput()
 		if err != nil {
-			t.Fatalf("rsyslogd -N1 refused the rendered config: %v\n%s\n%s", err, out, RsyslogConf(s.conf))
+			t.Fatalf("rsyslogd -N1 refused the rendered config: %v\n%s\n%s", err, out, wazuh.RsyslogConf(s.conf))
 		}
 		if err := os.Remove(s.conf.CAFile); err != nil {
 			t.Fatal(err)
@@ -192,7 +193,7 @@ func startRsyslog(t *testing.T, s rsyslogSetup, dir string) (pc *client.Client, 
 	}
 	pidFile := filepath.Join(dir, "rsyslogd.pid")
 	layer := fmt.Sprintf("services:\n  rsyslog:\n    override: replace\n    command: %q\n    startup: enabled\n",
-		RsyslogCommand(bin, s.confFile, pidFile))
+		wazuh.RsyslogCommand(bin, s.confFile, pidFile))
 	if err := pc.AddLayer(&client.AddLayerOptions{Combine: true, Label: "rsyslog", LayerData: []byte(layer)}); err != nil {
 		t.Fatalf("cannot add the rsyslog layer: %v", err)
 	}
