@@ -93,13 +93,13 @@ func (a *Activities) ApplyWazuhPlan(ctx context.Context, in ApplyWazuhPlanInput)
 	if err != nil {
 		return res, classify(err)
 	}
-	marker := path.Join(w.Home, ".socflow-instance")
+	marker := node.Path(path.Join(w.Home, ".socflow-instance"))
 	if !in.DryRun {
 		if err := ep.ensureOwner(ctx, inst.Name, marker, wazuhOwner); err != nil {
 			return res, classify(err)
 		}
 	}
-	confPath := path.Join(w.Home, wazuh.OssecConf)
+	confPath := node.Path(path.Join(w.Home, wazuh.OssecConf))
 	base, err := ep.pull(ctx, confPath)
 	if err != nil {
 		return res, classify(pebbleError("cannot read "+confPath+" (the manager's configuration, from the image or the configuration repository)", err))
@@ -132,13 +132,13 @@ func (a *Activities) ApplyWazuhPlan(ctx context.Context, in ApplyWazuhPlanInput)
 	if err != nil {
 		return res, classify(err)
 	}
-	res.Restart = wazuhRestarts(w, res)
+	res.Restart = wazuhRestarts(node, w, res)
 	return res, nil
 }
 
 // wazuhRestarts are the services an apply's changes reach: a service whose
 // definition changed, or one reading a file that changed (by the file's directory).
-func wazuhRestarts(w wazuh.Settings, res ApplyWazuhPlanResult) []string {
+func wazuhRestarts(n wazuh.Node, w wazuh.Settings, res ApplyWazuhPlanResult) []string {
 	need := map[string]bool{}
 	for _, s := range res.Added {
 		need[s] = true
@@ -148,11 +148,11 @@ func wazuhRestarts(w wazuh.Settings, res ApplyWazuhPlanResult) []string {
 	}
 	for _, f := range res.Files {
 		switch {
-		case strings.HasPrefix(f, w.Home+"/"):
+		case strings.HasPrefix(f, n.Path(w.Home)+"/"):
 			need[wazuh.ManagerService] = true
-		case strings.HasPrefix(f, w.FilebeatDir+"/"):
+		case strings.HasPrefix(f, n.Path(w.FilebeatDir)+"/"):
 			need[wazuh.FilebeatService] = true
-		case strings.HasPrefix(f, w.RsyslogDir+"/"):
+		case strings.HasPrefix(f, n.Path(w.RsyslogDir)+"/"):
 			need[wazuh.RsyslogService] = true
 		}
 	}
@@ -231,7 +231,7 @@ func (a *Activities) ReloadWazuhManager(ctx context.Context, in ReloadWazuhManag
 		return res, classify(err)
 	}
 	res.Output = ep.logsSince(ctx, svc, since)
-	conf := path.Join(w.Home, wazuh.OssecConf)
+	conf := node.Path(path.Join(w.Home, wazuh.OssecConf))
 	if info := infos[wazuh.ManagerService]; info == nil || info.Current == client.StatusError {
 		restored := "no earlier good ossec.conf to put back"
 		if good, err := ep.pull(ctx, conf+goodConfSuffix); err == nil && len(good) > 0 {

@@ -41,6 +41,9 @@ const usage = `usage:
   starter health schedule NAME [--every 1m]   create or change the instance's health schedule (health-NAME)
   starter health pause|resume|trigger|delete NAME   manage that schedule
   starter input -f instance.yaml              the workflow input JSON for tctl / temporal
+  starter wazuh deploy -f wazuh.yaml [-detach]   deploy a Wazuh server cluster (workflow wazuh-deploy-NAME), print progress
+  starter wazuh input -f wazuh.yaml           DeployWazuh's input JSON for tctl / temporal
+  starter wazuh status NAME                   the Wazuh deploy's phase, status and last reason; exit 1 when blocked
   starter replay-check [-task-queue Q] [-query CLAUSE]
                                               before a rollout: replay every running workflow on
                                               the queue against this build; exit 1 if any would break
@@ -77,6 +80,8 @@ func main() {
 		err = cmdConnector(ctx, os.Args[2:], os.Stdout)
 	case "status":
 		err = cmdStatus(ctx, os.Args[2:], os.Stdout)
+	case "wazuh":
+		err = cmdWazuh(ctx, os.Args[2:], os.Stdout)
 	case "health":
 		err = cmdHealth(ctx, os.Args[2:], os.Stdout)
 	case "input":

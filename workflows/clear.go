@@ -47,3 +47,10 @@ var _ codec.Clear = HealthReport{}
 
 // ClearPayload marks HealthReport as readable without the codec server.
 func (HealthReport) ClearPayload() {}
+
+// DeployWazuhResult holds names, states and secret references, never values: a tctl
+// user who started DeployWazuh reads it without the codec.
+var _ codec.Clear = DeployWazuhResult{}
+
+// ClearPayload marks DeployWazuhResult as readable without the codec server.
+func (DeployWazuhResult) ClearPayload() {}

@@ -78,6 +78,12 @@ var phaseDoing = map[Phase]string{
 	PhaseVerifying:         "verifying the platform's version and admin token",
 	PhaseStartingWorkers:   "starting the workers",
 	PhaseStartingNodes:     "starting the platform's further nodes, one after another",
+	PhaseSyncingRepo:       "syncing the configuration repository",
+	PhaseConfiguringNode:   "pushing ossec.conf, filebeat and rsyslog settings and the layer",
+	PhaseStartingManager:   "reloading the manager (wazuh-control reload)",
+	PhaseStartingShippers:  "starting filebeat and rsyslog",
+	PhaseAPIUsers:          "reconciling the Wazuh API users",
+	PhaseWaitingCluster:    "waiting for the workers to join the master",
 }
 
 // enterStatus closes the current phase and opens p with status s, and publishes both

@@ -50,6 +50,7 @@ func NodePlan(in Instance, k int, s Secrets, base []byte) (Plan, error) {
 		return Plan{}, fmt.Errorf("cannot plan wazuh instance %s: %w", in.Name, err)
 	}
 	w, n := in.Wazuh, in.Nodes[k]
+	home, fbDir := n.Path(w.Home), n.Path(w.FilebeatDir)
 	ossec, err := EditOssecConf(base, ossecSettings(in, k, s))
 	if err != nil {
 		return Plan{}, err
@@ -71,7 +72,7 @@ func NodePlan(in Instance, k int, s Secrets, base []byte) (Plan, error) {
 				ManagerService: {
 					Summary:  "wazuh manager (wazuh-control reload: checks ossec.conf, then (re)starts the daemons, which detach)",
 					Override: layer.OverrideReplace, Startup: layer.StartupEnabled,
-					Command:     path.Join(w.Home, "bin/wazuh-control") + " reload",
+					Command:     path.Join(home, "bin/wazuh-control") + " reload",
 					Environment: env,
 					// The command ends once the daemons run; its exit is not a failure to restart.
 					OnSuccess: layer.ActionIgnore, OnFailure: layer.ActionIgnore,
@@ -85,11 +86,12 @@ func NodePlan(in Instance, k int, s Secrets, base []byte) (Plan, error) {
 				},
 			},
 		},
-		Dirs: []layer.Dir{{Path: path.Join(w.Home, "etc"), Perm: 0o770}, {Path: path.Join(w.Home, "api/configuration"), Perm: 0o770}, {Path: w.FilebeatDir, Perm: 0o755}},
+		Dirs: []layer.Dir{{Path: path.Join(home, "etc"), Perm: 0o770}, {Path: path.Join(home, "api/configuration"), Perm: 0o770},
+			{Path: fbDir, Perm: 0o755}, {Path: n.Path(FilebeatData), Perm: 0o750}},
 		Files: []layer.File{
-			{Path: path.Join(w.Home, OssecConf), Content: ossec, Perm: 0o640},
-			{Path: path.Join(w.Home, "etc/authd.pass"), Content: []byte(s.AgentPassword + "\n"), Perm: 0o640},
-			{Path: path.Join(w.Home, "api/configuration/api.yaml"), Content: []byte(apiYAML(n)), Perm: 0o640},
+			{Path: path.Join(home, OssecConf), Content: ossec, Perm: 0o640},
+			{Path: path.Join(home, "etc/authd.pass"), Content: []byte(s.AgentPassword + "\n"), Perm: 0o640},
+			{Path: path.Join(home, "api/configuration/api.yaml"), Content: []byte(apiYAML(n)), Perm: 0o640},
 		},
 	}
 
@@ -99,27 +101,28 @@ func NodePlan(in Instance, k int, s Secrets, base []byte) (Plan, error) {
 	}
 	caPath := ""
 	if s.IndexerCA != "" {
-		caPath = path.Join(w.FilebeatDir, "certs/root-ca.pem")
+		caPath = path.Join(fbDir, "certs/root-ca.pem")
 		p.Dirs = append(p.Dirs, layer.Dir{Path: path.Dir(caPath), Perm: 0o755})
 		p.Files = append(p.Files, layer.File{Path: caPath, Content: []byte(s.IndexerCA), Perm: 0o644})
 	}
-	p.Files = append(p.Files, layer.File{Path: path.Join(w.FilebeatDir, "filebeat.yml"), Content: []byte(filebeatYAML(in, caPath)), Perm: 0o600})
+	fbConf := path.Join(fbDir, "filebeat.yml")
+	p.Files = append(p.Files, layer.File{Path: fbConf, Content: []byte(filebeatYAML(in, n, caPath)), Perm: 0o600})
 	p.Layer.Services[FilebeatService] = layer.Service{
 		Summary:  "filebeat: ships the manager's alerts to the indexer",
 		Override: layer.OverrideReplace, Startup: layer.StartupEnabled,
-		Command: w.FilebeatCommand, Environment: fbEnv,
+		Command: w.FilebeatCommand + " -c " + fbConf + " --path.data " + n.Path(FilebeatData), Environment: fbEnv,
 		After: []string{ManagerService}, KillDelay: layer.Duration(FilebeatKillDelay),
 	}
 
 	if sy := w.Syslog; sy != nil {
-		dir := w.RsyslogDir
+		dir, logs := n.Path(w.RsyslogDir), n.Path(w.LogsDir)
 		rc := RsyslogConfig{
 			Port:   n.SyslogPort,
 			CAFile: path.Join(dir, "certs/logs-ca.pem"), CertFile: path.Join(dir, "certs/server.pem"), KeyFile: path.Join(dir, "certs/server.key"),
-			WorkDir: path.Join(dir, "work"), OutputFile: path.Join(w.LogsDir, "remote.log"),
+			WorkDir: path.Join(dir, "work"), OutputFile: path.Join(logs, "remote.log"),
 		}
 		conf := path.Join(dir, "rsyslog.conf")
-		p.Dirs = append(p.Dirs, layer.Dir{Path: path.Join(dir, "certs"), Perm: 0o750}, layer.Dir{Path: rc.WorkDir, Perm: 0o750}, layer.Dir{Path: w.LogsDir, Perm: 0o750})
+		p.Dirs = append(p.Dirs, layer.Dir{Path: path.Join(dir, "certs"), Perm: 0o750}, layer.Dir{Path: rc.WorkDir, Perm: 0o750}, layer.Dir{Path: logs, Perm: 0o750})
 		p.Files = append(p.Files,
 			layer.File{Path: rc.CAFile, Content: []byte(s.SyslogCA), Perm: 0o644},
 			layer.File{Path: rc.CertFile, Content: []byte(s.SyslogCert), Perm: 0o644},
@@ -153,7 +156,7 @@ func ossecSettings(in Instance, k int, s Secrets) OssecSettings {
 		VulnerabilityDetection: *in.Wazuh.VulnerabilityDetection,
 	}
 	if s.IndexerCA != "" {
-		set.IndexerCA = path.Join(in.Wazuh.FilebeatDir, "certs/root-ca.pem")
+		set.IndexerCA = path.Join(n.Path(in.Wazuh.FilebeatDir), "certs/root-ca.pem")
 	}
 	if o := in.Integrations.OpenCTI; o != nil && o.URL != "" {
 		set.OpenCTIHookURL = strings.TrimSuffix(o.URL, "/") + "/graphql"
@@ -179,12 +182,12 @@ func apiYAML(n Node) string {
 // filebeatYAML is filebeat.yml: the wazuh module reading the alerts file, the
 // indexer's hosts, user and CA; the password comes from INDEXER_PASSWORD in the
 // service's environment, so it is never written to a file.
-func filebeatYAML(in Instance, caPath string) string {
+func filebeatYAML(in Instance, n Node, caPath string) string {
 	ix := in.Integrations.Indexer
 	var b strings.Builder
 	b.WriteString("# Written by socflow for Wazuh instance " + in.Name + ".\n")
 	b.WriteString("filebeat.modules:\n  - module: wazuh\n    alerts:\n      enabled: true\n")
-	fmt.Fprintf(&b, "      var.paths: [%q]\n", path.Join(in.Wazuh.Home, "logs/alerts/alerts.json"))
+	fmt.Fprintf(&b, "      var.paths: [%q]\n", path.Join(n.Path(in.Wazuh.Home), "logs/alerts/alerts.json"))
 	b.WriteString("    archives:\n      enabled: false\n")
 	b.WriteString("setup.template.enabled: false\nsetup.ilm.enabled: false\n")
 	b.WriteString("output.elasticsearch:\n  hosts:\n")

@@ -263,3 +263,36 @@ func TestNodePlanRejectsMissingSecrets(t *testing.T) {
 		t.Errorf("NodePlan with a short cluster key = %v", err)
 	}
 }
+
+// TestRootPrefixesEveryPath checks a node whose container shares the host's
+// filesystem (a local stack): every file, directory and command path, and the paths
+// inside ossec.conf and filebeat.yml, are under its root.
+func TestRootPrefixesEveryPath(t *testing.T) {
+	in := loadFull(t)
+	in.Nodes[1].Root = "/srv/node1"
+	p, err := NodePlan(in, 1, fullSecrets, readTestdata(t, "ossec-stock.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range p.Files {
+		if !strings.HasPrefix(f.Path, "/srv/node1/") {
+			t.Errorf("file %s is outside the root", f.Path)
+		}
+	}
+	for _, d := range p.Dirs {
+		if !strings.HasPrefix(d.Path, "/srv/node1/") {
+			t.Errorf("dir %s is outside the root", d.Path)
+		}
+	}
+	fb := p.Layer.Services[FilebeatService].Command
+	if !strings.Contains(fb, "-c /srv/node1/etc/filebeat/filebeat.yml --path.data /srv/node1/var/lib/filebeat") {
+		t.Errorf("filebeat command %q does not read the node's filebeat.yml and data", fb)
+	}
+	if got := p.Layer.Services[ManagerService].Command; got != "/srv/node1/var/ossec/bin/wazuh-control reload" {
+		t.Errorf("manager command %q", got)
+	}
+	doc := ossecOf(t, p)
+	if got := text(doc, "//indexer/ssl/certificate_authorities/ca"); got != "/srv/node1/etc/filebeat/certs/root-ca.pem" {
+		t.Errorf("ossec.conf's indexer CA = %q", got)
+	}
+}

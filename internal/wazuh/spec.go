@@ -6,6 +6,7 @@
 package wazuh
 
 import (
+	"path"
 	"slices"
 	"strconv"
 
@@ -35,7 +36,8 @@ type Settings struct {
 	// Home is the manager's installation directory (default /var/ossec).
 	Home string `json:"home,omitempty"`
 	// FilebeatCommand starts filebeat in the foreground (default: the Wazuh image's
-	// filebeat with -e -c <filebeatDir>/filebeat.yml).
+	// filebeat with -e); socflow adds -c <filebeatDir>/filebeat.yml and
+	// --path.data <filebeatData>.
 	FilebeatCommand string `json:"filebeatCommand,omitempty"`
 	// FilebeatDir holds filebeat.yml and the indexer CA (default /etc/filebeat).
 	FilebeatDir string `json:"filebeatDir,omitempty"`
@@ -114,6 +116,18 @@ type Node struct {
 	ClusterPort int `json:"clusterPort,omitempty"`
 	// SyslogPort is rsyslog's TLS port (default 6514).
 	SyslogPort int `json:"syslogPort,omitempty"`
+	// Root is where the node's container filesystem appears to its Pebble (default
+	// "/"): set it only when several nodes' Pebbles share one filesystem, as on a
+	// local stack, so that each node's /var/ossec is <root>/var/ossec.
+	Root string `json:"root,omitempty"`
+}
+
+// Path is p (an absolute path inside the container) as the node's Pebble sees it.
+func (n Node) Path(p string) string {
+	if n.Root == "" {
+		return p
+	}
+	return path.Join(n.Root, p)
 }
 
 // Integrations are the systems a Wazuh server talks to; pointers so that a missing
@@ -153,10 +167,12 @@ const (
 	DefaultSyslogPort    = 6514
 )
 
-// DefaultFilebeatCommand is filebeat as the Wazuh server image runs it, for a filebeat dir.
-func DefaultFilebeatCommand(dir string) string {
-	return "/usr/share/filebeat/bin/filebeat -e -c " + dir + "/filebeat.yml --path.home /usr/share/filebeat --path.data /var/lib/filebeat"
-}
+// DefaultFilebeatCommand is filebeat as the Wazuh server image runs it, before the
+// config and data paths socflow adds.
+const DefaultFilebeatCommand = "/usr/share/filebeat/bin/filebeat -e --path.home /usr/share/filebeat"
+
+// FilebeatData is filebeat's data directory (its registry of shipped offsets).
+const FilebeatData = "/var/lib/filebeat"
 
 // Parse decodes a YAML or JSON Wazuh spec strictly (spec.Parse); Load also
 // defaults and validates it.
@@ -183,7 +199,7 @@ func (i Instance) WithDefaults() Instance {
 	spec.Default(&w.Version, DefaultVersion)
 	spec.Default(&w.Home, DefaultHome)
 	spec.Default(&w.FilebeatDir, DefaultFilebeatDir)
-	spec.Default(&w.FilebeatCommand, DefaultFilebeatCommand(w.FilebeatDir))
+	spec.Default(&w.FilebeatCommand, DefaultFilebeatCommand)
 	spec.Default(&w.Rsyslogd, DefaultRsyslogd)
 	spec.Default(&w.RsyslogDir, DefaultRsyslogDir)
 	spec.Default(&w.LogsDir, DefaultLogsDir)
@@ -232,3 +248,7 @@ func (i Instance) clone() Instance {
 	out.Integrations.OpenCTI = spec.ClonePtr(i.Integrations.OpenCTI)
 	return out
 }
+
+// Requirement is the Wazuh server's minimum of its indexer: wazuh-indexer 4.x is
+// OpenSearch 2.x.
+var Requirement = spec.Requirement{App: "Wazuh", Minimums: map[string]string{"opensearch": "2.0"}}

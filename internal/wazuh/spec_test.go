@@ -36,9 +36,6 @@ func TestLoadMinimalDefaults(t *testing.T) {
 	if w.Version != "4.11.0" || w.Home != "/var/ossec" || !*w.VulnerabilityDetection || w.FilebeatDir != "/etc/filebeat" {
 		t.Errorf("settings defaults: %+v", w)
 	}
-	if !strings.Contains(w.FilebeatCommand, "-c /etc/filebeat/filebeat.yml") {
-		t.Errorf("filebeat command %q does not read the planned filebeat.yml", w.FilebeatCommand)
-	}
 }
 
 // TestValidateNamesFieldAndFix checks that each bad input is reported at its field with

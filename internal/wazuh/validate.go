@@ -116,6 +116,9 @@ func nodes(c *spec.Checker, ns []Node) {
 		}
 		c.PebbleAt(at+"pebble", n.Pebble)
 		c.Host(at+"address", n.Address)
+		if n.Root != "" {
+			c.AbsPath(at+"root", n.Root)
+		}
 		ports := map[int]string{}
 		for _, pt := range []struct {
 			field string

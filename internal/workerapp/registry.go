@@ -18,6 +18,7 @@ var registered = []struct {
 	{workflows.OpenCTIInstanceWorkflow, workflows.OpenCTIInstance},
 	{workflows.UpgradeOpenCTIWorkflow, workflows.UpgradeOpenCTI},
 	{workflows.HealthCheckWorkflow, workflows.HealthCheck},
+	{workflows.DeployWazuhWorkflow, workflows.DeployWazuh},
 }
 
 // RegisterWorkflows registers every socflow workflow under its type name on r: a
