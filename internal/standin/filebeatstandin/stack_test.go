@@ -20,8 +20,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/socflow/socflow/internal/standin/standinlog"
 	"github.com/socflow/socflow/internal/stacktest"
+	"github.com/socflow/socflow/internal/standin/standinlog"
 )
 
 // fast shortens every timing, as a test's environment does for the binary.
