@@ -157,7 +157,9 @@ func (a *api) authenticate(r *http.Request) (*claims, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	u := a.user(c.Subject)
-	if u == nil || a.invalid[u.ID] > c.NotBefore.Unix() {
+	// TokenManager.is_token_valid: valid only when issued strictly after the
+	// revocation second, so a token issued in that same second is refused too.
+	if revoked, ok := a.invalid[u.ID]; u == nil || ok && c.NotBefore.Unix() <= revoked {
 		return nil, false
 	}
 	c.RBACRoles = append([]int{}, u.Roles...)
