@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -229,5 +230,35 @@ func assertInOrder(t *testing.T, out string, want []string) {
 			t.Fatalf("output lacks %q (in order):\n%s", w, out)
 		}
 		rest = rest[i+len(w):]
+	}
+}
+
+// TestHomeFromOwnPath checks that the control finds <home> from the path it was
+// started by, without resolving symlinks, and that -home overrides it.
+func TestHomeFromOwnPath(t *testing.T) {
+	n := newNode(t, FastTimings(), NodeOptions{})
+	n.mustControl("start")
+	other := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(other, "bin"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(other, "bin", "wazuh-control")
+	if err := os.Symlink(filepath.Join(n.home, "bin", "wazuh-control"), link); err != nil {
+		t.Fatal(err)
+	}
+	run := func(dir string, args ...string) string {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir, cmd.Env = dir, n.env
+		out, _ := cmd.Output()
+		return string(out)
+	}
+	if out := run(other, "bin/wazuh-control", "status"); !strings.Contains(out, "wazuh-apid not running...") {
+		t.Errorf("through a symlink in another home:\n%s", out)
+	}
+	if out := run(other, link, "-home", n.home, "status"); !strings.Contains(out, "wazuh-apid is running...") {
+		t.Errorf("with -home:\n%s", out)
+	}
+	if out := run(filepath.Join(n.home, "bin"), "./wazuh-control", "status"); !strings.Contains(out, "wazuh-apid is running...") {
+		t.Errorf("relative path from bin:\n%s", out)
 	}
 }

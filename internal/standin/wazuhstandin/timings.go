@@ -10,10 +10,10 @@ import (
 // arguments and the detached daemons inherit the control's environment; unset
 // variables mean the real figures. Tests shorten them.
 type Timings struct {
-	// Start is the initialisation work of all daemons in one start, spread over
-	// them by startShare (the Python API and cluster daemons and analysisd's
-	// ruleset loading take most). With Settle it makes the ≈ 9 s a real
-	// `wazuh-control start` takes on 2 cores. WAZUH_STANDIN_START_DELAY.
+	// Start is the initialisation of the daemons a start waits for, spread over
+	// them by startShare (the Python API and analysisd's ruleset loading take
+	// most). With Settle it makes the ≈ 9 s a real `wazuh-control start` takes
+	// on 2 cores. WAZUH_STANDIN_START_DELAY.
 	Start time.Duration
 	// Settle is the script's closing "sleep 2" before "Completed.".
 	// WAZUH_STANDIN_SETTLE_DELAY.
@@ -70,15 +70,19 @@ func (t Timings) Env() []string {
 		EnvStopDelay + "=" + t.Stop.String()}
 }
 
-// startShare is each daemon's part of Timings.Start, in percent.
-var startShare = map[string]int{"wazuh-apid": 30, "wazuh-analysisd": 20, "wazuh-clusterd": 15,
-	"wazuh-db": 10, "wazuh-modulesd": 10}
+// startShare is each daemon's part of Timings.Start, in percent. The daemons
+// start waits for (not optionalDaemons) share all of it; the remaining six
+// C daemons take 3.5 % each. The optional ones initialise while the rest start.
+var startShare = map[string]int{"wazuh-apid": 35, "wazuh-analysisd": 20, "wazuh-db": 12, "wazuh-modulesd": 12,
+	"wazuh-clusterd": 15}
 
 // initDelay is how long daemon initialises before it writes its pid file.
 func (t Timings) initDelay(daemon string) time.Duration {
-	share, ok := startShare[daemon]
-	if !ok { // the ten other daemons share the remaining 15 %
-		return t.Start * 15 / 1000
+	if share, ok := startShare[daemon]; ok {
+		return t.Start * time.Duration(share) / 100
 	}
-	return t.Start * time.Duration(share) / 100
+	if optionalDaemons[daemon] {
+		return t.Start / 100
+	}
+	return t.Start * 35 / 1000
 }
