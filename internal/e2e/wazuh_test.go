@@ -1,0 +1,170 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	tclient "go.temporal.io/sdk/client"
+
+	"github.com/socflow/socflow/internal/spec"
+	"github.com/socflow/socflow/internal/stacktest"
+	"github.com/socflow/socflow/internal/standin/wazuhstandin"
+	"github.com/socflow/socflow/internal/wazuh"
+	"github.com/socflow/socflow/workflows"
+)
+
+// wazuhOpts varies the test Wazuh instance.
+type wazuhOpts struct {
+	workers int  // worker nodes beside the master
+	real    bool // the stand-ins' real timings (a manager start takes about 9 s)
+}
+
+// newWazuhInstance returns a valid Wazuh spec whose nodes each run in a private Pebble
+// over a root of their own, with the manager stand-in installed as the image would
+// have it (bin/wazuh-control, the stock ossec.conf) and the filebeat stand-in, shipping
+// to the stack's real OpenSearch. The stand-ins' timings come from the environment the
+// Pebbles inherit, so this sets it before starting them.
+func newWazuhInstance(t *testing.T, o wazuhOpts) wazuh.Instance {
+	t.Helper()
+	st := stacktest.Get(t)
+	if !o.real {
+		for k, v := range map[string]string{
+			wazuhstandin.EnvStartDelay: "300ms", wazuhstandin.EnvSettleDelay: "100ms", wazuhstandin.EnvAPIReadyDelay: "200ms",
+			wazuhstandin.EnvClusterRetry: "500ms", wazuhstandin.EnvStopDelay: "100ms",
+			"FILEBEAT_STANDIN_SCAN_FREQUENCY": "500ms", "FILEBEAT_STANDIN_FLUSH_TIMEOUT": "200ms",
+		} {
+			t.Setenv(k, v)
+		}
+	}
+	stock, err := os.ReadFile("../wazuh/testdata/ossec-stock.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := fmt.Sprintf("w%d", time.Now().UnixNano()%1e12)
+	fbHome, err := filepath.Abs("../standin/filebeatstandin/testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := wazuh.Instance{
+		Name:  name,
+		Wazuh: wazuh.Settings{FilebeatCommand: bin + "/filebeat-standin -e --path.home " + fbHome},
+		Integrations: wazuh.Integrations{Indexer: &spec.OpenSearch{URLs: []string{st.OpenSearchURL},
+			AllowMissingModules: []string{"index-management"}}},
+	}
+	for k := 0; k <= o.workers; k++ {
+		root := t.TempDir()
+		home := filepath.Join(root, wazuh.DefaultHome)
+		if err := wazuhstandin.Install(t, home); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, wazuh.OssecConf), stock, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		inst.Nodes = append(inst.Nodes, wazuh.Node{
+			Pebble: spec.Pebble{Socket: stacktest.Pebble(t)}, Root: root,
+			APIPort: freePort(t), AgentPort: freePort(t), EnrolmentPort: freePort(t), ClusterPort: freePort(t), SyslogPort: freePort(t),
+		})
+	}
+	inst = inst.WithDefaults()
+	if err := inst.Validate(); err != nil {
+		t.Fatalf("test spec invalid: %v", err)
+	}
+	return inst
+}
+
+// startWazuhDeploy starts DeployWazuh the way `starter wazuh deploy` does.
+func startWazuhDeploy(t *testing.T, c tclient.Client, queue string, inst wazuh.Instance) tclient.WorkflowRun {
+	t.Helper()
+	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{
+		ID: workflows.WazuhDeployWorkflowID(inst.Name), TaskQueue: queue,
+	}, workflows.DeployWazuhWorkflow, workflows.DeployWazuhInput{Instance: inst})
+	if err != nil {
+		t.Fatalf("cannot start the wazuh deploy: %v", err)
+	}
+	recordHistory(t, c, run)
+	return run
+}
+
+// nodeFile reads a file of node k's container.
+func nodeFile(t *testing.T, inst wazuh.Instance, k int, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(inst.Nodes[k].Path(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestWazuhDeployMasterAndWorker(t *testing.T) {
+	c := temporalClient(t)
+	queue := inProcessWorker(t, c, t.TempDir())
+	inst := newWazuhInstance(t, wazuhOpts{workers: 1})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var res workflows.DeployWazuhResult
+	if err := startWazuhDeploy(t, c, queue, inst).Get(ctx, &res); err != nil {
+		t.Fatalf("deploy failed: %v", err)
+	}
+	if len(res.GeneratedSecrets) != 2 {
+		t.Errorf("generated %v, want the agent password and the cluster key", res.GeneratedSecrets)
+	}
+	master, worker := nodeFile(t, inst, 0, "/var/ossec/etc/ossec.conf"), nodeFile(t, inst, 1, "/var/ossec/etc/ossec.conf")
+	for _, want := range []string{"<node_type>master</node_type>", "<disabled>no</disabled>"} {
+		if !strings.Contains(master, want) {
+			t.Errorf("master's ossec.conf lacks %s", want)
+		}
+	}
+	if !strings.Contains(worker, "<node_type>worker</node_type>") || !strings.Contains(worker, fmt.Sprintf("<node>127.0.0.1:%d</node>", inst.Nodes[0].ClusterPort)) {
+		t.Errorf("worker's ossec.conf does not point at the master:\n%s", worker)
+	}
+	for k := range inst.Nodes {
+		svc := services(t, inst.Nodes[k].Pebble.Socket)
+		if s := svc[wazuh.FilebeatService]; s == nil || s.Current != "active" {
+			t.Errorf("node %d: filebeat not active: %+v", k, s)
+		}
+		resp, err := http.Get(fmt.Sprintf("https://127.0.0.1:%d/", inst.Nodes[k].APIPort))
+		if err == nil {
+			resp.Body.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "certificate") {
+			t.Errorf("node %d: the API does not answer over its own TLS: %v", k, err)
+		}
+	}
+
+	// The master's start alert reaches the indexer through filebeat.
+	st := stacktest.Get(t)
+	waitFor(t, time.Minute, "the start alert in the indexer", func() bool {
+		resp, err := http.Get(st.OpenSearchURL + "/wazuh-alerts-4.x-*/_search?q=cluster.node:" + inst.Nodes[0].Name + "&size=0")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Hits struct {
+				Total struct{ Value int } `json:"total"`
+			} `json:"hits"`
+		}
+		return json.NewDecoder(resp.Body).Decode(&body) == nil && body.Hits.Total.Value > 0
+	})
+
+	// A second deploy finds nothing to change: no reload, no restart.
+	before := logCount(t, inst.Nodes[0].Pebble.Socket, wazuh.ManagerService, "Completed.")
+	var again workflows.DeployWazuhResult
+	if err := startWazuhDeploy(t, c, queue, inst).Get(ctx, &again); err != nil {
+		t.Fatalf("redeploy failed: %v", err)
+	}
+	if after := logCount(t, inst.Nodes[0].Pebble.Socket, wazuh.ManagerService, "Completed."); after != before {
+		t.Errorf("the redeploy reloaded the unchanged master (%d reloads, then %d)", before, after)
+	}
+	if len(again.GeneratedSecrets) != 0 {
+		t.Errorf("the redeploy generated %v", again.GeneratedSecrets)
+	}
+}
