@@ -384,3 +384,40 @@ func TestSessionKeepsTheKeyPrivateAndRemovesIt(t *testing.T) {
 		t.Fatalf("Close left %v in %s", left, tmp)
 	}
 }
+
+// TestGitsSSHChecksThePinToo: git's own ssh connection is held to the same pin and key,
+// so a server that changed after Open's check is refused with the same typed errors.
+func TestGitsSSHChecksThePinToo(t *testing.T) {
+	repo := stacktest.NewGitRepo(t)
+	repo.Write("rsyslog/a.conf", "a\n", 0o644)
+	repo.Commit("a")
+	repo.Push("HEAD:refs/heads/main")
+
+	s := open(t, options(t, repo, "main"))
+	_, knownHosts := configrepo.SessionFiles(s)
+	other, _ := authorizedKey(t, "ed25519")
+	if err := os.WriteFile(knownHosts, []byte("socflow-config-repository "+other), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.RemoteCommit(testCtx(t))
+	var he *configrepo.HostKeyError
+	if !errors.As(err, &he) || he.OfferedFingerprint != serverFingerprint(t) {
+		t.Fatalf("ls-remote against another known host key = %v, want a *HostKeyError with the server's fingerprint", err)
+	}
+
+	s = open(t, options(t, repo, "main"))
+	keyFile, _ := configrepo.SessionFiles(s)
+	_, priv := authorizedKey(t, "ed25519")
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.RemoteCommit(testCtx(t))
+	var ae *configrepo.AuthError
+	if !errors.As(err, &ae) {
+		t.Fatalf("ls-remote with a key the server does not know = %v, want an *AuthError", err)
+	}
+}

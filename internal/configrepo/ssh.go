@@ -96,7 +96,7 @@ type HostKeyError struct {
 func (e *HostKeyError) Error() string {
 	offered := "a host key"
 	if e.OfferedFingerprint != "" {
-		offered = fmt.Sprintf("%s key %s", e.OfferedType, e.OfferedFingerprint)
+		offered = strings.TrimSpace(fmt.Sprintf("%s key %s", e.OfferedType, e.OfferedFingerprint))
 	}
 	if len(e.Pinned) == 0 {
 		return fmt.Sprintf("cannot trust the SSH server at %s: it offered %s and no host key is pinned", e.Addr, offered)
