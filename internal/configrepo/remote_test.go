@@ -421,3 +421,33 @@ func TestGitsSSHChecksThePinToo(t *testing.T) {
 		t.Fatalf("ls-remote with a key the server does not know = %v, want an *AuthError", err)
 	}
 }
+
+func TestFetchStopsAtItsTimeout(t *testing.T) {
+	repo := stacktest.NewGitRepo(t)
+	repo.Write("rsyslog/a.conf", "a\n", 0o644)
+	repo.Commit("a")
+	repo.Push("HEAD:refs/heads/main")
+	o := options(t, repo, "main")
+	o.FetchTimeout = time.Millisecond
+	s := open(t, o)
+	res, err := s.RemoteCommit(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := configrepo.OpenCache(testCtx(t), t.TempDir(), o.Repo, o.Git, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = s.Fetch(testCtx(t), c, res)
+	var ge *configrepo.GitError
+	if !errors.As(err, &ge) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Fetch with a 1 ms timeout = %v, want a *GitError for the deadline", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Fetch returned %s after its 1 ms timeout", d)
+	}
+	if has, _ := c.Has(testCtx(t), res.Commit); has {
+		t.Fatal("the commit arrived despite the timeout")
+	}
+}
