@@ -58,6 +58,7 @@ const (
 	ErrTypeContainerOwned    = "ContainerOwned"    // the container runs another instance
 	ErrTypePlatformFailed    = "PlatformFailed"    // the platform fails at every start; restarting cannot fix it
 	ErrTypeForeignPlatform   = "ForeignPlatform"   // the running platform was started from another plan
+	ErrTypeHostKeyRejected   = "HostKeyRejected"   // an SSH server offered a host key other than the pinned one
 )
 
 // permanent returns err as the OUTERMOST non-retryable error: the SDK only looks at the
@@ -161,9 +162,9 @@ func (a *Activities) pollWith(ctx context.Context, dependency string, window, ca
 	}
 }
 
-// beatWhile heartbeats the last result every heartbeatEvery until stop is called, so
-// one slow try does not look like a lost worker.
-func beatWhile(ctx context.Context, last ProbeResult) (stop func()) {
+// beatWhile heartbeats the last result (or any progress details) every heartbeatEvery
+// until stop is called, so one slow try does not look like a lost worker.
+func beatWhile(ctx context.Context, last any) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		t := time.NewTicker(heartbeatEvery)
