@@ -31,9 +31,9 @@ type SyncConfigRepoInput struct {
 	Pebble spec.Pebble `json:"pebble"`
 	// URL is git+ssh://user@host[:port]/path@ref.
 	URL string `json:"url"`
-	// SSHKey is the private key that logs in (a secret value: never logged, written
-	// only to a 0600 file that is removed after the sync).
-	SSHKey string `json:"sshKey"`
+	// SSHKey refers to the private key that logs in; the value is resolved here, so it
+	// never enters workflow history, and written only to a 0600 file removed after the sync.
+	SSHKey spec.SecretRef `json:"sshKey"`
 	// HostKey pins the server: its public key(s) in authorized_keys format. Empty pins
 	// nothing, and the sync is refused with the key the server offered.
 	HostKey string `json:"hostKey"`
@@ -95,8 +95,12 @@ func (a *Activities) SyncConfigRepo(ctx context.Context, in SyncConfigRepoInput)
 	if err != nil {
 		return res, classify(err)
 	}
+	key, err := a.resolve("wazuh.configRepo.sshKey", in.SSHKey)
+	if err != nil {
+		return res, classify(err)
+	}
 	stop := beatWhile(ctx, "resolving "+repo.Ref+" of "+repo.SSHURL())
-	sess, err := configrepo.Open(ctx, configrepo.Options{Repo: repo, Key: in.SSHKey, HostKey: in.HostKey})
+	sess, err := configrepo.Open(ctx, configrepo.Options{Repo: repo, Key: key, HostKey: in.HostKey})
 	if err != nil {
 		stop()
 		return res, configRepoError(in.Instance, err)
@@ -162,7 +166,7 @@ func (in SyncConfigRepoInput) validate() (configrepo.Repo, error) {
 	if err != nil {
 		return repo, fmt.Errorf("url: %w", err)
 	}
-	if strings.TrimSpace(in.SSHKey) == "" {
+	if strings.TrimSpace(string(in.SSHKey)) == "" {
 		return repo, errors.New("sshKey: is empty: give the private key that logs in to " + repo.Addr())
 	}
 	if !isCleanAbs(in.MarkerDir) {

@@ -46,7 +46,7 @@ func (ct configTarget) input(t *testing.T, repo *stacktest.GitRepo, ref, applied
 	g := stacktest.Get(t).GitSSH
 	return activities.SyncConfigRepoInput{
 		Instance: "wazuh-test", Pebble: ct.pebble, URL: g.ConfigURL(repo.Bare, ref),
-		SSHKey: g.ReadKey(t), HostKey: g.ReadHostKey(t), Components: ct.comps,
+		SSHKey: spec.SecretRef("file:" + g.Key), HostKey: g.ReadHostKey(t), Components: ct.comps,
 		MarkerDir: ct.markerDir, AppliedCommit: applied, CacheDir: filepath.Join(ct.root, "cache"),
 	}
 }
@@ -271,7 +271,7 @@ func TestSyncConfigRepoRefusals(t *testing.T) {
 		errType string
 		want    []string
 	}{
-		{"client key not authorized", func(in *activities.SyncConfigRepoInput) { in.SSHKey = string(pem.EncodeToMemory(block)) },
+		{"client key not authorized", func(in *activities.SyncConfigRepoInput) { in.SSHKey = spec.SecretRef(pem.EncodeToMemory(block)) },
 			activities.ErrTypeAuthFailed, []string{"sshKey", "authorized_keys"}},
 		{"ref not found", func(in *activities.SyncConfigRepoInput) { in.URL = in.URL[:len(in.URL)-len("main")] + "no-such-branch" },
 			activities.ErrTypeInvalidInput, []string{"no-such-branch", "no branch or tag"}},
