@@ -42,8 +42,9 @@ type SyncConfigRepoInput struct {
 	// MarkerDir is the container directory holding, per component, a marker with the
 	// tree hash applied (written last) and the list of files it wrote.
 	MarkerDir string `json:"markerDir"`
-	// AppliedCommit is the commit the workflow last applied ("" for none): when the
-	// ref still names it and every marker agrees, nothing is fetched or pushed.
+	// AppliedCommit is the commit the workflow last applied ("" when it keeps none: the
+	// markers alone decide): when the ref still names it and every marker agrees,
+	// nothing is fetched or pushed.
 	AppliedCommit string `json:"appliedCommit,omitempty"`
 	// CacheDir holds the worker's shallow clones (default os.UserCacheDir()/socflow/configrepo).
 	CacheDir string `json:"cacheDir,omitempty"`
@@ -114,7 +115,9 @@ func (a *Activities) SyncConfigRepo(ctx context.Context, in SyncConfigRepoInput)
 	res.Commit, res.Ref = resolved.Commit, resolved.Ref
 
 	markers := make([]marker, len(in.Components))
-	current := resolved.Commit == in.AppliedCommit
+	// Without a commit from the workflow (a deploy keeps none between runs), the
+	// container's markers are the record of what was applied.
+	current := in.AppliedCommit == "" || resolved.Commit == in.AppliedCommit
 	for i, c := range in.Components {
 		if markers[i], err = ep.readMarker(ctx, in.MarkerDir, c.Name); err != nil {
 			return res, classify(err)

@@ -68,10 +68,6 @@ type ApplyWazuhPlanResult struct {
 	Restart []string `json:"restart,omitempty"`
 }
 
-// wazuhStartOrder is the order services start in: the manager writes the alerts
-// filebeat ships, rsyslog is independent.
-var wazuhStartOrder = []string{wazuh.ManagerService, wazuh.FilebeatService, wazuh.RsyslogService}
-
 // ApplyWazuhPlan plans one node from the ossec.conf its container holds now (the
 // image's or the configuration repository's: socflow edits it, never replaces it),
 // pushes the files whose content differs and combines the layer. It starts nothing:
@@ -157,7 +153,7 @@ func wazuhRestarts(n wazuh.Node, w wazuh.Settings, res ApplyWazuhPlanResult) []s
 		}
 	}
 	var out []string
-	for _, s := range wazuhStartOrder {
+	for _, s := range wazuh.StartOrder {
 		if need[s] {
 			out = append(out, s)
 		}

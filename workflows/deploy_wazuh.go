@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -61,9 +62,11 @@ func (d *wazuhDeploy) run(ctx workflow.Context) (DeployWazuhResult, error) {
 	res := DeployWazuhResult{Instance: inst.Name, Secrets: sec.Secrets, GeneratedSecrets: sec.Generated}
 	for k, n := range inst.Nodes {
 		res.Nodes = append(res.Nodes, n.Name)
-		if err := d.bringUpNode(ctx, inst, k, sec.Secrets); err != nil {
+		commit, err := d.bringUpNode(ctx, inst, k, sec.Secrets)
+		if err != nil {
 			return res, err
 		}
+		res.ConfigCommit = cmp.Or(res.ConfigCommit, commit)
 	}
 
 	res.Timings, res.Warnings = d.status.Timings, d.warnings()
@@ -73,21 +76,38 @@ func (d *wazuhDeploy) run(ctx workflow.Context) (DeployWazuhResult, error) {
 }
 
 // bringUpNode configures node k and starts what its changes reach: the charm's steps
-// 3 to 7 for one unit.
-func (d *wazuhDeploy) bringUpNode(ctx workflow.Context, inst wazuh.Instance, k int, sec wazuh.InstanceSecrets) error {
+// 3 to 7 for one unit. It returns the configuration repository's commit ("" without one).
+func (d *wazuhDeploy) bringUpNode(ctx workflow.Context, inst wazuh.Instance, k int, sec wazuh.InstanceSecrets) (string, error) {
 	node := inst.Nodes[k]
+	var synced activities.SyncConfigRepoResult
+	if r := inst.Wazuh.ConfigRepo; r != nil {
+		d.enterNode(ctx, PhaseSyncingRepo, node)
+		var comps []activities.ConfigComponent
+		for _, c := range wazuh.RepoComponents(inst, k) {
+			comps = append(comps, activities.ConfigComponent{Name: c.Name, Dest: c.Dest})
+		}
+		err := d.step(ctx, repoOptions, a.SyncConfigRepo, activities.SyncConfigRepoInput{
+			Instance: inst.Name, Pebble: node.Pebble, URL: r.URL, SSHKey: r.SSHKey, HostKey: r.HostKey,
+			Components: comps, MarkerDir: wazuh.RepoMarkerDir(inst, k),
+		}, &synced)
+		if err != nil {
+			return "", wrapReason("cannot sync the configuration repository into node "+node.Name, err)
+		}
+	}
+
 	d.enterNode(ctx, PhaseConfiguringNode, node)
 	var applied activities.ApplyWazuhPlanResult
 	err := d.step(ctx, pebbleOptions, a.ApplyWazuhPlan, activities.ApplyWazuhPlanInput{Instance: inst, Node: k, Secrets: sec}, &applied)
 	if err != nil {
-		return wrapReason("cannot configure node "+node.Name, err)
+		return synced.Commit, wrapReason("cannot configure node "+node.Name, err)
 	}
+	restarts := wazuhRestarts(inst, k, applied.Restart, synced.Applied)
 
-	if slices.Contains(applied.Restart, wazuh.ManagerService) {
+	if slices.Contains(restarts, wazuh.ManagerService) {
 		d.enterNode(ctx, PhaseStartingManager, node)
 		err := d.step(ctx, managerOptions, a.ReloadWazuhManager, activities.ReloadWazuhManagerInput{Instance: inst, Node: k}, nil)
 		if err != nil {
-			return wrapReason("cannot start the manager on node "+node.Name, err)
+			return synced.Commit, wrapReason("cannot start the manager on node "+node.Name, err)
 		}
 	}
 
@@ -97,8 +117,8 @@ func (d *wazuhDeploy) bringUpNode(ctx workflow.Context, inst wazuh.Instance, k i
 		shippers = append(shippers, wazuh.RsyslogService)
 	}
 	var restart []string
-	for _, s := range applied.Restart {
-		if s != wazuh.ManagerService {
+	for _, s := range restarts {
+		if s != wazuh.ManagerService && slices.Contains(shippers, s) {
 			restart = append(restart, s)
 		}
 	}
@@ -106,14 +126,35 @@ func (d *wazuhDeploy) bringUpNode(ctx workflow.Context, inst wazuh.Instance, k i
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, restartOptions), a.RestartPebbleServices,
 			activities.RestartPebbleServicesInput{Pebble: node.Pebble, Services: restart, Since: workflow.Now(ctx)}).Get(ctx, nil)
 		if err != nil {
-			return wrapReason("cannot restart "+fmt.Sprint(restart)+" on node "+node.Name, err)
+			return synced.Commit, wrapReason("cannot restart "+fmt.Sprint(restart)+" on node "+node.Name, err)
 		}
 	}
 	err = d.step(ctx, pebbleOptions, a.StartPebbleServices, activities.StartPebbleServicesInput{Pebble: node.Pebble, Services: shippers}, nil)
 	if err != nil {
-		return wrapReason("cannot start "+fmt.Sprint(shippers)+" on node "+node.Name, err)
+		return synced.Commit, wrapReason("cannot start "+fmt.Sprint(shippers)+" on node "+node.Name, err)
 	}
-	return nil
+	return synced.Commit, nil
+}
+
+// wazuhRestarts are the services node k must (re)start, in start order: those the
+// plan's apply names and those reading a repository component that changed.
+func wazuhRestarts(inst wazuh.Instance, k int, fromPlan, changedComponents []string) []string {
+	need := map[string]bool{}
+	for _, s := range fromPlan {
+		need[s] = true
+	}
+	for _, c := range wazuh.RepoComponents(inst, k) {
+		if slices.Contains(changedComponents, c.Name) {
+			need[c.Service] = true
+		}
+	}
+	var out []string
+	for _, s := range wazuh.StartOrder {
+		if need[s] {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // enterNode opens phase p for one node, naming the node in the status.
@@ -127,6 +168,16 @@ func wazuhProbes(inst wazuh.Instance) []probe {
 		return activities.ProbeOpenSearchInput{OpenSearch: *inst.Integrations.Indexer, Requires: wazuh.Requirement,
 			IndexPrefix: "wazuh", ProbeWindow: activities.ProbeWindow{Window: d}}
 	}}}
+}
+
+// repoOptions: a sync dials the server, resolves the ref and fetches shallowly, each
+// bounded by configrepo's own timeouts (15 s, 30 s, 2 min), then pushes the changed
+// files; it heartbeats all along.
+var repoOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    5 * time.Minute,
+	HeartbeatTimeout:       30 * time.Second,
+	ScheduleToCloseTimeout: 20 * time.Minute,
+	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute},
 }
 
 // managerOptions: a reload runs wazuh-control (about ten seconds for the real

@@ -3,8 +3,8 @@ package wazuh
 import (
 	"bytes"
 	"encoding/xml"
-	"io"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 

@@ -121,6 +121,9 @@ func NodePlan(in Instance, k int, s Secrets, base []byte) (Plan, error) {
 			CAFile: path.Join(dir, "certs/logs-ca.pem"), CertFile: path.Join(dir, "certs/server.pem"), KeyFile: path.Join(dir, "certs/server.key"),
 			WorkDir: path.Join(dir, "work"), OutputFile: path.Join(logs, "remote.log"),
 		}
+		if w.ConfigRepo != nil {
+			rc.IncludeDir = path.Join(dir, RsyslogRepoDir)
+		}
 		conf := path.Join(dir, "rsyslog.conf")
 		p.Dirs = append(p.Dirs, layer.Dir{Path: path.Join(dir, "certs"), Perm: 0o750}, layer.Dir{Path: rc.WorkDir, Perm: 0o750}, layer.Dir{Path: logs, Perm: 0o750})
 		p.Files = append(p.Files,
@@ -201,4 +204,38 @@ func filebeatYAML(in Instance, n Node, caPath string) string {
 		fmt.Fprintf(&b, "  ssl.certificate_authorities: [%q]\n  ssl.verification_mode: full\n", caPath)
 	}
 	return b.String()
+}
+
+// RsyslogRepoDir is where, under the rsyslog dir, the configuration repository's
+// rsyslog files go; rsyslog.conf includes its *.conf.
+const RsyslogRepoDir = "conf.d"
+
+// RepoComponent is one directory of the configuration repository: where it goes in a
+// node's container and which service reads it.
+type RepoComponent struct {
+	// Name is the repository directory (var/ossec, rsyslog, filebeat).
+	Name string
+	// Dest is the directory in the container (as its Pebble sees it).
+	Dest string
+	// Service is the service to restart when it changes.
+	Service string
+}
+
+// RepoComponents are the configuration repository's directories for node k: var/ossec
+// over the manager's home (its etc/ossec.conf then being the base socflow edits),
+// rsyslog into the included conf.d, filebeat into the filebeat dir (socflow's own
+// filebeat.yml is written after it).
+func RepoComponents(in Instance, k int) []RepoComponent {
+	n, w := in.Nodes[k], in.Wazuh
+	return []RepoComponent{
+		{Name: "var/ossec", Dest: n.Path(w.Home), Service: ManagerService},
+		{Name: "rsyslog", Dest: n.Path(path.Join(w.RsyslogDir, RsyslogRepoDir)), Service: RsyslogService},
+		{Name: "filebeat", Dest: n.Path(w.FilebeatDir), Service: FilebeatService},
+	}
+}
+
+// RepoMarkerDir is where the configuration repository's markers live in node k's
+// container: outside every component, so no component's files can overwrite them.
+func RepoMarkerDir(in Instance, k int) string {
+	return in.Nodes[k].Path("/var/lib/socflow/config-repo")
 }

@@ -11,6 +11,9 @@ const DefaultRsyslogPort = 6514
 // RsyslogConfig is what the private rsyslogd of a Wazuh server needs to receive remote
 // syslog over mutual TLS and hand it to the manager through a collector file.
 type RsyslogConfig struct {
+	// IncludeDir holds extra *.conf files (the configuration repository's rsyslog
+	// directory), included at the end; "" includes nothing.
+	IncludeDir string
 	// Port is the TCP port imtcp listens on; 0 means DefaultRsyslogPort (6514).
 	Port int
 	// CAFile is the logs CA that client certificates must chain to (PEM); rsyslog
@@ -88,6 +91,9 @@ ruleset(name="remote") {
 action(type="omfile" file="/dev/stdout")
 `, rsyslogString(c.WorkDir), rsyslogString(c.CAFile), rsyslogString(c.CertFile), rsyslogString(c.KeyFile),
 		rsyslogString(authMode), peers, port, rsyslogString(c.OutputFile))
+	if c.IncludeDir != "" {
+		fmt.Fprintf(&b, "\n# The configuration repository's rsyslog files.\ninclude(file=%s mode=\"optional\")\n", rsyslogString(strings.TrimSuffix(c.IncludeDir, "/")+"/*.conf"))
+	}
 	return b.String()
 }
 

@@ -5,18 +5,12 @@ package wazuh_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"github.com/socflow/socflow/internal/wazuh"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -47,101 +41,21 @@ func rsyslogd(t *testing.T) string {
 	return bin
 }
 
-// testCA is a certificate authority for one test, with files for what it issues.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	file string // PEM of the CA certificate
-	dir  string
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	ca := &testCA{cert: cert, key: key, dir: t.TempDir()}
-	ca.file = filepath.Join(ca.dir, name+".pem")
-	writePEM(t, ca.file, "CERTIFICATE", der)
-	return ca
-}
-
-// issue signs a leaf for cn (server when server is true, else client) and returns the
-// paths of its certificate and key and the pair for Go clients.
-func (ca *testCA) issue(t *testing.T, cn string, server bool) (certFile, keyFile string, pair tls.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     []string{cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1")}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(ca.dir, cn+".pem"), filepath.Join(ca.dir, cn+".key")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "PRIVATE KEY", pk)
-	pair, err = tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile, pair
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // rsyslogSetup is a rendered configuration with real certificates on disk.
 type rsyslogSetup struct {
 	conf     wazuh.RsyslogConfig
 	confFile string
-	serverCA *testCA
-	logsCA   *testCA
+	serverCA *stacktest.CA
+	logsCA   *stacktest.CA
 }
 
 func newRsyslogSetup(t *testing.T, dir string, peers []string) rsyslogSetup {
 	t.Helper()
-	serverCA, logsCA := newTestCA(t, "server-ca"), newTestCA(t, "logs-ca")
-	cert, key, _ := serverCA.issue(t, "localhost", true)
+	serverCA, logsCA := stacktest.NewCA(t, "server-ca"), stacktest.NewCA(t, "logs-ca")
+	cert, key, _ := serverCA.Issue(t, "localhost", true)
 	c := wazuh.RsyslogConfig{
 		Port:           stacktest.FreePort(t),
-		CAFile:         logsCA.file,
+		CAFile:         logsCA.CertFile,
 		CertFile:       cert,
 		KeyFile:        key,
 		WorkDir:        filepath.Join(dir, "work"),
@@ -310,9 +224,9 @@ func TestRsyslogMutualTLS(t *testing.T) {
 	pc, _ := startRsyslog(t, s, dir)
 
 	roots := x509.NewCertPool()
-	roots.AddCert(s.serverCA.cert)
-	_, _, good := s.logsCA.issue(t, "rsyslog-agent", false)
-	_, _, foreign := newTestCA(t, "other-ca").issue(t, "rsyslog-agent", false)
+	roots.AddCert(s.serverCA.Cert())
+	_, _, good := s.logsCA.Issue(t, "rsyslog-agent", false)
+	_, _, foreign := stacktest.NewCA(t, "other-ca").Issue(t, "rsyslog-agent", false)
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 
 	if err := sendSyslog(t, s.conf.Port, roots, nil, rfc5424("no-cert-"+run)); err == nil {
@@ -365,9 +279,9 @@ func TestRsyslogPermittedPeers(t *testing.T) {
 	s := newRsyslogSetup(t, dir, []string{"*.agents.example.com"})
 	pc, _ := startRsyslog(t, s, dir)
 	roots := x509.NewCertPool()
-	roots.AddCert(s.serverCA.cert)
-	_, _, permitted := s.logsCA.issue(t, "web-1.agents.example.com", false)
-	_, _, stranger := s.logsCA.issue(t, "intruder.example.org", false)
+	roots.AddCert(s.serverCA.Cert())
+	_, _, permitted := s.logsCA.Issue(t, "web-1.agents.example.com", false)
+	_, _, stranger := s.logsCA.Issue(t, "intruder.example.org", false)
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 
 	if err := sendSyslog(t, s.conf.Port, roots, &stranger, rfc5424("stranger-"+run)); err == nil {

@@ -55,6 +55,10 @@ const (
 	RsyslogService = "rsyslog"
 )
 
+// StartOrder is the order a node's services start in: the manager writes the alerts
+// filebeat ships; rsyslog is independent of both.
+var StartOrder = []string{ManagerService, FilebeatService, RsyslogService}
+
 var clusterKeyRE = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
 
 // CheckClusterKey reports why v cannot be a cluster key: Wazuh requires exactly 32
