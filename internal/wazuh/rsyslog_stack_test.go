@@ -5,12 +5,10 @@ package wazuh_test
 
 import (
 	"bytes"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"github.com/socflow/socflow/internal/wazuh"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -161,43 +159,6 @@ func rfc3164(msg string) string {
 	return fmt.Sprintf("<38>%s wazuh-agent-7 sshd[77]: %s", time.Now().Format(time.Stamp), msg)
 }
 
-// sendSyslog sends one syslog message over TLS with RFC 5425 octet counting and
-// reports what the server did: nil when the connection stays open (accepted), else
-// the error that ended it (handshake refused, or closed by the server after it).
-//
-// A client certificate is presented whatever CAs the server says it accepts: Go's
-// default would send none when its issuer is not among them, and the test would then
-// only prove again that a client without a certificate is refused.
-func sendSyslog(t *testing.T, port int, roots *x509.CertPool, cert *tls.Certificate, line string) error {
-	t.Helper()
-	cfg := &tls.Config{RootCAs: roots, ServerName: "localhost"}
-	if cert != nil {
-		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
-	}
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", fmt.Sprintf("127.0.0.1:%d", port), cfg)
-	if err != nil {
-		return fmt.Errorf("handshake: %w", err)
-	}
-	defer conn.Close()
-	if _, err := fmt.Fprintf(conn, "%d %s", len(line), line); err != nil {
-		return fmt.Errorf("write: %w", err)
-	}
-	// rsyslog never writes to a client: a read ends only when the server closes.
-	_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-	_, err = conn.Read(make([]byte, 1))
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return nil
-	}
-	if err == nil {
-		err = errors.New("server sent data")
-	}
-	if errors.Is(err, io.EOF) {
-		err = fmt.Errorf("closed by server: %w", err)
-	}
-	return err
-}
-
 // waitCollected waits until the collector file holds a line with marker and returns it.
 func waitCollected(t *testing.T, file, marker string, pc *client.Client) string {
 	t.Helper()
@@ -229,24 +190,24 @@ func TestRsyslogMutualTLS(t *testing.T) {
 	_, _, foreign := stacktest.NewCA(t, "other-ca").Issue(t, "rsyslog-agent", false)
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 
-	if err := sendSyslog(t, s.conf.Port, roots, nil, rfc5424("no-cert-"+run)); err == nil {
+	if err := stacktest.SendSyslog(t, s.conf.Port, roots, nil, rfc5424("no-cert-"+run)); err == nil {
 		t.Fatal("rsyslog kept the connection of a client without a certificate open")
 	} else {
 		t.Logf("client without a certificate: %v", err)
 	}
-	if err := sendSyslog(t, s.conf.Port, roots, &foreign, rfc5424("other-ca-"+run)); err == nil {
+	if err := stacktest.SendSyslog(t, s.conf.Port, roots, &foreign, rfc5424("other-ca-"+run)); err == nil {
 		t.Fatal("rsyslog kept the connection of a client whose certificate another CA signed open")
 	} else {
 		t.Logf("client from another CA: %v", err)
 	}
-	if err := sendSyslog(t, s.conf.Port, roots, &good, rfc5424("accepted-"+run)); err != nil {
+	if err := stacktest.SendSyslog(t, s.conf.Port, roots, &good, rfc5424("accepted-"+run)); err != nil {
 		t.Fatalf("rsyslog refused a client with a logs-CA certificate: %v\n%s", err, pebbleLogs(pc))
 	}
 	line := waitCollected(t, s.conf.OutputFile, "accepted-"+run, pc)
 	if !regexp.MustCompile(`^[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d wazuh-agent-7 socflow-test\[4242\]: accepted-` + run + `$`).MatchString(line) {
 		t.Fatalf("RFC 5424 line not written in the traditional format: %q", line)
 	}
-	if err := sendSyslog(t, s.conf.Port, roots, &good, rfc3164("bsd-"+run)); err != nil {
+	if err := stacktest.SendSyslog(t, s.conf.Port, roots, &good, rfc3164("bsd-"+run)); err != nil {
 		t.Fatalf("rsyslog refused a client with a logs-CA certificate: %v", err)
 	}
 	line = waitCollected(t, s.conf.OutputFile, "bsd-"+run, pc)
@@ -284,10 +245,10 @@ func TestRsyslogPermittedPeers(t *testing.T) {
 	_, _, stranger := s.logsCA.Issue(t, "intruder.example.org", false)
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 
-	if err := sendSyslog(t, s.conf.Port, roots, &stranger, rfc5424("stranger-"+run)); err == nil {
+	if err := stacktest.SendSyslog(t, s.conf.Port, roots, &stranger, rfc5424("stranger-"+run)); err == nil {
 		t.Fatal("rsyslog kept the connection of a logs-CA client whose name is not permitted open")
 	}
-	if err := sendSyslog(t, s.conf.Port, roots, &permitted, rfc5424("permitted-"+run)); err != nil {
+	if err := stacktest.SendSyslog(t, s.conf.Port, roots, &permitted, rfc5424("permitted-"+run)); err != nil {
 		t.Fatalf("rsyslog refused a permitted peer: %v\n%s", err, pebbleLogs(pc))
 	}
 	waitCollected(t, s.conf.OutputFile, "permitted-"+run, pc)
