@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/canonical/pebble v1.26.0
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/google/uuid v1.6.0
 	github.com/graph-gophers/graphql-go v1.11.0
 	github.com/minio/minio-go/v7 v7.4.1
