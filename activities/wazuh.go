@@ -169,10 +169,9 @@ type usersRun struct {
 	// how and with what each user logged in.
 	how      map[string]string
 	password map[string]string
-	// admin is the administrator whose session changes the others.
-	admin      string
-	adminToken string
-	res        ReconcileWazuhAPIUsersResult
+	// admin is the administrator whose session changes the others (nil until one logs in).
+	admin *wazuhSession
+	res   ReconcileWazuhAPIUsersResult
 }
 
 func (r *usersRun) run(ctx context.Context) (ReconcileWazuhAPIUsersResult, error) {
@@ -184,8 +183,8 @@ func (r *usersRun) run(ctx context.Context) (ReconcileWazuhAPIUsersResult, error
 		if err != nil {
 			return r.res, err
 		}
-		if r.admin == "" && u.Role == WazuhRoleAdministrator && token != "" {
-			r.admin, r.adminToken = u.Name, token
+		if r.admin == nil && u.Role == WazuhRoleAdministrator && token != "" {
+			r.admin = &wazuhSession{api: r.api, user: u.Name, password: r.password[u.Name], token: token}
 		}
 	}
 	for _, u := range r.in.Users {
@@ -193,13 +192,13 @@ func (r *usersRun) run(ctx context.Context) (ReconcileWazuhAPIUsersResult, error
 			return r.res, r.authFailed(u.Name)
 		}
 	}
-	if r.admin == "" {
+	if r.admin == nil {
 		return r.res, r.authFailed(r.firstAdmin())
 	}
 	// 2. The manager's users and roles, through the administrator.
 	var users []wazuhapi.User
 	var roles []wazuhapi.Role
-	err := r.session(ctx, func(token string) (err error) {
+	err := r.admin.call(ctx, func(token string) (err error) {
 		if users, err = r.api.Users(ctx, token); err != nil {
 			return err
 		}
@@ -287,7 +286,7 @@ func (r *usersRun) reconcile(ctx context.Context, u WazuhAPIUser, user wazuhapi.
 		if err != nil {
 			return err
 		}
-		if err := r.session(ctx, func(token string) error { return r.api.SetPassword(ctx, token, user.ID, target) }); err != nil {
+		if err := r.admin.call(ctx, func(token string) error { return r.api.SetPassword(ctx, token, user.ID, target) }); err != nil {
 			return r.refused(u.Name, "set the password of", err)
 		}
 		r.afterChange(u.Name, target)
@@ -301,7 +300,7 @@ func (r *usersRun) reconcile(ctx context.Context, u WazuhAPIUser, user wazuhapi.
 		if err != nil {
 			return err
 		}
-		err = r.session(ctx, func(token string) (err error) { user, err = r.api.CreateUser(ctx, token, u.Name, target); return err })
+		err = r.admin.call(ctx, func(token string) (err error) { user, err = r.api.CreateUser(ctx, token, u.Name, target); return err })
 		if err != nil {
 			return r.refused(u.Name, "create", err)
 		}
@@ -312,15 +311,15 @@ func (r *usersRun) reconcile(ctx context.Context, u WazuhAPIUser, user wazuhapi.
 	if !exists || user.HasRole(roleID) {
 		return nil
 	}
-	err := r.session(ctx, func(token string) (err error) {
+	err := r.admin.call(ctx, func(token string) (err error) {
 		_, err = r.api.AddUserRoles(ctx, token, user.ID, []int{roleID})
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("cannot give wazuh API user %s the role %s: %w", u.Name, u.Role, err)
 	}
-	if u.Name == r.admin {
-		r.adminToken = "" // the API revoked its tokens
+	if u.Name == r.admin.user {
+		r.admin.token = "" // the API revoked its tokens
 	}
 	r.changed(u.Name, "%s: gave it the role %s", u.Name, u.Role)
 	return nil
@@ -349,34 +348,8 @@ func (r *usersRun) target(ctx context.Context, name string) (string, error) {
 func (r *usersRun) afterChange(name, password string) {
 	r.res.Passwords[name] = password
 	r.password[name] = password
-	if name == r.admin {
-		r.adminToken = ""
-	}
-}
-
-// session runs call with the administrator's token, logging in again when the API
-// refused the token (revoked by a change to the administrator, or expired).
-func (r *usersRun) session(ctx context.Context, call func(token string) error) error {
-	for attempt := 0; ; attempt++ {
-		if r.adminToken == "" {
-			if attempt > 0 {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(wazuhReloginPause):
-				}
-			}
-			token, err := r.api.Authenticate(ctx, r.admin, r.password[r.admin])
-			if err != nil {
-				return err
-			}
-			r.adminToken = token
-		}
-		err := call(r.adminToken)
-		if !errors.Is(err, wazuhapi.ErrUnauthorized) || attempt > 0 {
-			return err
-		}
-		r.adminToken = ""
+	if name == r.admin.user {
+		r.admin.password, r.admin.token = password, ""
 	}
 }
 

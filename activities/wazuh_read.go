@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/socflow/socflow/internal/wazuhapi"
 )
@@ -111,12 +112,46 @@ func withWazuhAPI(ctx context.Context, in WazuhAPILogin, read func(api *wazuhapi
 		return permanent(ErrTypeInvalidInput, err)
 	}
 	defer api.Close()
-	token, err := api.Authenticate(ctx, in.User, in.Password)
+	s := &wazuhSession{api: api, user: in.User, password: in.Password}
+	err = s.call(ctx, func(token string) error { return read(api, token) })
 	if errors.Is(err, wazuhapi.ErrInvalidCredentials) {
 		return permanent(ErrTypeAuthFailed, fmt.Errorf("cannot log in to the wazuh API at %s as user %s: it refused the password socflow stored (reconcile the API users first)", in.URL, in.User))
 	}
-	if err != nil {
-		return wazuhError(in.URL, fmt.Errorf("cannot log in to the wazuh API as user %s: %w", in.User, err))
+	return wazuhError(in.URL, err)
+}
+
+// wazuhSession is a user logged in to the API. It logs in again, once, when the
+// API refuses its token: the API revokes a user's tokens when its password or
+// roles change, by timestamp at a one-second grain, so even a token issued just
+// after such a change can be refused.
+type wazuhSession struct {
+	api            *wazuhapi.Client
+	user, password string
+	// token is the current token; "" logs in at the next call.
+	token string
+}
+
+// call runs fn with the session's token.
+func (s *wazuhSession) call(ctx context.Context, fn func(token string) error) error {
+	for attempt := 0; ; attempt++ {
+		if s.token == "" {
+			if attempt > 0 {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(wazuhReloginPause):
+				}
+			}
+			token, err := s.api.Authenticate(ctx, s.user, s.password)
+			if err != nil {
+				return err
+			}
+			s.token = token
+		}
+		err := fn(s.token)
+		if !errors.Is(err, wazuhapi.ErrUnauthorized) || attempt > 0 {
+			return err
+		}
+		s.token = ""
 	}
-	return wazuhError(in.URL, read(api, token))
 }
