@@ -195,3 +195,29 @@ func TestIDsUnmarshal(t *testing.T) {
 		t.Error("an object id is an error")
 	}
 }
+
+func TestDecodeHealthcheck(t *testing.T) {
+	// spec.yaml's example; framework/wazuh/cluster.py get_health_nodes lists the
+	// nodes' values sorted by info.name.
+	body := `{"data": {"affected_items": [
+		{"info": {"name": "master-node", "type": "master", "version": "4.4.0", "ip": "wazuh-master", "n_active_agents": 5}},
+		{"info": {"name": "worker1", "type": "worker", "version": "4.4.0", "ip": "172.21.0.7", "n_active_agents": 3},
+		 "status": {"sync_integrity_free": true, "sync_agent_info_free": true, "last_keep_alive": "2021-05-27T10:50:08.985208Z",
+		  "last_check_integrity": {"date_start_master": "2021-05-27T10:50:51.325656Z", "date_end_master": "2021-05-27T10:50:51.342140Z"}}}],
+		"total_affected_items": 2, "total_failed_items": 0, "failed_items": []},
+		"message": "All selected nodes healthcheck information was returned", "error": 0}`
+	items, err := decodeItems[NodeHealth]("read the cluster healthcheck", []byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items.Affected) != 2 {
+		t.Fatalf("items = %+v", items)
+	}
+	m, w := items.Affected[0], items.Affected[1]
+	if m.Info.Name != "master-node" || m.Info.ActiveAgents != 5 || m.Status != nil {
+		t.Errorf("master = %+v", m)
+	}
+	if w.Info.Type != "worker" || w.Status == nil || !w.Status.SyncIntegrityFree || w.Status.LastKeepAlive != "2021-05-27T10:50:08.985208Z" {
+		t.Errorf("worker = %+v", w)
+	}
+}
