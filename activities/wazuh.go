@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -220,8 +221,13 @@ func (r *usersRun) run(ctx context.Context) (ReconcileWazuhAPIUsersResult, error
 		if _, ok := roleID[u.Role]; !ok {
 			return r.res, &errPermanent{ErrTypeBadConfig, fmt.Errorf("cannot give wazuh API user %s the role %s: the manager has no such role", u.Name, u.Role)}
 		}
-		if _, exists := byName[u.Name]; exists && r.how[u.Name] == loginNone {
+		user, exists := byName[u.Name]
+		if exists && r.how[u.Name] == loginNone {
 			return r.res, r.authFailed(u.Name)
+		}
+		if exists && user.ID <= wazuhapi.MaxReservedUserID && !user.HasRole(roleID[u.Role]) {
+			return r.res, &errPermanent{ErrTypeBadConfig, fmt.Errorf("cannot give wazuh API user %s the role %s: it is a reserved user whose roles the API keeps (%s)",
+				u.Name, u.Role, roleNames(roles, user.Roles))}
 		}
 	}
 	// 3. Changes: passwords back (or rotated), missing users created, roles given.
@@ -374,6 +380,20 @@ func (r *usersRun) state() string {
 	return WazuhUsersInSync
 }
 
+// roleNames names the roles with the given ids.
+func roleNames(roles []wazuhapi.Role, ids []int) string {
+	var names []string
+	for _, rl := range roles {
+		if slices.Contains(ids, rl.ID) {
+			names = append(names, rl.Name)
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
 func (r *usersRun) firstAdmin() string {
 	for _, u := range r.in.Users {
 		if u.Role == WazuhRoleAdministrator {
@@ -404,8 +424,11 @@ func (r *usersRun) authFailed(name string) error {
 // API's policy refuses is permanent (the stored value must change).
 func (r *usersRun) refused(name, what string, err error) error {
 	err = fmt.Errorf("cannot %s wazuh API user %s: %w", what, name, err)
-	if errors.Is(err, wazuhapi.ErrPasswordPolicy) {
+	switch {
+	case errors.Is(err, wazuhapi.ErrPasswordPolicy):
 		return &errPermanent{ErrTypeBadConfig, fmt.Errorf("%w (the password socflow stored for %s does not meet the API's policy: replace it in the secret store)", err, name)}
+	case wazuhapi.HasCode(err, wazuhapi.CodeReservedUserModify):
+		return &errPermanent{ErrTypeBadConfig, fmt.Errorf("%w (only wazuh or wazuh-wui may change them: list one of them first among the users)", err)}
 	}
 	return err
 }

@@ -256,6 +256,19 @@ func TestReconcileWazuhAPIUsersResumes(t *testing.T) {
 	}
 }
 
+// TestReconcileWazuhAPIUsersReservedRole asks for a role a reserved user cannot
+// get: refused before any password changes.
+func TestReconcileWazuhAPIUsersReservedRole(t *testing.T) {
+	m := startWazuhManager(t, nil)
+	in := m.input(nil)
+	in.Users = []activities.WazuhAPIUser{{Name: "wazuh", Role: activities.WazuhRoleAdministrator}, {Name: "wazuh-wui", Role: activities.WazuhRoleReadonly}}
+	_, err := reconcileWazuhUsers(t, wazuhEnv(), in)
+	requirePermanent(t, err, activities.ErrTypeBadConfig, "wazuh-wui the role readonly: it is a reserved user whose roles the API keeps (administrator)")
+	if !m.accepts("wazuh", "wazuh") || !m.accepts("wazuh-wui", "wazuh-wui") {
+		t.Error("the refused run changed a password")
+	}
+}
+
 func TestReadWazuhManagerWithTheStandIn(t *testing.T) {
 	m := startWazuhManager(t, nil)
 	res, err := reconcileWazuhUsers(t, wazuhEnv(), m.input(nil))

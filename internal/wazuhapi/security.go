@@ -14,6 +14,11 @@ import (
 // pageSize is how many items one list call asks for (the API's default limit).
 const pageSize = 500
 
+// MaxReservedUserID is the highest id of the users the manager reserves (wazuh and
+// wazuh-wui): their roles cannot change (code CodeAdminResource), and only a
+// reserved user may change their passwords (code CodeReservedUserModify).
+const MaxReservedUserID = 99
+
 // User is an API user as GET /security/users returns it.
 type User struct {
 	// ID is the user's id; 1 and 2 are the reserved wazuh and wazuh-wui.
