@@ -11,6 +11,8 @@ import (
 
 	"go.temporal.io/sdk/activity"
 
+	"github.com/socflow/socflow/internal/secrets"
+	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/wazuhapi"
 )
 
@@ -67,18 +69,20 @@ type ReconcileWazuhAPIUsersInput struct {
 	URL string `json:"url"`
 	// APICert is the API's certificate in PEM (its server.crt), pinned.
 	APICert string `json:"apiCert"`
-	// Stored maps a user to the password in socflow's secret store; empty on a
-	// first deploy. Payloads are sealed by socflow's codec.
-	Stored map[string]string `json:"stored,omitempty"`
+	// Stored maps a user to the password in socflow's secret store, read by the
+	// activity itself (WazuhAPIPasswordKey), never carried in history.
+	Stored map[string]string `json:"-"`
 	// Users are the users to keep, an administrator among them.
 	Users []WazuhAPIUser `json:"users"`
 }
 
 // ReconcileWazuhAPIUsersResult is what was found and what must be stored.
 type ReconcileWazuhAPIUsersResult struct {
-	// Passwords maps every user to the password it has now: the workflow stores
-	// them (never log them).
-	Passwords map[string]string `json:"passwords"`
+	// Passwords maps every user to the password it has now; the activity stores
+	// them, and only their references (Refs) leave it.
+	Passwords map[string]string `json:"-"`
+	// Refs are the secret-store references of every user's password.
+	Refs map[string]spec.SecretRef `json:"refs"`
 	// State is WazuhUsersFresh, WazuhUsersFactoryReset or WazuhUsersInSync.
 	State string `json:"state"`
 	// Changed names the users whose password, existence or role this run changed.
@@ -112,10 +116,43 @@ func (a *Activities) ReconcileWazuhAPIUsers(ctx context.Context, in ReconcileWaz
 		return ReconcileWazuhAPIUsersResult{}, permanent(ErrTypeInvalidInput, err)
 	}
 	defer api.Close()
-	r := &usersRun{api: api, in: in, progress: previousWazuhUsersProgress(ctx)}
+	in.Stored = map[string]string{}
+	for _, u := range in.Users {
+		v, err := a.Secrets.Resolve(secrets.Ref(in.Instance, WazuhAPIPasswordKey(u.Name)))
+		switch {
+		case err == nil:
+			in.Stored[u.Name] = v
+		case !errors.Is(err, secrets.ErrNotFound):
+			return ReconcileWazuhAPIUsersResult{}, fmt.Errorf("cannot read the stored password of wazuh API user %s: %w", u.Name, err)
+		}
+	}
+	r := &usersRun{api: api, in: in, progress: previousWazuhUsersProgress(ctx), ensure: func(name string) (string, error) {
+		// Stored before it is used: a retry after a crash finds it, where a heartbeat
+		// the SDK had not sent yet would be lost.
+		ref, _, err := a.Secrets.Ensure(in.Instance, WazuhAPIPasswordKey(name), func() (string, error) {
+			return wazuhapi.GeneratePassword(wazuhapi.DefaultPasswordLength)
+		})
+		if err != nil {
+			return "", err
+		}
+		return a.Secrets.Resolve(ref)
+	}}
 	res, err := r.run(ctx)
-	return res, wazuhError(in.URL, err)
+	if err != nil {
+		return res, wazuhError(in.URL, err)
+	}
+	res.Refs = map[string]spec.SecretRef{}
+	for _, u := range in.Users {
+		if res.Refs[u.Name], err = a.Secrets.Put(in.Instance, WazuhAPIPasswordKey(u.Name), res.Passwords[u.Name]); err != nil {
+			return res, fmt.Errorf("cannot store the password of wazuh API user %s: %w", u.Name, err)
+		}
+	}
+	return res, nil
 }
+
+// WazuhAPIPasswordKey is where socflow's secret store keeps an API user's password,
+// under the instance.
+func WazuhAPIPasswordKey(user string) string { return "wazuh-api-" + user }
 
 var wazuhUserName = regexp.MustCompile(`^[\w\-.%]{4,64}$`)
 
@@ -164,7 +201,9 @@ const (
 
 // usersRun is one reconciliation.
 type usersRun struct {
-	api      *wazuhapi.Client
+	api *wazuhapi.Client
+	// ensure returns the user's stored password, generating and storing one first.
+	ensure   func(name string) (string, error)
 	in       ReconcileWazuhAPIUsersInput
 	progress wazuhUsersProgress
 	// how and with what each user logged in.
@@ -341,7 +380,7 @@ func (r *usersRun) target(ctx context.Context, name string) (string, error) {
 	if p := r.progress.Generated[name]; p != "" {
 		return p, nil
 	}
-	p, err := wazuhapi.GeneratePassword(wazuhapi.DefaultPasswordLength)
+	p, err := r.ensure(name)
 	if err != nil {
 		return "", err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/wazuhapi"
 )
 
@@ -17,8 +18,9 @@ type WazuhAPILogin struct {
 	APICert string `json:"apiCert"`
 	// User is the API user to log in as (a readonly user suffices).
 	User string `json:"user"`
-	// Password is the user's password (sealed by socflow's codec in histories).
-	Password string `json:"password"`
+	// Password refers to the user's password (ReconcileWazuhAPIUsers' Refs); the
+	// activity resolves it, so the value never enters history.
+	Password spec.SecretRef `json:"password"`
 }
 
 // ReadWazuhManagerInfoInput names the manager whose version to read.
@@ -43,7 +45,7 @@ type ReadWazuhManagerInfoResult struct {
 // compares with the one the spec asks for.
 func (a *Activities) ReadWazuhManagerInfo(ctx context.Context, in ReadWazuhManagerInfoInput) (ReadWazuhManagerInfoResult, error) {
 	var res ReadWazuhManagerInfoResult
-	err := withWazuhAPI(ctx, in.WazuhAPILogin, func(api *wazuhapi.Client, token string) error {
+	err := a.withWazuhAPI(ctx, in.WazuhAPILogin, func(api *wazuhapi.Client, token string) error {
 		info, err := api.ManagerInfo(ctx, token)
 		if err != nil {
 			return fmt.Errorf("cannot read the wazuh manager's version: %w", err)
@@ -87,7 +89,7 @@ type ReadWazuhClusterResult struct {
 // answer (Running false), not an error.
 func (a *Activities) ReadWazuhCluster(ctx context.Context, in ReadWazuhClusterInput) (ReadWazuhClusterResult, error) {
 	var res ReadWazuhClusterResult
-	err := withWazuhAPI(ctx, in.WazuhAPILogin, func(api *wazuhapi.Client, token string) error {
+	err := a.withWazuhAPI(ctx, in.WazuhAPILogin, func(api *wazuhapi.Client, token string) error {
 		nodes, err := api.ClusterNodes(ctx, token)
 		if errors.Is(err, wazuhapi.ErrClusterNotRunning) {
 			return nil
@@ -106,13 +108,17 @@ func (a *Activities) ReadWazuhCluster(ctx context.Context, in ReadWazuhClusterIn
 
 // withWazuhAPI logs in and runs read with the token, classifying errors at the
 // boundary: refused credentials are permanent (AuthFailed), a closed port is not.
-func withWazuhAPI(ctx context.Context, in WazuhAPILogin, read func(api *wazuhapi.Client, token string) error) error {
+func (a *Activities) withWazuhAPI(ctx context.Context, in WazuhAPILogin, read func(api *wazuhapi.Client, token string) error) error {
+	password, err := a.resolve("password of wazuh API user "+in.User, in.Password)
+	if err != nil {
+		return classify(err)
+	}
 	api, err := wazuhapi.New(wazuhapi.Options{BaseURL: in.URL, CertPEM: []byte(in.APICert), Timeout: WazuhAPICallTimeout})
 	if err != nil {
 		return permanent(ErrTypeInvalidInput, err)
 	}
 	defer api.Close()
-	s := &wazuhSession{api: api, user: in.User, password: in.Password}
+	s := &wazuhSession{api: api, user: in.User, password: password}
 	err = s.call(ctx, func(token string) error { return read(api, token) })
 	if errors.Is(err, wazuhapi.ErrInvalidCredentials) {
 		return permanent(ErrTypeAuthFailed, fmt.Errorf("cannot log in to the wazuh API at %s as user %s: it refused the password socflow stored (reconcile the API users first)", in.URL, in.User))

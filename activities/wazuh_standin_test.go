@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/standin/wazuhstandin"
 	"github.com/socflow/socflow/internal/wazuhapi"
 )
@@ -275,7 +276,7 @@ func TestReadWazuhManagerWithTheStandIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	login := activities.WazuhAPILogin{URL: m.url, APICert: m.cert(), User: "prometheus", Password: res.Passwords["prometheus"]}
+	login := activities.WazuhAPILogin{URL: m.url, APICert: m.cert(), User: "prometheus", Password: spec.SecretRef(res.Passwords["prometheus"])}
 	env := wazuhEnv()
 
 	v, err := env.ExecuteActivity(nilActs.ReadWazuhManagerInfo, activities.ReadWazuhManagerInfoInput{Instance: "soc", WazuhAPILogin: login})

@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/secrets"
 	"github.com/socflow/socflow/internal/stacktest"
 )
 
@@ -21,15 +23,41 @@ var socflowWazuhUsers = []activities.WazuhAPIUser{
 	{Name: "prometheus", Role: activities.WazuhRoleReadonly},
 }
 
+// wazuhStores are the secret stores of the environments wazuhEnv made.
+var wazuhStores = map[*testsuite.TestActivityEnvironment]*secrets.Store{}
+
+// wazuhEnv is an activity environment whose activities keep secrets in a store of
+// their own, which reconcileWazuhUsers fills with a test's "stored" passwords.
 func wazuhEnv() *testsuite.TestActivityEnvironment {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
-	env.RegisterActivity(&activities.Activities{})
+	dir, err := os.MkdirTemp("", "socflow-wazuh-secrets-")
+	if err != nil {
+		panic(err)
+	}
+	store := &secrets.Store{Dir: dir}
+	wazuhStores[env] = store
+	env.RegisterActivity(&activities.Activities{Secrets: store})
 	return env
 }
 
+// reconcileWazuhUsers runs the activity as if in.Stored were what socflow's store
+// holds (the activity reads the store itself), and returns its result with the
+// passwords its references name read back from the store.
 func reconcileWazuhUsers(t *testing.T, env *testsuite.TestActivityEnvironment, in activities.ReconcileWazuhAPIUsersInput) (activities.ReconcileWazuhAPIUsersResult, error) {
 	t.Helper()
+	store := wazuhStores[env]
+	t.Cleanup(func() { os.RemoveAll(store.Dir) })
+	for _, u := range in.Users {
+		key := activities.WazuhAPIPasswordKey(u.Name)
+		if p, ok := in.Stored[u.Name]; ok {
+			if _, err := store.Put(in.Instance, key, p); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.Remove(filepath.Join(store.Dir, in.Instance, key)); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
 	var res activities.ReconcileWazuhAPIUsersResult
 	v, err := env.ExecuteActivity(nilActs.ReconcileWazuhAPIUsers, in)
 	if err != nil {
@@ -37,6 +65,12 @@ func reconcileWazuhUsers(t *testing.T, env *testsuite.TestActivityEnvironment, i
 	}
 	if err := v.Get(&res); err != nil {
 		t.Fatalf("cannot decode the result: %v", err)
+	}
+	res.Passwords = map[string]string{}
+	for name, ref := range res.Refs {
+		if res.Passwords[name], err = store.Resolve(ref); err != nil {
+			t.Fatalf("the result's reference of %s: %v", name, err)
+		}
 	}
 	return res, nil
 }
