@@ -326,3 +326,74 @@ func waitTCP(ctx context.Context, addr string, window time.Duration) error {
 		}
 	}
 }
+
+// ReadWazuhNodeInput names one node of an instance.
+type ReadWazuhNodeInput struct {
+	// Instance is the defaulted, validated spec.
+	Instance wazuh.Instance `json:"instance"`
+	// Node is the node's index.
+	Node int `json:"node"`
+}
+
+// ReadWazuhAPICertResult is a node's API certificate.
+type ReadWazuhAPICertResult struct {
+	// PEM is the certificate the manager generated at its first start (public).
+	PEM string `json:"pem"`
+}
+
+// ReadWazuhAPICert reads the certificate the node's API serves, from the container,
+// so socflow pins exactly it instead of trusting whatever answers on the port.
+func (a *Activities) ReadWazuhAPICert(ctx context.Context, in ReadWazuhNodeInput) (ReadWazuhAPICertResult, error) {
+	node, ep, err := a.wazuhNode(in)
+	if err != nil {
+		return ReadWazuhAPICertResult{}, err
+	}
+	p := node.Path(path.Join(in.Instance.Wazuh.Home, wazuh.APICert))
+	b, err := ep.pull(ctx, p)
+	if err != nil {
+		return ReadWazuhAPICertResult{}, classify(pebbleError("cannot read the API certificate "+p, err))
+	}
+	return ReadWazuhAPICertResult{PEM: string(b)}, nil
+}
+
+// ReadWazuhClusterLogResult holds a node's latest cluster errors.
+type ReadWazuhClusterLogResult struct {
+	// Errors are the last ERROR lines of logs/cluster.log, oldest first.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// wazuhClusterErrors is how many error lines a diagnosis keeps: the cause repeats
+// every retry, so the last few say it.
+const wazuhClusterErrors = 3
+
+// ReadWazuhClusterLog reads the node's cluster log for why a worker does not join:
+// the master logs a key it cannot decrypt with, the worker that the master closed the
+// connection.
+func (a *Activities) ReadWazuhClusterLog(ctx context.Context, in ReadWazuhNodeInput) (ReadWazuhClusterLogResult, error) {
+	node, ep, err := a.wazuhNode(in)
+	if err != nil {
+		return ReadWazuhClusterLogResult{}, err
+	}
+	b, err := ep.pull(ctx, node.Path(path.Join(in.Instance.Wazuh.Home, "logs/cluster.log")))
+	if err != nil {
+		return ReadWazuhClusterLogResult{}, nil // no log yet: nothing to say
+	}
+	var res ReadWazuhClusterLogResult
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "ERROR") {
+			res.Errors = append(res.Errors, strings.TrimSpace(l))
+		}
+	}
+	res.Errors = res.Errors[max(0, len(res.Errors)-wazuhClusterErrors):]
+	return res, nil
+}
+
+// wazuhNode opens node in.Node's Pebble endpoint.
+func (a *Activities) wazuhNode(in ReadWazuhNodeInput) (wazuh.Node, pebbleEndpoint, error) {
+	if in.Node < 0 || in.Node >= len(in.Instance.Nodes) {
+		return wazuh.Node{}, pebbleEndpoint{}, permanent(ErrTypeInvalidInput, fmt.Errorf("no node %d in a %d-node instance", in.Node, len(in.Instance.Nodes)))
+	}
+	node := in.Instance.Nodes[in.Node]
+	ep, err := a.pebble(node.Pebble)
+	return node, ep, classify(err)
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -69,8 +70,19 @@ func (d *wazuhDeploy) run(ctx workflow.Context) (DeployWazuhResult, error) {
 		res.ConfigCommit = cmp.Or(res.ConfigCommit, commit)
 	}
 
+	login, err := d.reconcileAPIUsers(ctx, inst, &res)
+	if err != nil {
+		return res, err
+	}
+	if len(inst.Nodes) > 1 {
+		d.enter(ctx, PhaseWaitingCluster)
+		if res.Joined, err = d.waitWorkersJoined(ctx, inst, login); err != nil {
+			return res, err
+		}
+	}
+
 	res.Timings, res.Warnings = d.status.Timings, d.warnings()
-	d.enterStatus(ctx, PhaseDone, Status{Kind: StatusActive, Message: fmt.Sprintf("Wazuh %s: %d node(s) up", inst.Wazuh.Version, len(inst.Nodes))})
+	d.enterStatus(ctx, PhaseDone, Status{Kind: StatusActive, Message: fmt.Sprintf("Wazuh %s: %d node(s) up, API users %s", res.Version, len(inst.Nodes), res.APIUsers)})
 	res.Timings = d.status.Timings
 	return res, nil
 }
@@ -155,6 +167,113 @@ func wazuhRestarts(inst wazuh.Instance, k int, fromPlan, changedComponents []str
 		}
 	}
 	return out
+}
+
+// wazuhAPIUsers are the API users socflow keeps on the master: the charm's three.
+var wazuhAPIUsers = []activities.WazuhAPIUser{
+	{Name: "wazuh", Role: activities.WazuhRoleAdministrator},
+	{Name: "wazuh-wui", Role: activities.WazuhRoleAdministrator},
+	{Name: "prometheus", Role: activities.WazuhRoleReadonly},
+}
+
+// reconcileAPIUsers pins the master's API certificate, brings the API users to the
+// stored passwords (rotating the factory ones, restoring them after a reset) and reads
+// the manager's version; it returns the administrator's login for later reads.
+func (d *wazuhDeploy) reconcileAPIUsers(ctx workflow.Context, inst wazuh.Instance, res *DeployWazuhResult) (activities.WazuhAPILogin, error) {
+	d.enter(ctx, PhaseAPIUsers)
+	master := inst.Master()
+	var cert activities.ReadWazuhAPICertResult
+	if err := d.step(ctx, pebbleOptions, a.ReadWazuhAPICert, activities.ReadWazuhNodeInput{Instance: inst, Node: 0}, &cert); err != nil {
+		return activities.WazuhAPILogin{}, wrapReason("cannot read the master's API certificate", err)
+	}
+	url := fmt.Sprintf("https://%s:%d", master.Address, master.APIPort)
+	var users activities.ReconcileWazuhAPIUsersResult
+	err := d.step(ctx, apiOptions, a.ReconcileWazuhAPIUsers, activities.ReconcileWazuhAPIUsersInput{
+		Instance: inst.Name, URL: url, APICert: cert.PEM, Users: wazuhAPIUsers,
+	}, &users)
+	if err != nil {
+		return activities.WazuhAPILogin{}, wrapReason("cannot reconcile the wazuh API users", err)
+	}
+	res.APIUsers = users.State
+	login := activities.WazuhAPILogin{URL: url, APICert: cert.PEM, User: "wazuh", Password: users.Refs["wazuh"]}
+	var info activities.ReadWazuhManagerInfoResult
+	if err := d.step(ctx, apiOptions, a.ReadWazuhManagerInfo, activities.ReadWazuhManagerInfoInput{Instance: inst.Name, WazuhAPILogin: login}, &info); err != nil {
+		return login, wrapReason("cannot read the manager's version", err)
+	}
+	res.Version = info.Version
+	if info.Version != inst.Wazuh.Version {
+		return login, temporal.NewNonRetryableApplicationError(fmt.Sprintf("the master runs Wazuh %s, not wazuh.version %s: set wazuh.version to what the image runs, or run the image of %s",
+			info.Version, inst.Wazuh.Version, inst.Wazuh.Version), activities.ErrTypeVersionMismatch, nil)
+	}
+	return login, nil
+}
+
+// waitWorkersJoined waits until the master lists every worker. A worker still missing
+// after ClusterJoinLimit is diagnosed from the cluster logs of both sides (a key the
+// master cannot decrypt with is the usual cause) and the deploy fails with them.
+func (d *wazuhDeploy) waitWorkersJoined(ctx workflow.Context, inst wazuh.Instance, login activities.WazuhAPILogin) ([]string, error) {
+	deadline := workflow.Now(ctx).Add(cmp.Or(d.in.ClusterJoinLimit, ClusterJoinLimit))
+	for {
+		var cl activities.ReadWazuhClusterResult
+		err := d.step(ctx, apiOptions, a.ReadWazuhCluster, activities.ReadWazuhClusterInput{Instance: inst.Name, WazuhAPILogin: login}, &cl)
+		if err != nil {
+			return nil, wrapReason("cannot read the cluster's nodes", err)
+		}
+		var joined, missing []string
+		for _, n := range inst.Nodes[1:] {
+			if slices.ContainsFunc(cl.Nodes, func(c activities.WazuhClusterNode) bool { return c.Name == n.Name }) {
+				joined = append(joined, n.Name)
+			} else {
+				missing = append(missing, n.Name)
+			}
+		}
+		if len(missing) == 0 {
+			return joined, nil
+		}
+		if workflow.Now(ctx).After(deadline) {
+			return joined, d.joinFailure(ctx, inst, missing)
+		}
+		d.tr.set(ctx, Status{Kind: StatusWaiting, Step: string(PhaseWaitingCluster), Message: "waiting for " + strings.Join(missing, ", ") + " to join the master"})
+		if err := workflow.Sleep(ctx, 2*time.Second); err != nil {
+			return joined, err
+		}
+	}
+}
+
+// joinFailure names the workers that did not join and what the cluster logs say.
+func (d *wazuhDeploy) joinFailure(ctx workflow.Context, inst wazuh.Instance, missing []string) error {
+	read := func(k int) string {
+		var lg activities.ReadWazuhClusterLogResult
+		if err := d.step(ctx, pebbleOptions, a.ReadWazuhClusterLog, activities.ReadWazuhNodeInput{Instance: inst, Node: k}, &lg); err != nil || len(lg.Errors) == 0 {
+			return "no cluster errors logged"
+		}
+		return lg.Errors[len(lg.Errors)-1]
+	}
+	var why []string
+	why = append(why, "master "+inst.Master().Name+": "+read(0))
+	for k, n := range inst.Nodes {
+		if slices.Contains(missing, n.Name) {
+			why = append(why, "worker "+n.Name+": "+read(k))
+		}
+	}
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf("worker(s) %s did not join the master within %s (%s); a master that cannot decrypt a worker's messages has another cluster key: every node must run wazuh.clusterKey, so redeploy every node (or fix the key of a node configured by hand), then run the deploy again",
+		strings.Join(missing, ", "), cmp.Or(d.in.ClusterJoinLimit, ClusterJoinLimit), strings.Join(why, "; ")), ErrTypeClusterJoin, nil)
+}
+
+// ClusterJoinLimit is how long a deploy waits for the workers to join: a worker
+// retries every 10 s, so a minute and a half is several attempts.
+const ClusterJoinLimit = 90 * time.Second
+
+// ErrTypeClusterJoin is the error type of workers that do not join their master.
+const ErrTypeClusterJoin = "ClusterJoin"
+
+// apiOptions: the Wazuh API answers in milliseconds once up; the user reconcile may
+// wait a second for token revocation. Retried a few minutes, then reported.
+var apiOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    time.Minute,
+	HeartbeatTimeout:       30 * time.Second,
+	ScheduleToCloseTimeout: 5 * time.Minute,
+	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 15 * time.Second},
 }
 
 // enterNode opens phase p for one node, naming the node in the status.

@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"time"
+
 	"github.com/socflow/socflow/internal/wazuh"
 )
 
@@ -39,6 +41,9 @@ const (
 type DeployWazuhInput struct {
 	// Instance is the Wazuh instance spec; secret fields are references.
 	Instance wazuh.Instance `json:"instance"`
+	// ClusterJoinLimit bounds the wait for the workers to join the master (default
+	// ClusterJoinLimit).
+	ClusterJoinLimit time.Duration `json:"clusterJoinLimit,omitempty"`
 }
 
 // DeployWazuhResult is what a finished Wazuh deploy reports (references, never secrets).

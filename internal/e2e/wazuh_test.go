@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,6 +118,9 @@ func TestWazuhDeployMasterAndWorker(t *testing.T) {
 	if len(res.GeneratedSecrets) != 2 {
 		t.Errorf("generated %v, want the agent password and the cluster key", res.GeneratedSecrets)
 	}
+	if !slices.Equal(res.Joined, []string{inst.Nodes[1].Name}) || res.APIUsers != "fresh" || res.Version != "4.11.0" {
+		t.Errorf("joined %v, API users %q, version %q; want the worker joined, fresh users, 4.11.0", res.Joined, res.APIUsers, res.Version)
+	}
 	master, worker := nodeFile(t, inst, 0, "/var/ossec/etc/ossec.conf"), nodeFile(t, inst, 1, "/var/ossec/etc/ossec.conf")
 	for _, want := range []string{"<node_type>master</node_type>", "<disabled>no</disabled>"} {
 		if !strings.Contains(master, want) {
@@ -164,7 +169,21 @@ func TestWazuhDeployMasterAndWorker(t *testing.T) {
 	if after := logCount(t, inst.Nodes[0].Pebble.Socket, wazuh.ManagerService, "Completed."); after != before {
 		t.Errorf("the redeploy reloaded the unchanged master (%d reloads, then %d)", before, after)
 	}
-	if len(again.GeneratedSecrets) != 0 {
-		t.Errorf("the redeploy generated %v", again.GeneratedSecrets)
+	if len(again.GeneratedSecrets) != 0 || again.APIUsers != "in-sync" {
+		t.Errorf("the redeploy generated %v, found the API users %q", again.GeneratedSecrets, again.APIUsers)
+	}
+
+	// A restarted manager is back to its factory users: the next reconcile finds that
+	// state and sets the stored passwords back.
+	ctl := exec.Command(inst.Nodes[0].Path("/var/ossec/bin/wazuh-control"), "restart")
+	if out, err := ctl.CombinedOutput(); err != nil {
+		t.Fatalf("wazuh-control restart: %v\n%s", err, out)
+	}
+	var reset workflows.DeployWazuhResult
+	if err := startWazuhDeploy(t, c, queue, inst).Get(ctx, &reset); err != nil {
+		t.Fatalf("deploy after the restart failed: %v", err)
+	}
+	if reset.APIUsers != "factory-reset" || !slices.Equal(reset.Joined, []string{inst.Nodes[1].Name}) {
+		t.Errorf("after the restart: API users %q, joined %v", reset.APIUsers, reset.Joined)
 	}
 }
