@@ -98,12 +98,30 @@ func (a *Activities) ApplyWazuhPlan(ctx context.Context, in ApplyWazuhPlanInput)
 	confPath := node.Path(path.Join(w.Home, wazuh.OssecConf))
 	base, err := ep.pull(ctx, confPath)
 	if err != nil {
+		// A repository that stops shipping ossec.conf removes it with the rest of its
+		// files: the last one the manager accepted is then the base.
+		if good, gerr := ep.pull(ctx, confPath+goodConfSuffix); gerr == nil && len(good) > 0 {
+			base, err = good, nil
+		}
+	}
+	if err != nil {
 		return res, classify(pebbleError("cannot read "+confPath+" (the manager's configuration, from the image or the configuration repository)", err))
 	}
 	p, err := wazuh.NodePlan(inst, in.Node, values, base)
 	var pe *wazuh.ParseError
 	if errors.As(err, &pe) {
-		return res, permanent(ErrTypeBadConfig, fmt.Errorf("cannot configure node %s: %s in the container is not valid XML (%v); nothing was pushed, the manager keeps running its last good configuration; fix the file in the configuration repository (or the image)", node.Name, confPath, pe.Err))
+		restored := ""
+		if !in.DryRun {
+			restored = ep.restoreGoodConf(ctx, confPath)
+			if inst.Wazuh.ConfigRepo != nil {
+				// The repository's var/ossec must be applied (and refused) again until
+				// it is fixed, not skipped as applied because its marker says so.
+				_ = ep.call(ctx, func(pc *client.Client) error {
+					return pc.RemovePath(&client.RemovePathOptions{Path: markerPath(wazuh.RepoMarkerDir(inst, in.Node), "var/ossec")})
+				})
+			}
+		}
+		return res, permanent(ErrTypeBadConfig, fmt.Errorf("cannot configure node %s: %s in the container is not valid XML (%v); nothing was reloaded, the manager keeps running its last good configuration%s; fix the file in the configuration repository (or the image), then run again", node.Name, confPath, pe.Err, restored))
 	}
 	if err != nil {
 		return res, permanent(ErrTypeInvalidInput, err)
@@ -229,14 +247,8 @@ func (a *Activities) ReloadWazuhManager(ctx context.Context, in ReloadWazuhManag
 	res.Output = ep.logsSince(ctx, svc, since)
 	conf := node.Path(path.Join(w.Home, wazuh.OssecConf))
 	if info := infos[wazuh.ManagerService]; info == nil || info.Current == client.StatusError {
-		restored := "no earlier good ossec.conf to put back"
-		if good, err := ep.pull(ctx, conf+goodConfSuffix); err == nil && len(good) > 0 {
-			if _, err := ep.pushFiles(ctx, nil, []layer.File{{Path: conf, Content: good, Perm: 0o640}}); err == nil {
-				restored = "socflow put the last good ossec.conf back"
-			}
-		}
-		return res, permanent(ErrTypeBadConfig, fmt.Errorf("the wazuh manager on node %s refused its configuration: %s (%s; the daemons keep running the last good configuration); fix the file and reconcile again",
-			node.Name, managerErrors(res.Output), restored))
+		return res, permanent(ErrTypeBadConfig, fmt.Errorf("the wazuh manager on node %s refused its configuration: %s (the daemons keep running the last good configuration%s); fix the file and reconcile again",
+			node.Name, managerErrors(res.Output), ep.restoreGoodConf(ctx, conf)))
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(node.APIPort))
 	if node.Address != "" {
@@ -251,6 +263,20 @@ func (a *Activities) ReloadWazuhManager(ctx context.Context, in ReloadWazuhManag
 		}
 	}
 	return res, nil
+}
+
+// restoreGoodConf puts the last ossec.conf the manager accepted back in place of a
+// refused one, so a later restart does not pick the refused one up; it says what it
+// did, for the error message.
+func (ep pebbleEndpoint) restoreGoodConf(ctx context.Context, conf string) string {
+	good, err := ep.pull(ctx, conf+goodConfSuffix)
+	if err != nil || len(good) == 0 {
+		return "; there is no earlier good ossec.conf to put back"
+	}
+	if _, err := ep.pushFiles(ctx, nil, []layer.File{{Path: conf, Content: good, Perm: 0o640}}); err != nil {
+		return "; socflow could not put the last good ossec.conf back: " + err.Error()
+	}
+	return "; socflow put the last good ossec.conf back"
 }
 
 // managerErrors keeps the ERROR and CRITICAL lines of the manager's output, which say

@@ -180,3 +180,51 @@ func TestWazuhUnknownHostKeyIsRefused(t *testing.T) {
 		t.Error("a repository file reached the node")
 	}
 }
+
+// TestWazuhMalformedOssecConfFromTheRepository: a repository commit with an ossec.conf
+// that is not XML is refused with the parser's line, the running manager is left as it
+// was (same daemons, same configuration on disk), and fixing the file recovers.
+func TestWazuhMalformedOssecConfFromTheRepository(t *testing.T) {
+	queue := inProcessWorker(t, temporalClient(t), t.TempDir())
+	inst := newWazuhInstance(t, wazuhOpts{})
+	repo := wazuhRepo(t, &inst)
+	if _, err := deployWazuh(t, queue, inst); err != nil {
+		t.Fatalf("deploy failed: %v", err)
+	}
+	good := nodeFile(t, inst, 0, "/var/ossec/etc/ossec.conf")
+	before := since(t, inst, 0)
+
+	repo.Write("var/ossec/etc/ossec.conf", "<ossec_config>\n  <global>\n    <logall>no</logal>\n  </global>\n</ossec_config>\n", 0o640)
+	repo.Commit("broken ossec.conf")
+	repo.Push("HEAD:refs/heads/main")
+	_, err := deployWazuh(t, queue, inst)
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != activities.ErrTypeBadConfig || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("deploy = %v, want BadConfig naming line 3", err)
+	}
+	if got := nodeFile(t, inst, 0, "/var/ossec/etc/ossec.conf"); got != good {
+		t.Errorf("the refused file stayed on disk:\n%s", got)
+	}
+	for name, at := range since(t, inst, 0) {
+		if !at.Equal(before[name]) {
+			t.Errorf("%s changed state although the configuration was refused", name)
+		}
+	}
+	st := waitStatus(t, temporalClient(t), workflows.WazuhDeployWorkflowID(inst.Name), 10*time.Second, "blocked", func(s workflows.DeployStatus) bool {
+		return s.Status.Kind == workflows.StatusBlocked
+	})
+	if !strings.Contains(st.Status.Message, "not valid XML") {
+		t.Errorf("blocked status %q does not say why", st.Status.Message)
+	}
+
+	// The same bad commit is refused again (not skipped as applied); a fix recovers.
+	if _, err := deployWazuh(t, queue, inst); err == nil {
+		t.Fatal("the same bad commit was accepted on the second try")
+	}
+	repo.Remove("var/ossec/etc/ossec.conf")
+	repo.Commit("back to the image's ossec.conf")
+	repo.Push("HEAD:refs/heads/main")
+	if _, err := deployWazuh(t, queue, inst); err != nil {
+		t.Fatalf("deploy after the fix failed: %v", err)
+	}
+}
