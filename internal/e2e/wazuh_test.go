@@ -187,3 +187,42 @@ func TestWazuhDeployMasterAndWorker(t *testing.T) {
 		t.Errorf("after the restart: API users %q, joined %v", reset.APIUsers, reset.Joined)
 	}
 }
+
+// TestReadmeWazuhCommands runs the README's Wazuh commands verbatim with the real
+// starter, tctl and temporal binaries, changing only what is this machine's (address,
+// task queue, instance name): the starter deploys and prints progress and status, its
+// input feeds tctl's and temporal's runs of DeployWazuh, which complete, and tctl reads
+// the status query as plain JSON.
+func TestReadmeWazuhCommands(t *testing.T) {
+	st := stacktest.Get(t)
+	queue := inProcessWorker(t, temporalClient(t), t.TempDir())
+	inst := newWazuhInstance(t, wazuhOpts{})
+	dir := t.TempDir()
+	writeJSON(t, dir, "wazuh.yaml", inst)
+	cmds := readmeBlock(t, "### Deploying Wazuh with the starter, tctl and temporal", "starter deploy", "starter status", "starter input", "run", "execute", "query")
+	local := strings.NewReplacer(
+		"127.0.0.1:7233", st.TemporalAddress,
+		"--taskqueue socflow", "--taskqueue "+queue, "--task-queue socflow", "--task-queue "+queue,
+		"wazuh-deploy-soc", workflows.WazuhDeployWorkflowID(inst.Name),
+		"wazuh status soc", "wazuh status "+inst.Name,
+		"http://127.0.0.1:8089", "http://"+os.Getenv("SOCFLOW_CODEC_ADDR"),
+	)
+	_, must := readmeRunner(t, dir, local, cmds, "SOCFLOW_TASK_QUEUE="+queue)
+
+	if out := must(0); !strings.Contains(out, "phase: reconciling-api-users") || !strings.Contains(out, "wazuh "+inst.Name+" deployed") {
+		t.Errorf("starter wazuh deploy did not show its progress and outcome:\n%s", out)
+	}
+	if out := must(1); !strings.Contains(out, "done") || !strings.Contains(out, "active") {
+		t.Errorf("starter wazuh status does not show the deploy done and active:\n%s", out)
+	}
+	must(2)
+	if out := must(3); !strings.Contains(strings.ToLower(out), "completed") {
+		t.Errorf("tctl workflow run did not report completion:\n%s", out)
+	}
+	if out := must(4); !strings.Contains(strings.ToLower(out), "completed") {
+		t.Errorf("temporal workflow execute did not report completion:\n%s", out)
+	}
+	if out := must(5); strings.Contains(out, "encoding") || !strings.Contains(out, `"done"`) || !strings.Contains(out, "API users in-sync") {
+		t.Errorf("tctl's status query is not readable plain JSON, done with the users in sync:\n%s", out)
+	}
+}

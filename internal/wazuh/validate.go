@@ -146,7 +146,11 @@ func integrations(c *spec.Checker, in Integrations) {
 		case o.Instance != "" && (o.URL != "" || !o.Token.IsZero()):
 			c.Add(p+"instance", "is set together with url/token", "either name the OpenCTI instance socflow runs, or give url and token, not both")
 		case o.Instance != "":
-			c.Name(p+"instance", o.Instance, "", "use the name of the OpenCTI instance as deployed by socflow")
+			// Taking the connector user and token from an OpenCTI instance socflow runs
+			// needs that instance's workflow to create them; until it does, say so
+			// rather than deploy an integration that points nowhere.
+			c.Add(p+"instance", "is not supported yet: socflow cannot take the connector token from an OpenCTI instance it runs",
+				"give integrations.opencti.url and token (an OpenCTI user's API token) instead")
 		default:
 			if msg := spec.URLProblem(o.URL, true); msg != "" {
 				c.Add(p+"url", msg, "set integrations.opencti.url to the platform's base URL, e.g. https://opencti.example.com")
