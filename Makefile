@@ -37,7 +37,7 @@ workflowcheck:
 
 ## unit: only the tests that need no stack (fast feedback while editing)
 unit:
-	@go test -count=1 -short ./internal/spec/... ./internal/layer/... ./internal/opencti/...
+	@go test -count=1 -short ./internal/spec/... ./internal/layer/... ./internal/opencti/... ./internal/wazuh/...
 
 ## bench: deploy benchmark on the local stack (stage gaps, orchestration overhead) and
 ## reconcile benchmark (SetConfig accepted -> applied and active); BENCH_N deploys and
@@ -60,11 +60,11 @@ bench-fleet: stack-up
 ## record-histories: re-record the replay suite's histories from real deploys on the local
 ## stack into replaytests/testdata/$(HISTORY_SET) (one JSON file per deploy, named after
 ## its e2e test). HISTORY_SET names the workflow version the current code writes: bump it
-## (v3: step-status, v5: connectors, v6: upgrades, v7: platform nodes and hung migrations, v8: health checks and platform-first, v9: one local activity per health check, ...) when a GetVersion change adds a version, and keep the older sets until that
+## (v3: step-status, v5: connectors, v6: upgrades, v7: platform nodes and hung migrations, v8: health checks and platform-first, v9: one local activity per health check, v10: DeployWazuh, ...) when a GetVersion change adds a version, and keep the older sets until that
 ## version is retired. RECORD_TESTS narrows the e2e tests; files of tests that did not
 ## run are kept.
-HISTORY_SET ?= v9
-RECORD_TESTS ?= ^(TestDeployHappyPath|TestDeployWrongRabbitMQPasswordFailsFast|TestDeployWaitsForDependencyThatComesUpLater|TestDeploySurvivesWorkerKill9|TestPlatformKilledMidInitFailsWithTheFix|TestTwoInstancesShareRedisAndRabbitMQ|TestDeployRetriesAStepUntilPebbleComesUp|TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers|TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers|TestInstanceSetConfigRejectsBadInput|TestInstanceContinuesAsNewWithoutLosingAChange|TestInstanceRedisPasswordChangeRestartsPlatformThenWorkers|TestInstanceRemovedIntegrationBlocksAndResumes|TestInstanceChangeDuringInitWaitsForHealthy|TestInstanceBurstOfChangesAcrossContinueAsNew|TestInstanceRejectsBadInputOfEveryChange|TestInstanceChangeSurvivesWorkerKill9|TestInstanceConnectorsWithPycti|TestConnectorUserAddSurvivesWorkerKill9|TestUpgradeOpenCTIWithWorkersAndConnector|TestUpgradeRollsBackAFailedMigration|TestUpgradeSurvivesWorkerKill9DuringMigration|TestTwoPlatformNodesMigrateOnce|TestUpgradeRollsBackAHungMigration|TestHealthCheckHealsAWorkerAndEscalatesABrokenOne|TestHealthCheckDependencyDownWaitsThenRecovers|TestHealthCheckReportsAndRepairsDrift|TestReadmeHealthCommands|TestHealthScheduleSurvivesServerAndWorkerRestart|TestInstanceStartsALostPlatformFirst)$$
+HISTORY_SET ?= v10
+RECORD_TESTS ?= ^(TestDeployHappyPath|TestDeployWrongRabbitMQPasswordFailsFast|TestDeployWaitsForDependencyThatComesUpLater|TestDeploySurvivesWorkerKill9|TestPlatformKilledMidInitFailsWithTheFix|TestTwoInstancesShareRedisAndRabbitMQ|TestDeployRetriesAStepUntilPebbleComesUp|TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers|TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers|TestInstanceSetConfigRejectsBadInput|TestInstanceContinuesAsNewWithoutLosingAChange|TestInstanceRedisPasswordChangeRestartsPlatformThenWorkers|TestInstanceRemovedIntegrationBlocksAndResumes|TestInstanceChangeDuringInitWaitsForHealthy|TestInstanceBurstOfChangesAcrossContinueAsNew|TestInstanceRejectsBadInputOfEveryChange|TestInstanceChangeSurvivesWorkerKill9|TestInstanceConnectorsWithPycti|TestConnectorUserAddSurvivesWorkerKill9|TestUpgradeOpenCTIWithWorkersAndConnector|TestUpgradeRollsBackAFailedMigration|TestUpgradeSurvivesWorkerKill9DuringMigration|TestTwoPlatformNodesMigrateOnce|TestUpgradeRollsBackAHungMigration|TestHealthCheckHealsAWorkerAndEscalatesABrokenOne|TestHealthCheckDependencyDownWaitsThenRecovers|TestHealthCheckReportsAndRepairsDrift|TestReadmeHealthCommands|TestHealthScheduleSurvivesServerAndWorkerRestart|TestInstanceStartsALostPlatformFirst|TestWazuhDeployMasterAndWorker|TestWazuhConfigRepoAndSyslog|TestWazuhUnknownHostKeyIsRefused|TestWazuhMalformedOssecConfFromTheRepository)$$
 record-histories: stack-up
 	@set -e; dest=$(CURDIR)/replaytests/testdata/$(HISTORY_SET); tmp=$$(mktemp -d); \
 	  $(WITH_STACK) SOCFLOW_CODEC_KEYS=$(CURDIR)/replaytests/codec-test-keys.json SOCFLOW_RECORD_HISTORIES=$$tmp go test -count=1 -timeout 30m -run '$(RECORD_TESTS)' ./internal/e2e/ \

@@ -67,6 +67,12 @@ var importantPaths = map[string][]importantPath{
 		{"TestHealthCheckDependencyDownWaitsThenRecovers", 8},    // down, then ok
 		{"TestHealthCheckReportsAndRepairsDrift", 8},             // drift
 	},
+	workflows.DeployWazuhWorkflow: {
+		{"TestWazuhDeployMasterAndWorker", 10},               // master and worker, a redeploy that changes nothing, a factory reset repaired
+		{"TestWazuhConfigRepoAndSyslog", 10},                 // repository synced, one component changed, unchanged ref
+		{"TestWazuhUnknownHostKeyIsRefused", 10},             // a permanent refusal before anything is applied
+		{"TestWazuhMalformedOssecConfFromTheRepository", 10}, // blocked on a bad ossec.conf, then fixed
+	},
 	workflows.UpgradeOpenCTIWorkflow: {
 		{"TestUpgradeOpenCTIWithWorkersAndConnector", 6},     // pre-flight, stops, snapshot, migration, verify, workers' post-check
 		{"TestUpgradeRollsBackAFailedMigration", 6},          // a failed migration rolled back from the snapshot
