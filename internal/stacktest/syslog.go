@@ -47,4 +47,3 @@ func SendSyslog(t testing.TB, port int, roots *x509.CertPool, cert *tls.Certific
 	}
 	return err
 }
-
