@@ -128,19 +128,9 @@ const (
 // defaults nor validates, Load does both.
 func Parse(data []byte) (Instance, error) { return spec.Parse[Instance](data) }
 
-// Load parses, defaults and validates a spec: the one call the starter and
-// the workflow use, so both accept exactly the same specs.
-func Load(data []byte) (Instance, error) {
-	in, err := Parse(data)
-	if err != nil {
-		return Instance{}, err
-	}
-	in = in.WithDefaults()
-	if err := in.Validate(); err != nil {
-		return Instance{}, err
-	}
-	return in, nil
-}
+// Load parses, defaults and validates a spec (spec.Load): the one call the starter
+// and the workflow use, so both accept exactly the same specs.
+func Load(data []byte) (Instance, error) { return spec.Load[Instance](data) }
 
 // WithDefaults returns a copy with every unset field defaulted; it never
 // mutates i, so a caller's spec (or a workflow input) is never changed behind

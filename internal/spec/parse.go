@@ -12,6 +12,30 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// Spec is what an app's instance spec can do: default its unset fields and validate
+// the result.
+type Spec[T any] interface {
+	// WithDefaults returns a copy with every unset field defaulted.
+	WithDefaults() T
+	// Validate reports every problem of the defaulted spec.
+	Validate() error
+}
+
+// Load parses (strictly, Parse), defaults and validates a spec: the one call each app's
+// starter command and workflow use, so both accept exactly the same specs.
+func Load[T Spec[T]](data []byte) (T, error) {
+	var zero T
+	in, err := Parse[T](data)
+	if err != nil {
+		return zero, err
+	}
+	in = in.WithDefaults()
+	if err := in.Validate(); err != nil {
+		return zero, err
+	}
+	return in, nil
+}
+
 // Parse decodes a YAML or JSON instance spec into a T strictly: unknown fields,
 // fields spelled with the wrong case and duplicate keys are errors naming the
 // field, because a typo silently ignored becomes a default nobody asked for. It

@@ -178,19 +178,9 @@ const FilebeatData = "/var/lib/filebeat"
 // defaults and validates it.
 func Parse(data []byte) (Instance, error) { return spec.Parse[Instance](data) }
 
-// Load parses, defaults and validates a spec: the one call the starter and the
-// workflow use, so both accept exactly the same specs.
-func Load(data []byte) (Instance, error) {
-	in, err := Parse(data)
-	if err != nil {
-		return Instance{}, err
-	}
-	in = in.WithDefaults()
-	if err := in.Validate(); err != nil {
-		return Instance{}, err
-	}
-	return in, nil
-}
+// Load parses, defaults and validates a spec (spec.Load): the one call the starter
+// and the workflow use, so both accept exactly the same specs.
+func Load(data []byte) (Instance, error) { return spec.Load[Instance](data) }
 
 // WithDefaults returns a copy with every unset field defaulted; it never mutates i.
 func (i Instance) WithDefaults() Instance {

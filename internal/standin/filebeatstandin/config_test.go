@@ -3,6 +3,7 @@ package filebeatstandin
 import (
 	"bytes"
 	"context"
+	"github.com/socflow/socflow/internal/stacktest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -66,7 +67,7 @@ logging.level: info
 `
 
 func TestTestConfig(t *testing.T) {
-	ca := newTestCA(t, "root-ca").file
+	ca := stacktest.NewCA(t, "root-ca").CertFile
 	file := writeConfig(t, moduleConfig)
 	full := map[string]string{"INDEXER_HOST": "10.0.0.1:9200", "username": "admin", "password": "s3cret", "CA_FILE": ca}
 	code, out, errs := testConfig(t, file, full)

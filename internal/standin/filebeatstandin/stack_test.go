@@ -223,14 +223,14 @@ setup.template.pattern: "socflow-fbtest-*"
 }
 
 // indexerStandIn is a local HTTPS server with a certificate from ca, counting requests.
-func indexerStandIn(t *testing.T, ca *testCA, handler http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
+func indexerStandIn(t *testing.T, ca *stacktest.CA, handler http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
 	t.Helper()
 	var n atomic.Int64
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
 		handler(w, r)
 	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.serverCert(t)}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{serverPair(t, ca)}}
 	srv.Config.ErrorLog = nil
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
@@ -255,14 +255,14 @@ filebeat.modules:
 // certificate: it logs filebeat's x509 error at each attempt, backs off, never exits,
 // and no request reaches the server.
 func TestWrongCAIsRetriedForEver(t *testing.T) {
-	srv, requests := indexerStandIn(t, newTestCA(t, "indexer-ca"), func(w http.ResponseWriter, r *http.Request) {})
+	srv, requests := indexerStandIn(t, stacktest.NewCA(t, "indexer-ca"), func(w http.ResponseWriter, r *http.Request) {})
 	alerts := filepath.Join(t.TempDir(), "alerts.json")
 	appendLine(t, alerts, alert("never"))
 	env := map[string]string{"password": "x"}
 	for k, v := range fast {
 		env[k] = v
 	}
-	r := start(t, tlsConfig(t, alerts, srv.URL, newTestCA(t, "other-ca").file), t.TempDir(), env)
+	r := start(t, tlsConfig(t, alerts, srv.URL, stacktest.NewCA(t, "other-ca").CertFile), t.TempDir(), env)
 	n := "backoff(elasticsearch(" + srv.URL + "))"
 	r.waitLog(t, "ERROR\t[publisher_pipeline_output]\tpipeline/output.go:154\tFailed to connect to "+n+": Get \""+srv.URL+"\": x509: certificate signed by unknown authority\n", 3, 20*time.Second)
 	r.waitLog(t, "INFO\t[publisher_pipeline_output]\tpipeline/output.go:145\tAttempting to reconnect to "+n+" with 3 reconnect attempt(s)", 1, 20*time.Second)
@@ -274,7 +274,7 @@ func TestWrongCAIsRetriedForEver(t *testing.T) {
 // TestUnauthorizedIsRetriedForEver has the indexer refuse the credentials: filebeat
 // logs the 401 with its body, keeps retrying, and never sends a _bulk request.
 func TestUnauthorizedIsRetriedForEver(t *testing.T) {
-	ca := newTestCA(t, "indexer-ca")
+	ca := stacktest.NewCA(t, "indexer-ca")
 	var bulks atomic.Int64
 	srv, requests := indexerStandIn(t, ca, func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/_bulk") {
@@ -293,9 +293,15 @@ func TestUnauthorizedIsRetriedForEver(t *testing.T) {
 	for k, v := range fast {
 		env[k] = v
 	}
-	r := start(t, tlsConfig(t, alerts, srv.URL, ca.file), t.TempDir(), env)
+	r := start(t, tlsConfig(t, alerts, srv.URL, ca.CertFile), t.TempDir(), env)
 	r.waitLog(t, "Failed to connect to backoff(elasticsearch("+srv.URL+")): 401 Unauthorized: Unauthorized\n", 3, 20*time.Second)
 	if requests.Load() < 3 || bulks.Load() != 0 {
 		t.Fatalf("%d requests, %d of them _bulk; want retries and no _bulk", requests.Load(), bulks.Load())
 	}
+}
+
+// serverPair is an indexer's server certificate for 127.0.0.1 from ca.
+func serverPair(t *testing.T, ca *stacktest.CA) tls.Certificate {
+	_, _, pair := ca.Issue(t, "indexer", true)
+	return pair
 }
