@@ -5,8 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/socflow/socflow/internal/stacktest"
 	"maps"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -49,15 +49,8 @@ func startWazuhManager(t *testing.T, cluster *wazuhstandin.ClusterOptions) *wazu
 	return m
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// freePort is a free TCP port on 127.0.0.1 (stacktest.FreePort).
+func freePort(t *testing.T) int { return stacktest.FreePort(t) }
 
 // control runs <home>/bin/wazuh-control and fails the test unless it exits 0.
 func (m *wazuhManager) control(args ...string) {

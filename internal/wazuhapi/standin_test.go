@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"github.com/socflow/socflow/internal/stacktest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,15 +50,8 @@ func startManager(t *testing.T) (*wazuhapi.Client, string) {
 	return c, home
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// freePort is a free TCP port on 127.0.0.1 (stacktest.FreePort).
+func freePort(t *testing.T) int { return stacktest.FreePort(t) }
 
 // nextSecond waits for the next whole second: the API refuses tokens issued in the
 // second a user's tokens were revoked.

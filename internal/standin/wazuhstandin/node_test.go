@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"github.com/socflow/socflow/internal/stacktest"
 	"io"
 	"net"
 	"net/http"
@@ -48,15 +49,8 @@ func newNode(t *testing.T, timings Timings, o NodeOptions) *testNode {
 		api: fmt.Sprintf("https://127.0.0.1:%d", o.APIPort)}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// freePort is a free TCP port on 127.0.0.1 (stacktest.FreePort).
+func freePort(t *testing.T) int { return stacktest.FreePort(t) }
 
 // control runs <home>/bin/wazuh-control with args and returns stdout, stderr and the exit code.
 func (n *testNode) control(args ...string) (string, string, int) {
