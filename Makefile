@@ -5,7 +5,7 @@ STACK := deploy/local/stack
 WITH_STACK := set -a; eval "$$($(STACK) env)"; set +a;
 GO_TEST_FLAGS ?= -race -count=1 -timeout 40m
 
-.PHONY: test demo stack-up stack-down stack-status lint vet workflowcheck unit bench bench-fleet record-histories
+.PHONY: test demo demo-wazuh stack-up stack-down stack-status lint vet workflowcheck unit bench bench-fleet record-histories
 
 ## test: bring the local stack up (installing what is missing), then lint and run every test against it
 test: stack-up lint
@@ -14,6 +14,10 @@ test: stack-up lint
 ## demo: the main job — stack up, worker up, deploy a local OpenCTI through it with live progress
 demo: stack-up
 	@$(WITH_STACK) deploy/local/demo
+
+## demo-wazuh: the same for Wazuh — a master and a worker, a configuration repository, rsyslog over TLS
+demo-wazuh: stack-up
+	@$(WITH_STACK) deploy/local/demo wazuh
 
 stack-up:
 	@$(STACK) up
