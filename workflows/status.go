@@ -210,10 +210,15 @@ func isScheduleToClose(err error) bool {
 // (type: …, scheduledEventID: …)") replaced by its reason, keeping the workflow's own
 // context ("cannot ensure the s3 bucket: …") around it.
 func operatorReason(err error) string {
-	msg := err.Error()
 	var act *temporal.ActivityError
 	if errors.As(err, &act) {
-		msg = strings.Replace(msg, act.Error(), ErrorReason(act), 1)
+		return strings.Replace(err.Error(), act.Error(), ErrorReason(act), 1)
 	}
-	return msg
+	// The workflow's own application errors: their message, without the SDK's
+	// "(type: …, retryable: …)", which says nothing an operator acts on.
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Error() == err.Error() {
+		return app.Message()
+	}
+	return err.Error()
 }
