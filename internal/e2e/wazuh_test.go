@@ -226,3 +226,23 @@ func TestReadmeWazuhCommands(t *testing.T) {
 		t.Errorf("tctl's status query is not readable plain JSON, done with the users in sync:\n%s", out)
 	}
 }
+
+// TestWazuhDeployAtRealTimings deploys one node with the stand-ins at the real
+// manager's and filebeat's timings (a reload takes about 9 s, the API opens after its
+// daemon): socflow's waits cope with the real slowness, not only the shortened one.
+func TestWazuhDeployAtRealTimings(t *testing.T) {
+	queue := inProcessWorker(t, temporalClient(t), t.TempDir())
+	inst := newWazuhInstance(t, wazuhOpts{real: true})
+	start := time.Now()
+	res, err := deployWazuh(t, queue, inst)
+	if err != nil {
+		t.Fatalf("deploy failed: %v", err)
+	}
+	if res.APIUsers != "fresh" || res.Version != "4.11.0" {
+		t.Errorf("API users %q, version %q", res.APIUsers, res.Version)
+	}
+	// Not a timing assertion: proof that the real start delay was in force.
+	if took := time.Since(start); took < 8*time.Second {
+		t.Errorf("deploy took %s: the stand-in did not run at its real timings", took)
+	}
+}
