@@ -66,6 +66,7 @@ var importantPaths = map[string][]importantPath{
 		{"TestHealthCheckHealsAWorkerAndEscalatesABrokenOne", 8}, // ok, degraded and healed, escalated
 		{"TestHealthCheckDependencyDownWaitsThenRecovers", 8},    // down, then ok
 		{"TestHealthCheckReportsAndRepairsDrift", 8},             // drift
+		{"TestWazuhHealthCheckFindsAWorkerWithAnotherKey", 10},   // a Wazuh instance: ok, a worker out of the cluster, ok again
 	},
 	workflows.DeployWazuhWorkflow: {
 		{"TestWazuhDeployMasterAndWorker", 10},               // master and worker, a redeploy that changes nothing, a factory reset repaired

@@ -749,7 +749,14 @@ const DefaultHealthEvery = time.Minute
 type HealthCheckInput struct {
 	// Instance is the instance's name.
 	Instance string `json:"instance"`
+	// Wazuh is set for a Wazuh instance (no instance workflow to ask yet): the spec as
+	// deployed and the references reading it needs; the check reads and reports.
+	Wazuh *activities.ReadWazuhHealthInput `json:"wazuh,omitempty"`
 }
+
+// WazuhHealthScheduleID is the ID of a Wazuh instance's health schedule, apart from an
+// OpenCTI instance's of the same name.
+func WazuhHealthScheduleID(instance string) string { return "health-wazuh-" + instance }
 
 // CheckHealthRequest is CheckHealthSignal's payload.
 type CheckHealthRequest struct {

@@ -81,6 +81,16 @@ func (d *wazuhDeploy) run(ctx workflow.Context) (DeployWazuhResult, error) {
 		}
 	}
 
+	if every := cmp.Or(d.in.HealthEvery, DefaultHealthEvery); every > 0 {
+		d.enter(ctx, PhaseSchedulingHealth)
+		s := WazuhHealthSchedule(inst.Name, workflow.GetInfo(ctx).TaskQueueName, every,
+			activities.ReadWazuhHealthInput{Instance: inst, Secrets: sec.Secrets, APIPassword: login.Password})
+		if err := d.step(ctx, quickOptions, a.EnsureInstanceSchedule, s, nil); err != nil {
+			return res, wrapReason("cannot create the health schedule", err)
+		}
+		res.HealthSchedule = s.ID
+	}
+
 	res.Timings, res.Warnings = d.status.Timings, d.warnings()
 	d.enterStatus(ctx, PhaseDone, Status{Kind: StatusActive, Message: fmt.Sprintf("Wazuh %s: %d node(s) up, API users %s", res.Version, len(inst.Nodes), res.APIUsers)})
 	res.Timings = d.status.Timings
@@ -167,6 +177,15 @@ func wazuhRestarts(inst wazuh.Instance, k int, fromPlan, changedComponents []str
 		}
 	}
 	return out
+}
+
+// WazuhHealthSchedule is the schedule of a Wazuh instance's health checks: HealthCheck
+// with the deployed spec every interval on queue, overlap SKIP; each deploy updates it
+// to the spec it deployed.
+func WazuhHealthSchedule(instance, queue string, every time.Duration, read activities.ReadWazuhHealthInput) activities.Schedule {
+	return activities.Schedule{ID: WazuhHealthScheduleID(instance), Every: every, Workflow: HealthCheckWorkflow, WorkflowID: WazuhHealthScheduleID(instance),
+		Arg: HealthCheckInput{Instance: instance, Wazuh: &read}, TaskQueue: queue, Note: "health checks of Wazuh instance " + instance + " (socflow)",
+		SearchAttributes: map[string]string{SearchAttrInstance.GetName(): instance, SearchAttrApp.GetName(): AppWazuh}}
 }
 
 // wazuhAPIUsers are the API users socflow keeps on the master: the charm's three.

@@ -41,6 +41,7 @@ func wazuhMocks(env *testsuite.TestWorkflowEnvironment, joined []string, version
 	on(a.ReadWazuhAPICert).Return(activities.ReadWazuhAPICertResult{PEM: "cert"}, nil)
 	on(a.ReconcileWazuhAPIUsers).Return(activities.ReconcileWazuhAPIUsersResult{State: activities.WazuhUsersFresh}, nil)
 	on(a.ReadWazuhManagerInfo).Return(activities.ReadWazuhManagerInfoResult{Version: version}, nil)
+	on(a.EnsureInstanceSchedule).Return(activities.EnsureScheduleResult{Created: true}, nil)
 	if joined == nil {
 		joined = []string{"soc-0", "soc-1"}
 	}
@@ -85,7 +86,7 @@ func TestDeployWazuhMasterFirstThenUsersThenCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.APIUsers != activities.WazuhUsersFresh || len(res.Joined) != 1 || res.Joined[0] != "soc-1" || st.Status.Kind != StatusActive {
+	if res.APIUsers != activities.WazuhUsersFresh || len(res.Joined) != 1 || res.Joined[0] != "soc-1" || st.Status.Kind != StatusActive || res.HealthSchedule != "health-wazuh-soc" {
 		t.Errorf("result %+v, status %+v", res, st.Status)
 	}
 	var phases []Phase
@@ -95,7 +96,7 @@ func TestDeployWazuhMasterFirstThenUsersThenCluster(t *testing.T) {
 	want := []Phase{PhaseValidating, PhaseEnsuringSecrets, PhaseWaitingDeps,
 		PhaseConfiguringNode, PhaseStartingManager, PhaseStartingShippers,
 		PhaseConfiguringNode, PhaseStartingManager, PhaseStartingShippers,
-		PhaseAPIUsers, PhaseWaitingCluster}
+		PhaseAPIUsers, PhaseWaitingCluster, PhaseSchedulingHealth}
 	if strings.Join(phaseStrings(phases), " ") != strings.Join(phaseStrings(want), " ") {
 		t.Errorf("phases %v, want %v", phases, want)
 	}

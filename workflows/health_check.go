@@ -27,6 +27,9 @@ func HealthCheck(ctx workflow.Context, in HealthCheckInput) (HealthReport, error
 		return HealthReport{}, temporal.NewNonRetryableApplicationError(
 			"instance: is required (fix: start with {\"instance\": \"<name>\"})", "InvalidInput", nil)
 	}
+	if in.Wazuh != nil {
+		return wazuhHealthCheck(ctx, in)
+	}
 	rep := HealthReport{Instance: in.Instance, Health: HealthUnknown, Note: "asking " + InstanceWorkflowID(in.Instance)}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (HealthReport, error) { return rep, nil }); err != nil {
 		return rep, fmt.Errorf("cannot register the status query: %w", err)

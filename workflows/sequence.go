@@ -84,6 +84,7 @@ var phaseDoing = map[Phase]string{
 	PhaseStartingShippers:  "starting filebeat and rsyslog",
 	PhaseAPIUsers:          "reconciling the Wazuh API users",
 	PhaseWaitingCluster:    "waiting for the workers to join the master",
+	PhaseSchedulingHealth:  "scheduling the health checks",
 }
 
 // enterStatus closes the current phase and opens p with status s, and publishes both

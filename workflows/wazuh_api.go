@@ -35,6 +35,8 @@ const (
 	PhaseAPIUsers Phase = "reconciling-api-users"
 	// PhaseWaitingCluster waits for every worker to join the master.
 	PhaseWaitingCluster Phase = "waiting-cluster"
+	// PhaseSchedulingHealth creates or updates the instance's health schedule.
+	PhaseSchedulingHealth Phase = "scheduling-health"
 )
 
 // DeployWazuhInput is the input of DeployWazuh.
@@ -44,6 +46,9 @@ type DeployWazuhInput struct {
 	// ClusterJoinLimit bounds the wait for the workers to join the master (default
 	// ClusterJoinLimit).
 	ClusterJoinLimit time.Duration `json:"clusterJoinLimit,omitempty"`
+	// HealthEvery is the interval of the health schedule the deploy creates or updates
+	// (0: DefaultHealthEvery; negative: none).
+	HealthEvery time.Duration `json:"healthEvery,omitempty"`
 }
 
 // DeployWazuhResult is what a finished Wazuh deploy reports (references, never secrets).
@@ -60,6 +65,8 @@ type DeployWazuhResult struct {
 	ConfigCommit string `json:"configCommit,omitempty"`
 	// APIUsers says in what state the API users were found (fresh, factory-reset, in-sync).
 	APIUsers string `json:"apiUsers,omitempty"`
+	// HealthSchedule is the ID of the health schedule the deploy created or updated.
+	HealthSchedule string `json:"healthSchedule,omitempty"`
 	// Timings are the phases with their start and end.
 	Timings []PhaseTiming `json:"timings"`
 	// Warnings collect accepted oddities.

@@ -8,13 +8,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	tclient "go.temporal.io/sdk/client"
 
+	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/secrets"
 	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/internal/standin/wazuhstandin"
@@ -81,12 +85,25 @@ func newWazuhInstance(t *testing.T, o wazuhOpts) wazuh.Instance {
 	return inst
 }
 
-// startWazuhDeploy starts DeployWazuh the way `starter wazuh deploy` does.
+// startWazuhDeploy starts DeployWazuh the way `starter wazuh deploy` does, without a
+// health schedule (every test's would run for ever after it).
 func startWazuhDeploy(t *testing.T, c tclient.Client, queue string, inst wazuh.Instance) tclient.WorkflowRun {
 	t.Helper()
+	return startWazuhDeployEvery(t, c, queue, inst, -1)
+}
+
+// startWazuhDeployEvery is startWazuhDeploy with a health schedule every interval,
+// deleted when the test ends.
+func startWazuhDeployEvery(t *testing.T, c tclient.Client, queue string, inst wazuh.Instance, every time.Duration) tclient.WorkflowRun {
+	t.Helper()
+	if every > 0 {
+		t.Cleanup(func() {
+			_ = activities.DeleteSchedule(context.Background(), c, workflows.WazuhHealthScheduleID(inst.Name))
+		})
+	}
 	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{
 		ID: workflows.WazuhDeployWorkflowID(inst.Name), TaskQueue: queue,
-	}, workflows.DeployWazuhWorkflow, workflows.DeployWazuhInput{Instance: inst})
+	}, workflows.DeployWazuhWorkflow, workflows.DeployWazuhInput{Instance: inst, HealthEvery: every})
 	if err != nil {
 		t.Fatalf("cannot start the wazuh deploy: %v", err)
 	}
@@ -112,8 +129,11 @@ func TestWazuhDeployMasterAndWorker(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var res workflows.DeployWazuhResult
-	if err := startWazuhDeploy(t, c, queue, inst).Get(ctx, &res); err != nil {
+	if err := startWazuhDeployEvery(t, c, queue, inst, time.Hour).Get(ctx, &res); err != nil {
 		t.Fatalf("deploy failed: %v", err)
+	}
+	if res.HealthSchedule != workflows.WazuhHealthScheduleID(inst.Name) {
+		t.Errorf("health schedule %q", res.HealthSchedule)
 	}
 	if len(res.GeneratedSecrets) != 2 {
 		t.Errorf("generated %v, want the agent password and the cluster key", res.GeneratedSecrets)
@@ -208,12 +228,19 @@ func TestReadmeWazuhCommands(t *testing.T) {
 		"http://127.0.0.1:8089", "http://"+os.Getenv("SOCFLOW_CODEC_ADDR"),
 	)
 	_, must := readmeRunner(t, dir, local, cmds, "SOCFLOW_TASK_QUEUE="+queue)
+	c := temporalClient(t)
+	t.Cleanup(func() {
+		_ = activities.DeleteSchedule(context.Background(), c, workflows.WazuhHealthScheduleID(inst.Name))
+	})
 
 	if out := must(0); !strings.Contains(out, "phase: reconciling-api-users") || !strings.Contains(out, "wazuh "+inst.Name+" deployed") {
 		t.Errorf("starter wazuh deploy did not show its progress and outcome:\n%s", out)
 	}
 	if out := must(1); !strings.Contains(out, "done") || !strings.Contains(out, "active") {
 		t.Errorf("starter wazuh status does not show the deploy done and active:\n%s", out)
+	}
+	if _, err := c.ScheduleClient().GetHandle(context.Background(), workflows.WazuhHealthScheduleID(inst.Name)).Describe(context.Background()); err != nil {
+		t.Errorf("the deploy created no health schedule: %v", err)
 	}
 	must(2)
 	if out := must(3); !strings.Contains(strings.ToLower(out), "completed") {
@@ -244,5 +271,76 @@ func TestWazuhDeployAtRealTimings(t *testing.T) {
 	// Not a timing assertion: proof that the real start delay was in force.
 	if took := time.Since(start); took < 8*time.Second {
 		t.Errorf("deploy took %s: the stand-in did not run at its real timings", took)
+	}
+}
+
+// wazuhHealth runs one HealthCheck of a deployed Wazuh instance, as its schedule would.
+func wazuhHealth(t *testing.T, c tclient.Client, queue string, inst wazuh.Instance, sec wazuh.InstanceSecrets) workflows.HealthReport {
+	t.Helper()
+	in := workflows.HealthCheckInput{Instance: inst.Name, Wazuh: &activities.ReadWazuhHealthInput{Instance: inst, Secrets: sec,
+		APIPassword: secrets.Ref(inst.Name, activities.WazuhAPIPasswordKey("wazuh"))}}
+	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{
+		ID: workflows.WazuhHealthScheduleID(inst.Name) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), TaskQueue: queue,
+	}, workflows.HealthCheckWorkflow, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordHistory(t, c, run)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var rep workflows.HealthReport
+	if err := run.Get(ctx, &rep); err != nil {
+		t.Fatalf("health check failed: %v", err)
+	}
+	return rep
+}
+
+// TestWazuhHealthCheckFindsAWorkerWithAnotherKey: a health check of a deployed cluster
+// is ok; a worker whose cluster key was changed by hand is reported out of the cluster
+// with the master's reason (it cannot decrypt the worker's messages) and the drift; a
+// deploy fixes it and the next check is ok again.
+func TestWazuhHealthCheckFindsAWorkerWithAnotherKey(t *testing.T) {
+	c := temporalClient(t)
+	queue := inProcessWorker(t, c, t.TempDir())
+	inst := newWazuhInstance(t, wazuhOpts{workers: 1})
+	res, err := deployWazuh(t, queue, inst)
+	if err != nil {
+		t.Fatalf("deploy failed: %v", err)
+	}
+	if rep := wazuhHealth(t, c, queue, inst, res.Secrets); rep.Health != workflows.HealthOK {
+		t.Fatalf("health of a fresh deploy: %s (%+v, drift %v)", rep.Health, rep.Components, rep.Drift)
+	}
+
+	conf := inst.Nodes[1].Path("/var/ossec/etc/ossec.conf")
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := regexp.MustCompile(`<key>[0-9a-f]{32}</key>`)
+	if err := os.WriteFile(conf, key.ReplaceAll(b, []byte("<key>ffffffffffffffffffffffffffffffff</key>")), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	ctl := exec.Command(inst.Nodes[1].Path("/var/ossec/bin/wazuh-control"), "restart")
+	if out, err := ctl.CombinedOutput(); err != nil {
+		t.Fatalf("wazuh-control restart: %v\n%s", err, out)
+	}
+	var rep workflows.HealthReport
+	waitFor(t, 30*time.Second, "the worker reported out of the cluster", func() bool {
+		rep = wazuhHealth(t, c, queue, inst, res.Secrets)
+		return component(rep, inst.Nodes[1].Name+"/cluster").Health == workflows.HealthDegraded
+	})
+	cl := component(rep, inst.Nodes[1].Name+"/cluster")
+	if !strings.Contains(cl.Reason, "not joined") || !strings.Contains(cl.Reason, "Could not decrypt") {
+		t.Errorf("the cluster component does not name the key mismatch: %q", cl.Reason)
+	}
+	if p := component(rep, "plan"); p.Health != workflows.HealthDegraded || !strings.Contains(p.Reason, "ossec.conf") {
+		t.Errorf("the hand edit is not reported as drift: %+v", p)
+	}
+
+	if _, err := deployWazuh(t, queue, inst); err != nil {
+		t.Fatalf("the fixing deploy failed: %v", err)
+	}
+	if rep := wazuhHealth(t, c, queue, inst, res.Secrets); rep.Health != workflows.HealthOK {
+		t.Errorf("health after the fix: %s (%+v)", rep.Health, rep.Components)
 	}
 }
