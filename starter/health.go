@@ -145,8 +145,15 @@ func healthList(ctx context.Context, c client.Client, out io.Writer, asJSON bool
 // healthCheck runs HealthCheck for one instance now and prints its report.
 func healthCheck(ctx context.Context, c client.Client, out io.Writer, name string, asJSON bool) error {
 	id := fmt.Sprintf("%s-starter-%d", workflows.HealthScheduleID(name), time.Now().UnixNano())
+	return runHealthCheck(ctx, c, out, id, workflows.HealthCheckInput{Instance: name}, asJSON)
+}
+
+// runHealthCheck runs one HealthCheck under id and prints its report (JSON with
+// asJSON); it fails unless the instance is ok, so scripts can act on the exit code.
+func runHealthCheck(ctx context.Context, c client.Client, out io.Writer, id string, in workflows.HealthCheckInput, asJSON bool) error {
+	name := in.Instance
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workerapp.TaskQueueFromEnv(),
-		WorkflowExecutionTimeout: 10 * time.Minute}, workflows.HealthCheckWorkflow, workflows.HealthCheckInput{Instance: name})
+		WorkflowExecutionTimeout: 10 * time.Minute}, workflows.HealthCheckWorkflow, in)
 	if err != nil {
 		return fmt.Errorf("cannot start the health check: %w", err)
 	}

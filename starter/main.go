@@ -44,6 +44,7 @@ const usage = `usage:
   starter wazuh deploy -f wazuh.yaml [-detach]   deploy a Wazuh server cluster (workflow wazuh-deploy-NAME), print progress
   starter wazuh input -f wazuh.yaml           DeployWazuh's input JSON for tctl / temporal
   starter wazuh status NAME                   the Wazuh deploy's phase, status and last reason; exit 1 when blocked
+  starter wazuh health -f wazuh.yaml [--json] run one HealthCheck of the deployed instance; exit 1 unless ok
   starter replay-check [-task-queue Q] [-query CLAUSE]
                                               before a rollout: replay every running workflow on
                                               the queue against this build; exit 1 if any would break

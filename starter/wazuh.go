@@ -15,6 +15,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/secrets"
 	"github.com/socflow/socflow/internal/wazuh"
 	"github.com/socflow/socflow/internal/workerapp"
 	"github.com/socflow/socflow/workflows"
@@ -23,7 +25,7 @@ import (
 // cmdWazuh runs the Wazuh app's commands: deploy, input and status.
 func cmdWazuh(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: starter wazuh deploy|input -f wazuh.yaml, or starter wazuh status NAME")
+		return errors.New("usage: starter wazuh deploy|input|health -f wazuh.yaml, or starter wazuh status NAME")
 	}
 	switch args[0] {
 	case "deploy":
@@ -36,13 +38,42 @@ func cmdWazuh(ctx context.Context, args []string, out io.Writer) error {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(workflows.DeployWazuhInput{Instance: inst})
+	case "health":
+		var asJSON *bool
+		inst, err := wazuhSpecCommand("wazuh health", args[1:], func(fs *flag.FlagSet) {
+			asJSON = fs.Bool("json", false, "print the report as JSON")
+		})
+		if err != nil {
+			return err
+		}
+		c, err := workerapp.Dial(ctx, nil, nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		id := fmt.Sprintf("%s-starter-%d", workflows.WazuhHealthScheduleID(inst.Name), time.Now().UnixNano())
+		return runHealthCheck(ctx, c, out, id, workflows.HealthCheckInput{Instance: inst.Name, Wazuh: wazuhHealthRead(inst)}, *asJSON)
 	case "status":
 		if len(args) != 2 {
 			return errors.New("usage: starter wazuh status NAME")
 		}
 		return cmdWazuhStatus(ctx, args[1], out)
 	}
-	return fmt.Errorf("unknown wazuh command %q: use deploy, input or status", args[0])
+	return fmt.Errorf("unknown wazuh command %q: use deploy, input, health or status", args[0])
+}
+
+// wazuhHealthRead is what a health check of the deployed spec reads with: the secrets
+// the spec gives, and where socflow's store keeps the ones it generated and the API
+// password (the references a deploy of this spec used).
+func wazuhHealthRead(inst wazuh.Instance) *activities.ReadWazuhHealthInput {
+	sec := wazuh.SecretTable.Given(&inst)
+	for _, it := range wazuh.SecretTable {
+		if it.Generate != nil && it.Generated(&sec).IsZero() {
+			*it.Generated(&sec) = secrets.Ref(inst.Name, it.Generate.Key)
+		}
+	}
+	return &activities.ReadWazuhHealthInput{Instance: inst, Secrets: sec,
+		APIPassword: secrets.Ref(inst.Name, activities.WazuhAPIPasswordKey("wazuh"))}
 }
 
 // wazuhSpecCommand parses -f (and flags' own) and loads the Wazuh spec it names: a bad

@@ -252,6 +252,24 @@ func TestReadmeWazuhCommands(t *testing.T) {
 	if out := must(5); strings.Contains(out, "encoding") || !strings.Contains(out, `"done"`) || !strings.Contains(out, "API users in-sync") {
 		t.Errorf("tctl's status query is not readable plain JSON, done with the users in sync:\n%s", out)
 	}
+
+	health := readmeBlock(t, "### Wazuh health checks", "starter health", "temporal trigger", "tctl trigger", "list")
+	sched := workflows.WazuhHealthScheduleID(inst.Name)
+	hlocal := strings.NewReplacer("127.0.0.1:7233", st.TemporalAddress, "health-wazuh-soc", sched, "'soc'", "'"+inst.Name+"'")
+	_, hmust := readmeRunner(t, dir, hlocal, health, "SOCFLOW_TASK_QUEUE="+queue)
+	if out := hmust(0); !strings.Contains(out, inst.Name+": ok") || !strings.Contains(out, inst.Nodes[0].Name+"/manager") {
+		t.Errorf("starter wazuh health:\n%s", out)
+	}
+	before := countRuns(t, c, inst.Name)
+	hmust(1)
+	waitFor(t, time.Minute, "temporal's triggered HealthCheck", func() bool { return countRuns(t, c, inst.Name) > before })
+	before = countRuns(t, c, inst.Name)
+	hmust(2)
+	waitFor(t, time.Minute, "tctl's triggered HealthCheck", func() bool { return countRuns(t, c, inst.Name) > before })
+	waitFor(t, 30*time.Second, "an ok check listed", func() bool {
+		out := hmust(3)
+		return strings.Contains(out, workflows.HealthCheckWorkflow)
+	})
 }
 
 // TestWazuhDeployAtRealTimings deploys one node with the stand-ins at the real
