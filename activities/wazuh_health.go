@@ -2,10 +2,8 @@ package activities
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -80,7 +78,7 @@ func (a *Activities) ReadWazuhHealth(ctx context.Context, in ReadWazuhHealthInpu
 			infos, err = ep.services(ctx, []string{wazuh.FilebeatService, wazuh.RsyslogService})
 		}
 		timed(n.Name+"/manager", k > 0, func() string {
-			addr := net.JoinHostPort(n.Address, strconv.Itoa(n.APIPort))
+			addr := n.APIAddr()
 			c, err := net.DialTimeout("tcp", addr, DefaultCallTimeout)
 			if err != nil {
 				return "the API at " + addr + " does not answer: " + err.Error()
@@ -88,11 +86,7 @@ func (a *Activities) ReadWazuhHealth(ctx context.Context, in ReadWazuhHealthInpu
 			c.Close()
 			return ""
 		})
-		shippers := []string{wazuh.FilebeatService}
-		if inst.Wazuh.Syslog != nil {
-			shippers = append(shippers, wazuh.RsyslogService)
-		}
-		for _, s := range shippers {
+		for _, s := range inst.Shippers() {
 			timed(n.Name+"/"+s, true, func() string {
 				if err != nil {
 					return err.Error()
@@ -133,7 +127,7 @@ func (a *Activities) readWazuhCluster(ctx context.Context, in ReadWazuhHealthInp
 	var readErr string
 	cert, err := a.ReadWazuhAPICert(ctx, ReadWazuhNodeInput{Instance: inst, Node: 0})
 	if err == nil {
-		login := WazuhAPILogin{URL: fmt.Sprintf("https://%s:%d", master.Address, master.APIPort), APICert: cert.PEM, User: "wazuh", Password: in.APIPassword}
+		login := WazuhAPILogin{URL: master.APIURL(), APICert: cert.PEM, User: "wazuh", Password: in.APIPassword}
 		err = a.withWazuhAPI(ctx, login, func(api *wazuhapi.Client, token string) error {
 			nodes, err := api.ClusterNodes(ctx, token)
 			for _, n := range nodes {

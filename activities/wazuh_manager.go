@@ -7,7 +7,6 @@ import (
 	"net"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -76,15 +75,11 @@ type ApplyWazuhPlanResult struct {
 // line; the manager then keeps running what it runs.
 func (a *Activities) ApplyWazuhPlan(ctx context.Context, in ApplyWazuhPlanInput) (ApplyWazuhPlanResult, error) {
 	var res ApplyWazuhPlanResult
-	if in.Node < 0 || in.Node >= len(in.Instance.Nodes) {
-		return res, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot apply node %d of a %d-node instance", in.Node, len(in.Instance.Nodes)))
-	}
-	node, w := in.Instance.Nodes[in.Node], in.Instance.Wazuh
-	ep, err := a.pebble(node.Pebble)
+	node, ep, err := a.wazuhNode(ReadWazuhNodeInput{Instance: in.Instance, Node: in.Node})
 	if err != nil {
-		return res, classify(err)
+		return res, err
 	}
-	inst := in.Instance
+	inst, w := in.Instance, in.Instance.Wazuh
 	values, err := wazuh.SecretTable.Resolve(&inst, &in.Secrets, a.resolve)
 	if err != nil {
 		return res, classify(err)
@@ -153,30 +148,21 @@ func (a *Activities) ApplyWazuhPlan(ctx context.Context, in ApplyWazuhPlanInput)
 // wazuhRestarts are the services an apply's changes reach: a service whose
 // definition changed, or one reading a file that changed (by the file's directory).
 func wazuhRestarts(n wazuh.Node, w wazuh.Settings, res ApplyWazuhPlanResult) []string {
-	need := map[string]bool{}
-	for _, s := range res.Added {
-		need[s] = true
-	}
+	need := slices.Clone(res.Added)
 	for _, c := range res.Changed {
-		need[c.Service] = true
+		need = append(need, c.Service)
 	}
 	for _, f := range res.Files {
 		switch {
 		case strings.HasPrefix(f, n.Path(w.Home)+"/"):
-			need[wazuh.ManagerService] = true
+			need = append(need, wazuh.ManagerService)
 		case strings.HasPrefix(f, n.Path(w.FilebeatDir)+"/"):
-			need[wazuh.FilebeatService] = true
+			need = append(need, wazuh.FilebeatService)
 		case strings.HasPrefix(f, n.Path(w.RsyslogDir)+"/"):
-			need[wazuh.RsyslogService] = true
+			need = append(need, wazuh.RsyslogService)
 		}
 	}
-	var out []string
-	for _, s := range wazuh.StartOrder {
-		if need[s] {
-			out = append(out, s)
-		}
-	}
-	return out
+	return wazuh.StartOrdered(need...)
 }
 
 // wazuhOwner is the instance a service of a container's plan belongs to.
@@ -211,14 +197,11 @@ const goodConfSuffix = ".socflow-good"
 // becomes the last good copy.
 func (a *Activities) ReloadWazuhManager(ctx context.Context, in ReloadWazuhManagerInput) (ReloadWazuhManagerResult, error) {
 	var res ReloadWazuhManagerResult
-	if in.Node < 0 || in.Node >= len(in.Instance.Nodes) {
-		return res, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot reload node %d of a %d-node instance", in.Node, len(in.Instance.Nodes)))
-	}
-	node, w := in.Instance.Nodes[in.Node], in.Instance.Wazuh
-	ep, err := a.pebble(node.Pebble)
+	node, ep, err := a.wazuhNode(ReadWazuhNodeInput{Instance: in.Instance, Node: in.Node})
 	if err != nil {
-		return res, classify(err)
+		return res, err
 	}
+	w := in.Instance.Wazuh
 	svc := []string{wazuh.ManagerService}
 	if err := ep.waitNotActive(ctx, wazuh.ManagerService, wazuhReloadWindow); err != nil {
 		return res, err
@@ -247,13 +230,14 @@ func (a *Activities) ReloadWazuhManager(ctx context.Context, in ReloadWazuhManag
 	res.Output = ep.logsSince(ctx, svc, since)
 	conf := node.Path(path.Join(w.Home, wazuh.OssecConf))
 	if info := infos[wazuh.ManagerService]; info == nil || info.Current == client.StatusError {
+		refused := strings.TrimSpace(res.Output)
+		if lines := errorLines(res.Output); len(lines) > 0 {
+			refused = strings.Join(lines, " | ")
+		}
 		return res, permanent(ErrTypeBadConfig, fmt.Errorf("the wazuh manager on node %s refused its configuration: %s (the daemons keep running the last good configuration%s); fix the file and reconcile again",
-			node.Name, managerErrors(res.Output), ep.restoreGoodConf(ctx, conf)))
+			node.Name, refused, ep.restoreGoodConf(ctx, conf)))
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(node.APIPort))
-	if node.Address != "" {
-		addr = net.JoinHostPort(node.Address, strconv.Itoa(node.APIPort))
-	}
+	addr := node.APIAddr()
 	if err := waitTCP(ctx, addr, wazuhReloadWindow); err != nil {
 		return res, fmt.Errorf("wazuh-control reload ended but the API at %s does not answer: %w; output: %s", addr, err, res.Output)
 	}
@@ -279,42 +263,28 @@ func (ep pebbleEndpoint) restoreGoodConf(ctx context.Context, conf string) strin
 	return "; socflow put the last good ossec.conf back"
 }
 
-// managerErrors keeps the ERROR and CRITICAL lines of the manager's output, which say
-// what it refused; the whole output when it printed none.
-func managerErrors(out string) string {
+// errorLines are the ERROR and CRITICAL lines of the manager's output or logs, which
+// say what it refused or why a node is out of the cluster.
+func errorLines(text string) []string {
 	var keep []string
-	for _, l := range strings.Split(out, "\n") {
+	for _, l := range strings.Split(text, "\n") {
 		if strings.Contains(l, "ERROR") || strings.Contains(l, "CRITICAL") {
 			keep = append(keep, strings.TrimSpace(l))
 		}
 	}
-	if len(keep) == 0 {
-		return strings.TrimSpace(out)
-	}
-	return strings.Join(keep, " | ")
+	return keep
 }
 
 // waitNotActive waits until a one-shot service has ended (or never ran).
 func (ep pebbleEndpoint) waitNotActive(ctx context.Context, name string, window time.Duration) error {
-	deadline := time.Now().Add(window)
-	for {
+	return waitUntil(ctx, name+" running", window, func() (bool, error) {
 		infos, err := ep.services(ctx, []string{name})
 		if err != nil {
-			return classify(err)
+			return false, classify(err)
 		}
-		if info := infos[name]; info == nil || info.Current != client.StatusActive {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s still running after %s", name, window)
-		}
-		activity.RecordHeartbeat(ctx, name+" running")
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
-	}
+		info := infos[name]
+		return info == nil || info.Current != client.StatusActive, nil
+	}, fmt.Errorf("%s still running after %s", name, window))
 }
 
 // logsSince is the services' output since t, one line per entry.
@@ -332,19 +302,37 @@ func (ep pebbleEndpoint) logsSince(ctx context.Context, services []string, t tim
 	return strings.Join(lines, "\n")
 }
 
-// waitTCP waits until addr accepts a connection.
+// waitTCP waits until addr accepts a connection; past window it returns the last
+// dial error.
 func waitTCP(ctx context.Context, addr string, window time.Duration) error {
-	deadline := time.Now().Add(window)
-	for {
+	var last error
+	err := waitUntil(ctx, "waiting for "+addr, window, func() (bool, error) {
 		d := net.Dialer{Timeout: 2 * time.Second}
 		c, err := d.DialContext(ctx, "tcp", addr)
-		if err == nil {
-			return c.Close()
+		if last = err; err != nil {
+			return false, nil
 		}
-		if time.Now().After(deadline) {
+		return true, c.Close()
+	}, nil)
+	if err == nil && last != nil {
+		return last
+	}
+	return err
+}
+
+// waitUntil polls done twice a second, heartbeating beat between tries, until it
+// reports true or an error; past window it returns timedOut (nil: no error).
+func waitUntil(ctx context.Context, beat string, window time.Duration, done func() (bool, error), timedOut error) error {
+	deadline := time.Now().Add(window)
+	for {
+		ok, err := done()
+		if ok || err != nil {
 			return err
 		}
-		activity.RecordHeartbeat(ctx, "waiting for "+addr)
+		if time.Now().After(deadline) {
+			return timedOut
+		}
+		activity.RecordHeartbeat(ctx, beat)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -384,7 +372,7 @@ func (a *Activities) ReadWazuhAPICert(ctx context.Context, in ReadWazuhNodeInput
 
 // ReadWazuhClusterLogResult holds a node's latest cluster errors.
 type ReadWazuhClusterLogResult struct {
-	// Errors are the last ERROR lines of logs/cluster.log, oldest first.
+	// Errors are the last ERROR (and CRITICAL) lines of logs/cluster.log, oldest first.
 	Errors []string `json:"errors,omitempty"`
 }
 
@@ -404,14 +392,8 @@ func (a *Activities) ReadWazuhClusterLog(ctx context.Context, in ReadWazuhNodeIn
 	if err != nil {
 		return ReadWazuhClusterLogResult{}, nil // no log yet: nothing to say
 	}
-	var res ReadWazuhClusterLogResult
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.Contains(l, "ERROR") {
-			res.Errors = append(res.Errors, strings.TrimSpace(l))
-		}
-	}
-	res.Errors = res.Errors[max(0, len(res.Errors)-wazuhClusterErrors):]
-	return res, nil
+	lines := errorLines(string(b))
+	return ReadWazuhClusterLogResult{Errors: lines[max(0, len(lines)-wazuhClusterErrors):]}, nil
 }
 
 // wazuhNode opens node in.Node's Pebble endpoint.

@@ -134,10 +134,7 @@ func (d *wazuhDeploy) bringUpNode(ctx workflow.Context, inst wazuh.Instance, k i
 	}
 
 	d.enterNode(ctx, PhaseStartingShippers, node)
-	shippers := []string{wazuh.FilebeatService}
-	if inst.Wazuh.Syslog != nil {
-		shippers = append(shippers, wazuh.RsyslogService)
-	}
+	shippers := inst.Shippers()
 	var restart []string
 	for _, s := range restarts {
 		if s != wazuh.ManagerService && slices.Contains(shippers, s) {
@@ -161,22 +158,13 @@ func (d *wazuhDeploy) bringUpNode(ctx workflow.Context, inst wazuh.Instance, k i
 // wazuhRestarts are the services node k must (re)start, in start order: those the
 // plan's apply names and those reading a repository component that changed.
 func wazuhRestarts(inst wazuh.Instance, k int, fromPlan, changedComponents []string) []string {
-	need := map[string]bool{}
-	for _, s := range fromPlan {
-		need[s] = true
-	}
+	need := slices.Clone(fromPlan)
 	for _, c := range wazuh.RepoComponents(inst, k) {
 		if slices.Contains(changedComponents, c.Name) {
-			need[c.Service] = true
+			need = append(need, c.Service)
 		}
 	}
-	var out []string
-	for _, s := range wazuh.StartOrder {
-		if need[s] {
-			out = append(out, s)
-		}
-	}
-	return out
+	return wazuh.StartOrdered(need...)
 }
 
 // WazuhHealthSchedule is the schedule of a Wazuh instance's health checks: HealthCheck
@@ -205,7 +193,7 @@ func (d *wazuhDeploy) reconcileAPIUsers(ctx workflow.Context, inst wazuh.Instanc
 	if err := d.step(ctx, pebbleOptions, a.ReadWazuhAPICert, activities.ReadWazuhNodeInput{Instance: inst, Node: 0}, &cert); err != nil {
 		return activities.WazuhAPILogin{}, wrapReason("cannot read the master's API certificate", err)
 	}
-	url := fmt.Sprintf("https://%s:%d", master.Address, master.APIPort)
+	url := master.APIURL()
 	var users activities.ReconcileWazuhAPIUsersResult
 	err := d.step(ctx, apiOptions, a.ReconcileWazuhAPIUsers, activities.ReconcileWazuhAPIUsersInput{
 		Instance: inst.Name, URL: url, APICert: cert.PEM, Users: wazuhAPIUsers,

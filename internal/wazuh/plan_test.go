@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -294,5 +295,25 @@ func TestRootPrefixesEveryPath(t *testing.T) {
 	doc := ossecOf(t, p)
 	if got := text(doc, "//indexer/ssl/certificate_authorities/ca"); got != "/srv/node1/etc/filebeat/certs/root-ca.pem" {
 		t.Errorf("ossec.conf's indexer CA = %q", got)
+	}
+}
+
+// TestStartOrderedAndShippers: merged restarts come out once each, manager first;
+// rsyslog is a shipper only with a TLS listener.
+func TestStartOrderedAndShippers(t *testing.T) {
+	got := StartOrdered(RsyslogService, FilebeatService, "worker-0", ManagerService, RsyslogService)
+	if want := []string{ManagerService, FilebeatService, RsyslogService}; !slices.Equal(got, want) {
+		t.Errorf("StartOrdered = %v, want %v", got, want)
+	}
+	in := loadFull(t)
+	if got := in.Shippers(); !slices.Equal(got, []string{FilebeatService, RsyslogService}) {
+		t.Errorf("shippers with syslog = %v", got)
+	}
+	in.Wazuh.Syslog = nil
+	if got := in.Shippers(); !slices.Equal(got, []string{FilebeatService}) {
+		t.Errorf("shippers without syslog = %v", got)
+	}
+	if got := in.Nodes[0].APIURL(); got != "https://10.0.0.10:55000" {
+		t.Errorf("APIURL = %q", got)
 	}
 }

@@ -3,6 +3,7 @@ package wazuh
 import (
 	"fmt"
 	"regexp"
+	"slices"
 
 	"github.com/socflow/socflow/internal/secrets"
 	"github.com/socflow/socflow/internal/spec"
@@ -58,6 +59,27 @@ const (
 // StartOrder is the order a node's services start in: the manager writes the alerts
 // filebeat ships; rsyslog is independent of both.
 var StartOrder = []string{ManagerService, FilebeatService, RsyslogService}
+
+// StartOrdered is the node services among names, each once, in StartOrder: what an
+// apply and a repository sync each say must restart, merged into one restart.
+func StartOrdered(names ...string) []string {
+	var out []string
+	for _, s := range StartOrder {
+		if slices.Contains(names, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Shippers are the long-running services beside the manager that node plans hold:
+// filebeat, and rsyslog when the spec gives it a TLS listener.
+func (i Instance) Shippers() []string {
+	if i.Wazuh.Syslog != nil {
+		return []string{FilebeatService, RsyslogService}
+	}
+	return []string{FilebeatService}
+}
 
 var clusterKeyRE = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
 

@@ -6,6 +6,7 @@
 package wazuh
 
 import (
+	"net"
 	"path"
 	"slices"
 	"strconv"
@@ -121,6 +122,12 @@ type Node struct {
 	// local stack, so that each node's /var/ossec is <root>/var/ossec.
 	Root string `json:"root,omitempty"`
 }
+
+// APIAddr is host:port of the node's Wazuh API.
+func (n Node) APIAddr() string { return net.JoinHostPort(n.Address, strconv.Itoa(n.APIPort)) }
+
+// APIURL is the base URL of the node's Wazuh API (HTTPS, its own certificate).
+func (n Node) APIURL() string { return "https://" + n.APIAddr() }
 
 // Path is p (an absolute path inside the container) as the node's Pebble sees it.
 func (n Node) Path(p string) string {
