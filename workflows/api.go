@@ -536,8 +536,8 @@ type ChangeOutcome struct {
 
 // InstanceState is all OpenCTIInstance knows, carried whole over Continue-As-New.
 type InstanceState struct {
-	// Status is the shared status model.
-	Status Status `json:"status"`
+	// ChangeLog is the status and the changes, as every app's instance keeps them.
+	ChangeLog
 	// Deployed is set once the deploy child finished successfully.
 	Deployed bool `json:"deployed,omitempty"`
 	// Spec is the applied spec (defaulted); an integration removed by
@@ -554,25 +554,11 @@ type InstanceState struct {
 	// Version and URL are what the deploy verified.
 	Version string `json:"version,omitempty"`
 	URL     string `json:"url,omitempty"`
-	// LastReason is the latest reason something did not go as asked.
-	LastReason string `json:"lastReason,omitempty"`
-	// Results are the results of applied (or failed) changes by request ID, and
-	// ResultOrder their IDs in order, oldest first (bounded).
-	Results     map[string]ChangeResult `json:"results,omitempty"`
-	ResultOrder []string                `json:"resultOrder,omitempty"`
-	// Queue holds accepted changes not applied yet, in arrival order.
-	Queue []QueuedChange `json:"queue,omitempty"`
-	// Recent are the latest outcomes, oldest first (bounded), for the status.
-	Recent []ChangeOutcome `json:"recent,omitempty"`
 	// Owed are the actions a failed change left undone after its plan was pushed: the
 	// container already has the new definitions, so the next change's plan reports
 	// them unchanged, and its reconcile does these too. Workers stopped because an
 	// integration is missing are owed a start.
 	Owed OwedActions `json:"owed,omitzero"`
-	// Signals counts change signals, to name those sent without a request ID.
-	Signals int `json:"signals,omitempty"`
-	// Runs counts the runs of this instance's workflow (1 + Continue-As-News).
-	Runs int `json:"runs,omitempty"`
 	// Connectors are the connectors whose user socflow ensured, by name: what was
 	// pushed into their containers and whether a (re)start is still owed.
 	Connectors map[string]ConnectorRecord `json:"connectors,omitempty"`

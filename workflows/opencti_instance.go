@@ -32,21 +32,16 @@ func OpenCTIInstance(ctx workflow.Context, in InstanceInput) error {
 
 // instance is the running state of OpenCTIInstance; st is what crosses Continue-As-New.
 type instance struct {
-	in     InstanceInput
-	st     InstanceState
-	tr     tracker
-	logger log.Logger
-	// signals are the change signals' channels, by change name.
-	signals map[string]workflow.ReceiveChannel
-	// health is CheckHealthSignal's channel, taken by the main loop only.
-	health workflow.ReceiveChannel
+	entity
+	in InstanceInput
+	st InstanceState
 }
 
 func (w *instance) setup(ctx workflow.Context) error {
 	if w.in.State != nil {
 		w.st = *w.in.State
 	} else {
-		w.st = InstanceState{Spec: w.in.Instance.WithDefaults(), Status: Status{Kind: StatusMaintenance, Message: "instance accepted"}}
+		w.st = InstanceState{Spec: w.in.Instance.WithDefaults(), ChangeLog: ChangeLog{Status: Status{Kind: StatusMaintenance, Message: "instance accepted"}}}
 		if len(w.st.Spec.Connectors) > 0 {
 			// The deploy runs the platform; the connectors follow it as the first
 			// change, applied (and recorded, and resumable) like any other.
@@ -65,6 +60,8 @@ func (w *instance) setup(ctx workflow.Context) error {
 		w.st.Pushed = &pushed
 	}
 	name := w.st.Spec.Name
+	w.entity = entity{log: &w.st.ChangeLog, names: ChangeNames, continueAfter: w.in.ContinueAsNewAfterEvents, replyTo: w.replyTo, show: w.publish,
+		check: func(name string, raw []byte) error { _, err := checkChange(name, raw, w.pending().spec); return err }}
 	w.logger = log.With(workflow.GetLogger(ctx), "instance", name)
 	w.tr = tracker{st: &w.st.Status, lastReason: &w.st.LastReason, keyed: true, upserted: w.st.Status.Kind, publish: w.publish, logger: w.logger}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (InstanceStatus, error) { return w.status(), nil }); err != nil {
@@ -76,25 +73,9 @@ func (w *instance) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, HealthReadsQuery, w.healthReads); err != nil {
 		return fmt.Errorf("cannot register the health-reads query: %w", err)
 	}
-	// Signals are taken by the main loop only (receiveSignals), never by a goroutine
-	// blocked on Receive: a value handed to such a goroutine is invisible to the drain
-	// before Continue-As-New and would be lost with the run.
-	w.signals = map[string]workflow.ReceiveChannel{}
-	for _, name := range ChangeNames {
-		err := workflow.SetUpdateHandlerWithOptions(ctx, name,
-			func(ctx workflow.Context, raw json.RawMessage) (ChangeResult, error) {
-				return w.onUpdate(ctx, name, raw)
-			},
-			workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, raw json.RawMessage) error {
-				_, err := checkChange(name, raw, w.pending().spec)
-				return err
-			}})
-		if err != nil {
-			return fmt.Errorf("cannot register the %s update: %w", name, err)
-		}
-		w.signals[name] = workflow.GetSignalChannel(ctx, name)
+	if err := w.register(ctx); err != nil {
+		return err
 	}
-	w.health = workflow.GetSignalChannel(ctx, CheckHealthSignal)
 	w.publish(ctx)
 	return workflow.UpsertTypedSearchAttributes(ctx, SearchAttrInstance.ValueSet(name), SearchAttrApp.ValueSet(AppOpenCTI),
 		SearchAttrStatus.ValueSet(string(w.st.Status.Kind)))
@@ -109,7 +90,7 @@ func (w *instance) run(ctx workflow.Context) error {
 	for {
 		w.ensureHealthSchedule(ctx)
 		wake := func() bool {
-			return w.signalled() || len(w.st.Queue) > 0 || w.health.Len() > 0 || w.continueWanted(ctx)
+			return w.busy() || w.continueWanted(ctx)
 		}
 		if w.checksConnectors() {
 			woke, err := workflow.AwaitWithTimeout(ctx, w.connectorCheckEvery(), wake)
@@ -140,13 +121,10 @@ func (w *instance) run(ctx workflow.Context) error {
 		}
 		// Continue-As-New: every signal delivered has been taken in above; let every
 		// update handler return its result, so no change is lost or left unanswered.
-		err := workflow.Await(ctx, func() bool {
-			return w.signalled() || len(w.st.Queue) > 0 || w.health.Len() > 0 || workflow.AllHandlersFinished(ctx)
-		})
-		if err != nil {
-			return err
-		}
-		if w.signalled() || len(w.st.Queue) > 0 || w.health.Len() > 0 {
+		if ready, err := w.readyToContinue(ctx); err != nil || !ready {
+			if err != nil {
+				return err
+			}
 			continue
 		}
 		w.logger.Info("continuing as new", "historyLength", workflow.GetInfo(ctx).GetCurrentHistoryLength(), "runs", w.st.Runs)
@@ -156,51 +134,6 @@ func (w *instance) run(ctx workflow.Context) error {
 		next.State = &st
 		return workflow.NewContinueAsNewError(ctx, OpenCTIInstanceWorkflow, next)
 	}
-}
-
-// healthRequests takes in every health check request delivered so far.
-func (w *instance) healthRequests() []CheckHealthRequest {
-	var reqs []CheckHealthRequest
-	for {
-		var r CheckHealthRequest
-		if !w.health.ReceiveAsync(&r) {
-			return reqs
-		}
-		reqs = append(reqs, r)
-	}
-}
-
-// receiveSignals takes in every change signal delivered so far: in arrival order
-// for each name, names in ChangeNames order (the SDK does not tell which of two
-// signals of different names delivered in one workflow task came first).
-func (w *instance) receiveSignals(ctx workflow.Context) {
-	for _, name := range ChangeNames {
-		for {
-			var raw json.RawMessage
-			if !w.signals[name].ReceiveAsync(&raw) {
-				break
-			}
-			w.onSignal(ctx, name, raw)
-		}
-	}
-}
-
-// signalled reports a change signal delivered and not taken in yet.
-func (w *instance) signalled() bool {
-	for _, name := range ChangeNames {
-		if w.signals[name].Len() > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// continueWanted reports whether the history should be continued as new: the server
-// suggests it, or the test threshold of the input is reached.
-func (w *instance) continueWanted(ctx workflow.Context) bool {
-	info := workflow.GetInfo(ctx)
-	return info.GetContinueAsNewSuggested() ||
-		w.in.ContinueAsNewAfterEvents > 0 && info.GetCurrentHistoryLength() >= w.in.ContinueAsNewAfterEvents
 }
 
 // deploy runs DeployOpenCTI as a child workflow under the deploy's own ID (the same
@@ -223,31 +156,7 @@ func (w *instance) deploy(ctx workflow.Context) error {
 	platform := w.in.Instance
 	platform.Connectors = nil
 	child := workflow.ExecuteChildWorkflow(cctx, DeployOpenCTIWorkflow, DeployInput{Instance: platform})
-	done := false
-	sel := workflow.NewSelector(ctx)
-	sel.AddFuture(child, func(workflow.Future) { done = true })
-	// The deploy's status, as it tells it: the instance's status shows its step,
-	// attempt and last error.
-	progress := workflow.GetSignalChannel(ctx, DeployProgressSignal)
-	sel.AddReceive(progress, func(ch workflow.ReceiveChannel, _ bool) {
-		var s Status
-		ch.Receive(ctx, &s)
-		if !done && s.Kind != StatusActive {
-			s.Message = "deploying (workflow " + DeployWorkflowID(name) + "): " + s.Message
-			s.Step = "deploying/" + s.Step
-			w.tr.set(ctx, s)
-		}
-	})
-	for _, name := range ChangeNames {
-		sel.AddReceive(w.signals[name], func(workflow.ReceiveChannel, bool) { w.receiveSignals(ctx) })
-	}
-	for !done {
-		sel.Select(ctx)
-	}
-	var stale Status
-	for progress.ReceiveAsync(&stale) {
-		// Progress sent just before the deploy ended says nothing now.
-	}
+	w.followChild(ctx, child, "deploying (workflow "+DeployWorkflowID(name)+")", "deploying")
 	var res DeployResult
 	if err := child.Get(ctx, &res); err != nil {
 		reason := ErrorReason(err)
@@ -287,94 +196,6 @@ func blockedMessage(missing []string) string {
 	return missingText(missing) + "; workers stopped, platform left as it is; send SetIntegration with the section to resume"
 }
 
-// onUpdate queues a validated change (once per request ID) and returns its result
-// when the main loop has applied it; a repeated request ID returns the first result.
-func (w *instance) onUpdate(ctx workflow.Context, name string, raw json.RawMessage) (ChangeResult, error) {
-	id := requestIDOf(raw)
-	if id == "" {
-		id = workflow.GetCurrentUpdateInfo(ctx).ID
-	}
-	if _, done := w.st.Results[id]; !done && !w.queued(id) {
-		w.enqueue(ctx, QueuedChange{ID: id, Via: "update", Kind: name, Request: raw})
-	}
-	if err := workflow.Await(ctx, func() bool { _, done := w.st.Results[id]; return done }); err != nil {
-		return ChangeResult{}, err
-	}
-	res := w.st.Results[id]
-	if res.Error != "" {
-		return res, temporal.NewNonRetryableApplicationError(res.Error, "ChangeFailed", nil)
-	}
-	return res, nil
-}
-
-// onSignal is the Signal twin of onUpdate: it decodes and validates the input itself
-// (a signal cannot be rejected), reports a bad one in the status and the log, and
-// queues a good one once per request ID.
-func (w *instance) onSignal(ctx workflow.Context, name string, raw json.RawMessage) {
-	w.st.Signals++
-	id := requestIDOf(raw)
-	if _, err := checkChange(name, raw, w.pending().spec); err != nil {
-		msg := strings.ReplaceAll(err.Error(), "\n", "; ")
-		w.logger.Warn("change signal rejected", "change", name, "requestId", id, "error", msg)
-		w.st.LastReason = name + " signal rejected: " + msg
-		w.outcome(ChangeOutcome{RequestID: id, Kind: name, Via: "signal", State: "rejected", Summary: msg})
-		w.publish(ctx)
-		w.replyTo(ctx, name, raw, ChangeResult{RequestID: id, Kind: name, Error: msg})
-		return
-	}
-	if id == "" {
-		id = fmt.Sprintf("signal-%d", w.st.Signals)
-	}
-	if res, done := w.st.Results[id]; done || w.queued(id) {
-		w.logger.Info("change signal repeats a request; ignored", "change", name, "requestId", id)
-		if done {
-			w.replyTo(ctx, name, raw, res)
-		}
-		return
-	}
-	w.enqueue(ctx, QueuedChange{ID: id, Via: "signal", Kind: name, Request: raw})
-}
-
-func (w *instance) queued(id string) bool {
-	for _, c := range w.st.Queue {
-		if c.ID == id {
-			return true
-		}
-	}
-	return false
-}
-
-func (w *instance) enqueue(ctx workflow.Context, c QueuedChange) {
-	w.st.Queue = append(w.st.Queue, c)
-	w.logger.Info("change accepted", "requestId", c.ID, "via", c.Via, "pending", len(w.st.Queue))
-	w.publish(ctx)
-}
-
-// record keeps a change's result for deduplication (the oldest beyond keptResults are
-// forgotten) and lists its outcome in the status.
-func (w *instance) record(c QueuedChange, res ChangeResult) {
-	w.st.Results[c.ID] = res
-	w.st.ResultOrder = append(w.st.ResultOrder, c.ID)
-	if n := len(w.st.ResultOrder) - keptResults; n > 0 {
-		for _, id := range w.st.ResultOrder[:n] {
-			delete(w.st.Results, id)
-		}
-		w.st.ResultOrder = w.st.ResultOrder[n:]
-	}
-	o := ChangeOutcome{RequestID: c.ID, Kind: res.Kind, Via: c.Via, State: "applied", Summary: res.describe()}
-	if res.Error != "" {
-		o.State, o.Summary = "failed", res.Summary+": "+res.Error
-	}
-	w.outcome(o)
-}
-
-func (w *instance) outcome(o ChangeOutcome) {
-	w.st.Recent = append(w.st.Recent, o)
-	if n := len(w.st.Recent) - keptOutcomes; n > 0 {
-		w.st.Recent = w.st.Recent[n:]
-	}
-}
-
 // status is what the status query returns.
 func (w *instance) status() InstanceStatus {
 	s := InstanceStatus{Instance: w.st.Spec.Name, Status: w.st.Status, Deployed: w.st.Deployed, Version: w.st.Version,
@@ -401,11 +222,7 @@ func (w *instance) publish(ctx workflow.Context) {
 		}
 		lines = append(lines, "- "+line)
 	}
-	lines = append(lines, fmt.Sprintf("pending changes: %d", len(w.st.Queue)))
-	for _, o := range w.st.Recent {
-		lines = append(lines, fmt.Sprintf("- %s `%s` (%s): %s", o.State, o.RequestID, o.Via, o.Summary))
-	}
-	workflow.SetCurrentDetails(ctx, strings.Join(lines, "\n"))
+	workflow.SetCurrentDetails(ctx, strings.Join(w.publishLog(lines), "\n"))
 }
 
 // mustJSON encodes a value that always encodes (a request built by the workflow).

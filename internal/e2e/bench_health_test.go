@@ -217,8 +217,8 @@ func (f *fleetBench) startInstance(i int) error {
 	}
 	// A deployed instance whose last check was ok: what a fleet is between incidents.
 	state := workflows.InstanceState{Deployed: true, Spec: inst, Pushed: &inst, Secrets: fleetSecrets, Version: inst.OpenCTI.Version,
-		Status: workflows.Status{Kind: workflows.StatusActive, Message: "deployed (fleet benchmark)"},
-		Health: &workflows.HealthReport{Instance: name, Health: workflows.HealthOK, CheckedAt: time.Now()}}
+		ChangeLog: workflows.ChangeLog{Status: workflows.Status{Kind: workflows.StatusActive, Message: "deployed (fleet benchmark)"}},
+		Health:    &workflows.HealthReport{Instance: name, Health: workflows.HealthOK, CheckedAt: time.Now()}}
 	_, err = f.c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{ID: workflows.InstanceWorkflowID(name), TaskQueue: f.queue},
 		workflows.OpenCTIInstanceWorkflow, workflows.InstanceInput{Instance: inst, State: &state, HealthEvery: -1})
 	return err
