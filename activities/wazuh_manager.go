@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -404,4 +405,62 @@ func (a *Activities) wazuhNode(in ReadWazuhNodeInput) (wazuh.Node, pebbleEndpoin
 	node := in.Instance.Nodes[in.Node]
 	ep, err := a.pebble(node.Pebble)
 	return node, ep, classify(err)
+}
+
+// RetireWazuhNodeInput names a node an instance no longer has.
+type RetireWazuhNodeInput struct {
+	// Instance is the defaulted spec that still had the node (its Pebble, root, home).
+	Instance wazuh.Instance `json:"instance"`
+	// Node is the node's index in Instance.
+	Node int `json:"node"`
+}
+
+// RetireWazuhNodeResult says what retiring the node did.
+type RetireWazuhNodeResult struct {
+	// Retired are the services the node's plan no longer starts.
+	Retired []string `json:"retired,omitempty"`
+	// Stopped are the shippers that were running and were stopped.
+	Stopped []string `json:"stopped,omitempty"`
+	// Output is what `wazuh-control stop` printed.
+	Output string `json:"output,omitempty"`
+}
+
+// RetireWazuhNode takes a node out of its instance: its services are retired in the
+// Pebble plan (startup disabled, so a restarted Pebble starts none of them again),
+// filebeat and rsyslog are stopped, and the manager's daemons — which detached from
+// the `wazuh` service, so stopping that service would leave them running — are
+// stopped with `wazuh-control stop`. The node's files (queues, logs, keys) are kept.
+// Every part is idempotent: a retry, or a node already retired, changes nothing.
+func (a *Activities) RetireWazuhNode(ctx context.Context, in RetireWazuhNodeInput) (RetireWazuhNodeResult, error) {
+	var res RetireWazuhNodeResult
+	node, ep, err := a.wazuhNode(ReadWazuhNodeInput{Instance: in.Instance, Node: in.Node})
+	if err != nil {
+		return res, err
+	}
+	inst := in.Instance
+	owns := func(name string, svc layer.Service) bool { return wazuhOwner(name, svc) == inst.Name }
+	ch, err := ep.applyLayer(ctx, pebbleLayer{label: wazuh.LayerLabel, layer: layer.Layer{Services: map[string]layer.Service{}}, owns: owns, mask: wazuh.Mask})
+	if err != nil {
+		return res, classify(err)
+	}
+	res.Retired = ch.Removed
+	stopped, err := a.StopPebbleServices(ctx, StopPebbleServicesInput{Pebble: node.Pebble, Services: inst.Shippers()})
+	if err != nil {
+		return res, err
+	}
+	res.Stopped = stopped.Stopped
+	ctl := node.Path(path.Join(inst.Wazuh.Home, "bin/wazuh-control"))
+	var out bytes.Buffer
+	err = ep.call(ctx, func(pc *client.Client) error {
+		p, err := pc.Exec(&client.ExecOptions{Command: []string{ctl, "stop"}, Timeout: PebbleCallTimeout - time.Second, Stdout: &out, Stderr: &out})
+		if err != nil {
+			return err
+		}
+		return p.Wait()
+	})
+	res.Output = strings.TrimSpace(out.String())
+	if err != nil {
+		return res, classify(pebbleError(fmt.Sprintf("cannot stop the manager of node %s (%s stop: %s)", node.Name, ctl, res.Output), err))
+	}
+	return res, nil
 }

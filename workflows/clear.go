@@ -54,3 +54,10 @@ var _ codec.Clear = DeployWazuhResult{}
 
 // ClearPayload marks DeployWazuhResult as readable without the codec server.
 func (DeployWazuhResult) ClearPayload() {}
+
+// WazuhInstanceStatus holds states, node names and reasons: like InstanceStatus it
+// travels unencrypted for tctl.
+var _ codec.Clear = WazuhInstanceStatus{}
+
+// ClearPayload marks WazuhInstanceStatus as readable without the codec server.
+func (WazuhInstanceStatus) ClearPayload() {}

@@ -37,6 +37,8 @@ func DeployWazuh(ctx workflow.Context, in DeployWazuhInput) (DeployWazuhResult, 
 type wazuhDeploy struct {
 	sequence
 	in DeployWazuhInput
+	// restarted are the services (re)started, as node/service.
+	restarted []string
 }
 
 func (d *wazuhDeploy) run(ctx workflow.Context) (DeployWazuhResult, error) {
@@ -91,6 +93,7 @@ func (d *wazuhDeploy) run(ctx workflow.Context) (DeployWazuhResult, error) {
 		res.HealthSchedule = s.ID
 	}
 
+	res.Restarted = d.restarted
 	res.Timings, res.Warnings = d.status.Timings, d.warnings()
 	d.enterStatus(ctx, PhaseDone, Status{Kind: StatusActive, Message: fmt.Sprintf("Wazuh %s: %d node(s) up, API users %s", res.Version, len(inst.Nodes), res.APIUsers)})
 	res.Timings = d.status.Timings
@@ -131,6 +134,7 @@ func (d *wazuhDeploy) bringUpNode(ctx workflow.Context, inst wazuh.Instance, k i
 		if err != nil {
 			return synced.Commit, wrapReason("cannot start the manager on node "+node.Name, err)
 		}
+		d.restarted = append(d.restarted, node.Name+"/"+wazuh.ManagerService)
 	}
 
 	d.enterNode(ctx, PhaseStartingShippers, node)
@@ -146,6 +150,9 @@ func (d *wazuhDeploy) bringUpNode(ctx workflow.Context, inst wazuh.Instance, k i
 			activities.RestartPebbleServicesInput{Pebble: node.Pebble, Services: restart, Since: workflow.Now(ctx)}).Get(ctx, nil)
 		if err != nil {
 			return synced.Commit, wrapReason("cannot restart "+fmt.Sprint(restart)+" on node "+node.Name, err)
+		}
+		for _, s := range restart {
+			d.restarted = append(d.restarted, node.Name+"/"+s)
 		}
 	}
 	err = d.step(ctx, pebbleOptions, a.StartPebbleServices, activities.StartPebbleServicesInput{Pebble: node.Pebble, Services: shippers}, nil)

@@ -319,23 +319,7 @@ func (r ApplySpecRequest) summary(base opencti.Instance) string {
 // set, changed or removed.
 func specDiff(base, next opencti.Instance) string {
 	base, next = base.WithDefaults(), next.WithDefaults()
-	var parts []string
-	bv, nv := reflect.ValueOf(base.OpenCTI), reflect.ValueOf(next.OpenCTI)
-	for _, f := range reflect.VisibleFields(bv.Type()) {
-		a, b := bv.FieldByIndex(f.Index), nv.FieldByIndex(f.Index)
-		if reflect.DeepEqual(a.Interface(), b.Interface()) {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		switch {
-		case f.Type == reflect.TypeFor[spec.SecretRef]():
-			parts = append(parts, name+" reference changed")
-		case f.Type.Kind() == reflect.Map:
-			parts = append(parts, name+" changed ("+strings.Join(changedKeys(base.OpenCTI.Env, next.OpenCTI.Env), ", ")+")")
-		default:
-			parts = append(parts, fmt.Sprintf("%s %v -> %v", name, shown(a), shown(b)))
-		}
-	}
+	parts := settingsDiff("", base.OpenCTI, next.OpenCTI)
 	sections := func(i opencti.Instance) map[string]any {
 		in := i.Integrations
 		return map[string]any{"opensearch": in.OpenSearch, "rabbitmq": in.RabbitMQ, "redis": in.Redis, "s3": in.S3}
@@ -354,6 +338,40 @@ func specDiff(base, next opencti.Instance) string {
 	}
 	parts = append(parts, connectorDiff(base, next)...)
 	return strings.Join(parts, ", ")
+}
+
+// settingsDiff says how two values of one settings struct differ, field by field
+// (prefix before each JSON name): a plain setting with its old and new value, a secret
+// reference or a section only named (set, removed or changed: sections hold references
+// and hosts a reader does not need spelled out), a string map with the changed keys.
+func settingsDiff(prefix string, base, next any) []string {
+	var parts []string
+	bv, nv := reflect.ValueOf(base), reflect.ValueOf(next)
+	for _, f := range reflect.VisibleFields(bv.Type()) {
+		a, b := bv.FieldByIndex(f.Index), nv.FieldByIndex(f.Index)
+		if reflect.DeepEqual(a.Interface(), b.Interface()) {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		name = prefix + name
+		section := f.Type.Kind() == reflect.Struct || f.Type.Kind() == reflect.Slice ||
+			f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.Struct
+		switch {
+		case f.Type == reflect.TypeFor[spec.SecretRef]():
+			parts = append(parts, name+" reference changed")
+		case f.Type == reflect.TypeFor[map[string]string]():
+			parts = append(parts, name+" changed ("+strings.Join(changedKeys(a.Interface().(map[string]string), b.Interface().(map[string]string)), ", ")+")")
+		case section && f.Type.Kind() == reflect.Pointer && a.IsNil():
+			parts = append(parts, name+" set")
+		case section && f.Type.Kind() == reflect.Pointer && b.IsNil():
+			parts = append(parts, name+" removed")
+		case section || f.Type.Kind() == reflect.Map:
+			parts = append(parts, name+" changed")
+		default:
+			parts = append(parts, fmt.Sprintf("%s %v -> %v", name, shown(a), shown(b)))
+		}
+	}
+	return parts
 }
 
 // shown is a setting's value for specDiff, pointers followed.

@@ -214,6 +214,10 @@ func operatorReason(err error) string {
 	if errors.As(err, &act) {
 		return strings.Replace(err.Error(), act.Error(), ErrorReason(act), 1)
 	}
+	var child *temporal.ChildWorkflowExecutionError
+	if errors.As(err, &child) {
+		return strings.Replace(err.Error(), child.Error(), ErrorReason(child), 1)
+	}
 	// The workflow's own application errors: their message, without the SDK's
 	// "(type: …, retryable: …)", which says nothing an operator acts on.
 	var app *temporal.ApplicationError

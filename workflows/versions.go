@@ -119,3 +119,11 @@ const HealthCheckReadsChange = "health-check-reads"
 // HealthCheckReads is the version of HealthCheckReadsChange that reads a quiet
 // instance without it.
 const HealthCheckReads workflow.Version = 1
+
+// WazuhHealthToInstanceChange guards a Wazuh HealthCheck's telling the instance's
+// WazuhInstance workflow its report (a local query, then a signal when the report
+// differs from the instance's last). Checks before it only reported.
+const WazuhHealthToInstanceChange = "wazuh-health-to-instance"
+
+// WazuhHealthToInstance is the version of WazuhHealthToInstanceChange that tells.
+const WazuhHealthToInstance workflow.Version = 1

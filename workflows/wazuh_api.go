@@ -63,6 +63,8 @@ type DeployWazuhResult struct {
 	Joined []string `json:"joined,omitempty"`
 	// ConfigCommit is the configuration repository commit applied ("" without one).
 	ConfigCommit string `json:"configCommit,omitempty"`
+	// Restarted are the services the deploy (re)started, as node/service, in order.
+	Restarted []string `json:"restarted,omitempty"`
 	// APIUsers says in what state the API users were found (fresh, factory-reset, in-sync).
 	APIUsers string `json:"apiUsers,omitempty"`
 	// HealthSchedule is the ID of the health schedule the deploy created or updated.
@@ -75,4 +77,109 @@ type DeployWazuhResult struct {
 	GeneratedSecrets []string `json:"generatedSecrets,omitempty"`
 	// Secrets are the references of the instance's generated secrets.
 	Secrets wazuh.InstanceSecrets `json:"secrets"`
+}
+
+// WazuhInstanceWorkflow is the workflow type of WazuhInstance, the entity workflow that
+// deploys one Wazuh instance and then applies its changes and health reports.
+const WazuhInstanceWorkflow = "WazuhInstance"
+
+// WazuhInstanceWorkflowID is the workflow ID of a Wazuh instance's entity workflow.
+func WazuhInstanceWorkflowID(instance string) string { return "wazuh/" + instance }
+
+// ReconcileUpdate re-applies the applied spec to every node (ReconcileRequest): the fix
+// once a node edited by hand, a certificate renewed in the files the spec refers to, or
+// a cluster key mismatch is put right. Like every change it is also a Signal.
+const ReconcileUpdate = "Reconcile"
+
+// WazuhChangeNames are a Wazuh instance's Update (and Signal) names, in the order the
+// workflow takes in signals delivered together: ApplySpec (WazuhApplySpecRequest) and
+// Reconcile.
+var WazuhChangeNames = []string{ApplySpecUpdate, ReconcileUpdate}
+
+// HealthReportSignal carries a Wazuh HealthCheck's HealthReport to the instance's
+// workflow, sent only when the report differs from the one the instance last recorded,
+// so a healthy instance's history does not grow with its checks.
+const HealthReportSignal = "HealthReport"
+
+// WazuhInstanceInput is the input of WazuhInstance.
+type WazuhInstanceInput struct {
+	// Instance is the spec to deploy; secret fields are references.
+	Instance wazuh.Instance `json:"instance"`
+	// State is the state a previous run carried over Continue-As-New (nil on the first run).
+	State *WazuhInstanceState `json:"state,omitempty"`
+	// ContinueAsNewAfterEvents continues as new once the history holds this many events
+	// (0: only when the server suggests it); tests set it low.
+	ContinueAsNewAfterEvents int `json:"continueAsNewAfterEvents,omitempty"`
+	// ClusterJoinLimit bounds each deploy's wait for the workers to join (default
+	// ClusterJoinLimit).
+	ClusterJoinLimit time.Duration `json:"clusterJoinLimit,omitempty"`
+	// HealthEvery is the interval of the health schedule each deploy keeps (0:
+	// DefaultHealthEvery; negative: none).
+	HealthEvery time.Duration `json:"healthEvery,omitempty"`
+}
+
+// WazuhInstanceState is all WazuhInstance knows, carried whole over Continue-As-New.
+type WazuhInstanceState struct {
+	// ChangeLog is the status and the changes, as every app's instance keeps them.
+	ChangeLog
+	// Deployed is set once a deploy of the instance succeeded.
+	Deployed bool `json:"deployed,omitempty"`
+	// Spec is the spec last applied successfully (defaulted), or the first one until then.
+	Spec wazuh.Instance `json:"spec"`
+	// Secrets are the references of the instance's generated secrets.
+	Secrets wazuh.InstanceSecrets `json:"secrets"`
+	// Version is the manager version the master reported.
+	Version string `json:"version,omitempty"`
+	// Joined are the workers the master listed at the last deploy.
+	Joined []string `json:"joined,omitempty"`
+	// ConfigCommit is the configuration repository commit last applied.
+	ConfigCommit string `json:"configCommit,omitempty"`
+	// Health is the last health report the instance was sent.
+	Health *HealthReport `json:"health,omitempty"`
+}
+
+// WazuhApplySpecRequest is ApplySpec's input for a Wazuh instance: the whole spec,
+// applied as one deploy (nodes added are brought up, nodes removed retired first).
+type WazuhApplySpecRequest struct {
+	// RequestID deduplicates the change (a repeat returns the first result).
+	RequestID string `json:"requestId,omitempty"`
+	// Spec is the instance spec, secret fields as references.
+	Spec wazuh.Instance `json:"spec"`
+}
+
+// ReconcileRequest is Reconcile's input.
+type ReconcileRequest struct {
+	// RequestID deduplicates the change (a repeat returns the first result).
+	RequestID string `json:"requestId,omitempty"`
+	// Reason says why, for the change's record (optional).
+	Reason string `json:"reason,omitempty"`
+}
+
+// WazuhInstanceStatus is what WazuhInstance's status query returns: states, names and
+// reasons, never a secret, so it travels readable without the codec.
+type WazuhInstanceStatus struct {
+	// Instance is the instance name.
+	Instance string `json:"instance"`
+	// Status is the shared status model.
+	Status Status `json:"status"`
+	// Deployed says whether a deploy succeeded.
+	Deployed bool `json:"deployed"`
+	// Version is the manager version the master reported.
+	Version string `json:"version,omitempty"`
+	// Nodes are the applied spec's nodes, master first.
+	Nodes []string `json:"nodes"`
+	// Joined are the workers the master listed at the last deploy.
+	Joined []string `json:"joined,omitempty"`
+	// ConfigCommit is the configuration repository commit last applied.
+	ConfigCommit string `json:"configCommit,omitempty"`
+	// Pending is the number of accepted changes not applied yet.
+	Pending int `json:"pending"`
+	// LastReason is the latest reason something did not go as asked.
+	LastReason string `json:"lastReason,omitempty"`
+	// Recent are the latest change outcomes, oldest first.
+	Recent []ChangeOutcome `json:"recent,omitempty"`
+	// Runs counts the runs of the workflow (1 + Continue-As-News).
+	Runs int `json:"runs"`
+	// Health is the last health report the instance was sent.
+	Health *HealthReport `json:"health,omitempty"`
 }

@@ -38,7 +38,36 @@ func wazuhHealthCheck(ctx workflow.Context, in HealthCheckInput) (HealthReport, 
 		}
 		rep.Note = fmt.Sprintf("not ok: %s; run the deploy again (starter wazuh deploy -f, or DeployWazuh with the same input) to re-apply the spec", strings.Join(not, ", "))
 	}
+	if workflow.GetVersion(ctx, WazuhHealthToInstanceChange, workflow.DefaultVersion, WazuhHealthToInstance) != workflow.DefaultVersion {
+		tellWazuhInstance(ctx, rep)
+	}
 	return rep, healthReported(ctx, rep, SearchAttrInstance.ValueSet(in.Instance), SearchAttrApp.ValueSet(AppWazuh))
+}
+
+// tellWazuhInstance sends the report to the instance's WazuhInstance workflow when it
+// runs one and its last recorded report differs in health or in the components not ok:
+// a healthy instance's history does not grow with its checks. A deploy run without an
+// instance workflow has no one to tell.
+func tellWazuhInstance(ctx workflow.Context, rep HealthReport) {
+	var st WazuhInstanceStatus
+	err := workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, quietReadOptions), a.QueryWorkflow,
+		activities.QueryWorkflowInput{WorkflowID: WazuhInstanceWorkflowID(rep.Instance), Query: StatusQuery}).Get(ctx, &st)
+	if err != nil || st.Health != nil && healthSignature(*st.Health) == healthSignature(rep) {
+		return
+	}
+	_ = workflow.SignalExternalWorkflow(ctx, WazuhInstanceWorkflowID(rep.Instance), "", HealthReportSignal, rep).Get(ctx, nil)
+}
+
+// healthSignature is what makes two reports differ for the instance: the health and
+// the components not ok, by name (reasons carry log lines and times that always differ).
+func healthSignature(rep HealthReport) string {
+	sig := rep.Health
+	for _, c := range rep.Components {
+		if c.Health != HealthOK {
+			sig += " " + c.Name + "=" + c.Health
+		}
+	}
+	return sig
 }
 
 // judgeWazuhReads turns reads into components: down when what is wrong stops the

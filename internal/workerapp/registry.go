@@ -19,6 +19,7 @@ var registered = []struct {
 	{workflows.UpgradeOpenCTIWorkflow, workflows.UpgradeOpenCTI},
 	{workflows.HealthCheckWorkflow, workflows.HealthCheck},
 	{workflows.DeployWazuhWorkflow, workflows.DeployWazuh},
+	{workflows.WazuhInstanceWorkflow, workflows.WazuhInstance},
 }
 
 // RegisterWorkflows registers every socflow workflow under its type name on r: a

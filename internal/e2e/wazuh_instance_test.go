@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	tclient "go.temporal.io/sdk/client"
+
+	"github.com/socflow/socflow/workflows"
+)
+
+// startWazuhInstance starts the instance's WazuhInstance workflow (no health schedule:
+// the test runs each check itself) and cancels it when the test ends.
+func startWazuhInstance(t *testing.T, c tclient.Client, queue string, in workflows.WazuhInstanceInput) tclient.WorkflowRun {
+	t.Helper()
+	in.HealthEvery = -1
+	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{
+		ID: workflows.WazuhInstanceWorkflowID(in.Instance.Name), TaskQueue: queue,
+	}, workflows.WazuhInstanceWorkflow, in)
+	if err != nil {
+		t.Fatalf("cannot start the wazuh instance: %v", err)
+	}
+	recordHistory(t, c, run)
+	t.Cleanup(func() { _ = c.CancelWorkflow(context.Background(), run.GetID(), "") })
+	return run
+}
+
+// wazuhInstanceStatus queries a WazuhInstance's status.
+func wazuhInstanceStatus(t *testing.T, c tclient.Client, name string) workflows.WazuhInstanceStatus {
+	t.Helper()
+	var st workflows.WazuhInstanceStatus
+	v, err := c.QueryWorkflow(context.Background(), workflows.WazuhInstanceWorkflowID(name), "", workflows.StatusQuery)
+	if err == nil {
+		err = v.Get(&st)
+	}
+	if err != nil {
+		t.Fatalf("status of wazuh/%s: %v", name, err)
+	}
+	return st
+}
+
+// waitWazuhInstance waits until the instance's status satisfies ok and returns it.
+func waitWazuhInstance(t *testing.T, c tclient.Client, name, what string, ok func(workflows.WazuhInstanceStatus) bool) workflows.WazuhInstanceStatus {
+	t.Helper()
+	var st workflows.WazuhInstanceStatus
+	waitFor(t, 3*time.Minute, what, func() bool {
+		st = wazuhInstanceStatus(t, c, name)
+		return ok(st)
+	})
+	return st
+}
+
+// applied reports whether the status lists request id as applied.
+func applied(st workflows.WazuhInstanceStatus, id string) bool {
+	return slices.ContainsFunc(st.Recent, func(o workflows.ChangeOutcome) bool { return o.RequestID == id && o.State == "applied" })
+}
+
+// TestWazuhInstanceKeyMismatch: on the real stack with the
+// stand-ins, a WazuhInstance deploys master + worker (active); a worker whose cluster
+// key is edited by hand stops being in the cluster, and the next health check blocks
+// the instance naming the master's decrypt error; Reconcile re-applies the key, the
+// worker joins and the instance is active again, the next check ok. Then an ApplySpec
+// that drops the worker retires it: its manager's daemons stop (its API port closes).
+func TestWazuhInstanceKeyMismatch(t *testing.T) {
+	c := temporalClient(t)
+	queue := inProcessWorker(t, c, t.TempDir())
+	inst := newWazuhInstance(t, wazuhOpts{workers: 1})
+	startWazuhInstance(t, c, queue, workflows.WazuhInstanceInput{Instance: inst})
+	worker := inst.Nodes[1].Name
+	st := waitWazuhInstance(t, c, inst.Name, "the instance active", func(s workflows.WazuhInstanceStatus) bool {
+		return s.Status.Kind == workflows.StatusActive || s.Status.Kind == workflows.StatusBlocked
+	})
+	if st.Status.Kind != workflows.StatusActive || !st.Deployed || !slices.Contains(st.Joined, worker) {
+		t.Fatalf("after the deploy: %+v", st)
+	}
+
+	// What deploys keep: the generated secrets' references, for the health reads.
+	res, err := deployWazuhResultOf(t, c, inst.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := wazuhHealth(t, c, queue, inst, res.Secrets); rep.Health != workflows.HealthOK {
+		t.Fatalf("health of a fresh instance: %s (%+v)", rep.Health, rep.Components)
+	}
+	waitWazuhInstance(t, c, inst.Name, "the instance told of the ok check", func(s workflows.WazuhInstanceStatus) bool {
+		return s.Health != nil && s.Health.Health == workflows.HealthOK && s.Status.Kind == workflows.StatusActive
+	})
+
+	conf := inst.Nodes[1].Path("/var/ossec/etc/ossec.conf")
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := regexp.MustCompile(`<key>[0-9a-f]{32}</key>`)
+	if err := os.WriteFile(conf, key.ReplaceAll(b, []byte("<key>ffffffffffffffffffffffffffffffff</key>")), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(inst.Nodes[1].Path("/var/ossec/bin/wazuh-control"), "restart").CombinedOutput(); err != nil {
+		t.Fatalf("wazuh-control restart: %v\n%s", err, out)
+	}
+	waitFor(t, 30*time.Second, "a check finding the worker out of the cluster", func() bool {
+		rep := wazuhHealth(t, c, queue, inst, res.Secrets)
+		return component(rep, worker+"/cluster").Health == workflows.HealthDegraded
+	})
+	st = waitWazuhInstance(t, c, inst.Name, "the instance blocked", func(s workflows.WazuhInstanceStatus) bool {
+		return s.Status.Kind == workflows.StatusBlocked
+	})
+	for _, want := range []string{worker + "/cluster", "Could not decrypt", "send Reconcile"} {
+		if !strings.Contains(st.Status.Message, want) {
+			t.Errorf("blocked status %q does not name %q", st.Status.Message, want)
+		}
+	}
+
+	if err := c.SignalWorkflow(context.Background(), workflows.WazuhInstanceWorkflowID(inst.Name), "", workflows.ReconcileUpdate,
+		workflows.ReconcileRequest{RequestID: "fix-key", Reason: "worker key edited by hand"}); err != nil {
+		t.Fatal(err)
+	}
+	st = waitWazuhInstance(t, c, inst.Name, "the reconcile applied", func(s workflows.WazuhInstanceStatus) bool { return applied(s, "fix-key") })
+	if st.Status.Kind != workflows.StatusActive || !slices.Contains(st.Joined, worker) {
+		t.Fatalf("after Reconcile: %+v", st)
+	}
+	if got, _ := os.ReadFile(conf); strings.Contains(string(got), "ffffffffffffffffffffffffffffffff") {
+		t.Error("the reconcile left the hand-edited key")
+	}
+	if rep := wazuhHealth(t, c, queue, inst, res.Secrets); rep.Health != workflows.HealthOK {
+		t.Errorf("health after the fix: %s (%+v)", rep.Health, rep.Components)
+	}
+	waitWazuhInstance(t, c, inst.Name, "the instance told of the ok check", func(s workflows.WazuhInstanceStatus) bool {
+		return s.Health != nil && s.Health.Health == workflows.HealthOK && s.Status.Kind == workflows.StatusActive
+	})
+
+	one := inst
+	one.Nodes = inst.Nodes[:1]
+	if err := c.SignalWorkflow(context.Background(), workflows.WazuhInstanceWorkflowID(inst.Name), "", workflows.ApplySpecUpdate,
+		workflows.WazuhApplySpecRequest{RequestID: "drop-worker", Spec: one}); err != nil {
+		t.Fatal(err)
+	}
+	st = waitWazuhInstance(t, c, inst.Name, "the worker dropped", func(s workflows.WazuhInstanceStatus) bool { return applied(s, "drop-worker") })
+	if st.Status.Kind != workflows.StatusActive || strings.Join(st.Nodes, ",") != inst.Nodes[0].Name {
+		t.Errorf("after dropping the worker: %+v", st)
+	}
+	if o := st.Recent[len(st.Recent)-1]; !strings.Contains(o.Summary, "node "+worker+" removed") || !strings.Contains(o.Summary, "stopped "+worker+"/") {
+		t.Errorf("the change's outcome: %+v", o)
+	}
+	waitFor(t, 30*time.Second, "the retired worker's API port closed", func() bool {
+		conn, err := net.DialTimeout("tcp", inst.Nodes[1].APIAddr(), time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err != nil
+	})
+}
+
+// deployWazuhResultOf reads the result of the instance's last DeployWazuh run.
+func deployWazuhResultOf(t *testing.T, c tclient.Client, name string) (workflows.DeployWazuhResult, error) {
+	t.Helper()
+	var res workflows.DeployWazuhResult
+	err := c.GetWorkflow(context.Background(), workflows.WazuhDeployWorkflowID(name), "").Get(context.Background(), &res)
+	return res, err
+}
