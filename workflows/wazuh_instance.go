@@ -58,7 +58,10 @@ func (w *wazuhInstance) setup(ctx workflow.Context) error {
 	}
 	name := w.st.Spec.Name
 	w.entity = entity{log: &w.st.ChangeLog, names: WazuhChangeNames, continueAfter: w.in.ContinueAsNewAfterEvents, show: w.publish,
-		check: func(name string, raw []byte) error { _, err := checkWazuhChange(name, raw, w.pendingSpec()); return err }}
+		check: func(name string, raw []byte) error {
+			_, err := checkWazuhChange(name, raw, w.pendingSpec())
+			return err
+		}}
 	w.logger = log.With(workflow.GetLogger(ctx), "instance", name)
 	w.tr = tracker{st: &w.st.Status, lastReason: &w.st.LastReason, keyed: true, upserted: w.st.Status.Kind, publish: w.publish, logger: w.logger}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (WazuhInstanceStatus, error) { return w.status(), nil }); err != nil {
