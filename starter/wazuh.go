@@ -22,21 +22,33 @@ import (
 	"github.com/socflow/socflow/workflows"
 )
 
-// cmdWazuh runs the Wazuh app's commands: deploy, input and status.
+// cmdWazuh runs the Wazuh app's commands: instance, reconcile, deploy, input, health
+// and status.
 func cmdWazuh(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: starter wazuh deploy|input|health -f wazuh.yaml, or starter wazuh status NAME")
+		return errors.New("usage: starter wazuh instance|deploy|input|health -f wazuh.yaml, or starter wazuh status|reconcile NAME")
 	}
 	switch args[0] {
+	case "instance":
+		return cmdWazuhInstance(ctx, args[1:], out)
+	case "reconcile":
+		return cmdWazuhReconcile(ctx, args[1:], out)
 	case "deploy":
 		return cmdWazuhDeploy(ctx, args[1:], out)
 	case "input":
-		inst, err := wazuhSpecCommand("wazuh input", args[1:], nil)
+		var change *bool
+		inst, err := wazuhSpecCommand("wazuh input", args[1:], func(fs *flag.FlagSet) {
+			change = fs.Bool("change", false, "print ApplySpec's input (for a running instance) instead of the workflows' start input")
+		})
 		if err != nil {
 			return err
 		}
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
+		if *change {
+			return enc.Encode(workflows.WazuhApplySpecRequest{Spec: inst})
+		}
+		// DeployWazuh's and WazuhInstance's inputs share the "instance" field.
 		return enc.Encode(workflows.DeployWazuhInput{Instance: inst})
 	case "health":
 		var asJSON *bool
@@ -59,7 +71,7 @@ func cmdWazuh(ctx context.Context, args []string, out io.Writer) error {
 		}
 		return cmdWazuhStatus(ctx, args[1], out)
 	}
-	return fmt.Errorf("unknown wazuh command %q: use deploy, input, health or status", args[0])
+	return fmt.Errorf("unknown wazuh command %q: use instance, reconcile, deploy, input, health or status", args[0])
 }
 
 // wazuhHealthRead is what a health check of the deployed spec reads with: the secrets
@@ -163,13 +175,21 @@ func cmdWazuhDeploy(ctx context.Context, args []string, out io.Writer) error {
 	}
 }
 
-// cmdWazuhStatus prints where an instance's deploy stands; exit 1 when it failed.
+// cmdWazuhStatus prints where an instance stands: its WazuhInstance workflow's status
+// when it runs one, else its last deploy's; exit 1 when blocked.
 func cmdWazuhStatus(ctx context.Context, name string, out io.Writer) error {
 	c, err := workerapp.Dial(ctx, nil, nil)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	if ist, err := queryWazuhInstance(ctx, c, name); err == nil {
+		printWazuhInstanceStatus(out, ist, time.Now())
+		if ist.Status.Kind == workflows.StatusBlocked {
+			return fmt.Errorf("wazuh %s is blocked: %s", name, ist.Status.Message)
+		}
+		return nil
+	}
 	st, err := queryStatus(ctx, c, workflows.WazuhDeployWorkflowID(name), "")
 	if err != nil {
 		return fmt.Errorf("cannot read the status of wazuh %s: %s", name, workflows.ErrorReason(err))

@@ -13,6 +13,8 @@ import (
 
 	tclient "go.temporal.io/sdk/client"
 
+	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/workflows"
 )
 
@@ -164,4 +166,54 @@ func deployWazuhResultOf(t *testing.T, c tclient.Client, name string) (workflows
 	var res workflows.DeployWazuhResult
 	err := c.GetWorkflow(context.Background(), workflows.WazuhDeployWorkflowID(name), "").Get(context.Background(), &res)
 	return res, err
+}
+
+// TestReadmeWazuhInstanceCommands runs the README's WazuhInstance commands verbatim with
+// the real starter, tctl and temporal binaries, changing only what is this machine's:
+// tctl starts the instance with the starter's input, the starter's `instance` sends the
+// same spec as a change once the deploy is recorded, Reconcile goes in through the
+// starter (Update), tctl (Signal) and an ApplySpec through temporal (Update), and both
+// tctl's query and the starter read the status, active, without the codec.
+func TestReadmeWazuhInstanceCommands(t *testing.T) {
+	st := stacktest.Get(t)
+	c := temporalClient(t)
+	queue := inProcessWorker(t, c, t.TempDir())
+	inst := newWazuhInstance(t, wazuhOpts{workers: 1})
+	dir := t.TempDir()
+	writeJSON(t, dir, "wazuh.yaml", inst)
+	cmds := readmeBlock(t, "### A Wazuh instance: changes, Reconcile and health",
+		"starter input", "tctl start", "starter instance", "starter reconcile", "tctl signal", "starter input -change", "temporal update", "tctl query", "starter status")
+	local := strings.NewReplacer(
+		"127.0.0.1:7233", st.TemporalAddress,
+		"--taskqueue socflow", "--taskqueue "+queue,
+		"wazuh/soc", workflows.WazuhInstanceWorkflowID(inst.Name),
+		"reconcile soc", "reconcile "+inst.Name, "status soc", "status "+inst.Name,
+		"http://127.0.0.1:8089", "http://"+os.Getenv("SOCFLOW_CODEC_ADDR"),
+	)
+	_, must := readmeRunner(t, dir, local, cmds, "SOCFLOW_TASK_QUEUE="+queue)
+	t.Cleanup(func() {
+		_ = c.CancelWorkflow(context.Background(), workflows.WazuhInstanceWorkflowID(inst.Name), "")
+		_ = activities.DeleteSchedule(context.Background(), c, workflows.WazuhHealthScheduleID(inst.Name))
+	})
+
+	must(0)
+	must(1)
+	if out := must(2); !strings.Contains(out, "ApplySpec") || !strings.Contains(out, "applied ") || !strings.Contains(out, "workers joined: "+inst.Nodes[1].Name) {
+		t.Errorf("starter wazuh instance did not apply the spec to the running instance:\n%s", out)
+	}
+	if out := must(3); !strings.Contains(out, "applied ") || !strings.Contains(out, "reconcile: certificates renewed") {
+		t.Errorf("starter wazuh reconcile:\n%s", out)
+	}
+	must(4)
+	waitWazuhInstance(t, c, inst.Name, "tctl's Reconcile applied", func(s workflows.WazuhInstanceStatus) bool { return applied(s, "tctl-1") })
+	must(5)
+	if out := must(6); !strings.Contains(out, "no difference") {
+		t.Errorf("temporal's ApplySpec of the same spec:\n%s", out)
+	}
+	if out := must(7); strings.Contains(out, "encoding") || !strings.Contains(out, `"active"`) || !strings.Contains(out, "tctl-1") {
+		t.Errorf("tctl's status query is not readable plain JSON, active, listing tctl-1:\n%s", out)
+	}
+	if out := must(8); !strings.Contains(out, "status: active") || !strings.Contains(out, "applied tctl-1 (signal): reconcile: worker key fixed") {
+		t.Errorf("starter wazuh status:\n%s", out)
+	}
 }
