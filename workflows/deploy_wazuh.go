@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/wazuh"
 )
 
@@ -39,6 +40,8 @@ type wazuhDeploy struct {
 	in DeployWazuhInput
 	// restarted are the services (re)started, as node/service.
 	restarted []string
+	// apiRefs are the API users' password references, once reconciled.
+	apiRefs map[string]spec.SecretRef
 }
 
 func (d *wazuhDeploy) run(ctx workflow.Context) (DeployWazuhResult, error) {
@@ -75,6 +78,12 @@ func (d *wazuhDeploy) run(ctx workflow.Context) (DeployWazuhResult, error) {
 	login, err := d.reconcileAPIUsers(ctx, inst, &res)
 	if err != nil {
 		return res, err
+	}
+	// The exporter reads the API as user prometheus, which exists from here on.
+	if inst.Wazuh.Exporter != nil && workflow.GetVersion(ctx, WazuhExporterChange, workflow.DefaultVersion, WazuhExporter) == WazuhExporter {
+		if res.ExporterURL, err = d.startExporter(ctx, inst); err != nil {
+			return res, err
+		}
 	}
 	if len(inst.Nodes) > 1 {
 		d.enter(ctx, PhaseWaitingCluster)
@@ -209,6 +218,7 @@ func (d *wazuhDeploy) reconcileAPIUsers(ctx workflow.Context, inst wazuh.Instanc
 		return activities.WazuhAPILogin{}, wrapReason("cannot reconcile the wazuh API users", err)
 	}
 	res.APIUsers = users.State
+	d.apiRefs = users.Refs
 	login := activities.WazuhAPILogin{URL: url, APICert: cert.PEM, User: "wazuh", Password: users.Refs["wazuh"]}
 	var info activities.ReadWazuhManagerInfoResult
 	if err := d.step(ctx, apiOptions, a.ReadWazuhManagerInfo, activities.ReadWazuhManagerInfoInput{Instance: inst.Name, WazuhAPILogin: login}, &info); err != nil {
@@ -220,6 +230,29 @@ func (d *wazuhDeploy) reconcileAPIUsers(ctx workflow.Context, inst wazuh.Instanc
 			info.Version, inst.Wazuh.Version, inst.Wazuh.Version), activities.ErrTypeVersionMismatch, nil)
 	}
 	return login, nil
+}
+
+// startExporter pushes the master's prometheus layer and (re)starts the exporter when
+// its definition changed; the activity resolves the password from its reference.
+func (d *wazuhDeploy) startExporter(ctx workflow.Context, inst wazuh.Instance) (string, error) {
+	d.enterNode(ctx, PhaseStartingExporter, inst.Nodes[wazuh.ExporterNode])
+	var ex activities.ApplyWazuhExporterResult
+	err := d.step(ctx, exporterOptions, a.ApplyWazuhExporter, activities.ApplyWazuhExporterInput{
+		Instance: inst, Password: d.apiRefs[wazuh.ExporterUser],
+	}, &ex)
+	if err != nil {
+		return "", wrapReason("cannot start the prometheus exporter", err)
+	}
+	return ex.MetricsURL, nil
+}
+
+// exporterOptions: an apply pushes a layer, may restart the exporter and waits up to a
+// minute for its first good /metrics, heartbeating while it waits.
+var exporterOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    3 * time.Minute,
+	HeartbeatTimeout:       30 * time.Second,
+	ScheduleToCloseTimeout: 10 * time.Minute,
+	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second},
 }
 
 // waitWorkersJoined waits until the master lists every worker. A worker still missing

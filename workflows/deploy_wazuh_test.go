@@ -155,3 +155,50 @@ func TestDeployWazuhRefusesAnInvalidSpec(t *testing.T) {
 		t.Fatalf("deploy = %v, want the spec refused naming nodes", err)
 	}
 }
+
+// TestDeployWazuhExporterAfterUsers: with wazuh.exporter set, the exporter starts on
+// the master once the API users exist, with the prometheus user's password reference
+// (never its value); without it, no exporter step runs.
+func TestDeployWazuhExporterAfterUsers(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		ref := spec.SecretRef("store:soc/wazuh-api-prometheus")
+		env.OnActivity(a.ReconcileWazuhAPIUsers, mock.Anything, mock.Anything).Return(activities.ReconcileWazuhAPIUsersResult{
+			State: activities.WazuhUsersFresh, Refs: map[string]spec.SecretRef{"wazuh": "store:soc/wazuh-api-wazuh", "prometheus": ref}}, nil)
+		var got []activities.ApplyWazuhExporterInput
+		env.OnActivity(a.ApplyWazuhExporter, mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.ApplyWazuhExporterInput) (activities.ApplyWazuhExporterResult, error) {
+			got = append(got, in)
+			return activities.ApplyWazuhExporterResult{MetricsURL: "http://127.0.0.1:5000/metrics"}, nil
+		})
+		wazuhMocks(env, nil, wazuh.DefaultVersion)
+		inst := testWazuh()
+		if on {
+			inst.Wazuh.Exporter = &wazuh.Exporter{}
+		}
+		res, st, err := runWazuhDeploy(t, env, DeployWazuhInput{Instance: inst})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var phases []string
+		for _, p := range st.Timings {
+			phases = append(phases, string(p.Phase))
+		}
+		joined := strings.Join(phases, " ")
+		if !on {
+			if len(got) != 0 || res.ExporterURL != "" || strings.Contains(joined, string(PhaseStartingExporter)) {
+				t.Errorf("without wazuh.exporter: exporter applied %v, URL %q, phases %s", got, res.ExporterURL, joined)
+			}
+			continue
+		}
+		if len(got) != 1 || got[0].Password != ref || got[0].Instance.Wazuh.Exporter.Port != wazuh.DefaultExporterPort {
+			t.Fatalf("exporter applied with %+v", got)
+		}
+		if res.ExporterURL != "http://127.0.0.1:5000/metrics" {
+			t.Errorf("exporter URL %q", res.ExporterURL)
+		}
+		if !strings.Contains(joined, string(PhaseAPIUsers)+" "+string(PhaseStartingExporter)+" "+string(PhaseWaitingCluster)) {
+			t.Errorf("phases %s: the exporter must start right after the API users", joined)
+		}
+	}
+}

@@ -127,3 +127,13 @@ const WazuhHealthToInstanceChange = "wazuh-health-to-instance"
 
 // WazuhHealthToInstance is the version of WazuhHealthToInstanceChange that tells.
 const WazuhHealthToInstance workflow.Version = 1
+
+// WazuhExporterChange guards the exporter step of DeployWazuh (ApplyWazuhExporter, the
+// master's `prometheus` layer), taken after the API users are reconciled when the spec
+// sets wazuh.exporter. Deploys that began before it run no exporter (their specs could
+// not set one); the guard is asked only when the spec sets one, so every other deploy's
+// commands are unchanged.
+const WazuhExporterChange = "wazuh-exporter"
+
+// WazuhExporter is the version of WazuhExporterChange that runs the exporter.
+const WazuhExporter workflow.Version = 1

@@ -33,6 +33,8 @@ const (
 	PhaseStartingShippers Phase = "starting-shippers"
 	// PhaseAPIUsers reconciles the Wazuh API's users on the master.
 	PhaseAPIUsers Phase = "reconciling-api-users"
+	// PhaseStartingExporter pushes the master's prometheus layer and starts the exporter.
+	PhaseStartingExporter Phase = "starting-exporter"
 	// PhaseWaitingCluster waits for every worker to join the master.
 	PhaseWaitingCluster Phase = "waiting-cluster"
 	// PhaseSchedulingHealth creates or updates the instance's health schedule.
@@ -67,6 +69,8 @@ type DeployWazuhResult struct {
 	Restarted []string `json:"restarted,omitempty"`
 	// APIUsers says in what state the API users were found (fresh, factory-reset, in-sync).
 	APIUsers string `json:"apiUsers,omitempty"`
+	// ExporterURL is where the exporter serves its metrics ("" without wazuh.exporter).
+	ExporterURL string `json:"exporterURL,omitempty"`
 	// HealthSchedule is the ID of the health schedule the deploy created or updated.
 	HealthSchedule string `json:"healthSchedule,omitempty"`
 	// Timings are the phases with their start and end.

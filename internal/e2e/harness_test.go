@@ -36,12 +36,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	for name, pkg := range map[string]string{
-		"opencti-standin":  "./internal/standin/opencti",
-		"worker-standin":   "./internal/standin/worker",
-		"socflow-worker":   "./worker",
-		"socflow-starter":  "./starter",
-		"socflow-reap":     "./internal/reaper/cmd/socflow-reap",
-		"filebeat-standin": "./internal/standin/filebeat",
+		"opencti-standin":        "./internal/standin/opencti",
+		"worker-standin":         "./internal/standin/worker",
+		"socflow-worker":         "./worker",
+		"socflow-starter":        "./starter",
+		"socflow-reap":           "./internal/reaper/cmd/socflow-reap",
+		"filebeat-standin":       "./internal/standin/filebeat",
+		"wazuh-exporter-standin": "./internal/standin/wazuhexporter/cmd/wazuh-exporter",
 	} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
 		cmd.Dir = "../.."

@@ -55,7 +55,12 @@ type Stack struct {
 	S3SecretKey      string
 	S3Region         string
 	OpenSearchURL    string
-	Raw              map[string]string // every KEY=VALUE line, for settings not named above
+	// PrometheusURL is the stack's Prometheus (Debian's 2.42), SOCFLOW_PROMETHEUS_URL.
+	PrometheusURL string
+	// PrometheusTargets is the directory of file_sd JSON files that Prometheus rereads
+	// every 2 s: a test adds scrape targets by writing one there.
+	PrometheusTargets string
+	Raw               map[string]string // every KEY=VALUE line, for settings not named above
 
 	// PebbleHTTPS is the "opencti-https" workload container, whose Pebble also serves HTTPS.
 	PebbleHTTPS PebbleHTTPS
@@ -222,6 +227,8 @@ func fromMap(kv map[string]string) (Stack, error) {
 		S3SecretKey:       str("SOCFLOW_S3_SECRET_KEY"),
 		S3Region:          str("SOCFLOW_S3_REGION"),
 		OpenSearchURL:     str("SOCFLOW_OPENSEARCH_URL"),
+		PrometheusURL:     str("SOCFLOW_PROMETHEUS_URL"),
+		PrometheusTargets: str("SOCFLOW_PROMETHEUS_TARGETS"),
 		Raw:               kv,
 	}
 	s.PebbleHTTPS = PebbleHTTPS{

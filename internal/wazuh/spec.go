@@ -63,6 +63,19 @@ type Settings struct {
 	// Syslog is the TLS certificate material of rsyslog's 6514 listener (optional:
 	// without it rsyslog is not run).
 	Syslog *Syslog `json:"syslog,omitempty"`
+	// Exporter runs the Prometheus exporter on the master, reading its API as user
+	// prometheus (optional: without it no exporter runs).
+	Exporter *Exporter `json:"exporter,omitempty"`
+}
+
+// Exporter is the optional Prometheus exporter layer (the charm's `prometheus`
+// layer): the rock's wazuh-prometheus-exporter, configured only by its environment.
+type Exporter struct {
+	// Command starts the exporter in the foreground (default: the rock's,
+	// DefaultExporterCommand).
+	Command string `json:"command,omitempty"`
+	// Port is EXPORTER_PORT, where it serves /metrics on every interface (default 5000).
+	Port int `json:"port,omitempty"`
 }
 
 // Proxy are the proxy settings given to the manager's processes.
@@ -172,7 +185,12 @@ const (
 	DefaultEnrolmentPort = 1515
 	DefaultClusterPort   = 1516
 	DefaultSyslogPort    = 6514
+	DefaultExporterPort  = 5000
 )
+
+// DefaultExporterCommand is the exporter as the Wazuh server rock installs it
+// (rock/rockcraft.yaml of the charm: srv/prometheus/prometheus_exporter.py).
+const DefaultExporterCommand = "python3 /srv/prometheus/prometheus_exporter.py"
 
 // DefaultFilebeatCommand is filebeat as the Wazuh server image runs it, before the
 // config and data paths socflow adds.
@@ -201,6 +219,10 @@ func (i Instance) WithDefaults() Instance {
 	spec.Default(&w.RsyslogDir, DefaultRsyslogDir)
 	spec.Default(&w.LogsDir, DefaultLogsDir)
 	spec.DefaultPtr(&w.VulnerabilityDetection, true)
+	if e := w.Exporter; e != nil {
+		spec.Default(&e.Command, DefaultExporterCommand)
+		spec.Default(&e.Port, DefaultExporterPort)
+	}
 	for k := range out.Nodes {
 		n := &out.Nodes[k]
 		if out.Name != "" {
@@ -240,6 +262,7 @@ func (i Instance) clone() Instance {
 	w.Proxy = spec.ClonePtr(i.Wazuh.Proxy)
 	w.ConfigRepo = spec.ClonePtr(i.Wazuh.ConfigRepo)
 	w.Syslog = spec.ClonePtr(i.Wazuh.Syslog)
+	w.Exporter = spec.ClonePtr(i.Wazuh.Exporter)
 	out.Nodes = slices.Clone(i.Nodes)
 	out.Integrations.Indexer = i.Integrations.Indexer.Clone()
 	out.Integrations.OpenCTI = spec.ClonePtr(i.Integrations.OpenCTI)

@@ -58,6 +58,10 @@ func settings(c *spec.Checker, w Settings) {
 	if r := w.ConfigRepo; r != nil {
 		configRepo(c, p+"configRepo.", *r)
 	}
+	if e := w.Exporter; e != nil {
+		c.Command(p+"exporter.command", e.Command)
+		c.Port(p+"exporter.port", e.Port)
+	}
 	if s := w.Syslog; s != nil {
 		c.Secret(p+"syslog.cert", s.Cert, true, nil)
 		c.Secret(p+"syslog.key", s.Key, true, nil)

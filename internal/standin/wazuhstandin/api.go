@@ -129,6 +129,11 @@ func (a *api) routes() http.Handler {
 		{"GET /cluster/status", "cluster:status", "", a.clusterStatus},
 		{"GET /cluster/nodes", "cluster:read", "nodes_list offset limit sort search select type q distinct", a.clusterNodes},
 		{"GET /cluster/healthcheck", "cluster:read", "nodes_list", a.clusterHealth},
+		{"GET /overview/agents", "agent:read", "", a.overviewAgents},
+		{"GET /manager/stats/hourly", "manager:read", "", a.managerStatsHourly},
+		{"GET /manager/stats/remoted", "manager:read", "", a.managerStatsRemoted},
+		{"GET /manager/stats/analysisd", "manager:read", "", a.managerStatsAnalysisd},
+		{"GET /manager/logs", "manager:read", "offset limit sort search tag level q select distinct", a.managerLogs},
 	}
 	mux := http.NewServeMux()
 	for _, rt := range list {
