@@ -27,7 +27,8 @@ type ReadWazuhHealthInput struct {
 
 // WazuhComponentRead is one component of a Wazuh instance as read.
 type WazuhComponentRead struct {
-	// Name is indexer, <node>/manager, <node>/filebeat, <node>/rsyslog, <worker>/cluster or plan.
+	// Name is indexer, <node>/manager, <node>/filebeat, <node>/rsyslog,
+	// <node>/syslog-cert, <master>/exporter, <worker>/cluster or plan.
 	Name string `json:"name"`
 	// OK says it answers and runs as planned.
 	OK bool `json:"ok"`
@@ -97,6 +98,30 @@ func (a *Activities) ReadWazuhHealth(ctx context.Context, in ReadWazuhHealthInpu
 				return ""
 			})
 		}
+	}
+	if inst.Wazuh.Syslog != nil {
+		for k, n := range inst.Nodes {
+			// The certificate the node serves, not the store's: a renewal not pushed yet
+			// is drift, and the served one is what clients see expire.
+			timed(n.Name+"/syslog-cert", true, func() string {
+				ep, err := a.pebble(n.Pebble)
+				var pem []byte
+				if err == nil {
+					pem, err = ep.pull(ctx, wazuh.SyslogCertPath(inst, k))
+				}
+				if err != nil {
+					return "cannot read the served certificate: " + ErrorText(err)
+				}
+				reason, _ := wazuh.CertExpiry(pem, time.Now(), wazuh.CertRenewBefore)
+				return reason
+			})
+		}
+	}
+	if inst.Wazuh.Exporter != nil {
+		timed(inst.Master().Name+"/exporter", true, func() string {
+			_, why := ReadExporterMetrics(ctx, wazuh.ExporterMetricsURL(inst))
+			return why
+		})
 	}
 	if len(inst.Nodes) > 1 {
 		a.readWazuhCluster(ctx, in, timed)

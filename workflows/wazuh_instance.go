@@ -242,6 +242,15 @@ func (w *wazuhInstance) onHealth(ctx workflow.Context, rep HealthReport) {
 		w.tr.set(ctx, w.settled(), attr)
 		return
 	}
+	if files := renewedCerts(rep); len(files) > 0 {
+		// Certificates renewed where the spec refers to them: push them now, before
+		// the served ones expire, as any Reconcile would.
+		id := "renew-" + rep.RequestID
+		w.enqueue(ctx, QueuedChange{ID: id, Via: "health", Kind: ReconcileUpdate,
+			Request: mustJSON(ReconcileRequest{RequestID: id, Reason: "certificates renewed in the store: " + strings.Join(files, ", ")})})
+		_ = workflow.UpsertTypedSearchAttributes(ctx, attr)
+		return
+	}
 	kind := StatusWaiting
 	var why []string
 	for _, c := range rep.Components {
@@ -256,6 +265,25 @@ func (w *wazuhInstance) onHealth(ctx workflow.Context, rep HealthReport) {
 	w.st.LastReason = "health " + rep.Health + ": " + strings.Join(why, "; ")
 	w.tr.set(ctx, Status{Kind: kind, Step: stepHealth, Message: fmt.Sprintf("health %s (check %s): %s; fix that, then send Reconcile (starter wazuh reconcile %s): it re-applies the spec to every node, the cluster key among it",
 		rep.Health, rep.RequestID, strings.Join(why, "; "), w.st.Spec.Name)}, attr)
+}
+
+// renewedCerts are the certificate files a report finds differing from the spec's
+// (renewed in the store, not pushed yet), when they are all the report finds wrong
+// besides the served certificates' expiry; nil otherwise.
+func renewedCerts(rep HealthReport) []string {
+	var files []string
+	for _, d := range rep.Drift {
+		if !wazuh.IsCertFile(d.File) {
+			return nil
+		}
+		files = append(files, d.File)
+	}
+	for _, c := range rep.Components {
+		if c.Health != HealthOK && c.Name != "plan" && !strings.HasSuffix(c.Name, "/syslog-cert") {
+			return nil
+		}
+	}
+	return files
 }
 
 // answerHealth answers CheckHealth requests with the last report: a Wazuh instance's

@@ -14,7 +14,9 @@ import (
 	tclient "go.temporal.io/sdk/client"
 
 	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
+	"github.com/socflow/socflow/internal/wazuh"
 	"github.com/socflow/socflow/workflows"
 )
 
@@ -216,4 +218,58 @@ func TestReadmeWazuhInstanceCommands(t *testing.T) {
 	if out := must(8); !strings.Contains(out, "status: active") || !strings.Contains(out, "applied tctl-1 (signal): reconcile: worker key fixed") {
 		t.Errorf("starter wazuh status:\n%s", out)
 	}
+}
+
+// TestWazuhInstanceRenewsASyslogCertificate: a node serving an rsyslog certificate that
+// expires within wazuh.CertRenewBefore is reported (the instance waits, naming the
+// expiry and the fix); once the certificate is renewed where the spec refers to it, the
+// next check finds the drift of the certificate files only, the instance reconciles by
+// itself, rsyslog restarts on the new certificate and the next check is ok (active).
+func TestWazuhInstanceRenewsASyslogCertificate(t *testing.T) {
+	c := temporalClient(t)
+	queue := inProcessWorker(t, c, t.TempDir())
+	inst := newWazuhInstance(t, wazuhOpts{})
+	serverCA, logsCA := stacktest.NewCA(t, "syslog-server-ca"), stacktest.NewCA(t, "logs-ca")
+	cert, key, _ := serverCA.IssueFor(t, "localhost", true, 10*24*time.Hour)
+	inst.Wazuh.Syslog = &wazuh.Syslog{Cert: spec.SecretRef("file:" + cert), Key: spec.SecretRef("file:" + key), CA: spec.SecretRef("file:" + logsCA.CertFile)}
+	node := inst.Nodes[0].Name
+	startWazuhInstance(t, c, queue, workflows.WazuhInstanceInput{Instance: inst})
+	st := waitWazuhInstance(t, c, inst.Name, "the first deploy recorded", func(s workflows.WazuhInstanceStatus) bool { return len(s.Recent) > 0 })
+	if st.Status.Kind != workflows.StatusActive {
+		t.Fatalf("after the deploy: %+v", st)
+	}
+	res, err := deployWazuhResultOf(t, c, inst.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rep := wazuhHealth(t, c, queue, inst, res.Secrets)
+	if cc := component(rep, node+"/syslog-cert"); cc.Health != workflows.HealthDegraded || !strings.Contains(cc.Reason, "(in 9 days)") {
+		t.Fatalf("a certificate expiring in 10 days: %+v (report %s)", cc, rep.Health)
+	}
+	st = waitWazuhInstance(t, c, inst.Name, "the instance told of the expiry", func(s workflows.WazuhInstanceStatus) bool {
+		return s.Status.Kind == workflows.StatusWaiting
+	})
+	if !strings.Contains(st.Status.Message, "expires at") || !strings.Contains(st.Status.Message, "renew it") {
+		t.Errorf("waiting status %q does not name the expiry and the fix", st.Status.Message)
+	}
+
+	serverCA.IssueFor(t, "localhost", true, 365*24*time.Hour)
+	rep = wazuhHealth(t, c, queue, inst, res.Secrets)
+	if p := component(rep, "plan"); p.Health != workflows.HealthDegraded || !strings.Contains(p.Reason, "server.pem") {
+		t.Fatalf("the renewed certificate is not reported as drift: %+v", p)
+	}
+	st = waitWazuhInstance(t, c, inst.Name, "the instance's own reconcile applied", func(s workflows.WazuhInstanceStatus) bool {
+		return slices.ContainsFunc(s.Recent, func(o workflows.ChangeOutcome) bool { return o.Via == "health" && o.State == "applied" })
+	})
+	o := st.Recent[len(st.Recent)-1]
+	if !strings.Contains(o.Summary, "certificates renewed in the store") || !strings.Contains(o.Summary, "restarted "+node+"/rsyslog") {
+		t.Errorf("the renewal's outcome: %+v", o)
+	}
+	if rep := wazuhHealth(t, c, queue, inst, res.Secrets); rep.Health != workflows.HealthOK {
+		t.Fatalf("health after the renewal: %s (%+v)", rep.Health, rep.Components)
+	}
+	waitWazuhInstance(t, c, inst.Name, "the instance active", func(s workflows.WazuhInstanceStatus) bool {
+		return s.Status.Kind == workflows.StatusActive && s.Health != nil && s.Health.Health == workflows.HealthOK
+	})
 }

@@ -27,7 +27,7 @@ type CA struct {
 	dir      string
 }
 
-// NewCA makes a P-256 CA named name, valid from an hour ago for a day.
+// NewCA makes a P-256 CA named name, valid from an hour ago for two years.
 func NewCA(t testing.TB, name string) *CA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -36,7 +36,7 @@ func NewCA(t testing.TB, name string) *CA {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(2 * 365 * 24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
@@ -58,13 +58,20 @@ func NewCA(t testing.TB, name string) *CA {
 // and the pair for Go clients.
 func (ca *CA) Issue(t testing.TB, cn string, server bool) (certFile, keyFile string, pair tls.Certificate) {
 	t.Helper()
+	return ca.IssueFor(t, cn, server, 365*24*time.Hour)
+}
+
+// IssueFor is Issue with a validity of its own (from now), for tests of expiry: a
+// second call for the same cn renews the files in place.
+func (ca *CA) IssueFor(t testing.TB, cn string, server bool, validFor time.Duration) (certFile, keyFile string, pair tls.Certificate) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(validFor),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 	if server {

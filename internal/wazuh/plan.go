@@ -118,7 +118,7 @@ func NodePlan(in Instance, k int, s Secrets, base []byte) (Plan, error) {
 		dir, logs := n.Path(w.RsyslogDir), n.Path(w.LogsDir)
 		rc := RsyslogConfig{
 			Port:   n.SyslogPort,
-			CAFile: path.Join(dir, "certs/logs-ca.pem"), CertFile: path.Join(dir, "certs/server.pem"), KeyFile: path.Join(dir, "certs/server.key"),
+			CAFile: path.Join(dir, "certs/logs-ca.pem"), CertFile: SyslogCertPath(in, k), KeyFile: path.Join(dir, "certs/server.key"),
 			WorkDir: path.Join(dir, "work"), OutputFile: path.Join(logs, "remote.log"),
 		}
 		if w.ConfigRepo != nil {
