@@ -39,12 +39,10 @@ type EnsureConnectorUserResult struct {
 	Reactivated bool `json:"reactivated,omitempty"`
 }
 
-// EnsureConnectorUser makes sure connector-<name> exists, active, as the charm does:
-// looked up by email first; added once (group Connectors, or Administrators for
-// INTERNAL_EXPORT_FILE; a password kept in the store) — an add whose answer was lost
-// finds the user at its retry, and the platform's "User already exists" is answered by
-// looking it up again, so no retry makes two users; reactivated when inactive. Its API
-// token goes into the store and only its reference comes back, with the CONNECTOR_ID's.
+// EnsureConnectorUser makes sure connector-<name> exists, active, as the charm does
+// (ensurePlatformUser), in group Connectors, or Administrators for
+// INTERNAL_EXPORT_FILE. Its API token goes into the store and only its reference comes
+// back, with the CONNECTOR_ID's.
 func (a *Activities) EnsureConnectorUser(ctx context.Context, in EnsureConnectorUserInput) (EnsureConnectorUserResult, error) {
 	var res EnsureConnectorUserResult
 	api, callCtx, cancel, err := a.adminAPI(ctx, in.Instance, in.AdminToken)
@@ -52,29 +50,69 @@ func (a *Activities) EnsureConnectorUser(ctx context.Context, in EnsureConnector
 		return res, err
 	}
 	defer cancel()
-	inst, email := in.Instance.Name, opencti.ConnectorEmail(in.Name)
-	u, err := api.UserByEmail(callCtx, email)
+	u, err := a.ensurePlatformUser(callCtx, api, in.Instance.Name, platformUser{
+		Name: opencti.ConnectorUser(in.Name), Email: opencti.ConnectorEmail(in.Name), Group: opencti.ConnectorGroup(in.Type)})
+	if err != nil {
+		return res, err
+	}
+	res.UserID, res.Token, res.Created, res.Reactivated = u.ID, u.Token, u.Created, u.Reactivated
+	if res.ConnectorID, _, err = a.Secrets.Ensure(in.Instance.Name, "connector-"+in.Name+"-id", secrets.NewUUIDv4); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// platformUser is an OpenCTI user socflow keeps on an instance's platform for
+// something that calls it: one of the instance's connectors, or an app related to the
+// instance (a Wazuh instance's custom-opencti integration).
+type platformUser struct {
+	// Name is the user's name; the secret store keeps <Name>-password and
+	// <Name>-token under the OpenCTI instance.
+	Name string
+	// Email is the user's login, by which it is looked up.
+	Email string
+	// Group is the group a new user is added to (Connectors, or Administrators).
+	Group string
+}
+
+// ensuredUser is what ensurePlatformUser found or did: references only.
+type ensuredUser struct {
+	ID                   string
+	Token                spec.SecretRef
+	Created, Reactivated bool
+}
+
+// ensurePlatformUser makes sure the user exists, active: looked up by email first;
+// added once (in its group, a password kept in the store) — an add whose answer was
+// lost finds the user at its retry, and the platform's "User already exists" is
+// answered by looking it up again, so no retry makes two users; reactivated when
+// inactive. Its API token goes into the store under the OpenCTI instance inst, and
+// only its reference comes back. Connector users and related apps' users share it,
+// so both follow the same rules.
+func (a *Activities) ensurePlatformUser(ctx context.Context, api *openctiapi.Client, inst string, pu platformUser) (ensuredUser, error) {
+	var res ensuredUser
+	u, err := api.UserByEmail(ctx, pu.Email)
 	if err != nil {
 		return res, apiError(err)
 	}
 	if u == nil {
-		group, err := api.GroupID(callCtx, opencti.ConnectorGroup(in.Type))
+		group, err := api.GroupID(ctx, pu.Group)
 		if err != nil {
 			return res, apiError(err)
 		}
-		pw, _, err := a.Secrets.Ensure(inst, "connector-"+in.Name+"-password", func() (string, error) { return secrets.NewHex(24) })
+		pw, _, err := a.Secrets.Ensure(inst, pu.Name+"-password", func() (string, error) { return secrets.NewHex(24) })
 		if err != nil {
 			return res, err
 		}
-		password, err := a.resolve("connector password", pw)
+		password, err := a.resolve(pu.Name+" password", pw)
 		if err != nil {
 			return res, classify(err)
 		}
-		added, err := api.AddUser(callCtx, openctiapi.NewUser{Name: opencti.ConnectorUser(in.Name), Email: email, Password: password, GroupIDs: []string{group}})
+		added, err := api.AddUser(ctx, openctiapi.NewUser{Name: pu.Name, Email: pu.Email, Password: password, GroupIDs: []string{group}})
 		switch {
 		case errors.Is(err, openctiapi.ErrUserExists):
-			if u, err = api.UserByEmail(callCtx, email); err == nil && u == nil {
-				err = fmt.Errorf("the platform says %s exists but does not list it", email)
+			if u, err = api.UserByEmail(ctx, pu.Email); err == nil && u == nil {
+				err = fmt.Errorf("the platform says %s exists but does not list it", pu.Email)
 			}
 		case err == nil:
 			u, res.Created = &added, true
@@ -84,31 +122,28 @@ func (a *Activities) EnsureConnectorUser(ctx context.Context, in EnsureConnector
 		}
 	}
 	if u.AccountStatus != openctiapi.AccountActive {
-		if err := api.SetAccountStatus(callCtx, u.ID, openctiapi.AccountActive); err != nil {
+		if err := api.SetAccountStatus(ctx, u.ID, openctiapi.AccountActive); err != nil {
 			return res, apiError(err)
 		}
 		res.Reactivated = true
 	}
-	res.UserID = u.ID
-	tokenKey := "connector-" + in.Name + "-token"
+	res.ID = u.ID
+	tokenKey := pu.Name + "-token"
 	if u.APIToken != "" {
 		if res.Token, err = a.Secrets.Put(inst, tokenKey, u.APIToken); err != nil {
 			return res, err
 		}
-	} else {
-		// OpenCTI 7 keeps only an HMAC of each token and never gives one back: the
-		// token stored when the user was made (on 6.x) is still the user's, since the
-		// upgrade's legacy_token_migration hashed it with the instance's key.
-		res.Token, _, err = a.Secrets.Ensure(inst, tokenKey, func() (string, error) {
-			return "", permanent(ErrTypeBadConfig, fmt.Errorf("the platform gives no API token for %s (OpenCTI 7 keeps only its hash) and socflow stored none: "+
-				"create a token for that user in the platform and store it as %s", opencti.ConnectorUser(in.Name), secrets.Ref(inst, tokenKey)))
-		})
-		if err != nil {
-			return res, classify(err)
-		}
+		return res, nil
 	}
-	if res.ConnectorID, _, err = a.Secrets.Ensure(inst, "connector-"+in.Name+"-id", secrets.NewUUIDv4); err != nil {
-		return res, err
+	// OpenCTI 7 keeps only an HMAC of each token and never gives one back: the token
+	// stored when the user was made (on 6.x) is still the user's, since the upgrade's
+	// legacy_token_migration hashed it with the instance's key.
+	res.Token, _, err = a.Secrets.Ensure(inst, tokenKey, func() (string, error) {
+		return "", permanent(ErrTypeBadConfig, fmt.Errorf("the platform gives no API token for %s (OpenCTI 7 keeps only its hash) and socflow stored none: "+
+			"create a token for that user in the platform and store it as %s", pu.Name, secrets.Ref(inst, tokenKey)))
+	})
+	if err != nil {
+		return res, classify(err)
 	}
 	return res, nil
 }

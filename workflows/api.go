@@ -208,6 +208,12 @@ type HealthReads struct {
 // spec and the changes queued before it, computed without touching anything.
 const PreviewQuery = "preview"
 
+// ConnectionQuery returns how an app related to the instance reaches its platform
+// (activities.OpenCTIConnection: deployed, public URL, applied spec, admin token
+// reference): a Wazuh instance whose integrations.opencti names this instance asks it
+// through EnsureOpenCTIRelation, since a workflow cannot query another itself.
+const ConnectionQuery = "connection"
+
 // InstanceWorkflowID is the workflow ID of an instance's entity workflow.
 func InstanceWorkflowID(instance string) string { return "opencti/" + instance }
 

@@ -16,7 +16,9 @@ import (
 )
 
 // DeployWazuh brings up one Wazuh server cluster, in the charm's order: validate,
-// ensure the cluster key and agent password, wait for the indexer, then node by node,
+// ensure the cluster key and agent password, take the URL and a connector user's token
+// from the OpenCTI instance integrations.opencti names (if it names one), wait for the
+// indexer, then node by node,
 // master first: sync the configuration repository, push ossec.conf, authd.pass,
 // filebeat.yml and the rsyslog certificates with the layer, reload the manager and
 // (re)start filebeat and rsyslog, restarting only what changed; then reconcile the API
@@ -47,6 +49,11 @@ type wazuhDeploy struct {
 func (d *wazuhDeploy) run(ctx workflow.Context) (DeployWazuhResult, error) {
 	inst := d.in.Instance.WithDefaults()
 	d.enter(ctx, PhaseValidating)
+	if name := inst.OpenCTIInstance(); name != "" &&
+		workflow.GetVersion(ctx, WazuhOpenCTIInstanceChange, workflow.DefaultVersion, WazuhOpenCTIInstance) == workflow.DefaultVersion {
+		// A history from before the change: its validation refused the instance form.
+		return DeployWazuhResult{}, temporal.NewNonRetryableApplicationError("cannot deploy: invalid spec:\nintegrations.opencti.instance: is not supported yet: socflow cannot take the connector token from an OpenCTI instance it runs (fix: give integrations.opencti.url and token (an OpenCTI user's API token) instead)", "InvalidSpec", nil)
+	}
 	if err := inst.Validate(); err != nil {
 		return DeployWazuhResult{}, temporal.NewNonRetryableApplicationError("cannot deploy: invalid spec:\n"+err.Error(), "InvalidSpec", nil)
 	}
@@ -60,12 +67,19 @@ func (d *wazuhDeploy) run(ctx workflow.Context) (DeployWazuhResult, error) {
 		return DeployWazuhResult{}, fmt.Errorf("cannot ensure instance secrets: %w", err)
 	}
 
+	var rel *WazuhOpenCTIRelation
+	if inst.OpenCTIInstance() != "" {
+		if inst, rel, err = d.relateOpenCTI(ctx, inst); err != nil {
+			return DeployWazuhResult{}, err
+		}
+	}
+
 	d.enter(ctx, PhaseWaitingDeps)
 	if err := d.waitDependencies(ctx, wazuhProbes(inst)); err != nil {
 		return DeployWazuhResult{}, err
 	}
 
-	res := DeployWazuhResult{Instance: inst.Name, Secrets: sec.Secrets, GeneratedSecrets: sec.Generated}
+	res := DeployWazuhResult{Instance: inst.Name, Secrets: sec.Secrets, GeneratedSecrets: sec.Generated, OpenCTI: rel}
 	for k, n := range inst.Nodes {
 		res.Nodes = append(res.Nodes, n.Name)
 		commit, err := d.bringUpNode(ctx, inst, k, sec.Secrets)
@@ -107,6 +121,35 @@ func (d *wazuhDeploy) run(ctx workflow.Context) (DeployWazuhResult, error) {
 	d.enterStatus(ctx, PhaseDone, Status{Kind: StatusActive, Message: fmt.Sprintf("Wazuh %s: %d node(s) up, API users %s", res.Version, len(inst.Nodes), res.APIUsers)})
 	res.Timings = d.status.Timings
 	return res, nil
+}
+
+// relateOpenCTI takes the URL and a connector user's token from the OpenCTI instance
+// socflow runs that integrations.opencti names (EnsureOpenCTIRelation, the charm's
+// opencti-connector relation) and returns the instance with them in place of the
+// name: every later step — the nodes' plans, the health schedule's drift read — then
+// sees a plain url and token, and the history holds the token's reference only.
+func (d *wazuhDeploy) relateOpenCTI(ctx workflow.Context, inst wazuh.Instance) (wazuh.Instance, *WazuhOpenCTIRelation, error) {
+	name := inst.OpenCTIInstance()
+	d.enter(ctx, PhaseRelatingOpenCTI)
+	var got activities.EnsureOpenCTIRelationResult
+	err := d.step(ctx, relationOptions, a.EnsureOpenCTIRelation, activities.EnsureOpenCTIRelationInput{
+		Instance: name, WorkflowID: InstanceWorkflowID(name), Query: ConnectionQuery,
+		User: inst.OpenCTIUser(), Email: inst.OpenCTIUserEmail(), For: "Wazuh instance " + inst.Name,
+	}, &got)
+	if err != nil {
+		return inst, nil, wrapReason("cannot take the URL and a connector user's token from OpenCTI instance "+name, err)
+	}
+	rel := &WazuhOpenCTIRelation{Instance: name, URL: got.URL, User: inst.OpenCTIUser(), Token: got.Token, UserCreated: got.Created}
+	return inst.WithOpenCTI(got.URL, got.Token), rel, nil
+}
+
+// relationOptions: asking the OpenCTI instance and ensuring the user are a few calls
+// of DefaultCallTimeout each; a platform that is restarting for one of its own changes
+// answers again within minutes, so transient faults are retried that long.
+var relationOptions = workflow.ActivityOptions{
+	StartToCloseTimeout:    time.Minute,
+	ScheduleToCloseTimeout: 5 * time.Minute,
+	RetryPolicy:            &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 20 * time.Second},
 }
 
 // bringUpNode configures node k and starts what its changes reach: the charm's steps

@@ -2,14 +2,18 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/activities"
 	"github.com/socflow/socflow/internal/spec"
@@ -200,5 +204,159 @@ func TestDeployWazuhExporterAfterUsers(t *testing.T) {
 		if !strings.Contains(joined, string(PhaseAPIUsers)+" "+string(PhaseStartingExporter)+" "+string(PhaseWaitingCluster)) {
 			t.Errorf("phases %s: the exporter must start right after the API users", joined)
 		}
+	}
+}
+
+// testWazuhWithOpenCTI is testWazuh naming the OpenCTI instance demo socflow runs.
+func testWazuhWithOpenCTI() wazuh.Instance {
+	in := testWazuh()
+	in.Integrations.OpenCTI = &wazuh.OpenCTI{Instance: "demo"}
+	return in
+}
+
+// TestDeployWazuhRelatesTheNamedOpenCTIInstance: a spec naming an OpenCTI instance asks
+// that instance's workflow (through EnsureOpenCTIRelation) once, after the secrets and
+// before anything touches a node, for the user wazuh-soc; every node is then planned
+// with the URL and the token's reference it handed over, as a url-and-token spec is,
+// and so is the health schedule's drift read.
+func TestDeployWazuhRelatesTheNamedOpenCTIInstance(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	const url, token = "http://localhost:8080", spec.SecretRef("store:demo/wazuh-soc-token")
+	var asked []activities.EnsureOpenCTIRelationInput
+	env.OnActivity(a.EnsureOpenCTIRelation, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.EnsureOpenCTIRelationInput) (activities.EnsureOpenCTIRelationResult, error) {
+			asked = append(asked, in)
+			return activities.EnsureOpenCTIRelationResult{URL: url, Token: token, UserID: "u1", Created: true}, nil
+		})
+	var planned []wazuh.Instance
+	env.OnActivity(a.ApplyWazuhPlan, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ApplyWazuhPlanInput) (activities.ApplyWazuhPlanResult, error) {
+			planned = append(planned, in.Instance)
+			return activities.ApplyWazuhPlanResult{}, nil
+		})
+	var scheduled []activities.Schedule
+	env.OnActivity(a.EnsureInstanceSchedule, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, s activities.Schedule) (activities.EnsureScheduleResult, error) {
+			scheduled = append(scheduled, s)
+			return activities.EnsureScheduleResult{Created: true}, nil
+		})
+	wazuhMocks(env, nil, wazuh.DefaultVersion)
+	res, st, err := runWazuhDeploy(t, env, DeployWazuhInput{Instance: testWazuhWithOpenCTI()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := activities.EnsureOpenCTIRelationInput{Instance: "demo", WorkflowID: "opencti/demo", Query: ConnectionQuery,
+		User: "wazuh-soc", Email: "wazuh.soc@opencti.local", For: "Wazuh instance soc"}
+	if len(asked) != 1 || asked[0] != want {
+		t.Errorf("asked %+v, want once %+v", asked, want)
+	}
+	if len(planned) != 2 {
+		t.Fatalf("%d nodes planned, want 2", len(planned))
+	}
+	for k, p := range planned {
+		if o := p.Integrations.OpenCTI; o == nil || o.Instance != "" || o.URL != url || o.Token != token {
+			t.Errorf("node %d planned with integrations.opencti %+v, want the URL and token handed over", k, o)
+		}
+	}
+	if len(scheduled) != 1 {
+		t.Fatalf("%d schedules, want 1", len(scheduled))
+	}
+	var hc HealthCheckInput
+	if b, err := json.Marshal(scheduled[0].Arg); err != nil || json.Unmarshal(b, &hc) != nil || hc.Wazuh == nil {
+		t.Fatalf("schedule arg %v is no Wazuh HealthCheckInput", scheduled[0].Arg)
+	}
+	if o := hc.Wazuh.Instance.Integrations.OpenCTI; o == nil || o.URL != url || o.Token != token {
+		t.Errorf("the health schedule reads drift with integrations.opencti %+v, want the URL and token handed over", o)
+	}
+	if r := res.OpenCTI; r == nil || *r != (WazuhOpenCTIRelation{Instance: "demo", URL: url, User: "wazuh-soc", Token: token, UserCreated: true}) {
+		t.Errorf("result's opencti %+v", r)
+	}
+	var phases []string
+	for _, p := range st.Timings {
+		phases = append(phases, string(p.Phase))
+	}
+	if got := strings.Join(phases[:4], " "); got != "validating ensuring-secrets relating-opencti waiting-dependencies" {
+		t.Errorf("phases start %q, want the relation after the secrets, before the indexer and the nodes", got)
+	}
+}
+
+// TestDeployWazuhUnavailableOpenCTIInstanceBlocks: an OpenCTI instance socflow does
+// not run (or has not deployed) fails the deploy at once, blocked with the activity's
+// reason and fix, before any node is touched.
+func TestDeployWazuhUnavailableOpenCTIInstanceBlocks(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	calls := 0
+	env.OnActivity(a.EnsureOpenCTIRelation, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.EnsureOpenCTIRelationInput) (activities.EnsureOpenCTIRelationResult, error) {
+			calls++
+			return activities.EnsureOpenCTIRelationResult{}, temporal.NewNonRetryableApplicationError(
+				"cannot relate Wazuh instance soc to OpenCTI instance demo: socflow runs no such instance (no workflow opencti/demo); deploy it first",
+				activities.ErrTypeOpenCTIInstanceUnavailable, nil)
+		})
+	env.OnActivity(a.ApplyWazuhPlan, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.ApplyWazuhPlanInput) (activities.ApplyWazuhPlanResult, error) {
+			t.Error("a node was configured although the OpenCTI instance is unavailable")
+			return activities.ApplyWazuhPlanResult{}, nil
+		})
+	wazuhMocks(env, nil, wazuh.DefaultVersion)
+	_, st, err := runWazuhDeploy(t, env, DeployWazuhInput{Instance: testWazuhWithOpenCTI()})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != activities.ErrTypeOpenCTIInstanceUnavailable || !app.NonRetryable() {
+		t.Fatalf("deploy = %v, want a non-retryable %s", err, activities.ErrTypeOpenCTIInstanceUnavailable)
+	}
+	if calls != 1 {
+		t.Errorf("EnsureOpenCTIRelation ran %d times, want once (a permanent fault is not retried)", calls)
+	}
+	if st.Status.Kind != StatusBlocked || !strings.Contains(st.Status.Message, "no workflow opencti/demo") || !strings.Contains(st.Status.Message, "deploy it first") {
+		t.Errorf("status %s %q, want blocked with the reason and fix", st.Status.Kind, st.Status.Message)
+	}
+}
+
+// TestDeployWazuhURLAndTokenDoNotAskOpenCTI: a url-and-token spec runs no relation
+// step and asks no version of WazuhOpenCTIInstanceChange, so its history is what it
+// was before the change.
+func TestDeployWazuhURLAndTokenDoNotAskOpenCTI(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.OnActivity(a.EnsureOpenCTIRelation, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.EnsureOpenCTIRelationInput) (activities.EnsureOpenCTIRelationResult, error) {
+			t.Error("EnsureOpenCTIRelation ran for a url-and-token spec")
+			return activities.EnsureOpenCTIRelationResult{}, nil
+		})
+	env.OnGetVersion(WazuhOpenCTIInstanceChange, workflow.DefaultVersion, WazuhOpenCTIInstance).Return(
+		func(string, workflow.Version, workflow.Version) workflow.Version {
+			t.Error("a url-and-token deploy asked the version of " + WazuhOpenCTIInstanceChange)
+			return WazuhOpenCTIInstance
+		})
+	wazuhMocks(env, nil, wazuh.DefaultVersion)
+	in := testWazuh()
+	in.Integrations.OpenCTI = &wazuh.OpenCTI{URL: "https://opencti.example.com", Token: "env:OPENCTI_TOKEN"}
+	res, _, err := runWazuhDeploy(t, env, DeployWazuhInput{Instance: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OpenCTI != nil {
+		t.Errorf("result's opencti %+v, want none", res.OpenCTI)
+	}
+}
+
+// TestDeployWazuhOpenCTIInstanceBeforeTheChange: replaying a history from before
+// WazuhOpenCTIInstanceChange (no marker: DefaultVersion), a spec naming an OpenCTI
+// instance is refused at validation as it was then, with no activity run.
+func TestDeployWazuhOpenCTIInstanceBeforeTheChange(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.OnGetVersion(WazuhOpenCTIInstanceChange, workflow.DefaultVersion, WazuhOpenCTIInstance).Return(workflow.DefaultVersion)
+	ran := 0
+	env.SetOnActivityStartedListener(func(*activity.Info, context.Context, converter.EncodedValues) { ran++ })
+	_, _, err := runWazuhDeploy(t, env, DeployWazuhInput{Instance: testWazuhWithOpenCTI()})
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != "InvalidSpec" || !strings.Contains(err.Error(), "integrations.opencti.instance: is not supported yet") {
+		t.Fatalf("deploy = %v, want the old refusal", err)
+	}
+	if ran != 0 {
+		t.Errorf("%d activities ran, want none", ran)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/socflow/socflow/activities"
 )
 
 // Bounds on what the instance's state keeps, so it rides Continue-As-New in a small payload.
@@ -72,6 +74,9 @@ func (w *instance) setup(ctx workflow.Context) error {
 	}
 	if err := workflow.SetQueryHandler(ctx, HealthReadsQuery, w.healthReads); err != nil {
 		return fmt.Errorf("cannot register the health-reads query: %w", err)
+	}
+	if err := workflow.SetQueryHandler(ctx, ConnectionQuery, w.connection); err != nil {
+		return fmt.Errorf("cannot register the connection query: %w", err)
 	}
 	if err := w.register(ctx); err != nil {
 		return err
@@ -205,6 +210,15 @@ func (w *instance) status() InstanceStatus {
 		s.Workers = *w.st.Spec.OpenCTI.Workers
 	}
 	return s
+}
+
+// connection is the ConnectionQuery answer: the applied spec (its public URL, the
+// URL the deploy verified unless a change moved it) and the admin token the instance
+// runs with now, so a related app's user is ensured with the token a rotation
+// left, not one derived from the name.
+func (w *instance) connection() (activities.OpenCTIConnection, error) {
+	return activities.OpenCTIConnection{Instance: w.st.Spec.Name, Deployed: w.st.Deployed, URL: w.st.Spec.OpenCTI.PublicURL,
+		Spec: w.st.Spec, AdminToken: w.st.Secrets.AdminToken}, nil
 }
 
 // publish shows the status, the pending changes and the latest outcomes on the Web UI's

@@ -78,6 +78,7 @@ var phaseDoing = map[Phase]string{
 	PhaseVerifying:         "verifying the platform's version and admin token",
 	PhaseStartingWorkers:   "starting the workers",
 	PhaseStartingNodes:     "starting the platform's further nodes, one after another",
+	PhaseRelatingOpenCTI:   "taking the URL and a connector user's token from the OpenCTI instance",
 	PhaseSyncingRepo:       "syncing the configuration repository",
 	PhaseConfiguringNode:   "pushing ossec.conf, filebeat and rsyslog settings and the layer",
 	PhaseStartingManager:   "reloading the manager (wazuh-control reload)",

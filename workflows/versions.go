@@ -137,3 +137,15 @@ const WazuhExporterChange = "wazuh-exporter"
 
 // WazuhExporter is the version of WazuhExporterChange that runs the exporter.
 const WazuhExporter workflow.Version = 1
+
+// WazuhOpenCTIInstanceChange guards DeployWazuh's relation with an OpenCTI instance
+// socflow runs (integrations.opencti.instance): the EnsureOpenCTIRelation step after
+// the secrets, whose URL and token reference the plan then uses. It is asked only when
+// the spec names an instance, so url-and-token deploys write the same history as
+// before; a history from before it (workflow.DefaultVersion) was refused at
+// validation then, and is refused again the same way.
+const WazuhOpenCTIInstanceChange = "wazuh-opencti-instance"
+
+// WazuhOpenCTIInstance is the version of WazuhOpenCTIInstanceChange that relates the
+// Wazuh instance to the named OpenCTI instance.
+const WazuhOpenCTIInstance workflow.Version = 1

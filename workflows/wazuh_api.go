@@ -3,6 +3,7 @@ package workflows
 import (
 	"time"
 
+	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/wazuh"
 )
 
@@ -23,6 +24,9 @@ func WazuhDeployWorkflowID(instance string) string { return "wazuh-deploy-" + in
 // The phases a Wazuh deploy adds to the shared ones (validating, ensuring-secrets,
 // waiting-dependencies, done, failed), in order; a node's phases repeat per node.
 const (
+	// PhaseRelatingOpenCTI takes the URL and a connector user's token from the OpenCTI
+	// instance integrations.opencti names (only when it names one).
+	PhaseRelatingOpenCTI Phase = "relating-opencti"
 	// PhaseSyncingRepo fetches the configuration repository and copies what changed.
 	PhaseSyncingRepo Phase = "syncing-config-repo"
 	// PhaseConfiguringNode pushes a node's files and layer.
@@ -77,6 +81,9 @@ type DeployWazuhResult struct {
 	Timings []PhaseTiming `json:"timings"`
 	// Warnings collect accepted oddities.
 	Warnings []string `json:"warnings,omitempty"`
+	// OpenCTI is what the OpenCTI instance integrations.opencti names handed over
+	// (nil when the spec gives url and token, or no OpenCTI).
+	OpenCTI *WazuhOpenCTIRelation `json:"opencti,omitempty"`
 	// GeneratedSecrets names the secrets this deploy created (empty on redeploys).
 	GeneratedSecrets []string `json:"generatedSecrets,omitempty"`
 	// Secrets are the references of the instance's generated secrets.
@@ -186,4 +193,19 @@ type WazuhInstanceStatus struct {
 	Runs int `json:"runs"`
 	// Health is the last health report the instance was sent.
 	Health *HealthReport `json:"health,omitempty"`
+}
+
+// WazuhOpenCTIRelation is a Wazuh instance's relation with an OpenCTI instance socflow
+// runs, as a deploy made it: references only, never the token.
+type WazuhOpenCTIRelation struct {
+	// Instance is the OpenCTI instance's name.
+	Instance string `json:"instance"`
+	// URL is its platform's public URL; hook_url is URL + /graphql.
+	URL string `json:"url"`
+	// User is the OpenCTI user kept for the Wazuh instance (group Connectors).
+	User string `json:"user"`
+	// Token refers to that user's API token (api_key), in the secret store.
+	Token spec.SecretRef `json:"token"`
+	// UserCreated says this deploy added the user (false on redeploys).
+	UserCreated bool `json:"userCreated,omitempty"`
 }

@@ -46,6 +46,11 @@ func NodePlan(in Instance, k int, s Secrets, base []byte) (Plan, error) {
 	if k < 0 || k >= len(in.Nodes) {
 		return Plan{}, fmt.Errorf("cannot plan node %d: the instance has %d nodes", k, len(in.Nodes))
 	}
+	if o := in.OpenCTIInstance(); o != "" {
+		// Planned as is, the custom-opencti-* blocks would silently keep whatever they
+		// point at: the deploy must first take the URL and token from that instance.
+		return Plan{}, fmt.Errorf("cannot plan node %d: integrations.opencti.instance %s is not resolved to a URL and token yet (WithOpenCTI)", k, o)
+	}
 	if err := SecretTable.CheckResolved(&in, &s); err != nil {
 		return Plan{}, fmt.Errorf("cannot plan wazuh instance %s: %w", in.Name, err)
 	}

@@ -192,6 +192,58 @@ func TestOpenCTIIntegrations(t *testing.T) {
 	}
 }
 
+// TestOpenCTIByInstance checks the instance form end to end through the pure plan: an
+// unresolved spec is refused rather than planned without its integration, and the spec
+// WithOpenCTI resolved plans exactly as the same URL and token given by hand — hook_url
+// is the handed-over URL + /graphql, api_key the token.
+func TestOpenCTIByInstance(t *testing.T) {
+	byURL := loadFull(t)
+	byName := byURL
+	byName.Integrations.OpenCTI = &OpenCTI{Instance: "demo"}
+	if err := byName.Validate(); err != nil {
+		t.Fatalf("the instance form does not validate: %v", err)
+	}
+	base := readTestdata(t, "ossec-stock.conf")
+	if _, err := NodePlan(byName, 0, fullSecrets, base); err == nil || !strings.Contains(err.Error(), "integrations.opencti.instance demo is not resolved") {
+		t.Fatalf("unresolved plan = %v, want it refused", err)
+	}
+	for _, tt := range []struct{ url, hook string }{
+		{"http://localhost:8080", "http://localhost:8080/graphql"},
+		{"https://cti.example.com/opencti/", "https://cti.example.com/opencti/graphql"},
+	} {
+		resolved := byName.WithOpenCTI(tt.url, "store:demo/wazuh-soc-token")
+		if err := resolved.Validate(); err != nil {
+			t.Fatalf("resolved spec invalid: %v", err)
+		}
+		if byName.Integrations.OpenCTI.Instance != "demo" {
+			t.Fatal("WithOpenCTI changed the spec it was called on")
+		}
+		got, err := NodePlan(resolved, 1, fullSecrets, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc := etree.NewDocument()
+		if err := doc.ReadFromBytes(got.Files[0].Content); err != nil {
+			t.Fatal(err)
+		}
+		blocks := doc.FindElements("//integration[name='custom-opencti']")
+		if len(blocks) != 1 || text(doc, "//integration[name='custom-opencti']/hook_url") != tt.hook ||
+			text(doc, "//integration[name='custom-opencti']/api_key") != fullSecrets.OpenCTIToken {
+			t.Errorf("url %s: %d custom-opencti blocks, hook_url %q, api_key %q; want one, %s, the token", tt.url, len(blocks),
+				text(doc, "//integration[name='custom-opencti']/hook_url"), text(doc, "//integration[name='custom-opencti']/api_key"), tt.hook)
+		}
+		byHand := byURL
+		byHand.Integrations.OpenCTI = &OpenCTI{URL: tt.url, Token: "store:demo/wazuh-soc-token"}
+		want, err := NodePlan(byHand, 1, fullSecrets, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(renderPlan(t, got), renderPlan(t, want)) {
+			t.Errorf("url %s: the resolved plan differs from the same url and token given by hand", tt.url)
+		}
+	}
+}
+
 // TestEditKeepsTheRestAndIsIdempotent checks that socflow edits, never replaces:
 // comments and blocks it does not own survive, and a second edit changes nothing.
 func TestEditKeepsTheRestAndIsIdempotent(t *testing.T) {

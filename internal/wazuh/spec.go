@@ -167,8 +167,42 @@ type OpenCTI struct {
 	URL string `json:"url,omitempty"`
 	// Token is the API token the integration sends (api_key).
 	Token spec.SecretRef `json:"token,omitempty"`
-	// Instance names an OpenCTI instance run by socflow instead of URL and Token.
+	// Instance names an OpenCTI instance run by socflow instead of URL and Token: at
+	// each deploy that instance ensures a user of its own for this Wazuh instance
+	// (OpenCTIUser, group Connectors) and hands over its public URL and that user's
+	// token, as the charm's opencti-connector relation does for an EXTERNAL_IMPORT
+	// connector.
 	Instance string `json:"instance,omitempty"`
+}
+
+// OpenCTIInstance is the name of the OpenCTI instance socflow runs that
+// integrations.opencti names ("" when it gives url and token, or no OpenCTI at all).
+func (i Instance) OpenCTIInstance() string {
+	if o := i.Integrations.OpenCTI; o != nil {
+		return o.Instance
+	}
+	return ""
+}
+
+// OpenCTIUser is the OpenCTI user an OpenCTI instance socflow runs keeps for this
+// Wazuh instance. It is deliberately not connector-<name>: that OpenCTI instance's own
+// reconcile deactivates every active connector-* user its spec does not keep (the
+// charm's rule), and this user is kept by the Wazuh instance, not by that spec.
+func (i Instance) OpenCTIUser() string { return "wazuh-" + i.Name }
+
+// OpenCTIUserEmail is OpenCTIUser's login. The dot keeps it apart from every
+// connector user's <name>@opencti.local, since connector names hold no dots: a
+// connector named wazuh-soc can never take this user's place.
+func (i Instance) OpenCTIUserEmail() string { return "wazuh." + i.Name + "@opencti.local" }
+
+// WithOpenCTI returns a copy whose integrations.opencti is the URL and token
+// reference an OpenCTI instance socflow runs handed over for it: the plan, the
+// secret table and the health check's drift read then treat it exactly as a given
+// url and token, so there is one way to write the custom-opencti-* blocks.
+func (i Instance) WithOpenCTI(url string, token spec.SecretRef) Instance {
+	out := i.clone()
+	out.Integrations.OpenCTI = &OpenCTI{URL: url, Token: token}
+	return out
 }
 
 // Defaults, named so that docs, tests and the plan agree on them.

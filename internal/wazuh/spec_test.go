@@ -66,9 +66,14 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 		{"same port twice", func(i *Instance) { i.Nodes[0].AgentPort = 55000 }, "nodes[0].agentPort", "its own port"},
 		{"no indexer", func(i *Instance) { i.Integrations.Indexer = nil }, "integrations.indexer", "wazuh-indexer"},
 		{"indexer url", func(i *Instance) { i.Integrations.Indexer.URLs = []string{"indexer:9200"} }, "integrations.indexer.urls[0]", "http(s)://host:port"},
-		{"opencti both", func(i *Instance) {
+		{"opencti instance and url", func(i *Instance) {
 			i.Integrations.OpenCTI = &OpenCTI{Instance: "demo", URL: "http://x:8080", Token: "env:T"}
-		}, "integrations.opencti.instance", "not both"},
+		}, "integrations.opencti.url", "not both"},
+		{"opencti instance and token", func(i *Instance) {
+			i.Integrations.OpenCTI = &OpenCTI{Instance: "demo", Token: "env:T"}
+		}, "integrations.opencti.token", "remove token or instance"},
+		{"opencti instance name", func(i *Instance) { i.Integrations.OpenCTI = &OpenCTI{Instance: "Demo_1"} }, "integrations.opencti.instance", "starter status NAME"},
+		{"opencti nothing", func(i *Instance) { i.Integrations.OpenCTI = &OpenCTI{} }, "integrations.opencti.url", "integrations.opencti.instance"},
 		{"opencti token", func(i *Instance) { i.Integrations.OpenCTI = &OpenCTI{URL: "http://x:8080"} }, "integrations.opencti.token", "env:NAME"},
 		{"syslog key", func(i *Instance) { i.Wazuh.Syslog = &Syslog{Cert: "file:/c", CA: "file:/ca"} }, "wazuh.syslog.key", "reference"},
 		{"proxy", func(i *Instance) { i.Wazuh.Proxy = &Proxy{HTTP: "proxy:3128"} }, "wazuh.proxy.http", "http://host:port"},
@@ -97,6 +102,28 @@ func TestValidateNamesFieldAndFix(t *testing.T) {
 	}
 }
 
+// TestOpenCTIInstanceFormIsValid checks that naming an OpenCTI instance socflow runs
+// is accepted on its own, with the user name and login the deploy ensures for it.
+func TestOpenCTIInstanceFormIsValid(t *testing.T) {
+	in, err := Load(append(readTestdata(t, "minimal.yaml"), "  opencti: {instance: demo}\n"...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.OpenCTIInstance() != "demo" || in.OpenCTIUser() != "wazuh-soc" || in.OpenCTIUserEmail() != "wazuh.soc@opencti.local" {
+		t.Errorf("instance %q, user %q <%s>", in.OpenCTIInstance(), in.OpenCTIUser(), in.OpenCTIUserEmail())
+	}
+	if strings.HasPrefix(in.OpenCTIUser(), "connector-") {
+		t.Errorf("user %s would be deactivated by the OpenCTI instance's connector reconcile", in.OpenCTIUser())
+	}
+	full, err := Load(readTestdata(t, "full.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.OpenCTIInstance() != "" {
+		t.Errorf("a url and token spec names instance %q", full.OpenCTIInstance())
+	}
+}
+
 const fullHostKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
 func TestLoadFull(t *testing.T) {
@@ -122,6 +149,8 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("name: soc\nnodes: [{}]\n"))
 	f.Add([]byte(`{"nodes": null, "wazuh": {"vulnerabilityDetection": null}}`))
+	f.Add(append(readTestdata(f, "minimal.yaml"), "  opencti: {instance: demo}\n"...))
+	f.Add(append(readTestdata(f, "minimal.yaml"), "  opencti: {instance: demo, url: http://x:8080}\n"...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if _, err := Parse(data); err != nil {
 			return

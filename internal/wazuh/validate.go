@@ -145,21 +145,33 @@ func integrations(c *spec.Checker, in Integrations) {
 		c.OpenSearchAt("integrations.indexer", *in.Indexer)
 	}
 	if o := in.OpenCTI; o != nil {
-		const p = "integrations.opencti."
-		switch {
-		case o.Instance != "" && (o.URL != "" || !o.Token.IsZero()):
-			c.Add(p+"instance", "is set together with url/token", "either name the OpenCTI instance socflow runs, or give url and token, not both")
-		case o.Instance != "":
-			// Taking the connector user and token from an OpenCTI instance socflow runs
-			// needs that instance's workflow to create them; until it does, say so
-			// rather than deploy an integration that points nowhere.
-			c.Add(p+"instance", "is not supported yet: socflow cannot take the connector token from an OpenCTI instance it runs",
-				"give integrations.opencti.url and token (an OpenCTI user's API token) instead")
-		default:
-			if msg := spec.URLProblem(o.URL, true); msg != "" {
-				c.Add(p+"url", msg, "set integrations.opencti.url to the platform's base URL, e.g. https://opencti.example.com")
-			}
-			c.Secret(p+"token", o.Token, true, nil)
-		}
+		openCTI(c, *o)
 	}
+}
+
+// openCTI checks integrations.opencti: either instance (an OpenCTI instance socflow
+// runs, which hands over its URL and a connector user's token at deploy time) or url
+// and token, never both, since socflow could not tell which to point Wazuh at.
+func openCTI(c *spec.Checker, o OpenCTI) {
+	const p = "integrations.opencti."
+	if o.Instance != "" {
+		var given []string
+		if o.URL != "" {
+			given = append(given, "url")
+		}
+		if !o.Token.IsZero() {
+			given = append(given, "token")
+		}
+		for _, f := range given {
+			c.Add(p+f, "is set together with integrations.opencti.instance",
+				"either name the OpenCTI instance socflow runs (it hands over its URL and a connector token), or give url and token, not both: remove "+strings.Join(given, " and ")+" or instance")
+		}
+		c.Name(p+"instance", o.Instance, "",
+			"give the name of an OpenCTI instance socflow runs, as `starter status NAME` knows it")
+		return
+	}
+	if msg := spec.URLProblem(o.URL, true); msg != "" {
+		c.Add(p+"url", msg, "set integrations.opencti.url to the platform's base URL, e.g. https://opencti.example.com, or name an OpenCTI instance socflow runs with integrations.opencti.instance")
+	}
+	c.Secret(p+"token", o.Token, true, nil)
 }
