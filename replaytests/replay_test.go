@@ -67,12 +67,20 @@ var importantPaths = map[string][]importantPath{
 		{"TestHealthCheckDependencyDownWaitsThenRecovers", 8},    // down, then ok
 		{"TestHealthCheckReportsAndRepairsDrift", 8},             // drift
 		{"TestWazuhHealthCheckFindsAWorkerWithAnotherKey", 10},   // a Wazuh instance: ok, a worker out of the cluster, ok again
+		{"TestWazuhInstanceKeyMismatch", 11},                     // reports told to the WazuhInstance when they change
 	},
 	workflows.DeployWazuhWorkflow: {
 		{"TestWazuhDeployMasterAndWorker", 10},               // master and worker, a redeploy that changes nothing, a factory reset repaired
 		{"TestWazuhConfigRepoAndSyslog", 10},                 // repository synced, one component changed, unchanged ref
 		{"TestWazuhUnknownHostKeyIsRefused", 10},             // a permanent refusal before anything is applied
 		{"TestWazuhMalformedOssecConfFromTheRepository", 10}, // blocked on a bad ossec.conf, then fixed
+		{"TestWazuhExporterScrapedByPrometheus", 11},         // the exporter started after the API users, kept on a redeploy
+		{"TestWazuhOpenCTIIntegrationByInstance", 11},        // refused before the OpenCTI instance exists, then related to it
+	},
+	workflows.WazuhInstanceWorkflow: {
+		{"TestWazuhInstanceKeyMismatch", 11},              // deploy child, blocked by a report, Reconcile (signal), a node retired
+		{"TestWazuhInstanceRenewsASyslogCertificate", 11}, // waiting on an expiring certificate, its own Reconcile once renewed
+		{"TestReadmeWazuhInstanceCommands", 11},           // started by tctl; ApplySpec and Reconcile by update and signal
 	},
 	workflows.UpgradeOpenCTIWorkflow: {
 		{"TestUpgradeOpenCTIWithWorkersAndConnector", 6},     // pre-flight, stops, snapshot, migration, verify, workers' post-check

@@ -129,14 +129,9 @@ func cmdWazuhDeploy(ctx context.Context, args []string, out io.Writer) error {
 	}
 	defer c.Close()
 	id := workflows.WazuhDeployWorkflowID(inst.Name)
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: id, TaskQueue: workerapp.TaskQueueFromEnv(),
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.SearchAttrInstance.ValueSet(inst.Name), workflows.SearchAttrApp.ValueSet(workflows.AppWazuh)),
-		StaticSummary: fmt.Sprintf("Wazuh instance %s (%s, %d nodes)", inst.Name, inst.Wazuh.Version, len(inst.Nodes)),
-	}, workflows.DeployWazuhWorkflow, workflows.DeployWazuhInput{Instance: inst})
+	opts := wazuhStartOptions(id, inst)
+	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
+	run, err := c.ExecuteWorkflow(ctx, opts, workflows.DeployWazuhWorkflow, workflows.DeployWazuhInput{Instance: inst})
 	if err != nil {
 		return fmt.Errorf("cannot deploy %s: %s", inst.Name, workflows.ErrorReason(err))
 	}
@@ -172,6 +167,18 @@ func cmdWazuhDeploy(ctx context.Context, args []string, out io.Writer) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// wazuhStartOptions are the options the starter starts an instance's workflows with:
+// on the worker's queue, a finished run's ID reused, findable by instance and app.
+func wazuhStartOptions(id string, inst wazuh.Instance) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID: id, TaskQueue: workerapp.TaskQueueFromEnv(),
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SearchAttrInstance.ValueSet(inst.Name), workflows.SearchAttrApp.ValueSet(workflows.AppWazuh)),
+		StaticSummary: fmt.Sprintf("Wazuh instance %s (%s, %d nodes)", inst.Name, inst.Wazuh.Version, len(inst.Nodes)),
 	}
 }
 

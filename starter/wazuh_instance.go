@@ -11,7 +11,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/socflow/socflow/internal/workerapp"
 	"github.com/socflow/socflow/workflows"
@@ -49,13 +48,7 @@ func cmdWazuhInstance(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "change of wazuh %s: ApplySpec %s accepted by workflow %s\n", inst.Name, *requestID, id)
 		wait = *requestID
 	} else {
-		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-			ID: id, TaskQueue: workerapp.TaskQueueFromEnv(),
-			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-			TypedSearchAttributes: temporal.NewSearchAttributes(
-				workflows.SearchAttrInstance.ValueSet(inst.Name), workflows.SearchAttrApp.ValueSet(workflows.AppWazuh)),
-			StaticSummary: fmt.Sprintf("Wazuh instance %s (%s, %d nodes)", inst.Name, inst.Wazuh.Version, len(inst.Nodes)),
-		}, workflows.WazuhInstanceWorkflow, workflows.WazuhInstanceInput{Instance: inst})
+		run, err := c.ExecuteWorkflow(ctx, wazuhStartOptions(id, inst), workflows.WazuhInstanceWorkflow, workflows.WazuhInstanceInput{Instance: inst})
 		if err != nil {
 			return fmt.Errorf("cannot start wazuh %s: %s", inst.Name, workflows.ErrorReason(err))
 		}

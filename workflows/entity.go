@@ -63,6 +63,27 @@ type entity struct {
 	show func(ctx workflow.Context)
 }
 
+// open readies the entity for this run of the instance's workflow: it counts the run,
+// keys the status to the SocflowStatus search attribute and registers the changes'
+// Update handlers and Signal channels.
+func (e *entity) open(ctx workflow.Context, instance string) error {
+	e.log.Runs++
+	if e.log.Results == nil {
+		e.log.Results = map[string]ChangeResult{}
+	}
+	e.logger = log.With(workflow.GetLogger(ctx), "instance", instance)
+	e.tr = tracker{st: &e.log.Status, lastReason: &e.log.LastReason, keyed: true, upserted: e.log.Status.Kind, publish: e.show, logger: e.logger}
+	return e.register(ctx)
+}
+
+// announce publishes the status and sets the instance's search attributes (instance,
+// app, status), so the instance is findable however it was started.
+func (e *entity) announce(ctx workflow.Context, instance, app string) error {
+	e.show(ctx)
+	return workflow.UpsertTypedSearchAttributes(ctx, SearchAttrInstance.ValueSet(instance), SearchAttrApp.ValueSet(app),
+		SearchAttrStatus.ValueSet(string(e.log.Status.Kind)))
+}
+
 // register sets up the Update handlers of every change name with their validators, the
 // Signal twins' channels and the health channel.
 func (e *entity) register(ctx workflow.Context) error {
@@ -232,6 +253,24 @@ func (e *entity) record(c QueuedChange, res ChangeResult) {
 		o.State, o.Summary = "failed", res.Summary+": "+res.Error
 	}
 	e.outcome(o)
+}
+
+// failed records a change that could not be applied and blocks the instance: the
+// reason, then fix (what the operator sends next).
+func (e *entity) failed(ctx workflow.Context, c QueuedChange, res ChangeResult, err error, fix string) {
+	res.Error = operatorReason(err)
+	e.log.LastReason = c.ID + ": " + res.Error
+	e.logger.Error("change failed", "requestId", c.ID, "error", res.Error)
+	e.record(c, res)
+	e.tr.set(ctx, Status{Kind: StatusBlocked, Step: e.log.Status.Step, Message: fmt.Sprintf(
+		"change %s (%s) failed: %s; %s", c.ID, res.Summary, res.Error, fix)})
+}
+
+// applied records an applied change and settles the status.
+func (e *entity) applied(ctx workflow.Context, c QueuedChange, res ChangeResult, settled Status) {
+	e.logger.Info("change applied", "requestId", c.ID, "result", res.describe())
+	e.record(c, res)
+	e.tr.set(ctx, settled)
 }
 
 func (e *entity) outcome(o ChangeOutcome) {

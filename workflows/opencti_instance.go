@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -52,10 +51,6 @@ func (w *instance) setup(ctx workflow.Context) error {
 				Request: mustJSON(ApplySpecRequest{RequestID: DeployConnectorsRequest, Spec: w.in.Instance})}}
 		}
 	}
-	w.st.Runs++
-	if w.st.Results == nil {
-		w.st.Results = map[string]ChangeResult{}
-	}
 	if w.st.Pushed == nil {
 		// States carried before Pushed existed: the applied spec is the pushed one.
 		pushed := w.st.Spec
@@ -64,8 +59,9 @@ func (w *instance) setup(ctx workflow.Context) error {
 	name := w.st.Spec.Name
 	w.entity = entity{log: &w.st.ChangeLog, names: ChangeNames, continueAfter: w.in.ContinueAsNewAfterEvents, replyTo: w.replyTo, show: w.publish,
 		check: func(name string, raw []byte) error { _, err := checkChange(name, raw, w.pending().spec); return err }}
-	w.logger = log.With(workflow.GetLogger(ctx), "instance", name)
-	w.tr = tracker{st: &w.st.Status, lastReason: &w.st.LastReason, keyed: true, upserted: w.st.Status.Kind, publish: w.publish, logger: w.logger}
+	if err := w.open(ctx, name); err != nil {
+		return err
+	}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (InstanceStatus, error) { return w.status(), nil }); err != nil {
 		return fmt.Errorf("cannot register the status query: %w", err)
 	}
@@ -78,12 +74,7 @@ func (w *instance) setup(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandler(ctx, ConnectionQuery, w.connection); err != nil {
 		return fmt.Errorf("cannot register the connection query: %w", err)
 	}
-	if err := w.register(ctx); err != nil {
-		return err
-	}
-	w.publish(ctx)
-	return workflow.UpsertTypedSearchAttributes(ctx, SearchAttrInstance.ValueSet(name), SearchAttrApp.ValueSet(AppOpenCTI),
-		SearchAttrStatus.ValueSet(string(w.st.Status.Kind)))
+	return w.announce(ctx, name, AppOpenCTI)
 }
 
 func (w *instance) run(ctx workflow.Context) error {

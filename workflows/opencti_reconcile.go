@@ -44,18 +44,10 @@ func (w *instance) apply(ctx workflow.Context, c QueuedChange) {
 		return
 	}
 	if err != nil {
-		res.Error = operatorReason(err)
-		w.st.LastReason = c.ID + ": " + res.Error
-		w.logger.Error("change failed", "requestId", c.ID, "error", res.Error)
-		w.record(c, res)
-		w.tr.set(ctx, Status{Kind: StatusBlocked, Step: w.st.Status.Step, Message: fmt.Sprintf(
-			"change %s (%s) failed: %s; fix the cause and send a change (a new request id): what this one left undone is done with it",
-			c.ID, res.Summary, res.Error)})
+		w.failed(ctx, c, res, err, "fix the cause and send a change (a new request id): what this one left undone is done with it")
 		return
 	}
-	w.logger.Info("change applied", "requestId", c.ID, "result", res.describe())
-	w.record(c, res)
-	w.tr.set(ctx, w.settled())
+	w.applied(ctx, c, res, w.settled())
 }
 
 // stepper returns the function a change's steps report with: the status names the

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -52,28 +51,20 @@ func (w *wazuhInstance) setup(ctx workflow.Context) error {
 	} else {
 		w.st = WazuhInstanceState{Spec: w.in.Instance.WithDefaults(), ChangeLog: ChangeLog{Status: Status{Kind: StatusMaintenance, Message: "instance accepted"}}}
 	}
-	w.st.Runs++
-	if w.st.Results == nil {
-		w.st.Results = map[string]ChangeResult{}
-	}
 	name := w.st.Spec.Name
 	w.entity = entity{log: &w.st.ChangeLog, names: WazuhChangeNames, continueAfter: w.in.ContinueAsNewAfterEvents, show: w.publish,
 		check: func(name string, raw []byte) error {
 			_, err := checkWazuhChange(name, raw, w.pendingSpec())
 			return err
 		}}
-	w.logger = log.With(workflow.GetLogger(ctx), "instance", name)
-	w.tr = tracker{st: &w.st.Status, lastReason: &w.st.LastReason, keyed: true, upserted: w.st.Status.Kind, publish: w.publish, logger: w.logger}
+	if err := w.open(ctx, name); err != nil {
+		return err
+	}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (WazuhInstanceStatus, error) { return w.status(), nil }); err != nil {
 		return fmt.Errorf("cannot register the status query: %w", err)
 	}
-	if err := w.register(ctx); err != nil {
-		return err
-	}
 	w.reports = workflow.GetSignalChannel(ctx, HealthReportSignal)
-	w.publish(ctx)
-	return workflow.UpsertTypedSearchAttributes(ctx, SearchAttrInstance.ValueSet(name), SearchAttrApp.ValueSet(AppWazuh),
-		SearchAttrStatus.ValueSet(string(w.st.Status.Kind)))
+	return w.announce(ctx, name, AppWazuh)
 }
 
 func (w *wazuhInstance) run(ctx workflow.Context) error {
@@ -154,18 +145,10 @@ func (w *wazuhInstance) apply(ctx workflow.Context, c QueuedChange) {
 		}
 	}
 	if err != nil {
-		res.Error = operatorReason(err)
-		w.st.LastReason = c.ID + ": " + res.Error
-		w.logger.Error("change failed", "requestId", c.ID, "error", res.Error)
-		w.record(c, res)
-		w.tr.set(ctx, Status{Kind: StatusBlocked, Step: w.st.Status.Step, Message: fmt.Sprintf(
-			"change %s (%s) failed: %s; fix the cause, then send Reconcile (starter wazuh reconcile %s) or an ApplySpec with the fix",
-			c.ID, res.Summary, res.Error, w.st.Spec.Name)})
+		w.failed(ctx, c, res, err, "fix the cause, then send Reconcile (starter wazuh reconcile "+w.st.Spec.Name+") or an ApplySpec with the fix")
 		return
 	}
-	w.logger.Info("change applied", "requestId", c.ID, "result", res.describe())
-	w.record(c, res)
-	w.tr.set(ctx, w.settled())
+	w.applied(ctx, c, res, w.settled())
 }
 
 // retireDropped retires, one after another, the nodes base has and next does not

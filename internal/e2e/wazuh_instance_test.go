@@ -4,8 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -32,8 +30,18 @@ func startWazuhInstance(t *testing.T, c tclient.Client, queue string, in workflo
 		t.Fatalf("cannot start the wazuh instance: %v", err)
 	}
 	recordHistory(t, c, run)
-	t.Cleanup(func() { _ = c.CancelWorkflow(context.Background(), run.GetID(), "") })
+	t.Cleanup(func() { endWazuhInstance(c, run) })
 	return run
+}
+
+// endWazuhInstance cancels an instance's workflow and waits until it has ended, so its
+// history can be recorded (recordHistory skips open runs).
+func endWazuhInstance(c tclient.Client, run tclient.WorkflowRun) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.CancelWorkflow(ctx, run.GetID(), run.GetRunID()); err == nil {
+		_ = run.Get(ctx, nil)
+	}
 }
 
 // wazuhInstanceStatus queries a WazuhInstance's status.
@@ -97,18 +105,7 @@ func TestWazuhInstanceKeyMismatch(t *testing.T) {
 		return s.Health != nil && s.Health.Health == workflows.HealthOK && s.Status.Kind == workflows.StatusActive
 	})
 
-	conf := inst.Nodes[1].Path("/var/ossec/etc/ossec.conf")
-	b, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := regexp.MustCompile(`<key>[0-9a-f]{32}</key>`)
-	if err := os.WriteFile(conf, key.ReplaceAll(b, []byte("<key>ffffffffffffffffffffffffffffffff</key>")), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(inst.Nodes[1].Path("/var/ossec/bin/wazuh-control"), "restart").CombinedOutput(); err != nil {
-		t.Fatalf("wazuh-control restart: %v\n%s", err, out)
-	}
+	conf := giveAnotherKey(t, inst, 1)
 	waitFor(t, 30*time.Second, "a check finding the worker out of the cluster", func() bool {
 		rep := wazuhHealth(t, c, queue, inst, res.Secrets)
 		return component(rep, worker+"/cluster").Health == workflows.HealthDegraded
@@ -130,7 +127,7 @@ func TestWazuhInstanceKeyMismatch(t *testing.T) {
 	if st.Status.Kind != workflows.StatusActive || !slices.Contains(st.Joined, worker) {
 		t.Fatalf("after Reconcile: %+v", st)
 	}
-	if got, _ := os.ReadFile(conf); strings.Contains(string(got), "ffffffffffffffffffffffffffffffff") {
+	if got, _ := os.ReadFile(conf); strings.Contains(string(got), anotherKey) {
 		t.Error("the reconcile left the hand-edited key")
 	}
 	if rep := wazuhHealth(t, c, queue, inst, res.Secrets); rep.Health != workflows.HealthOK {
@@ -194,12 +191,14 @@ func TestReadmeWazuhInstanceCommands(t *testing.T) {
 	)
 	_, must := readmeRunner(t, dir, local, cmds, "SOCFLOW_TASK_QUEUE="+queue)
 	t.Cleanup(func() {
-		_ = c.CancelWorkflow(context.Background(), workflows.WazuhInstanceWorkflowID(inst.Name), "")
 		_ = activities.DeleteSchedule(context.Background(), c, workflows.WazuhHealthScheduleID(inst.Name))
 	})
 
 	must(0)
 	must(1)
+	run := c.GetWorkflow(context.Background(), workflows.WazuhInstanceWorkflowID(inst.Name), "")
+	recordHistory(t, c, run)
+	t.Cleanup(func() { endWazuhInstance(c, run) })
 	if out := must(2); !strings.Contains(out, "ApplySpec") || !strings.Contains(out, "applied ") || !strings.Contains(out, "workers joined: "+inst.Nodes[1].Name) {
 		t.Errorf("starter wazuh instance did not apply the spec to the running instance:\n%s", out)
 	}

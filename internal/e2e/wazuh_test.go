@@ -313,6 +313,29 @@ func wazuhHealth(t *testing.T, c tclient.Client, queue string, inst wazuh.Instan
 	return rep
 }
 
+// giveAnotherKey edits node k's cluster key by hand, behind socflow's back, and restarts
+// its manager, as an operator editing one node would: the master cannot decrypt it.
+// It returns the edited ossec.conf's path.
+func giveAnotherKey(t *testing.T, inst wazuh.Instance, k int) string {
+	t.Helper()
+	conf := inst.Nodes[k].Path("/var/ossec/etc/ossec.conf")
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := regexp.MustCompile(`<key>[0-9a-f]{32}</key>`)
+	if err := os.WriteFile(conf, key.ReplaceAll(b, []byte("<key>"+anotherKey+"</key>")), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(inst.Nodes[k].Path("/var/ossec/bin/wazuh-control"), "restart").CombinedOutput(); err != nil {
+		t.Fatalf("wazuh-control restart: %v\n%s", err, out)
+	}
+	return conf
+}
+
+// anotherKey is the cluster key giveAnotherKey writes.
+const anotherKey = "ffffffffffffffffffffffffffffffff"
+
 // TestWazuhHealthCheckFindsAWorkerWithAnotherKey: a health check of a deployed cluster
 // is ok; a worker whose cluster key was changed by hand is reported out of the cluster
 // with the master's reason (it cannot decrypt the worker's messages) and the drift; a
@@ -329,19 +352,7 @@ func TestWazuhHealthCheckFindsAWorkerWithAnotherKey(t *testing.T) {
 		t.Fatalf("health of a fresh deploy: %s (%+v, drift %v)", rep.Health, rep.Components, rep.Drift)
 	}
 
-	conf := inst.Nodes[1].Path("/var/ossec/etc/ossec.conf")
-	b, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := regexp.MustCompile(`<key>[0-9a-f]{32}</key>`)
-	if err := os.WriteFile(conf, key.ReplaceAll(b, []byte("<key>ffffffffffffffffffffffffffffffff</key>")), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	ctl := exec.Command(inst.Nodes[1].Path("/var/ossec/bin/wazuh-control"), "restart")
-	if out, err := ctl.CombinedOutput(); err != nil {
-		t.Fatalf("wazuh-control restart: %v\n%s", err, out)
-	}
+	giveAnotherKey(t, inst, 1)
 	var rep workflows.HealthReport
 	waitFor(t, 30*time.Second, "the worker reported out of the cluster", func() bool {
 		rep = wazuhHealth(t, c, queue, inst, res.Secrets)
