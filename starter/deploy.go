@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -425,7 +426,8 @@ func webUILink(id, runID string) string {
 	if ns == "" {
 		ns = "default"
 	}
-	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(ui, "/"), ns, id, runID)
+	// The UI routes by path segment: an instance's ID (opencti/demo, wazuh/soc) is one.
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(ui, "/"), ns, url.PathEscape(id), runID)
 }
 
 // queryInstance reads an instance workflow's status query.

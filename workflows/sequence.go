@@ -84,7 +84,7 @@ var phaseDoing = map[Phase]string{
 	PhaseStartingManager:   "reloading the manager (wazuh-control reload)",
 	PhaseStartingShippers:  "starting filebeat and rsyslog",
 	PhaseAPIUsers:          "reconciling the Wazuh API users",
-	PhaseStartingExporter:  "starting the Prometheus exporter on the master",
+	PhaseStartingExporter:  "starting the Prometheus exporter",
 	PhaseWaitingCluster:    "waiting for the workers to join the master",
 	PhaseSchedulingHealth:  "scheduling the health checks",
 }
