@@ -143,7 +143,35 @@ func (a *Activities) ApplyWazuhPlan(ctx context.Context, in ApplyWazuhPlanInput)
 		return res, classify(err)
 	}
 	res.Restart = wazuhRestarts(node, w, res)
+	if !in.DryRun && in.Node == wazuh.ExporterNode && w.Exporter == nil {
+		retired, err := ep.retireExporter(ctx)
+		if err != nil {
+			return res, err
+		}
+		res.Removed = append(res.Removed, retired...)
+	}
 	return res, nil
+}
+
+// retireExporter takes the exporter out of a master whose spec no longer sets
+// wazuh.exporter: its service retired in the `prometheus` layer (startup disabled) and
+// stopped. A master that never ran one, or has retired it, is left as it is.
+func (ep pebbleEndpoint) retireExporter(ctx context.Context) ([]string, error) {
+	owns := func(name string, _ layer.Service) bool { return name == wazuh.ExporterService }
+	ch, err := ep.applyLayer(ctx, pebbleLayer{label: wazuh.ExporterLayerLabel, layer: layer.Layer{Services: map[string]layer.Service{}}, owns: owns, mask: wazuh.ExporterMask})
+	if err != nil || len(ch.Removed) == 0 {
+		return nil, classify(err)
+	}
+	infos, err := ep.services(ctx, ch.Removed)
+	if err != nil {
+		return nil, classify(err)
+	}
+	if info := infos[wazuh.ExporterService]; info != nil && (info.Current == client.StatusActive || info.Current == client.StatusBackoff) {
+		if err := ep.stopAndWait(ctx, wazuh.ExporterService); err != nil {
+			return nil, err
+		}
+	}
+	return ch.Removed, nil
 }
 
 // wazuhRestarts are the services an apply's changes reach: a service whose

@@ -142,4 +142,18 @@ func TestWazuhExporterScrapedByPrometheus(t *testing.T) {
 	if !strings.HasPrefix(res.ExporterURL, "http://") {
 		t.Errorf("exporter URL %q", res.ExporterURL)
 	}
+
+	// A spec without wazuh.exporter retires it: stopped, and kept out of the plan's
+	// start-up, so a restarted Pebble does not start it again.
+	inst.Wazuh.Exporter = nil
+	if err := startWazuhDeploy(t, c, queue, inst).Get(ctx, &res); err != nil {
+		t.Fatalf("deploy without the exporter failed: %v", err)
+	}
+	if s := services(t, sock)[wazuh.ExporterService]; s == nil || s.Current == client.StatusActive || s.Startup != client.StartupDisabled {
+		t.Errorf("the exporter is not retired: %+v", s)
+	}
+	waitFor(t, time.Minute, "up == 0 once the exporter is retired", func() bool {
+		v := promQuery(t, st.PrometheusURL, "up"+sel)
+		return len(v) == 1 && v[0] == "0"
+	})
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 
 	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/codec"
 	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/internal/wazuh"
@@ -180,6 +182,7 @@ func TestReadmeWazuhInstanceCommands(t *testing.T) {
 	inst := newWazuhInstance(t, wazuhOpts{workers: 1})
 	dir := t.TempDir()
 	writeJSON(t, dir, "wazuh.yaml", inst)
+	codecURL, codecToken := workerCodecServer(t)
 	cmds := readmeBlock(t, "### A Wazuh instance: changes, Reconcile and health",
 		"starter input", "tctl start", "starter instance", "starter reconcile", "tctl signal", "starter input -change", "temporal update", "tctl query", "starter status")
 	local := strings.NewReplacer(
@@ -187,9 +190,9 @@ func TestReadmeWazuhInstanceCommands(t *testing.T) {
 		"--taskqueue socflow", "--taskqueue "+queue,
 		"wazuh/soc", workflows.WazuhInstanceWorkflowID(inst.Name),
 		"reconcile soc", "reconcile "+inst.Name, "status soc", "status "+inst.Name,
-		"http://127.0.0.1:8089", "http://"+os.Getenv("SOCFLOW_CODEC_ADDR"),
+		"http://127.0.0.1:8089", codecURL,
 	)
-	_, must := readmeRunner(t, dir, local, cmds, "SOCFLOW_TASK_QUEUE="+queue)
+	_, must := readmeRunner(t, dir, local, cmds, "SOCFLOW_TASK_QUEUE="+queue, "CODEC_TOKEN="+codecToken)
 	t.Cleanup(func() {
 		_ = activities.DeleteSchedule(context.Background(), c, workflows.WazuhHealthScheduleID(inst.Name))
 	})
@@ -271,4 +274,18 @@ func TestWazuhInstanceRenewsASyslogCertificate(t *testing.T) {
 	waitWazuhInstance(t, c, inst.Name, "the instance active", func(s workflows.WazuhInstanceStatus) bool {
 		return s.Status.Kind == workflows.StatusActive && s.Health != nil && s.Health.Health == workflows.HealthOK
 	})
+}
+
+// workerCodecServer serves the codec with the key ring the test's workers seal payloads
+// with (SOCFLOW_CODEC_KEYS: the stack's, or the replay suite's test ring while
+// `make record-histories` runs), so the temporal CLI's input is readable by them.
+func workerCodecServer(t *testing.T) (url, token string) {
+	t.Helper()
+	ring, err := codec.LoadKeyring(os.Getenv("SOCFLOW_CODEC_KEYS"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(codec.NewServer(codec.New(ring), codec.ServerOptions{Token: "e2e-token"}))
+	t.Cleanup(srv.Close)
+	return srv.URL, "e2e-token"
 }
