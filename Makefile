@@ -47,6 +47,7 @@ unit:
 ## (static, so they run on the rock's base whatever Go it has); then `rockcraft pack` there
 rocks-bin:
 	@CGO_ENABLED=0 go build -trimpath -o rocks/socflow-worker/bin/socflow-worker ./worker
+	@CGO_ENABLED=0 go build -trimpath -o rocks/socflow-worker/bin/starter ./starter
 	@CGO_ENABLED=0 go build -trimpath -o rocks/opencti/bin/socflow-reap ./internal/reaper/cmd/socflow-reap
 
 ## bench: deploy benchmark on the local stack (stage gaps, orchestration overhead) and

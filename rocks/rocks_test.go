@@ -355,6 +355,9 @@ const daemonUser = "_daemon_"
 // workerBinary is where the worker rock puts the worker.
 const workerBinary = "/usr/local/bin/socflow-worker"
 
+// starterBinary is where the worker rock puts the starter.
+const starterBinary = "/usr/local/bin/starter"
+
 func checkWorker(r rockcraft) []string {
 	var p []string
 	if r.Name != "socflow-worker" {
@@ -387,16 +390,19 @@ func checkWorker(r rockcraft) []string {
 	if r.EntrypointService != "" {
 		p = append(p, "entrypoint-service: Pebble is the entrypoint")
 	}
-	found := false
-	for _, pt := range r.Parts {
-		for _, to := range pt.Organize {
-			if "/"+to == workerBinary {
-				found = true
+	// The codec server's Deployment runs the starter from this rock.
+	for _, bin := range []string{workerBinary, starterBinary} {
+		found := false
+		for _, pt := range r.Parts {
+			for _, to := range pt.Organize {
+				if "/"+to == bin {
+					found = true
+				}
 			}
 		}
-	}
-	if !found {
-		p = append(p, "parts: nothing puts the worker at "+workerBinary)
+		if !found {
+			p = append(p, "parts: nothing puts a binary at "+bin)
+		}
 	}
 	return p
 }
@@ -467,6 +473,7 @@ func TestRockChecksFail(t *testing.T) {
 		{"socflow-worker", "    on-failure: shutdown\n", "", "on-failure"},
 		{"socflow-worker", "    kill-delay: 15s\n", "    kill-delay: 15s\n    environment: {SOCFLOW_HEALTH_ADDR: \":1\"}\n", "override the pod's environment"},
 		{"socflow-worker", "command: /usr/local/bin/socflow-worker", "command: /bin/sh", "command"},
+		{"socflow-worker", "starter: usr/local/bin/starter", "starter: usr/bin/starter", "/usr/local/bin/starter"},
 	} {
 		t.Run(tc.rock+"/"+tc.want, func(t *testing.T) {
 			data := string(read(t, tc.rock))
