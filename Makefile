@@ -5,7 +5,7 @@ STACK := deploy/local/stack
 WITH_STACK := set -a; eval "$$($(STACK) env)"; set +a;
 GO_TEST_FLAGS ?= -race -count=1 -timeout 40m
 
-.PHONY: test demo demo-wazuh stack-up stack-down stack-status lint vet workflowcheck unit bench bench-fleet record-histories
+.PHONY: test demo demo-wazuh stack-up stack-down stack-status lint vet workflowcheck unit bench bench-fleet record-histories rocks-bin
 
 ## test: bring the local stack up (installing what is missing), then lint and run every test against it
 test: stack-up lint
@@ -41,7 +41,14 @@ workflowcheck:
 
 ## unit: only the tests that need no stack (fast feedback while editing)
 unit:
-	@go test -count=1 -short ./internal/spec/... ./internal/layer/... ./internal/opencti/... ./internal/wazuh/...
+	@go test -count=1 -short ./internal/spec/... ./internal/layer/... ./internal/opencti/... ./internal/wazuh/... ./rocks/... ./deploy/k8s/...
+
+## rocks-bin: the Go binaries the rocks ship, built from this checkout into rocks/<rock>/bin
+## (static, so they run on the rock's base whatever Go it has); then `rockcraft pack` there
+rocks-bin:
+	@CGO_ENABLED=0 go build -trimpath -o rocks/socflow-worker/bin/socflow-worker ./worker
+	@CGO_ENABLED=0 go build -trimpath -o rocks/socflow-worker/bin/starter ./starter
+	@CGO_ENABLED=0 go build -trimpath -o rocks/opencti/bin/socflow-reap ./internal/reaper/cmd/socflow-reap
 
 ## bench: deploy benchmark on the local stack (stage gaps, orchestration overhead) and
 ## reconcile benchmark (SetConfig accepted -> applied and active); BENCH_N deploys and

@@ -18,19 +18,30 @@ import (
 
 func main() {
 	metricsAddr := flag.String("metrics", envOr("SOCFLOW_METRICS_ADDR", "127.0.0.1:9464"), "address of the Prometheus /metrics endpoint for SDK metrics (empty: off)")
+	healthAddr := flag.String("health", os.Getenv("SOCFLOW_HEALTH_ADDR"), "address of the /healthz and /readyz probes, e.g. :8081 in a pod (empty: off)")
 	flag.Parse()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, logger, *metricsAddr); err != nil {
+	if err := run(ctx, logger, *metricsAddr, *healthAddr); err != nil {
 		logger.Error("worker failed", "error", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, logger *slog.Logger, metricsAddr string) error {
+func run(ctx context.Context, logger *slog.Logger, metricsAddr, healthAddr string) error {
 	cfg := workerapp.FromEnv()
 	cfg.Logger = logger
+	if healthAddr != "" {
+		// Before Dial, so the probes answer (not ready) while the connection is made.
+		cfg.Health = &workerapp.Health{}
+		closeHealth, err := workerapp.ServeHealth(healthAddr, cfg.Health, logger)
+		if err != nil {
+			return err
+		}
+		defer closeHealth()
+		logger.Info("serving health probes", "url", "http://"+healthAddr+"/readyz")
+	}
 	var handler client.MetricsHandler // nil: no metrics
 	if metricsAddr != "" {
 		h, closer, err := workerapp.PrometheusMetrics(metricsAddr, logger)

@@ -44,6 +44,9 @@ type Config struct {
 	// ProbeInterval is the pause between readiness probe attempts (default
 	// activities.DefaultProbeInterval).
 	ProbeInterval time.Duration
+	// Health, when set, is marked ready once the worker polls and not ready once it
+	// stops (default nil: no probes, as on the local stack).
+	Health *Health
 }
 
 // FromEnv reads Config from SOCFLOW_SECRET_DIR and SOCFLOW_TASK_QUEUE.
@@ -196,7 +199,9 @@ func Run(ctx context.Context, cfg Config, c client.Client) error {
 		cfg.Logger.Warn("payloads are stored in clear: set SOCFLOW_CODEC_KEYS to encrypt workflow histories")
 	}
 	cfg.Logger.Info("socflow worker started", "taskQueue", cfg.TaskQueue, "secretDir", cfg.SecretDir, "encrypted", conv.Encrypted)
+	cfg.Health.started(c)
 	<-ctx.Done()
+	cfg.Health.started(nil)
 	w.Stop()
 	cfg.Logger.Info("socflow worker stopped")
 	if errors.Is(ctx.Err(), context.Canceled) {
