@@ -54,8 +54,9 @@ const (
 	MetricTagDependency = "dependency"
 	// MetricTagAction is what a heal did.
 	MetricTagAction = "action"
-	// MetricTagInstance is an instance's name.
-	MetricTagInstance = "instance"
+	// MetricTagInstance is an instance's name; not "instance", which Prometheus gives
+	// every scraped series (the worker's address) and would rename to exported_instance.
+	MetricTagInstance = "socflow_instance"
 	// MetricTagStatus is a status kind (maintenance, waiting, blocked, active).
 	MetricTagStatus = "status"
 )
