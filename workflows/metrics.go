@@ -20,7 +20,8 @@ const (
 	// MetricDeploys counts finished deploys by app and outcome (succeeded, failed).
 	MetricDeploys = "socflow_deploys"
 	// MetricChanges counts an instance's changes by app, kind (the change's name) and
-	// outcome (applied, failed, rejected).
+	// outcome (applied, failed, refused by an upgrade's pre-flight, rejected as bad
+	// input).
 	MetricChanges = "socflow_changes"
 	// MetricUpgrades counts finished upgrades by app and outcome (upgraded, checked,
 	// refused, rolled_back, failed).
