@@ -8,13 +8,17 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	tclient "go.temporal.io/sdk/client"
+	"sigs.k8s.io/yaml"
 
+	"github.com/socflow/socflow/internal/layer"
+	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/internal/wazuh"
 	"github.com/socflow/socflow/internal/workerapp"
@@ -189,5 +193,53 @@ func TestDashboardQueriesHaveData(t *testing.T) {
 	}
 	if n < 15 {
 		t.Errorf("only %d panel queries checked", n)
+	}
+}
+
+// TestLogsLokiAddedToARunningInstanceRestartsNothing: an active instance whose spec
+// gains logs.loki (ApplySpec) gets the log target in its container's plan, forwarding
+// the platform and every worker, and neither the platform nor a worker starts again;
+// dropping it again leaves the target forwarding nothing, still without a restart.
+func TestLogsLokiAddedToARunningInstanceRestartsNothing(t *testing.T) {
+	c, inst, run := activeInstanceRun(t, instanceOpts{initDelay: time.Second, workers: 2}, 0)
+	sock := inst.Pebble.Socket
+	starts := func() []int {
+		return []int{platformStarts(t, sock), workerStarts(t, sock, "worker-0"), workerStarts(t, sock, "worker-1")}
+	}
+	before := starts()
+	withLogs := inst
+	withLogs.Logs = &spec.Logs{Loki: fmt.Sprintf("http://127.0.0.1:%d/loki/api/v1/push", freePort(t))}
+	if _, err := applyChange(t, c, run.GetID(), workflows.ApplySpecUpdate, workflows.ApplySpecRequest{RequestID: "loki-on", Spec: withLogs}); err != nil {
+		t.Fatalf("ApplySpec with logs.loki: %v", err)
+	}
+	plan := pebbleClient(t, sock)
+	raw, err := plan.PlanBytes(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l layer.Layer
+	if err := yaml.Unmarshal(raw, &l); err != nil {
+		t.Fatal(err)
+	}
+	tg := l.LogTargets[layer.LokiTarget]
+	if tg.Location != withLogs.Logs.Loki || !slices.Equal(tg.Services, []string{"platform", "worker-0", "worker-1"}) || tg.Labels["socflow_instance"] != inst.Name {
+		t.Fatalf("log target in the container's plan: %+v\n%s", tg, raw)
+	}
+	if _, err := applyChange(t, c, run.GetID(), workflows.ApplySpecUpdate, workflows.ApplySpecRequest{RequestID: "loki-off", Spec: inst}); err != nil {
+		t.Fatalf("ApplySpec without logs.loki: %v", err)
+	}
+	if raw, err = plan.PlanBytes(nil); err != nil {
+		t.Fatal(err)
+	}
+	l = layer.Layer{}
+	if err := yaml.Unmarshal(raw, &l); err != nil {
+		t.Fatal(err)
+	}
+	if tg := l.LogTargets[layer.LokiTarget]; len(tg.Services) != 0 {
+		t.Errorf("the dropped log target still forwards %v", tg.Services)
+	}
+	waitInstance(t, c, run.GetID(), time.Minute, "active", activeInstance)
+	if after := starts(); !slices.Equal(before, after) {
+		t.Errorf("platform and worker starts %v before, %v after adding and dropping logs.loki: something restarted", before, after)
 	}
 }
