@@ -135,7 +135,9 @@ func (a *Activities) pollWith(ctx context.Context, dependency string, window, ca
 		res.Attempts++
 		callCtx, cancel := context.WithTimeout(ctx, callTimeout)
 		stopBeat := beatWhile(callCtx, res)
+		began := time.Now()
 		version, err := try(callCtx)
+		recordProbe(ctx, dependency, time.Since(began), err == nil)
 		stopBeat()
 		cancel()
 		if err == nil {
@@ -184,6 +186,25 @@ func beatWhile(ctx context.Context, last any) (stop func()) {
 }
 
 // recordHeartbeat heartbeats when running as an activity; plain calls (tests, tools) skip it.
+// MetricProbeLatency times each attempt of a dependency probe, tagged dependency and
+// outcome (ready, not_ready); served as socflow_probe_latency_seconds (a histogram)
+// beside the SDK's metrics. workflows.MetricProbeLatency names it for the contract.
+const MetricProbeLatency = "socflow_probe_latency"
+
+// recordProbe times one probe attempt in the activity's metrics handler (nothing
+// outside an activity, as in the tests that call probes directly).
+func recordProbe(ctx context.Context, dependency string, d time.Duration, ready bool) {
+	if !activity.IsActivity(ctx) {
+		return
+	}
+	outcome := "ready"
+	if !ready {
+		outcome = "not_ready"
+	}
+	activity.GetMetricsHandler(ctx).WithTags(map[string]string{"dependency": dependency, "outcome": outcome}).
+		Timer(MetricProbeLatency).Record(d)
+}
+
 func recordHeartbeat(ctx context.Context, details ...any) {
 	if activity.IsActivity(ctx) {
 		activity.RecordHeartbeat(ctx, details...)

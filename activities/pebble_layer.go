@@ -125,6 +125,11 @@ func (ep pebbleEndpoint) applyLayer(ctx context.Context, pl pebbleLayer) (Pebble
 	if pl.dryRun {
 		return ch, nil
 	}
+	if tg, ok := current.LogTargets[layer.LokiTarget]; ok && len(pl.layer.Services) > 0 && pl.layer.LogTargets[layer.LokiTarget].Location == "" {
+		// The spec dropped logs.loki. Pebble cannot remove a log target either, so the
+		// target is replaced by one that forwards no service.
+		push.LogTargets = map[string]layer.LogTarget{layer.LokiTarget: {Override: layer.OverrideReplace, Type: tg.Type, Location: tg.Location}}
+	}
 	data, err := push.YAML()
 	if err != nil {
 		return ch, &errPermanent{ErrTypeInvalidInput, fmt.Errorf("cannot render the %s layer: %w", pl.label, err)}

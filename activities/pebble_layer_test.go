@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/canonical/pebble/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/socflow/socflow/activities"
 	"github.com/socflow/socflow/internal/layer"
@@ -242,4 +243,58 @@ func TestApplyPebbleLayerLeavesOtherServices(t *testing.T) {
 	if activities.IsRetired(plan.Services["sidecar"]) {
 		t.Errorf("sidecar retired: %+v", plan.Services["sidecar"])
 	}
+}
+
+// TestLogTargetAddedAndDroppedRestartsNothing pushes a layer, then the same layer with a
+// Loki log target, then without it again, into a real Pebble: the services are
+// unchanged each time (nothing to restart), the target forwards every service of the
+// layer, and once dropped it forwards none (Pebble cannot remove it from the plan).
+func TestLogTargetAddedAndDroppedRestartsNothing(t *testing.T) {
+	ctx := context.Background()
+	p := spec.Pebble{Socket: stacktest.Pebble(t)}
+	l := sleepLayer(t.TempDir(), 2, nil)
+	if _, err := applySleepers(ctx, p, l); err != nil {
+		t.Fatal(err)
+	}
+	const loki = "http://127.0.0.1:3100/loki/api/v1/push"
+	ch, err := applySleepers(ctx, p, l.WithLoki(loki, map[string]string{"socflow_instance": "demo"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch.Added)+len(ch.Removed)+len(ch.Changed) != 0 || len(ch.Unchanged) != 3 {
+		t.Errorf("adding a log target changed services: %+v", ch)
+	}
+	tg := planOf(t, p.Socket).LogTargets[layer.LokiTarget]
+	if tg.Location != loki || tg.Type != layer.LogTargetLoki || !slices.Equal(tg.Services, []string{"platform", "worker-0", "worker-1"}) ||
+		tg.Labels["socflow_instance"] != "demo" {
+		t.Fatalf("log target in the container's plan: %+v", tg)
+	}
+	ch, err = applySleepers(ctx, p, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ch.Added)+len(ch.Removed)+len(ch.Changed) != 0 || len(ch.Unchanged) != 3 {
+		t.Errorf("dropping the log target changed services: %+v", ch)
+	}
+	if tg := planOf(t, p.Socket).LogTargets[layer.LokiTarget]; len(tg.Services) != 0 {
+		t.Errorf("a dropped log target still forwards %v", tg.Services)
+	}
+}
+
+// planOf reads the container's combined plan.
+func planOf(t *testing.T, socket string) layer.Layer {
+	t.Helper()
+	pc, err := client.New(&client.Config{Socket: socket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := pc.PlanBytes(&client.PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var l layer.Layer
+	if err := yaml.Unmarshal(raw, &l); err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

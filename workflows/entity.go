@@ -40,6 +40,8 @@ type ChangeLog struct {
 // at a time by the app's main loop and recorded; health check requests wait on their
 // own channel; Continue-As-New happens only when nothing is left unanswered.
 type entity struct {
+	// app names the app in the instance's metrics (set by announce).
+	app    string
 	log    *ChangeLog
 	tr     tracker
 	logger log.Logger
@@ -79,6 +81,9 @@ func (e *entity) open(ctx workflow.Context, instance string) error {
 // announce publishes the status and sets the instance's search attributes (instance,
 // app, status), so the instance is findable however it was started.
 func (e *entity) announce(ctx workflow.Context, instance, app string) error {
+	e.app = app
+	e.tr.gaugeApp, e.tr.gaugeInstance = app, instance
+	recordInstanceStatus(ctx, app, instance, e.log.Status.Kind)
 	e.show(ctx)
 	return workflow.UpsertTypedSearchAttributes(ctx, SearchAttrInstance.ValueSet(instance), SearchAttrApp.ValueSet(app),
 		SearchAttrStatus.ValueSet(string(e.log.Status.Kind)))
@@ -198,6 +203,7 @@ func (e *entity) onSignal(ctx workflow.Context, name string, raw json.RawMessage
 		e.logger.Warn("change signal rejected", "change", name, "requestId", id, "error", msg)
 		e.log.LastReason = name + " signal rejected: " + msg
 		e.outcome(ChangeOutcome{RequestID: id, Kind: name, Via: "signal", State: "rejected", Summary: msg})
+		e.countChange(ctx, name, "rejected")
 		e.show(ctx)
 		e.reply(ctx, name, raw, ChangeResult{RequestID: id, Kind: name, Error: msg})
 		return
@@ -262,6 +268,7 @@ func (e *entity) failed(ctx workflow.Context, c QueuedChange, res ChangeResult, 
 	e.log.LastReason = c.ID + ": " + res.Error
 	e.logger.Error("change failed", "requestId", c.ID, "error", res.Error)
 	e.record(c, res)
+	e.countChange(ctx, c.kind(), "failed")
 	e.tr.set(ctx, Status{Kind: StatusBlocked, Step: e.log.Status.Step, Message: fmt.Sprintf(
 		"change %s (%s) failed: %s; %s", c.ID, res.Summary, res.Error, fix)})
 }
@@ -270,7 +277,17 @@ func (e *entity) failed(ctx workflow.Context, c QueuedChange, res ChangeResult, 
 func (e *entity) applied(ctx workflow.Context, c QueuedChange, res ChangeResult, settled Status) {
 	e.logger.Info("change applied", "requestId", c.ID, "result", res.describe())
 	e.record(c, res)
+	outcome := "applied"
+	if res.Error != "" {
+		outcome = "failed"
+	}
+	e.countChange(ctx, c.kind(), outcome)
 	e.tr.set(ctx, settled)
+}
+
+// countChange counts a change's outcome in MetricChanges.
+func (e *entity) countChange(ctx workflow.Context, kind, outcome string) {
+	countMetric(ctx, MetricChanges, map[string]string{MetricTagApp: e.app, MetricTagKind: kind, MetricTagOutcome: outcome})
 }
 
 func (e *entity) outcome(o ChangeOutcome) {

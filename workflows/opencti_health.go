@@ -417,11 +417,13 @@ func (w *instance) healInstance(ctx workflow.Context, rep *HealthReport, states 
 			}
 			h.Escalated[t.component] = why
 			rep.Heals = append(rep.Heals, Heal{Component: t.component, Action: "escalated", Reason: why})
+			w.countHeal(ctx, "escalated")
 			w.logger.Error("heal escalated", "component", t.component, "reason", why)
 			continue
 		}
 		if h.Tokens < 1 {
 			rep.Heals = append(rep.Heals, Heal{Component: t.component, Action: "rate-limited", Reason: t.reason})
+			w.countHeal(ctx, "rate_limited")
 			continue
 		}
 		h.Tokens--
@@ -429,6 +431,9 @@ func (w *instance) healInstance(ctx workflow.Context, rep *HealthReport, states 
 		err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, healRestartOptions), a.RestartPebbleServices, t.restart()).Get(ctx, nil)
 		if err != nil {
 			heal.Error = ErrorReason(err)
+			w.countHeal(ctx, "restart_failed")
+		} else {
+			w.countHeal(ctx, "restarted")
 		}
 		if h.Recent == nil {
 			h.Recent = map[string][]time.Time{}
@@ -443,13 +448,20 @@ func (w *instance) healInstance(ctx workflow.Context, rep *HealthReport, states 
 		case slices.ContainsFunc(w.st.Queue, func(c QueuedChange) bool { return strings.HasPrefix(c.ID, "heal-drift-") }):
 		case h.Tokens < 1:
 			rep.Heals = append(rep.Heals, Heal{Component: "plan", Action: "rate-limited", Reason: describeDrift(rep.Drift)})
+			w.countHeal(ctx, "rate_limited")
 		default:
 			h.Tokens--
 			w.st.Queue = append(w.st.Queue, QueuedChange{ID: id, Via: "health", Kind: ApplySpecUpdate,
 				Request: mustJSON(ApplySpecRequest{RequestID: id, Spec: w.st.Spec})})
 			rep.Heals = append(rep.Heals, Heal{Component: "plan", Action: "re-applying the plan (change " + id + ")", Reason: describeDrift(rep.Drift)})
+			w.countHeal(ctx, "reapplied")
 		}
 	}
+}
+
+// countHeal counts one heal (its action) in MetricHeals.
+func (w *instance) countHeal(ctx workflow.Context, action string) {
+	countMetric(ctx, MetricHeals, map[string]string{MetricTagApp: AppOpenCTI, MetricTagAction: action})
 }
 
 // refill adds the tokens earned since the bucket was last counted.

@@ -40,6 +40,7 @@ func (w *instance) apply(ctx workflow.Context, c QueuedChange) {
 		res.Error = operatorReason(err)
 		w.st.LastReason = c.ID + ": " + res.Error
 		w.record(c, res)
+		w.countChange(ctx, c.kind(), "refused")
 		w.tr.set(ctx, w.settled())
 		return
 	}

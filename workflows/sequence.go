@@ -24,12 +24,15 @@ type sequence struct {
 	told Status
 	// resume says how to resume after a failure, ending the Blocked message.
 	resume string
+	// app names the app in the deploy's metrics.
+	app string
 }
 
 // setup registers the status query and sets the instance and app search attributes,
 // so deploys started with tctl are findable too.
 func (d *sequence) setup(ctx workflow.Context, instance, app string) error {
 	d.logger = log.With(workflow.GetLogger(ctx), "instance", instance)
+	d.app = app
 	d.status = DeployStatus{Instance: instance, Status: Status{Kind: StatusMaintenance, Message: "deploy accepted"}}
 	d.tr = tracker{st: &d.status.Status, lastReason: &d.status.LastReason, publish: d.publish, logger: d.logger}
 	if err := workflow.SetQueryHandler(ctx, StatusQuery, func() (DeployStatus, error) { return d.status, nil }); err != nil {
@@ -94,7 +97,16 @@ var phaseDoing = map[Phase]string{
 func (d *sequence) enterStatus(ctx workflow.Context, p Phase, s Status) {
 	now := workflow.Now(ctx)
 	if n := len(d.status.Timings); n > 0 {
+		if last := d.status.Timings[n-1]; last.End.IsZero() {
+			recordPhase(ctx, d.app, last.Phase, now.Sub(last.Start))
+		}
 		d.status.Timings[n-1].End = now
+	}
+	switch p {
+	case PhaseDone:
+		countMetric(ctx, MetricDeploys, map[string]string{MetricTagApp: d.app, MetricTagOutcome: "succeeded"})
+	case PhaseFailed:
+		countMetric(ctx, MetricDeploys, map[string]string{MetricTagApp: d.app, MetricTagOutcome: "failed"})
 	}
 	if p != PhaseDone && p != PhaseFailed {
 		d.status.Timings = append(d.status.Timings, PhaseTiming{Phase: p, Start: now})

@@ -77,6 +77,10 @@ type tracker struct {
 	upserted   StatusKind
 	publish    func(workflow.Context)
 	logger     log.Logger
+	// gaugeApp and gaugeInstance, when set, name the instance whose MetricInstanceStatus
+	// every status set updates (entity workflows only: a deploy's status is not the
+	// instance's).
+	gaugeApp, gaugeInstance string
 }
 
 // set replaces the status and publishes it, upserting extra search attributes with
@@ -89,6 +93,9 @@ func (t *tracker) set(ctx workflow.Context, s Status, extra ...temporal.SearchAt
 	}
 	if len(extra) > 0 {
 		_ = workflow.UpsertTypedSearchAttributes(ctx, extra...)
+	}
+	if t.gaugeInstance != "" {
+		recordInstanceStatus(ctx, t.gaugeApp, t.gaugeInstance, s.Kind)
 	}
 	t.publish(ctx)
 }

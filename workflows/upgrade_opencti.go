@@ -61,9 +61,12 @@ func UpgradeOpenCTI(ctx workflow.Context, in UpgradeInput) (UpgradeResult, error
 		return UpgradeResult{}, err
 	}
 	res, err := u.run(ctx)
+	outcome := res.Outcome
 	if err != nil {
 		u.tr.set(ctx, Status{Kind: StatusBlocked, Step: u.status.Status.Step, Message: "upgrade failed: " + operatorReason(err)})
+		outcome = "failed"
 	}
+	countMetric(ctx, MetricUpgrades, map[string]string{MetricTagApp: AppOpenCTI, MetricTagOutcome: metricValue(outcome)})
 	return res, err
 }
 

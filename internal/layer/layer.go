@@ -8,7 +8,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +28,47 @@ type Layer struct {
 	Services map[string]Service `json:"services,omitempty"`
 	// Checks are keyed by check name.
 	Checks map[string]Check `json:"checks,omitempty"`
+	// LogTargets are keyed by target name. They are not part of any service's Digest:
+	// Pebble forwards logs without restarting a service, so adding a target to the plan
+	// of a running instance must not make its services look changed.
+	LogTargets map[string]LogTarget `json:"log-targets,omitempty"`
+}
+
+// LogTargetType is where Pebble forwards service logs to.
+type LogTargetType string
+
+// LogTargetLoki is Grafana Loki's push API, the type socflow writes.
+const LogTargetLoki LogTargetType = "loki"
+
+// LogTarget mirrors a Pebble log target (Pebble >= 1.17): the services whose output
+// Pebble pushes to Location, with extra Labels on every line.
+type LogTarget struct {
+	Override Override          `json:"override,omitempty"`
+	Type     LogTargetType     `json:"type,omitempty"`
+	Location string            `json:"location,omitempty"`
+	Services []string          `json:"services,omitempty"`
+	Labels   map[string]string `json:"labels,omitempty"`
+}
+
+// LokiTarget is the name of the log target socflow writes into every plan it owns.
+const LokiTarget = "socflow-loki"
+
+// WithLoki returns l with the log target LokiTarget forwarding every service of l to
+// the Loki push URL location with labels; l itself when location is "" (logs stay in
+// Pebble). The target merges, so layers of several labels in one container (a Wazuh
+// master's node and exporter layers) each add their services to it.
+func (l Layer) WithLoki(location string, labels map[string]string) Layer {
+	if location == "" || len(l.Services) == 0 {
+		return l
+	}
+	names := make([]string, 0, len(l.Services))
+	for name := range l.Services {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	l.LogTargets = map[string]LogTarget{LokiTarget: {Override: OverrideMerge, Type: LogTargetLoki, Location: location,
+		Services: names, Labels: maps.Clone(labels)}}
+	return l
 }
 
 // YAML renders the layer for Pebble's AddLayer; map keys come out sorted, so

@@ -273,7 +273,7 @@ func ConnectorPlan(in ConnectorInput) layer.Layer {
 	for k, v := range cn.Config {
 		env[ConfigEnv(k)], _ = configValue(v)
 	}
-	return layer.Layer{
+	l := layer.Layer{
 		Summary:     "OpenCTI connector " + cn.Name + " for socflow instance " + in.Instance.Name,
 		Description: "Managed by socflow: started once the platform is healthy; its user and token are socflow's.",
 		Services: map[string]layer.Service{ConnectorService: {
@@ -287,6 +287,7 @@ func ConnectorPlan(in ConnectorInput) layer.Layer {
 			KillDelay:   layer.Duration(WorkerKillDelay),
 		}},
 	}
+	return l.WithLoki(in.Instance.Logs.LokiURL(), spec.LogLabels("opencti", in.Instance.Name, "socflow_connector", cn.Name))
 }
 
 // ConnectorMask is what a diff of a connector's layer may show of its environment:

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strings"
 
+	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/spec"
 )
 
@@ -52,6 +53,9 @@ func NodePlan(p Plan) Plan {
 		if name != PlatformService {
 			delete(out.Layer.Services, name)
 		}
+	}
+	if t, ok := p.Layer.LogTargets[layer.LokiTarget]; ok {
+		out.Layer = out.Layer.WithLoki(t.Location, t.Labels)
 	}
 	return out
 }

@@ -177,6 +177,7 @@ func build(in Input) (Plan, error) {
 		Dirs:           []layer.Dir{{Path: LogsDir(in), Perm: 0o755}},
 		PlatformDigest: digest,
 	}
+	p.Layer = p.Layer.WithLoki(in.Instance.Logs.LokiURL(), spec.LogLabels("opencti", in.Instance.Name))
 	if in.Secrets.OpenSearchCA != "" {
 		p.Files = append(p.Files, layer.File{Path: openSearchCAPath(in), Content: []byte(in.Secrets.OpenSearchCA), Perm: 0o644})
 	}

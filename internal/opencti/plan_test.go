@@ -110,6 +110,7 @@ func TestOpenCTIGolden(t *testing.T) {
 			i.Integrations.S3.Bucket = "cti-files"
 		}},
 		{name: "workers-1", edit: func(i *Instance) { i.OpenCTI.Workers = ptr(1) }},
+		{name: "loki", edit: func(i *Instance) { i.Logs = &spec.Logs{Loki: "https://loki.example.com:3100/loki/api/v1/push"} }},
 		{name: "workers-5", edit: func(i *Instance) { i.OpenCTI.Workers = ptr(5) }},
 		{name: "everything-set", edit: func(i *Instance) {
 			o := &i.OpenCTI

@@ -25,6 +25,9 @@ type Instance struct {
 	Pebble spec.Pebble `json:"pebble"`
 	// Integrations are the four backing services OpenCTI cannot start without.
 	Integrations Integrations `json:"integrations"`
+	// Logs forwards every service's output to Loki through a Pebble log target
+	// (optional; unset: logs stay in Pebble).
+	Logs *spec.Logs `json:"logs,omitempty"`
 	// Connectors are the connectors the instance runs, each in its own container;
 	// the instance workflow adds them once the platform is deployed.
 	Connectors []Connector `json:"connectors,omitempty"`

@@ -61,6 +61,7 @@ func (c *checker) check(i Instance) {
 	c.name(i.Name)
 	c.settings(i.OpenCTI)
 	c.Pebble(i.Pebble)
+	c.Logs(i.Logs)
 	c.nodes(i)
 	c.integrations(i)
 	c.connectors(i.Connectors)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/socflow/socflow/internal/layer"
+	"github.com/socflow/socflow/internal/spec"
 )
 
 // Names of the exporter's layer, shared with the activity that pushes it.
@@ -58,7 +59,7 @@ func ExporterPlan(in Instance, password string) (layer.Layer, error) {
 		return layer.Layer{}, fmt.Errorf("cannot plan the exporter of wazuh instance %s: the %s API user's password is empty", in.Name, ExporterUser)
 	}
 	n := in.Nodes[ExporterNode]
-	return layer.Layer{
+	l := layer.Layer{
 		Summary:     "wazuh prometheus exporter of node " + n.Name,
 		Description: "Written by socflow for Wazuh instance " + in.Name + "; changes made by hand are reverted at the next reconcile.",
 		Services: map[string]layer.Service{
@@ -87,7 +88,8 @@ func ExporterPlan(in Instance, password string) (layer.Layer, error) {
 				HTTP: &layer.HTTPCheck{URL: ExporterMetricsURL(in)},
 			},
 		},
-	}, nil
+	}
+	return l.WithLoki(in.Logs.LokiURL(), spec.LogLabels("wazuh", in.Name, "socflow_node", n.Name)), nil
 }
 
 // ExporterMetricsURL is where the exporter of in serves its metrics, as the check,

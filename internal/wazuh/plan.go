@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/socflow/socflow/internal/layer"
+	"github.com/socflow/socflow/internal/spec"
 )
 
 // Names shared with the activities that push the layer and start services.
@@ -144,6 +145,7 @@ func NodePlan(in Instance, k int, s Secrets, base []byte) (Plan, error) {
 			Environment: map[string]string{InstanceEnv: in.Name},
 		}
 	}
+	p.Layer = p.Layer.WithLoki(in.Logs.LokiURL(), spec.LogLabels("wazuh", in.Name, "socflow_node", n.Name))
 	return p, nil
 }
 

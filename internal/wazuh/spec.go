@@ -27,6 +27,9 @@ type Instance struct {
 	Nodes []Node `json:"nodes"`
 	// Integrations are the systems Wazuh talks to.
 	Integrations Integrations `json:"integrations"`
+	// Logs forwards every service's output to Loki through a Pebble log target
+	// (optional; unset: logs stay in Pebble).
+	Logs *spec.Logs `json:"logs,omitempty"`
 }
 
 // Settings configure the Wazuh server processes (the spec's wazuh section).

@@ -26,6 +26,7 @@ func (i Instance) Validate() error {
 	settings(&c, i.Wazuh)
 	nodes(&c, i.Nodes)
 	integrations(&c, i.Integrations)
+	c.Logs(i.Logs)
 	return c.Err()
 }
 

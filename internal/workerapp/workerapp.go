@@ -171,10 +171,20 @@ func PrometheusMetrics(addr string, logger *slog.Logger) (client.MetricsHandler,
 	scope, closer := tally.NewRootScope(tally.ScopeOptions{
 		CachedReporter:  reporter,
 		Separator:       prometheus.DefaultSeparator,
-		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+		SanitizeOptions: &sanitizeOptions,
 	}, time.Second)
 	return sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), closer.Close, nil
 }
+
+// sanitizeOptions are the SDK's Prometheus rules for names and label keys, with label
+// values allowed the '-', '.' and ':' Prometheus accepts in them: instance names, deploy
+// phases and task queues then read as written (the SDK's own rules turn demo-1 into
+// demo_1, and an alert naming the instance would name another).
+var sanitizeOptions = func() tally.SanitizeOptions {
+	o := sdktally.PrometheusSanitizeOptions
+	o.ValueCharacters = tally.ValidCharacters{Ranges: tally.AlphanumericRange, Characters: []rune{'_', '-', '.', ':'}}
+	return o
+}()
 
 // Run runs a worker on c until ctx is done, then stops it gracefully (in-flight
 // activities get the worker's stop timeout to finish).

@@ -67,6 +67,8 @@ func metricsText() string {
 	metric("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", float64(ru.Maxrss)*1024)
 	metric("process_open_fds", "gauge", "Number of open file descriptors.", float64(openFDs()))
 	metric("nodejs_eventloop_lag_seconds", "gauge", "Lag of event loop in seconds.", lag)
+	metric("nodejs_eventloop_lag_p50_seconds", "gauge", "The 50th percentile of the recorded event loop delays.", lag)
+	metric("nodejs_eventloop_lag_p90_seconds", "gauge", "The 90th percentile of the recorded event loop delays.", lag)
 	metric("nodejs_eventloop_lag_p99_seconds", "gauge", "The 99th percentile of the recorded event loop delays.", lag)
 	metric("nodejs_heap_size_total_bytes", "gauge", "Process heap size from Node.js in bytes.", float64(ms.HeapSys))
 	metric("nodejs_heap_size_used_bytes", "gauge", "Process heap size used from Node.js in bytes.", float64(ms.HeapAlloc))
