@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -248,7 +249,10 @@ func (a *api) clusterHealth(w http.ResponseWriter, _ *http.Request, _ *claims) {
 		}
 		out = append(out, h)
 	}
-	result(w, map[string]any{"n_connected_nodes": len(nodes), "nodes": out}, len(nodes), nil,
+	// The API lists the nodes' health as its affected items, sorted by name (framework
+	// wazuh/cluster.py get_health_nodes), not the daemon's {n_connected_nodes, nodes}.
+	sort.Slice(out, func(i, j int) bool { return out[i].Info["name"].(string) < out[j].Info["name"].(string) })
+	result(w, out, len(nodes), nil,
 		"All selected nodes healthcheck information was returned", "Some nodes healthcheck information was not returned",
 		"No healthcheck information was returned")
 }

@@ -44,6 +44,17 @@ func TestWorkerJoinsWithTheSameKey(t *testing.T) {
 		}
 	}
 
+	// /cluster/healthcheck lists each node's health as the API's affected items, by name.
+	code, body := master.call("GET", "/cluster/healthcheck", tok, nil)
+	items, _ := body["data"].(map[string]any)["affected_items"].([]any)
+	var names []string
+	for _, it := range items {
+		names = append(names, it.(map[string]any)["info"].(map[string]any)["name"].(string))
+	}
+	if code != 200 || strings.Join(names, ",") != "master-0,worker-1" {
+		t.Errorf("healthcheck %d, items %v: %v", code, names, body)
+	}
+
 	// Stopping the worker removes it from the master's list.
 	worker.mustControl("stop")
 	for deadline := time.Now().Add(10 * time.Second); strings.Join(master.nodeNames(tok), ",") != "master-0/master"; time.Sleep(50 * time.Millisecond) {
