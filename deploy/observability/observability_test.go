@@ -1,6 +1,3 @@
-// Package observability holds socflow's Prometheus scrape config, alert rules with
-// their unit tests, and Grafana dashboard; its tests run the real promtool (Debian's
-// prometheus package, which deploy/local/stack installs) over them.
 package observability
 
 import (
@@ -130,27 +127,12 @@ func TestEveryAlertHasAFiringAndAQuietCase(t *testing.T) {
 	}
 }
 
-// dashboard is the part of a Grafana dashboard the tests read.
-type dashboard struct {
-	Panels []struct {
-		Type    string `json:"type"`
-		Title   string `json:"title"`
-		Targets []struct {
-			Expr string `json:"expr"`
-		} `json:"targets"`
-	} `json:"panels"`
-}
-
 // TestDashboardQueriesParse checks every panel query with promtool (as recording rules,
 // the one offline PromQL parser it has) and that socflow's metrics all have a panel.
 func TestDashboardQueriesParse(t *testing.T) {
-	b, err := os.ReadFile("grafana/socflow.json")
+	d, err := LoadDashboard("grafana/socflow.json")
 	if err != nil {
 		t.Fatal(err)
-	}
-	var d dashboard
-	if err := json.Unmarshal(b, &d); err != nil {
-		t.Fatalf("grafana/socflow.json: %v", err)
 	}
 	var rules strings.Builder
 	rules.WriteString("groups:\n  - name: dashboard\n    rules:\n")

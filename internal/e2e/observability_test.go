@@ -17,6 +17,7 @@ import (
 	tclient "go.temporal.io/sdk/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/socflow/socflow/deploy/observability"
 	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
@@ -93,20 +94,8 @@ func TestDashboardQueriesHaveData(t *testing.T) {
 	if st.PrometheusURL == "" || st.PrometheusTargets == "" {
 		t.Fatal("the stack's Prometheus is not configured (SOCFLOW_PROMETHEUS_URL, SOCFLOW_PROMETHEUS_TARGETS): run make stack-up")
 	}
-	b, err := os.ReadFile("../../deploy/observability/grafana/socflow.json")
+	dash, err := observability.LoadDashboard("../../deploy/observability/grafana/socflow.json")
 	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Type    string `json:"type"`
-			Title   string `json:"title"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := json.Unmarshal(b, &dash); err != nil {
 		t.Fatal(err)
 	}
 
