@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -127,17 +128,28 @@ func load() (Stack, error) {
 	if err != nil || !wantCluster() {
 		return st, err
 	}
+	if st, err = onCluster(st); err != nil {
+		return Stack{}, err
+	}
+	// Processes the tests start (socflow's worker and starter, the temporal CLI and tctl
+	// through their own flags) read the address from the environment: the same one.
+	os.Setenv("SOCFLOW_TEMPORAL_ADDRESS", st.TemporalAddress)
+	os.Setenv("TEMPORAL_ADDRESS", st.TemporalAddress)
+	return st, nil
+}
+
+// onCluster returns the stack with its Temporal address switched to the cluster
+// profile's frontend, or an error naming the command that brings the profile up.
+func onCluster(st Stack) (Stack, error) {
 	addr := st.Raw["SOCFLOW_TEMPORAL_CLUSTER_ADDRESS"]
 	if addr == "" {
 		return Stack{}, fmt.Errorf("%s=cluster but the stack env has no SOCFLOW_TEMPORAL_CLUSTER_ADDRESS: bring the profile up with `SOCFLOW_TEMPORAL=cluster deploy/local/stack up` (make test-cluster does)", TemporalProfileEnv)
 	}
+	raw := maps.Clone(st.Raw)
+	raw["SOCFLOW_TEMPORAL_ADDRESS"] = addr
+	raw["TEMPORAL_ADDRESS"] = addr
+	st.Raw = raw
 	st.TemporalAddress = addr
-	st.Raw["SOCFLOW_TEMPORAL_ADDRESS"] = addr
-	st.Raw["TEMPORAL_ADDRESS"] = addr
-	// Processes the tests start (socflow's worker and starter, the temporal CLI and tctl
-	// through their own flags) read the address from the environment: the same one.
-	os.Setenv("SOCFLOW_TEMPORAL_ADDRESS", addr)
-	os.Setenv("TEMPORAL_ADDRESS", addr)
 	return st, nil
 }
 
