@@ -5,11 +5,25 @@ STACK := deploy/local/stack
 WITH_STACK := set -a; eval "$$($(STACK) env)"; set +a;
 GO_TEST_FLAGS ?= -race -count=1 -timeout 40m
 
-.PHONY: test demo demo-wazuh stack-up stack-down stack-status lint vet workflowcheck unit bench bench-fleet record-histories rocks-bin
+.PHONY: test test-cluster stack-up-cluster demo demo-wazuh stack-up stack-down stack-status lint vet workflowcheck unit bench bench-fleet record-histories rocks-bin
 
-## test: bring the local stack up (installing what is missing), then lint and run every test against it
+## test: bring the local stack up (installing what is missing), then lint and run every test
+## against it (the dev server), then the e2e core against the Temporal cluster (test-cluster)
 test: stack-up lint
 	@$(WITH_STACK) go test $(GO_TEST_FLAGS) ./...
+	@$(MAKE) --no-print-directory test-cluster
+
+## test-cluster: the e2e core against the stack's PostgreSQL-backed Temporal cluster (the
+## profile SOCFLOW_TEMPORAL=cluster, brought up first): a deploy, changes, an upgrade, the
+## worker crash tests, the CLI and codec paths and a health schedule, so nothing in socflow
+## leans on what only the dev server does. CLUSTER_TESTS narrows or widens the set.
+CLUSTER_TESTS ?= ^(TestDeployHappyPath|TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers|TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers|TestInstanceContinuesAsNewWithoutLosingAChange|TestUpgradeOpenCTIWithWorkersAndConnector|TestDeploySurvivesWorkerKill9|TestInstanceChangeSurvivesWorkerKill9|TestReadmeTctlAndTemporalCommands|TestHistoriesCarryNoSecret|TestReadmeHealthCommands|TestWazuhInstanceKeyMismatch)$$
+test-cluster: stack-up-cluster
+	@$(WITH_STACK) SOCFLOW_E2E_TEMPORAL=cluster go test $(GO_TEST_FLAGS) -run '$(CLUSTER_TESTS)' ./internal/e2e/
+
+## stack-up-cluster: the local stack plus the Temporal cluster profile (PostgreSQL, temporal-server)
+stack-up-cluster:
+	@SOCFLOW_TEMPORAL=cluster $(STACK) up
 
 ## demo: the main job — stack up, worker up, deploy a local OpenCTI through it with live progress
 demo: stack-up

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -111,9 +112,49 @@ func Get(t testing.TB) Stack {
 	return shared
 }
 
+// TemporalProfileEnv names the setting that picks the Temporal the tests run against:
+// empty for the stack's dev server, "cluster" for the PostgreSQL-backed cluster profile
+// (`SOCFLOW_TEMPORAL=cluster deploy/local/stack up`), so one suite proves both.
+const TemporalProfileEnv = "SOCFLOW_E2E_TEMPORAL"
+
+// wantCluster reports whether the tests were asked to run against the cluster profile.
+func wantCluster() bool { return os.Getenv(TemporalProfileEnv) == "cluster" }
+
 // load reads the stack from the environment (the Makefile exports `stack env` once for
-// all packages) or else runs `deploy/local/stack up` and `env` itself.
+// all packages) or else runs `deploy/local/stack up` and `env` itself; asked for the
+// cluster, it points every Temporal client at the cluster's frontend.
 func load() (Stack, error) {
+	st, err := loadStack()
+	if err != nil || !wantCluster() {
+		return st, err
+	}
+	if st, err = onCluster(st); err != nil {
+		return Stack{}, err
+	}
+	// Processes the tests start (socflow's worker and starter, the temporal CLI and tctl
+	// through their own flags) read the address from the environment: the same one.
+	os.Setenv("SOCFLOW_TEMPORAL_ADDRESS", st.TemporalAddress)
+	os.Setenv("TEMPORAL_ADDRESS", st.TemporalAddress)
+	return st, nil
+}
+
+// onCluster returns the stack with its Temporal address switched to the cluster
+// profile's frontend, or an error naming the command that brings the profile up.
+func onCluster(st Stack) (Stack, error) {
+	addr := st.Raw["SOCFLOW_TEMPORAL_CLUSTER_ADDRESS"]
+	if addr == "" {
+		return Stack{}, fmt.Errorf("%s=cluster but the stack env has no SOCFLOW_TEMPORAL_CLUSTER_ADDRESS: bring the profile up with `SOCFLOW_TEMPORAL=cluster deploy/local/stack up` (make test-cluster does)", TemporalProfileEnv)
+	}
+	raw := maps.Clone(st.Raw)
+	raw["SOCFLOW_TEMPORAL_ADDRESS"] = addr
+	raw["TEMPORAL_ADDRESS"] = addr
+	st.Raw = raw
+	st.TemporalAddress = addr
+	return st, nil
+}
+
+// loadStack is load without the choice of Temporal: the stack as `env` describes it.
+func loadStack() (Stack, error) {
 	if os.Getenv("SOCFLOW_STACK_DIR") != "" && os.Getenv("SOCFLOW_OPENSEARCH_URL") != "" {
 		kv := map[string]string{}
 		for _, e := range os.Environ() {
@@ -129,6 +170,9 @@ func load() (Stack, error) {
 		return Stack{}, err
 	}
 	up := exec.Command(script, "up")
+	if wantCluster() {
+		up.Env = append(os.Environ(), "SOCFLOW_TEMPORAL=cluster")
+	}
 	up.Stdout, up.Stderr = os.Stderr, os.Stderr
 	if err := up.Run(); err != nil {
 		return Stack{}, fmt.Errorf("deploy/local/stack up failed: %w", err)
