@@ -57,10 +57,16 @@ type ReadWazuhHealthResult struct {
 func (a *Activities) ReadWazuhHealth(ctx context.Context, in ReadWazuhHealthInput) (ReadWazuhHealthResult, error) {
 	var res ReadWazuhHealthResult
 	inst := in.Instance
-	timed := func(name string, serving bool, read func() string) {
+	// record reads one component; read says why it is not ok and whether the cluster
+	// still serves with that fault.
+	record := func(name string, read func() (reason string, serving bool)) {
 		start := time.Now()
-		reason := read()
+		reason, serving := read()
 		res.Components = append(res.Components, WazuhComponentRead{Name: name, OK: reason == "", Serving: serving || reason == "", Reason: reason, Latency: time.Since(start)})
+	}
+	// timed is record for a component whose fault always, or never, stops the serving.
+	timed := func(name string, serving bool, read func() string) {
+		record(name, func() (string, bool) { return read(), serving })
 	}
 	timed("indexer", false, func() string {
 		p, err := a.ProbeOpenSearch(ctx, ProbeOpenSearchInput{OpenSearch: *inst.Integrations.Indexer, Requires: wazuh.Requirement, IndexPrefix: "wazuh", ProbeWindow: ProbeWindow{Window: time.Second}})
@@ -73,7 +79,8 @@ func (a *Activities) ReadWazuhHealth(ctx context.Context, in ReadWazuhHealthInpu
 		return ""
 	})
 	for k, n := range inst.Nodes {
-		ep, err := a.pebble(n.Pebble)
+		ep, epErr := a.pebble(n.Pebble)
+		err := epErr
 		var infos map[string]*client.ServiceInfo
 		if err == nil {
 			infos, err = ep.services(ctx, []string{wazuh.FilebeatService, wazuh.RsyslogService})
@@ -98,22 +105,20 @@ func (a *Activities) ReadWazuhHealth(ctx context.Context, in ReadWazuhHealthInpu
 				return ""
 			})
 		}
-	}
-	if inst.Wazuh.Syslog != nil {
-		for k, n := range inst.Nodes {
+		if inst.Wazuh.Syslog != nil {
 			// The certificate the node serves, not the store's: a renewal not pushed yet
-			// is drift, and the served one is what clients see expire.
-			timed(n.Name+"/syslog-cert", true, func() string {
-				ep, err := a.pebble(n.Pebble)
+			// is drift, and the served one is what clients see expire (an expired one
+			// stops the TLS listener serving).
+			record(n.Name+"/syslog-cert", func() (string, bool) {
+				err := epErr
 				var pem []byte
 				if err == nil {
 					pem, err = ep.pull(ctx, wazuh.SyslogCertPath(inst, k))
 				}
 				if err != nil {
-					return "cannot read the served certificate: " + ErrorText(err)
+					return "cannot read the served certificate: " + ErrorText(err), true
 				}
-				reason, _ := wazuh.CertExpiry(pem, time.Now(), wazuh.CertRenewBefore)
-				return reason
+				return wazuh.CertExpiry(pem, time.Now(), wazuh.CertRenewBefore)
 			})
 		}
 	}

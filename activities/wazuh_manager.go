@@ -155,11 +155,17 @@ func (a *Activities) ApplyWazuhPlan(ctx context.Context, in ApplyWazuhPlanInput)
 
 // retireExporter takes the exporter out of a master whose spec no longer sets
 // wazuh.exporter: its service retired in the `prometheus` layer (startup disabled) and
-// stopped. A master that never ran one, or has retired it, is left as it is.
+// stopped. A master that never ran one, or has retired it, is left as it is: a dry run
+// finds nothing to remove, and no layer is pushed.
 func (ep pebbleEndpoint) retireExporter(ctx context.Context) ([]string, error) {
 	owns := func(name string, _ layer.Service) bool { return name == wazuh.ExporterService }
-	ch, err := ep.applyLayer(ctx, pebbleLayer{label: wazuh.ExporterLayerLabel, layer: layer.Layer{Services: map[string]layer.Service{}}, owns: owns, mask: wazuh.ExporterMask})
+	pl := pebbleLayer{label: wazuh.ExporterLayerLabel, layer: layer.Layer{Services: map[string]layer.Service{}}, owns: owns, mask: wazuh.ExporterMask, dryRun: true}
+	ch, err := ep.applyLayer(ctx, pl)
 	if err != nil || len(ch.Removed) == 0 {
+		return nil, classify(err)
+	}
+	pl.dryRun = false
+	if ch, err = ep.applyLayer(ctx, pl); err != nil {
 		return nil, classify(err)
 	}
 	infos, err := ep.services(ctx, ch.Removed)
