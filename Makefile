@@ -15,9 +15,10 @@ test: stack-up lint
 
 ## test-cluster: the e2e core against the stack's PostgreSQL-backed Temporal cluster (the
 ## profile SOCFLOW_TEMPORAL=cluster, brought up first): a deploy, changes, an upgrade, the
-## worker crash tests, the CLI and codec paths and a health schedule, so nothing in socflow
+## worker crash tests, three workers with a SIGKILL, a drain and a versioned rollout, the
+## CLI and codec paths and a health schedule, so nothing in socflow
 ## leans on what only the dev server does. CLUSTER_TESTS narrows or widens the set.
-CLUSTER_TESTS ?= ^(TestDeployHappyPath|TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers|TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers|TestInstanceContinuesAsNewWithoutLosingAChange|TestUpgradeOpenCTIWithWorkersAndConnector|TestDeploySurvivesWorkerKill9|TestInstanceChangeSurvivesWorkerKill9|TestReadmeTctlAndTemporalCommands|TestHistoriesCarryNoSecret|TestReadmeHealthCommands|TestWazuhInstanceKeyMismatch)$$
+CLUSTER_TESTS ?= ^(TestDeployHappyPath|TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers|TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers|TestInstanceContinuesAsNewWithoutLosingAChange|TestUpgradeOpenCTIWithWorkersAndConnector|TestDeploySurvivesWorkerKill9|TestInstanceChangeSurvivesWorkerKill9|TestReadmeTctlAndTemporalCommands|TestHistoriesCarryNoSecret|TestReadmeHealthCommands|TestWazuhInstanceKeyMismatch|TestThreeWorkersKillDrainAndRollout)$$
 test-cluster: stack-up-cluster
 	@$(WITH_STACK) SOCFLOW_E2E_TEMPORAL=cluster go test $(GO_TEST_FLAGS) -run '$(CLUSTER_TESTS)' ./internal/e2e/
 

@@ -159,9 +159,24 @@ func (a *Activities) pollWith(ctx context.Context, dependency string, window, ca
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
+		case <-workerStopping(ctx):
+			// A draining worker hands the wait back now, as if the window had ended:
+			// the workflow records the reason and its next probe runs on a worker that
+			// stays, instead of this one being cancelled at the stop timeout and
+			// retried as a failed attempt.
+			return res, nil
 		case <-time.After(interval):
 		}
 	}
+}
+
+// workerStopping is closed once the worker running this activity begins a graceful
+// stop (never, outside an activity).
+func workerStopping(ctx context.Context) <-chan struct{} {
+	if !activity.IsActivity(ctx) {
+		return nil
+	}
+	return activity.GetWorkerStopChannel(ctx)
 }
 
 // beatWhile heartbeats the last result (or any progress details) every heartbeatEvery

@@ -137,3 +137,24 @@ const unreachable = "127.0.0.1:1"
 
 // shortWindow lets a probe of an unreachable port make a few attempts and return.
 const shortWindow = 1500 * time.Millisecond
+
+// TestProbeHandsBackItsWaitWhenTheWorkerStops: a probe of a dependency that stays down
+// would poll for its whole window (ten minutes here); once its worker begins a graceful
+// stop it returns the latest reason at once, not ready and without error, so the
+// workflow's next probe runs on a worker that stays and no attempt is lost to the stop.
+func TestProbeHandsBackItsWaitWhenTheWorkerStops(t *testing.T) {
+	env := probeEnv(t)
+	stop := make(chan struct{})
+	env.SetWorkerStopChannel(stop)
+	time.AfterFunc(time.Second, func() { close(stop) })
+	res, err := runProbe(t, env, nilActs.ProbeRedis, activities.ProbeRedisInput{
+		Redis:       spec.Redis{Host: "127.0.0.1", Port: 1},
+		ProbeWindow: activities.ProbeWindow{Window: 10 * time.Minute},
+	})
+	if err != nil {
+		t.Fatalf("probe failed on the worker's stop: %v", err)
+	}
+	if res.Ready || res.Attempts < 2 || !strings.Contains(res.Reason, "refused") {
+		t.Errorf("result %+v, want not ready after several attempts, naming the refused connection", res)
+	}
+}

@@ -490,6 +490,8 @@ var workerEnv = map[string]string{
 	"SOCFLOW_SECRET_DIR":               "../../internal/workerapp/workerapp.go",
 	"SOCFLOW_METRICS_ADDR":             "../../worker/main.go",
 	"SOCFLOW_HEALTH_ADDR":              "../../worker/main.go",
+	"SOCFLOW_DEPLOYMENT_NAME":          "../../internal/workerapp/workerapp.go",
+	"SOCFLOW_BUILD_ID":                 "../../internal/workerapp/workerapp.go",
 }
 
 // The worker: known variables only, files under its mounts, metrics and health on the
@@ -523,10 +525,15 @@ func (m *manifests) checkWorker() []string {
 		}
 		env[e.Name] = e.Value
 	}
-	for _, name := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "SOCFLOW_CODEC_KEYS", "SOCFLOW_SECRET_DIR", "SOCFLOW_METRICS_ADDR", "SOCFLOW_HEALTH_ADDR"} {
+	for _, name := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "SOCFLOW_CODEC_KEYS", "SOCFLOW_SECRET_DIR", "SOCFLOW_METRICS_ADDR", "SOCFLOW_HEALTH_ADDR", "SOCFLOW_DEPLOYMENT_NAME", "SOCFLOW_BUILD_ID"} {
 		if _, ok := env[name]; !ok {
 			p = append(p, "worker env "+name+": missing")
 		}
+	}
+	// A build id that is not the image's tag names another build: a rollout would make
+	// current a version whose pods run something else.
+	if _, tag, _ := strings.Cut(c.Image, ":"); env["SOCFLOW_BUILD_ID"] != tag {
+		p = append(p, fmt.Sprintf("worker env SOCFLOW_BUILD_ID=%q: must be the image tag %q", env["SOCFLOW_BUILD_ID"], tag))
 	}
 	for _, name := range []string{"TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "SOCFLOW_CODEC_KEYS", "SOCFLOW_SECRET_DIR"} {
 		if v := env[name]; v != "" && !slices.ContainsFunc(c.VolumeMounts, func(vm corev1.VolumeMount) bool { return v == vm.MountPath || strings.HasPrefix(v, vm.MountPath+"/") }) {

@@ -178,6 +178,7 @@ func requireInitialising(t *testing.T, inst opencti.Instance) {
 type workerProcess struct {
 	name string
 	cmd  *exec.Cmd
+	log  string        // the file its stdout and stderr go to
 	done chan struct{} // closed once the process is reaped
 }
 
@@ -189,8 +190,9 @@ func startWorkerProcess(t testing.TB, name, queue, secretDir string) *workerProc
 	return startWorkerProcessAt(t, stacktest.Get(t).TemporalAddress, name, queue, secretDir)
 }
 
-// startWorkerProcessAt is startWorkerProcess against the Temporal frontend at address.
-func startWorkerProcessAt(t testing.TB, address, name, queue, secretDir string) *workerProcess {
+// startWorkerProcessAt is startWorkerProcess against the Temporal frontend at address,
+// with env (KEY=value) added to its environment.
+func startWorkerProcessAt(t testing.TB, address, name, queue, secretDir string, env ...string) *workerProcess {
 	t.Helper()
 	logf := failureLog(t, name+".log")
 	cmd := exec.Command(filepath.Join(bin, "socflow-worker"))
@@ -200,11 +202,12 @@ func startWorkerProcessAt(t testing.TB, address, name, queue, secretDir string) 
 		"SOCFLOW_SECRET_DIR="+secretDir,
 		"SOCFLOW_METRICS_ADDR=",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("cannot start %s: %v", name, err)
 	}
-	w := &workerProcess{name: name, cmd: cmd, done: make(chan struct{})}
+	w := &workerProcess{name: name, cmd: cmd, log: logf.Name(), done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(w.done) }()
 	t.Cleanup(func() {
 		select {

@@ -23,6 +23,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/activities"
 	"github.com/socflow/socflow/internal/codec"
@@ -47,12 +48,58 @@ type Config struct {
 	// Health, when set, is marked ready once the worker polls and not ready once it
 	// stops (default nil: no probes, as on the local stack).
 	Health *Health
+	// DeploymentName and BuildID, both set, opt the worker into Worker Versioning as
+	// version DeploymentName:BuildID, so a new build takes no task until an operator makes
+	// it current (README, "Scaling workers and rolling out a new build"); both empty:
+	// unversioned, as on the local stack.
+	DeploymentName, BuildID string
 }
 
-// FromEnv reads Config from SOCFLOW_SECRET_DIR and SOCFLOW_TASK_QUEUE.
+// FromEnv reads Config from SOCFLOW_SECRET_DIR, SOCFLOW_TASK_QUEUE,
+// SOCFLOW_DEPLOYMENT_NAME and SOCFLOW_BUILD_ID.
 func FromEnv() Config {
-	return Config{SecretDir: os.Getenv("SOCFLOW_SECRET_DIR"), TaskQueue: TaskQueueFromEnv()}
+	return Config{SecretDir: os.Getenv("SOCFLOW_SECRET_DIR"), TaskQueue: TaskQueueFromEnv(),
+		DeploymentName: os.Getenv("SOCFLOW_DEPLOYMENT_NAME"), BuildID: os.Getenv("SOCFLOW_BUILD_ID")}
 }
+
+// workerOptions are the worker's options for cfg, refusing half a versioning setting:
+// a build id without a deployment name (or the reverse) would run an unversioned worker
+// the operator believes is versioned, and a rollout would then route past it.
+func workerOptions(cfg Config) (worker.Options, error) {
+	// Workflow task pollers scale with the load (a fixed two by default): a fleet's
+	// health checks are workflow tasks and queries, a thousand and more a minute, and
+	// two pollers left queries waiting past their bound. Never fewer than two: a lone
+	// poller alternates between the sticky queue and the normal one, and a query sent
+	// to the sticky queue while it polls the other waited out the sticky timeout (5 s;
+	// the starter's progress missed every phase of a deploy that way).
+	opts := worker.Options{WorkerStopTimeout: StopTimeout,
+		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{MinimumNumberOfPollers: 2})}
+	switch {
+	case cfg.DeploymentName == "" && cfg.BuildID == "":
+		return opts, nil
+	case cfg.DeploymentName == "":
+		return opts, fmt.Errorf("SOCFLOW_BUILD_ID=%s is set but SOCFLOW_DEPLOYMENT_NAME is not: set both for Worker Versioning (e.g. SOCFLOW_DEPLOYMENT_NAME=socflow), or neither", cfg.BuildID)
+	case cfg.BuildID == "":
+		return opts, fmt.Errorf("SOCFLOW_DEPLOYMENT_NAME=%s is set but SOCFLOW_BUILD_ID is not: set both for Worker Versioning (the build id names this build, e.g. its image tag), or neither", cfg.DeploymentName)
+	}
+	opts.DeploymentOptions = worker.DeploymentOptions{
+		UseVersioning: true,
+		Version:       worker.WorkerDeploymentVersion{DeploymentName: cfg.DeploymentName, BuildID: cfg.BuildID},
+		// AutoUpgrade, not Pinned: socflow's workflows live for months (an instance
+		// workflow never ends; it continues as new), so a pinned one would hold its old
+		// build forever. Each moves to the current build at its next workflow task, which
+		// is safe because every change of workflow code is guarded by GetVersion and
+		// replay-tested against recorded histories (README, "Changing a workflow safely").
+		DefaultVersioningBehavior: workflow.VersioningBehaviorAutoUpgrade,
+	}
+	return opts, nil
+}
+
+// StopTimeout bounds a graceful stop: in-flight activities get this long to finish
+// before their contexts are cancelled (they are idempotent, and another worker retries
+// them after their heartbeat or start-to-close timeout); a pod's
+// terminationGracePeriodSeconds must exceed it.
+const StopTimeout = 10 * time.Second
 
 // TaskQueueFromEnv is SOCFLOW_TASK_QUEUE, else workflows.TaskQueue; the worker and the
 // starter both use it, so a test or a second environment can have queues of its own.
@@ -190,14 +237,11 @@ var sanitizeOptions = func() tally.SanitizeOptions {
 // activities get the worker's stop timeout to finish).
 func Run(ctx context.Context, cfg Config, c client.Client) error {
 	cfg = cfg.withDefaults()
-	// Workflow task pollers scale with the load (a fixed two by default): a fleet's
-	// health checks are workflow tasks and queries, a thousand and more a minute, and
-	// two pollers left queries waiting past their bound. Never fewer than two: a lone
-	// poller alternates between the sticky queue and the normal one, and a query sent
-	// to the sticky queue while it polls the other waited out the sticky timeout (5 s;
-	// the starter's progress missed every phase of a deploy that way).
-	w := worker.New(c, cfg.TaskQueue, worker.Options{WorkerStopTimeout: 10 * time.Second,
-		WorkflowTaskPollerBehavior: worker.NewPollerBehaviorAutoscaling(worker.PollerBehaviorAutoscalingOptions{MinimumNumberOfPollers: 2})})
+	opts, err := workerOptions(cfg)
+	if err != nil {
+		return err
+	}
+	w := worker.New(c, cfg.TaskQueue, opts)
 	acts := NewActivities(cfg)
 	acts.Temporal = c
 	Register(w, acts)
@@ -208,12 +252,15 @@ func Run(ctx context.Context, cfg Config, c client.Client) error {
 	if !conv.Encrypted {
 		cfg.Logger.Warn("payloads are stored in clear: set SOCFLOW_CODEC_KEYS to encrypt workflow histories")
 	}
-	cfg.Logger.Info("socflow worker started", "taskQueue", cfg.TaskQueue, "secretDir", cfg.SecretDir, "encrypted", conv.Encrypted)
+	cfg.Logger.Info("socflow worker started", "taskQueue", cfg.TaskQueue, "secretDir", cfg.SecretDir, "encrypted", conv.Encrypted,
+		"deploymentName", cfg.DeploymentName, "buildID", cfg.BuildID)
 	cfg.Health.started(c)
 	<-ctx.Done()
 	cfg.Health.started(nil)
+	cfg.Logger.Info("socflow worker stopping: polling ends, in-flight activities get the stop timeout to finish", "stopTimeout", StopTimeout.String())
+	stopping := time.Now()
 	w.Stop()
-	cfg.Logger.Info("socflow worker stopped")
+	cfg.Logger.Info("socflow worker stopped", "took", time.Since(stopping).Round(time.Millisecond).String())
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return nil
 	}
