@@ -26,12 +26,15 @@ test-cluster: stack-up-cluster
 stack-up-cluster:
 	@SOCFLOW_TEMPORAL=cluster $(STACK) up
 
-## demo: the main job — stack up, worker up, deploy a local OpenCTI through it with live progress
-demo: stack-up
+## demo: the main job — stack up (only the parts the demo needs: `stack up demo`), worker up,
+## deploy a local OpenCTI through it with live progress
+demo:
+	@$(STACK) up demo
 	@$(WITH_STACK) deploy/local/demo
 
 ## demo-wazuh: the same for Wazuh — a master and a worker, a configuration repository, rsyslog over TLS
-demo-wazuh: stack-up
+demo-wazuh:
+	@$(STACK) up demo-wazuh
 	@$(WITH_STACK) deploy/local/demo wazuh
 
 stack-up:
@@ -52,7 +55,9 @@ vet:
 	@go vet ./...
 
 workflowcheck:
-	@$(WITH_STACK) "$$SOCFLOW_WORKFLOWCHECK_BIN" -config workflows/workflowcheck.config.yaml ./workflows/...
+	@$(WITH_STACK) [ -x "$$SOCFLOW_WORKFLOWCHECK_BIN" ] \
+	  || { echo "workflowcheck is not installed (make demo leaves it out): run deploy/local/stack install"; exit 1; }; \
+	  "$$SOCFLOW_WORKFLOWCHECK_BIN" -config workflows/workflowcheck.config.yaml ./workflows/...
 
 ## unit: only the tests that need no stack (fast feedback while editing)
 unit:
