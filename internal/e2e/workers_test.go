@@ -73,7 +73,15 @@ func TestThreeWorkersKillDrainAndRollout(t *testing.T) {
 	four := 4
 	changes := changeAll(t, c, runs, workflows.SetConfigRequest{RequestID: "workers-4", Workers: &four})
 	w4 := startWorkerProcessAt(t, address, "worker-4", queue, secretDir, build("b2")...)
-	setCurrentVersion(t, address, deployment, "b2")
+	rollout := readmeRollout(t, address, deployment)
+	retry(t, "b2 listed with its pollers", func() (string, error) {
+		out, err := rollout(0)
+		if err == nil && !strings.Contains(out, " b2 ") {
+			err = fmt.Errorf("b2 not listed yet")
+		}
+		return out, err
+	})
+	retry(t, "b2 made current", func() (string, error) { return rollout(1) })
 	w3Stopped, took := w3.stop(t)
 	t.Logf("worker-3 drained and stopped in %s", took)
 	for i, res := range changes.wait(t) {
@@ -117,6 +125,9 @@ func TestThreeWorkersKillDrainAndRollout(t *testing.T) {
 		}
 	}
 	requireEachDeployRanOnce(t, c, queue, insts)
+	if out, err := rollout(2); err != nil || !strings.Contains(out, "b1") || !strings.Contains(out, "DrainageStatus") {
+		t.Errorf("README describe-version of the old build: %v\n%s", err, out)
+	}
 	drained := drainedActivities(t, c, insts, runs, map[string]time.Time{w2.identity(): w2Stopped, w3.identity(): w3Stopped})
 	if drained[w2.identity()] == 0 {
 		t.Errorf("worker-2 completed no activity after its SIGTERM: it was stopped with nothing in flight, the drain is untested")
@@ -264,20 +275,40 @@ func drainedActivities(t *testing.T, c tclient.Client, insts []opencti.Instance,
 	return out
 }
 
-// setCurrentVersion makes deployment's build current with the temporal CLI, as the
-// README's rollout does, retrying while the server has not seen the build's pollers.
+// setCurrentVersion makes deployment's build current with the temporal CLI, retrying
+// while the server has not seen the build's pollers.
 func setCurrentVersion(t *testing.T, address, deployment, buildID string) {
+	t.Helper()
+	retry(t, buildID+" made current", func() (string, error) {
+		out, err := exec.Command(os.Getenv("SOCFLOW_TEMPORAL_BIN"), "worker", "deployment", "set-current-version",
+			"--address", address, "--deployment-name", deployment, "--build-id", buildID, "--yes").CombinedOutput()
+		return string(out), err
+	})
+}
+
+// readmeRollout returns a runner of the README's rollout commands (section "Scaling
+// workers and rolling out a new build") with the real temporal CLI, for this test's
+// deployment, its builds b1 (the README's 0.1.0) and b2 (0.2.0).
+func readmeRollout(t *testing.T, address, deployment string) func(i int) (string, error) {
+	t.Helper()
+	cmds := readmeBlock(t, "### Scaling workers and rolling out a new build", "describe", "set-current-version", "describe-version")
+	local := strings.NewReplacer("socflow", deployment, "0.2.0", "b2", "0.1.0", "b1")
+	run, _ := readmeRunner(t, t.TempDir(), local, cmds, "TEMPORAL_ADDRESS="+address)
+	return func(i int) (string, error) { return run(cmds[i]) }
+}
+
+// retry runs f until it succeeds, for at most a minute, and fails the test with its
+// last output if it never does.
+func retry(t *testing.T, what string, f func() (string, error)) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		cmd := exec.Command(os.Getenv("SOCFLOW_TEMPORAL_BIN"), "worker", "deployment", "set-current-version",
-			"--address", address, "--deployment-name", deployment, "--build-id", buildID, "--yes")
-		out, err := cmd.CombinedOutput()
+		out, err := f()
 		if err == nil {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("temporal worker deployment set-current-version %s %s: %v\n%s", deployment, buildID, err, out)
+			t.Fatalf("%s: %v\n%s", what, err, out)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
