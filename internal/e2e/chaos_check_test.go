@@ -117,6 +117,8 @@ func (e *chaosEnv) check(r *chaosRun, res chaosResult, base chaosBaseline, sec *
 		case strings.Contains(boots[i], "API ready"):
 		case strings.Contains(boots[i], `"level":"error"`):
 			failed++
+		case e.kills.restarted[i+1]:
+			// Pebble's restart of the process the fault killed, stopped by the operation.
 		default:
 			fail("platform process %d of %d was stopped before it was ready: restarted during init or migration", i+1, len(boots))
 		}

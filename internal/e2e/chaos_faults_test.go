@@ -32,7 +32,12 @@ var chaosFaults = []string{faultWorker, faultTemporal, faultDependency, faultPla
 // account for one start more than the operation makes.
 type chaosKills struct {
 	platform int
-	services map[string]int
+	// restarted are the platform processes (1-based, in the stand-in's log) Pebble
+	// started after a kill: such a process may be stopped by the operation before it is
+	// ready (the upgrade's stop of the platform, say) without socflow having restarted a
+	// platform it started itself during init.
+	restarted map[int]bool
+	services  map[string]int
 }
 
 // strike waits for the drawn moment, then does the fault (and its end: a worker
@@ -81,6 +86,7 @@ func (e *chaosEnv) strike(fault, operation string, opStart time.Time) (moment, d
 		pid := platformPID(t, e.inst.Name)
 		kill9(t, pid)
 		e.kills.platform++
+		e.kills.restarted[len(platformBoots(t, e.inst))+1] = true
 		return moment, fmt.Sprintf("SIGKILL platform pid %d (serving)", pid)
 	case faultService:
 		svc := opencti.WorkerServices(1)[0]

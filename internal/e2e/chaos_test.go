@@ -188,7 +188,7 @@ func chaosOne(t *testing.T, r *chaosRun) {
 	r.Fault = cmp.Or(os.Getenv(chaosFaultEnv), r.Fault)
 	t.Logf("run %d, seed %d: %s with %s", r.Run, r.Seed, r.Operation, r.Fault)
 
-	e := &chaosEnv{t: t, rng: rng, secretDir: t.TempDir(), kills: chaosKills{services: map[string]int{}}}
+	e := &chaosEnv{t: t, rng: rng, secretDir: t.TempDir(), kills: chaosKills{restarted: map[int]bool{}, services: map[string]int{}}}
 	e.queue = fmt.Sprintf("chaos-%d-%d", r.Seed, time.Now().UnixNano())
 	e.address = stacktest.Get(t).TemporalAddress
 	if r.Fault == faultTemporal {
