@@ -50,6 +50,7 @@ const chaosFrom, chaosTo = "6.9.28", "7.260318.0"
 // names are stable.
 type chaosRun struct {
 	Run        int      `json:"run"`
+	Passed     bool     `json:"passed"` // the outcome was right and every invariant held
 	Seed       int64    `json:"seed"`
 	Operation  string   `json:"operation"`
 	Fault      string   `json:"fault"`
@@ -109,7 +110,7 @@ func TestChaos(t *testing.T) {
 		if !ok && r.Outcome == "" {
 			r.Outcome = "failed: the run stopped early (see its log)"
 		}
-		if ok {
+		if r.Passed = ok; ok {
 			sum.Passed++
 		} else {
 			sum.Failed++
@@ -126,10 +127,10 @@ func TestChaos(t *testing.T) {
 func chaosReport(t *testing.T, sum chaosSummary) {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSEED\tOPERATION\tFAULT\tMOMENT\tOUTCOME\tDURATION\tINVARIANT FAILURES")
+	fmt.Fprintln(tw, "RUN\tSEED\tOPERATION\tFAULT\tMOMENT\tOUTCOME\tDURATION\tINVARIANT FAILURES\tPASS")
 	for _, r := range sum.Results {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\n", r.Run, r.Seed, r.Operation, r.Fault, r.Moment, clip(r.Outcome, 70),
-			(time.Duration(r.DurationMS) * time.Millisecond).Round(100*time.Millisecond), len(r.Failures))
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%v\n", r.Run, r.Seed, r.Operation, r.Fault, r.Moment, clip(r.Outcome, 70),
+			(time.Duration(r.DurationMS) * time.Millisecond).Round(100*time.Millisecond), len(r.Failures), r.Passed)
 	}
 	tw.Flush()
 	t.Logf("chaos session, seed %d: %d of %d runs passed in %s\n%s", sum.Seed, sum.Passed, sum.Runs,
