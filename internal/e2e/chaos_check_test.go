@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canonical/pebble/client"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 	"go.temporal.io/api/workflowservice/v1"
@@ -87,6 +88,12 @@ func (e *chaosEnv) check(r *chaosRun, res chaosResult, base chaosBaseline, sec *
 		if r.Operation == opDeploy && (r.Fault == faultDependency || r.Fault == faultWatermark) &&
 			strings.Contains(res.blocked, "index already exists") && slices.ContainsFunc(boots, func(b string) bool { return strings.Contains(b, "index already exists") }) {
 			r.Outcome = "blocked (expected): " + firstLine(res.blocked)
+			if !strings.Contains(res.blocked, e.inst.Name+"_internal_objects-000001") {
+				fail("blocked on the interrupted first boot without naming the indices to remove: %s", res.blocked)
+			}
+			if p := services(t, e.inst.Pebble.Socket)[opencti.PlatformService]; p != nil && (p.Current == client.StatusActive || p.Current == client.StatusBackoff) {
+				fail("blocked, but the platform is %s: socflow should have stopped the hopeless crash loop", p.Current)
+			}
 		} else {
 			fail("blocked with no unrecoverable fault to explain it: %s", res.blocked)
 		}

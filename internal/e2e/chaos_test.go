@@ -251,7 +251,7 @@ func (e *chaosEnv) startWorker() {
 // chaosSpan is how long each operation usually takes with the run's timings: the
 // fault's moment is drawn within it.
 var chaosSpan = map[string]time.Duration{
-	opDeploy: 9 * time.Second, opWorkers: 3 * time.Second, opLogLevel: 6 * time.Second, opUpgrade: 15 * time.Second,
+	opDeploy: 8 * time.Second, opWorkers: 1500 * time.Millisecond, opLogLevel: 5 * time.Second, opUpgrade: 20 * time.Second,
 }
 
 // chaosResult is how an operation ended, as the run sees it.
