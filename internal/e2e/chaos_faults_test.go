@@ -22,7 +22,7 @@ const (
 	faultTemporal   = "restart-temporal"    // stop the run's Temporal dev server for 1-5 s, same database
 	faultDependency = "stop-redis"          // stop the run's private Redis for 5-60 s
 	faultPlatform   = "kill-platform"       // SIGKILL the platform stand-in once it serves (after init)
-	faultService    = "kill-worker-service" // SIGKILL the worker-0 service's process (Pebble restarts it)
+	faultService    = "kill-worker-service" // SIGKILL worker-0's process (the health check heals it)
 	faultWatermark  = "flood-watermark"     // the flood-stage block on the run's indices for 5-30 s
 )
 

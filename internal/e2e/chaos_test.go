@@ -214,7 +214,13 @@ func chaosOne(t *testing.T, r *chaosRun) {
 	e.startWorker()
 	secrets := watchSecrets(t, e.secretDir, e.inst.Name)
 
-	run := startInstance(t, e.c, e.queue, e.inst, 0)
+	in := workflows.InstanceInput{Instance: e.inst}
+	if r.Fault == faultService {
+		// Workers run with on-failure: ignore: a dead worker is the health check's to
+		// restart (heal), so that is what runs here, often.
+		in.HealthEvery = chaosHealthEvery
+	}
+	run := startInstanceInput(t, e.c, e.queue, in)
 	e.id = run.GetID()
 	base := chaosBaseline{}
 	if r.Operation != opDeploy {
@@ -247,6 +253,9 @@ func (e *chaosEnv) startWorker() {
 	e.workers++
 	e.worker = startWorkerProcessAt(e.t, e.address, fmt.Sprintf("worker-%d", e.workers), e.queue, e.secretDir)
 }
+
+// chaosHealthEvery is the health schedule of a run whose fault kills a worker service.
+const chaosHealthEvery = 3 * time.Second
 
 // chaosSpan is how long each operation usually takes with the run's timings: the
 // fault's moment is drawn within it.
