@@ -98,19 +98,13 @@ func (e *chaosEnv) check(r *chaosRun, res chaosResult, base chaosBaseline, sec *
 			fail("blocked with no unrecoverable fault to explain it: %s", res.blocked)
 		}
 	case strings.HasPrefix(res.outcome, "rolled back: "):
-		// A migration that failed on the fault's account rolls back to the snapshot.
 		reason := strings.ToLower(res.outcome)
-		if (r.Fault == faultWatermark && (strings.Contains(reason, "read-only") || strings.Contains(reason, "read_only") || strings.Contains(reason, "cluster_block"))) ||
-			(r.Fault == faultDependency && strings.Contains(reason, "redis")) ||
-			// A worker dead during the post-upgrade watch of the workers' first polls is
-			// one that does not work on the target, whoever killed it (on-failure: ignore).
-			(r.Fault == faultService && slices.ContainsFunc(slices.Collect(maps.Keys(e.kills.services)), func(s string) bool {
-				return strings.Contains(reason, s+": service")
-			})) {
+		if e.rollbackExplained(r.Fault, reason) {
 			r.Outcome = "rolled back (expected): " + firstLine(strings.TrimPrefix(res.outcome, "rolled back: "))
 			if res.status.Version != chaosFrom {
 				fail("rolled back, but the instance runs %q, want %s", res.status.Version, chaosFrom)
 			}
+			e.requireServing(&fails)
 		} else {
 			fail("upgrade rolled back with no fault to explain it: %s", res.outcome)
 		}
@@ -202,6 +196,31 @@ func (e *chaosEnv) check(r *chaosRun, res chaosResult, base chaosBaseline, sec *
 	// 7. No secret value in any history of the run, raw or decoded through the codec.
 	fails = append(fails, e.historySecrets()...)
 	return fails
+}
+
+// rollbackExplained reports whether an upgrade's rollback reason (lower case) is the
+// fault's own effect: a migration that failed on a read-only index or without Redis; or
+// the workers' post-upgrade watch (10 s of their first polls), which takes a worker dead
+// or failing its calls for one that does not work on the target, whatever the cause — a
+// killed worker (on-failure: ignore, so it stays dead until a heal), or the platform
+// killed under them ("OpenCTI API is not reachable"). The last two roll back an upgrade
+// whose migration succeeded: conservative, and a snapshot restore each time.
+func (e *chaosEnv) rollbackExplained(fault, reason string) bool {
+	switch fault {
+	case faultWatermark:
+		return strings.Contains(reason, "read-only") || strings.Contains(reason, "read_only") || strings.Contains(reason, "cluster_block")
+	case faultDependency:
+		return strings.Contains(reason, "redis")
+	case faultPlatform:
+		return strings.Contains(reason, "the workers run but do not work") && strings.Contains(reason, "opencti api is not reachable")
+	case faultService:
+		for svc := range e.kills.services {
+			if strings.Contains(reason, "the workers run but do not work") && strings.Contains(reason, svc+": service") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // checkResult checks a completed operation's result and the instance's status.
