@@ -199,7 +199,9 @@ func (e *chaosEnv) check(r *chaosRun, res chaosResult, base chaosBaseline, sec *
 }
 
 // rollbackExplained reports whether an upgrade's rollback reason (lower case) is the
-// fault's own effect: a migration that failed on a read-only index or without Redis; or
+// fault's own effect: a migration that failed on a read-only index (the platform says
+// "Fail to index document", socflow's reason does not carry OpenSearch's cause) or
+// without Redis; or
 // the workers' post-upgrade watch (10 s of their first polls), which takes a worker dead
 // or failing its calls for one that does not work on the target, whatever the cause — a
 // killed worker (on-failure: ignore, so it stays dead until a heal), or the platform
@@ -208,7 +210,9 @@ func (e *chaosEnv) check(r *chaosRun, res chaosResult, base chaosBaseline, sec *
 func (e *chaosEnv) rollbackExplained(fault, reason string) bool {
 	switch fault {
 	case faultWatermark:
-		return strings.Contains(reason, "read-only") || strings.Contains(reason, "read_only") || strings.Contains(reason, "cluster_block")
+		// The platform's own words for a write the block refused mid-migration.
+		return strings.Contains(reason, "read-only") || strings.Contains(reason, "read_only") || strings.Contains(reason, "cluster_block") ||
+			strings.Contains(reason, "fail to index document (database_error)")
 	case faultDependency:
 		return strings.Contains(reason, "redis")
 	case faultPlatform:
