@@ -60,6 +60,7 @@ type chaosRun struct {
 	DurationMS int64    `json:"durationMs"`
 	Instance   string   `json:"instance"`
 	Failures   []string `json:"invariantFailures"`
+	Known      []string `json:"knownBugs,omitempty"` // known socflow bugs the run ran into: reported, not failed
 	Reproduce  string   `json:"reproduce"`
 }
 
@@ -127,10 +128,10 @@ func TestChaos(t *testing.T) {
 func chaosReport(t *testing.T, sum chaosSummary) {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSEED\tOPERATION\tFAULT\tMOMENT\tOUTCOME\tDURATION\tINVARIANT FAILURES\tPASS")
+	fmt.Fprintln(tw, "RUN\tSEED\tOPERATION\tFAULT\tMOMENT\tOUTCOME\tDURATION\tINVARIANT FAILURES\tKNOWN BUGS\tPASS")
 	for _, r := range sum.Results {
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%v\n", r.Run, r.Seed, r.Operation, r.Fault, r.Moment, clip(r.Outcome, 70),
-			(time.Duration(r.DurationMS) * time.Millisecond).Round(100*time.Millisecond), len(r.Failures), r.Passed)
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%v\n", r.Run, r.Seed, r.Operation, r.Fault, r.Moment, clip(r.Outcome, 70),
+			(time.Duration(r.DurationMS) * time.Millisecond).Round(100*time.Millisecond), len(r.Failures), len(r.Known), r.Passed)
 	}
 	tw.Flush()
 	t.Logf("chaos session, seed %d: %d of %d runs passed in %s\n%s", sum.Seed, sum.Passed, sum.Runs,
@@ -138,6 +139,9 @@ func chaosReport(t *testing.T, sum chaosSummary) {
 	for _, r := range sum.Results {
 		for _, f := range r.Failures {
 			t.Logf("run %d (seed %d): %s", r.Run, r.Seed, f)
+		}
+		for _, k := range r.Known {
+			t.Logf("run %d (seed %d): known bug: %s", r.Run, r.Seed, k)
 		}
 	}
 	dir := cmp.Or(os.Getenv(chaosOutEnv), filepath.Join(stacktest.Get(t).Raw["SOCFLOW_STACK_DIR"], "chaos"))
@@ -170,7 +174,9 @@ type chaosEnv struct {
 	redis     *redisProcess
 	inst      opencti.Instance
 	id        string     // the instance workflow's ID
+	fault     string     // the run's fault
 	kills     chaosKills // what the fault SIGKILLed under Pebble
+	known     []string   // known socflow bugs the run ran into (reported, not failed)
 }
 
 // chaosOne performs one run and fills r; invariant failures fail the subtest.
@@ -189,7 +195,7 @@ func chaosOne(t *testing.T, r *chaosRun) {
 	r.Fault = cmp.Or(os.Getenv(chaosFaultEnv), r.Fault)
 	t.Logf("run %d, seed %d: %s with %s", r.Run, r.Seed, r.Operation, r.Fault)
 
-	e := &chaosEnv{t: t, rng: rng, secretDir: t.TempDir(), kills: chaosKills{restarted: map[int]bool{}, services: map[string]int{}}}
+	e := &chaosEnv{t: t, rng: rng, fault: r.Fault, secretDir: t.TempDir(), kills: chaosKills{restarted: map[int]bool{}, services: map[string]int{}}}
 	e.queue = fmt.Sprintf("chaos-%d-%d", r.Seed, time.Now().UnixNano())
 	e.address = stacktest.Get(t).TemporalAddress
 	if r.Fault == faultTemporal {
@@ -242,6 +248,10 @@ func chaosOne(t *testing.T, r *chaosRun) {
 	r.Outcome = res.outcome
 	t.Logf("outcome after %s: %s", time.Since(opStart).Round(100*time.Millisecond), r.Outcome)
 	r.Failures = e.check(r, res, base, secrets)
+	r.Known = e.known
+	for _, k := range r.Known {
+		t.Logf("known socflow bug: %s", k)
+	}
 	for _, f := range r.Failures {
 		t.Errorf("invariant: %s", f)
 	}
