@@ -188,7 +188,9 @@ func chaosOne(t *testing.T, r *chaosRun) {
 			r.Outcome = "failed: " + cmp.Or(r.Outcome, "the run stopped early")
 		}
 	}()
-	rng := rand.New(rand.NewPCG(uint64(r.Seed), 0x50cf10))
+	// PCG's first draws from neighbouring seeds are alike: mix the seed first, so runs
+	// seed, seed+1, … draw independently.
+	rng := rand.New(rand.NewPCG(splitmix64(uint64(r.Seed)), splitmix64(^uint64(r.Seed))))
 	r.Operation = chaosOps[rng.IntN(len(chaosOps))]
 	r.Fault = chaosFaults[rng.IntN(len(chaosFaults))]
 	r.Operation = cmp.Or(os.Getenv(chaosOpEnv), r.Operation)
@@ -346,4 +348,12 @@ func clip(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// splitmix64 is SplitMix64's finaliser: neighbouring inputs give unrelated outputs.
+func splitmix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
 }
