@@ -5,7 +5,7 @@ STACK := deploy/local/stack
 WITH_STACK := set -a; eval "$$($(STACK) env)"; set +a;
 GO_TEST_FLAGS ?= -race -count=1 -timeout 40m
 
-.PHONY: test test-cluster stack-up-cluster demo demo-wazuh stack-up stack-down stack-status lint vet workflowcheck unit bench bench-fleet record-histories rocks-bin
+.PHONY: test chaos test-cluster stack-up-cluster demo demo-wazuh stack-up stack-down stack-status lint vet workflowcheck unit bench bench-fleet record-histories rocks-bin
 
 ## test: bring the local stack up (installing what is missing), then lint and run every test
 ## against it (the dev server), then the e2e core against the Temporal cluster (test-cluster)
@@ -21,6 +21,15 @@ test: stack-up lint
 CLUSTER_TESTS ?= ^(TestDeployHappyPath|TestInstanceSetConfigWorkersStartsAndStopsOnlyTheExtraWorkers|TestInstanceSetConfigLogLevelRestartsPlatformThenWorkers|TestInstanceContinuesAsNewWithoutLosingAChange|TestUpgradeOpenCTIWithWorkersAndConnector|TestDeploySurvivesWorkerKill9|TestInstanceChangeSurvivesWorkerKill9|TestReadmeTctlAndTemporalCommands|TestHistoriesCarryNoSecret|TestReadmeHealthCommands|TestWazuhInstanceKeyMismatch|TestThreeWorkersKillDrainAndRollout)$$
 test-cluster: stack-up-cluster
 	@$(WITH_STACK) SOCFLOW_E2E_TEMPORAL=cluster go test $(GO_TEST_FLAGS) -run '$(CLUSTER_TESTS)' ./internal/e2e/
+
+## chaos: CHAOS_RUNS (default 50) runs of a deploy, a change or an upgrade on the local
+## stack, each with one fault at a random moment drawn from SOCFLOW_CHAOS_SEED (printed;
+## default the clock), then the invariants read from Pebble, the stand-in's log, the
+## secret store, MinIO, OpenSearch and every history; a table in the log and a JSON
+## summary under $$SOCFLOW_STACK_DIR/chaos (SOCFLOW_CHAOS_OUT). `make test` runs 5 of them.
+CHAOS_RUNS ?= 50
+chaos: stack-up
+	@$(WITH_STACK) SOCFLOW_CHAOS_RUNS=$(CHAOS_RUNS) go test -count=1 -v -timeout 180m -run '^TestChaos$$' ./internal/e2e/
 
 ## stack-up-cluster: the local stack plus the Temporal cluster profile (PostgreSQL, temporal-server)
 stack-up-cluster:

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
+	tclient "go.temporal.io/sdk/client"
 
 	"github.com/socflow/socflow/internal/codec"
 	"github.com/socflow/socflow/internal/secrets"
@@ -62,33 +64,15 @@ func TestHistoriesCarryNoSecret(t *testing.T) {
 		values[name] = v
 	}
 
-	var events []*historypb.HistoryEvent
-	it := c.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		events = append(events, e)
-	}
-	dump, err := temporalproto.CustomJSONMarshalOptions{}.Marshal(&historypb.History{Events: events})
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(dump)
+	text, n := historyJSON(t, c, run.GetID(), run.GetRunID())
 	// Payload metadata is bytes, so the JSON history holds it in base64.
 	if !strings.Contains(text, base64.StdEncoding.EncodeToString([]byte(codec.EncodingEncrypted))) {
 		t.Fatal("no payload in the history is marked encrypted: is the codec wired into the client?")
 	}
-	for name, v := range values {
-		for form, s := range map[string]string{"clear": v, "base64": base64.StdEncoding.EncodeToString([]byte(v)),
-			"base64 (unpadded)": base64.RawStdEncoding.EncodeToString([]byte(v))} {
-			if strings.Contains(text, s) {
-				t.Errorf("the %s appears in the history (%s)", name, form)
-			}
-		}
+	for _, found := range secretsIn(text, values) {
+		t.Errorf("the %s appears in the history", found)
 	}
-	t.Logf("searched %d events (%d bytes) for %d secrets", len(events), len(dump), len(values))
+	t.Logf("searched %d events (%d bytes) for %d secrets", n, len(text), len(values))
 
 	// The codec server decodes the same history for a caller with the token, through
 	// the real temporal CLI, and refuses a wrong token.
@@ -140,4 +124,43 @@ func TestHistoriesCarryNoSecret(t *testing.T) {
 	if out, err := show("wrong"); err == nil && strings.Contains(out, "literal-admin-password-4f9a") {
 		t.Errorf("a wrong codec token still decoded the history")
 	}
+}
+
+// historyJSON is a run's whole history (runID "": the latest run) as the server stores
+// and shows it, in protobuf JSON, and its number of events.
+func historyJSON(t testing.TB, c tclient.Client, id, runID string) (string, int) {
+	t.Helper()
+	var events []*historypb.HistoryEvent
+	it := c.GetWorkflowHistory(context.Background(), id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatalf("cannot read the history of %s: %v", id, err)
+		}
+		events = append(events, e)
+	}
+	dump, err := temporalproto.CustomJSONMarshalOptions{}.Marshal(&historypb.History{Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(dump), len(events)
+}
+
+// secretsIn names each secret (values: name -> value) that text holds in clear or in
+// base64, padded or not, with the form found: "<name> (<form>)".
+func secretsIn(text string, values map[string]string) []string {
+	var found []string
+	for name, v := range values {
+		if v == "" {
+			continue
+		}
+		for form, s := range map[string]string{"clear": v, "base64": base64.StdEncoding.EncodeToString([]byte(v)),
+			"base64 (unpadded)": base64.RawStdEncoding.EncodeToString([]byte(v))} {
+			if strings.Contains(text, s) {
+				found = append(found, name+" ("+form+")")
+			}
+		}
+	}
+	slices.Sort(found)
+	return found
 }
