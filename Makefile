@@ -91,7 +91,7 @@ rocks-bin:
 ## a dev server of its own without a database file; bench-fleet runs it alone
 BENCH_N ?= 5
 bench: stack-up
-	@$(WITH_STACK) go test -run '^$$' -bench 'BenchmarkDeploy|BenchmarkReconcile|BenchmarkUpgrade' -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
+	@$(WITH_STACK) go test -run '^$$' -bench 'BenchmarkDeploy|BenchmarkReconcile|BenchmarkUpgrade|BenchmarkResume' -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
 	@$(MAKE) --no-print-directory bench-fleet
 
 bench-fleet: stack-up
