@@ -99,12 +99,7 @@ type deployLoad struct {
 func resumeLoad(tb testing.TB, c tclient.Client, run tclient.WorkflowRun, identity string) deployLoad {
 	tb.Helper()
 	var l deployLoad
-	it := c.GetWorkflowHistory(context.Background(), run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			tb.Fatal(err)
-		}
+	for _, e := range historyEvents(tb, c, run.GetID(), run.GetRunID()) {
 		switch e.GetEventType() {
 		case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
 			l.workflowTasks++

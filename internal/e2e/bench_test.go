@@ -11,7 +11,6 @@ import (
 
 	"github.com/canonical/pebble/client"
 	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
 	tclient "go.temporal.io/sdk/client"
 )
 
@@ -72,15 +71,7 @@ type deployTimes struct {
 // measure reads the deploy's history and the platform's log timestamps.
 func measure(tb testing.TB, c tclient.Client, run tclient.WorkflowRun, socket string) deployTimes {
 	tb.Helper()
-	var events []*historypb.HistoryEvent
-	it := c.GetWorkflowHistory(context.Background(), run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		events = append(events, e)
-	}
+	events := historyEvents(tb, c, run.GetID(), run.GetRunID())
 	typeOf := map[int64]string{} // scheduled event id -> activity type
 	var lastProbeDone, healthDone, bucketStarted, workersStarted time.Time
 	startsSeen := 0

@@ -232,6 +232,21 @@ func recordHistory(t testing.TB, c tclient.Client, run tclient.WorkflowRun) {
 	})
 }
 
+// historyEvents reads a run's whole history (runID "": the latest run), oldest first.
+func historyEvents(tb testing.TB, c tclient.Client, id, runID string) []*historypb.HistoryEvent {
+	tb.Helper()
+	var events []*historypb.HistoryEvent
+	it := c.GetWorkflowHistory(context.Background(), id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			tb.Fatalf("cannot read the history of %s: %v", id, err)
+		}
+		events = append(events, e)
+	}
+	return events
+}
+
 // waitStatus polls the deploy's status query until cond holds or the limit passes.
 func waitStatus(t testing.TB, c tclient.Client, id string, limit time.Duration, what string, cond func(workflows.DeployStatus) bool) workflows.DeployStatus {
 	t.Helper()

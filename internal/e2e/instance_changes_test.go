@@ -635,15 +635,8 @@ func workersAfter(accepted []*burstChange, n int) int {
 // updateEvents maps each update ID in the run's history to its events' types.
 func updateEvents(t *testing.T, c tclient.Client, run tclient.WorkflowRun) map[string][]string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	out := map[string][]string{}
-	it := c.GetWorkflowHistory(ctx, run.GetID(), run.GetRunID(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, e := range historyEvents(t, c, run.GetID(), run.GetRunID()) {
 		if id := updateIDOf(e); id != "" {
 			out[id] = append(out[id], e.GetEventType().String())
 		}

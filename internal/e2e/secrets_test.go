@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
 	tclient "go.temporal.io/sdk/client"
@@ -130,15 +129,7 @@ func TestHistoriesCarryNoSecret(t *testing.T) {
 // and shows it, in protobuf JSON, and its number of events.
 func historyJSON(t testing.TB, c tclient.Client, id, runID string) (string, int) {
 	t.Helper()
-	var events []*historypb.HistoryEvent
-	it := c.GetWorkflowHistory(context.Background(), id, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		e, err := it.Next()
-		if err != nil {
-			t.Fatalf("cannot read the history of %s: %v", id, err)
-		}
-		events = append(events, e)
-	}
+	events := historyEvents(t, c, id, runID)
 	dump, err := temporalproto.CustomJSONMarshalOptions{}.Marshal(&historypb.History{Events: events})
 	if err != nil {
 		t.Fatal(err)

@@ -248,12 +248,7 @@ func drainedActivities(t *testing.T, c tclient.Client, insts []opencti.Instance,
 	out := map[string]int{}
 	for _, id := range ids {
 		started := map[int64]*historypb.HistoryEvent{}
-		it := c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			e, err := it.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, e := range historyEvents(t, c, id, "") {
 			switch e.GetEventType() {
 			case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
 				a := e.GetActivityTaskStartedEventAttributes()
