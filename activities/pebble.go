@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/canonical/pebble/client"
+	"go.temporal.io/sdk/activity"
 
 	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/spec"
@@ -150,6 +151,8 @@ type StartPebbleServicesResult struct {
 	AlreadyActive []string `json:"alreadyActive,omitempty"`
 	// Restarting exited at once and Pebble restarts them (Watched only).
 	Restarting []string `json:"restarting,omitempty"`
+
+	confirmed []string // Started by an earlier attempt of the same call, already up
 }
 
 // StartPebbleServices starts the inactive ones of the given services and waits for the
@@ -161,11 +164,17 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 	if err != nil {
 		return res, err
 	}
+	startedBefore := ep.startedByEarlierAttempts(ctx, in.Services)
 	for _, name := range in.Services {
 		info, ok := infos[name]
 		switch {
 		case !ok:
 			return res, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot start %s: no such service in the container's plan", name))
+		case info.Current == client.StatusActive && startedBefore[name]:
+			// An earlier attempt of this call started it and its completion was lost
+			// (its worker died, or the server restarted): the start is this call's.
+			res.Started = append(res.Started, name)
+			res.confirmed = append(res.confirmed, name)
 		case info.Current == client.StatusActive:
 			res.AlreadyActive = append(res.AlreadyActive, name)
 		case info.Current == client.StatusBackoff && in.Watched:
@@ -174,7 +183,8 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 			res.Started = append(res.Started, name)
 		}
 	}
-	if len(res.Started) == 0 {
+	toStart := slices.DeleteFunc(slices.Clone(res.Started), func(n string) bool { return slices.Contains(res.confirmed, n) })
+	if len(toStart) == 0 {
 		return res, nil
 	}
 	// One change per service, started together: Pebble confirms each start by watching
@@ -183,13 +193,13 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 		name string
 		err  error
 	}
-	errs := make(chan outcome, len(res.Started))
-	for _, name := range res.Started {
+	errs := make(chan outcome, len(toStart))
+	for _, name := range toStart {
 		go func() { errs <- outcome{name, ep.startAndWait(ctx, name)} }()
 	}
 	var failed []error
 	var restarting []string
-	for range res.Started {
+	for range toStart {
 		o := <-errs
 		switch {
 		case o.err == nil:
@@ -318,6 +328,32 @@ func (ep pebbleEndpoint) startAndWait(ctx context.Context, name string) error {
 		return err
 	}
 	return nil
+}
+
+// startedByEarlierAttempts names the services a start change of Pebble's started since
+// this activity was first scheduled, when this is a retry: an earlier attempt's start
+// whose result never reached the workflow. Best effort: on the first attempt, outside an
+// activity, or if Pebble's change list cannot be read, it names none, and the services
+// are reported already active as before.
+func (ep pebbleEndpoint) startedByEarlierAttempts(ctx context.Context, services []string) map[string]bool {
+	if !activity.IsActivity(ctx) || activity.GetInfo(ctx).Attempt < 2 {
+		return nil
+	}
+	since := activity.GetInfo(ctx).ScheduledTime // the first attempt's, on every retry
+	out := map[string]bool{}
+	for _, name := range services {
+		var changes []*client.Change
+		if err := ep.call(ctx, func(pc *client.Client) (err error) {
+			changes, err = pc.Changes(&client.ChangesOptions{ServiceName: name, Selector: client.ChangesAll})
+			return err
+		}); err != nil {
+			continue
+		}
+		out[name] = slices.ContainsFunc(changes, func(ch *client.Change) bool {
+			return ch.Kind == "start" && !ch.SpawnTime.Before(since) && ch.Ready && ch.Err == ""
+		})
+	}
+	return out
 }
 
 // errExitedAtOnce marks a start whose process exited within Pebble's okay delay and

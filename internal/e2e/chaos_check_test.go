@@ -238,14 +238,6 @@ func (e *chaosEnv) checkResult(operation string, res chaosResult) []string {
 			fail("deployed status: version %s, %d workers; want 6.9.3 with 2", st.Version, st.Workers)
 		}
 	case opWorkers:
-		if len(ch.Started) == 0 && len(ch.Restarted)+len(ch.Stopped) == 0 && st.Workers == 3 && (e.fault == faultTemporal || e.fault == faultWorker) {
-			// Known bug: the start's first attempt started worker-2 but its completion
-			// was lost (server down, worker killed); the retry finds worker-2 running and
-			// reports it already active, so the result lists no start. Its process started
-			// once all the same (checked with the other starts).
-			e.known = append(e.known, "SetConfig result lists no start: a retried StartPebbleServices reports the worker its lost first attempt started as already active")
-			break
-		}
 		if strings.Join(ch.Started, ",") != "worker-2" || len(ch.Restarted)+len(ch.Stopped) != 0 || st.Workers != 3 {
 			fail("workers 3: result %+v, status %d workers; want worker-2 started alone", *ch, st.Workers)
 		}
