@@ -151,8 +151,6 @@ type StartPebbleServicesResult struct {
 	AlreadyActive []string `json:"alreadyActive,omitempty"`
 	// Restarting exited at once and Pebble restarts them (Watched only).
 	Restarting []string `json:"restarting,omitempty"`
-
-	confirmed []string // Started by an earlier attempt of the same call, already up
 }
 
 // StartPebbleServices starts the inactive ones of the given services and waits for the
@@ -165,6 +163,7 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 		return res, err
 	}
 	startedBefore := ep.startedByEarlierAttempts(ctx, in.Services)
+	var toStart []string // Started less what an earlier attempt already started
 	for _, name := range in.Services {
 		info, ok := infos[name]
 		switch {
@@ -174,16 +173,15 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 			// An earlier attempt of this call started it and its completion was lost
 			// (its worker died, or the server restarted): the start is this call's.
 			res.Started = append(res.Started, name)
-			res.confirmed = append(res.confirmed, name)
 		case info.Current == client.StatusActive:
 			res.AlreadyActive = append(res.AlreadyActive, name)
 		case info.Current == client.StatusBackoff && in.Watched:
 			res.Restarting = append(res.Restarting, name)
 		default:
 			res.Started = append(res.Started, name)
+			toStart = append(toStart, name)
 		}
 	}
-	toStart := slices.DeleteFunc(slices.Clone(res.Started), func(n string) bool { return slices.Contains(res.confirmed, n) })
 	if len(toStart) == 0 {
 		return res, nil
 	}

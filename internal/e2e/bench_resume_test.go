@@ -45,7 +45,7 @@ func BenchmarkResume(b *testing.B) {
 			return p != nil && p.Current == client.StatusActive
 		})
 		time.Sleep(2 * time.Second) // into the probe's window, past its first heartbeat
-		w.kill(b)
+		w.kill9(b)
 		started := time.Now()
 		w = startWorkerProcess(b, fmt.Sprintf("worker-%d", i+1), queue, secretDir)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -76,15 +76,6 @@ func BenchmarkResume(b *testing.B) {
 		"  Temporal load per deploy (p50): %.0f workflow tasks, %.0f activity task attempts, %.0f heartbeats,"+
 		" %.0f worker calls to the frontend (task completions, failures and heartbeats)\n",
 		b.N, pct(resume, 50), pct(resume, 99), pct(wfTasks, 50), pct(actTasks, 50), pct(beats, 50), pct(calls, 50))
-}
-
-// kill SIGKILLs a worker process for a benchmark and waits until it is reaped.
-func (w *workerProcess) kill(tb testing.TB) {
-	tb.Helper()
-	if err := w.cmd.Process.Kill(); err != nil {
-		tb.Fatalf("cannot kill %s: %v", w.name, err)
-	}
-	<-w.done
 }
 
 // deployLoad is what a deploy's history says of its Temporal load and of a worker.

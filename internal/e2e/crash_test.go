@@ -227,7 +227,7 @@ func startWorkerProcessAt(t testing.TB, address, name, queue, secretDir string, 
 }
 
 // kill9 SIGKILLs the worker and fails the test unless it was still running until then.
-func (w *workerProcess) kill9(t *testing.T) {
+func (w *workerProcess) kill9(t testing.TB) {
 	t.Helper()
 	select {
 	case <-w.done:
