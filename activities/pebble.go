@@ -141,6 +141,12 @@ type StartPebbleServicesInput struct {
 	// that Pebble is restarting is reported in Restarting instead of failing the
 	// start, and a retry leaves it to Pebble's backoff.
 	Watched bool `json:"watched,omitempty"`
+	// Since is when the workflow decided the start (zero: when this activity was
+	// scheduled). A service found running that a start change spawned since then was
+	// started by an earlier attempt whose result was lost, and is reported Started: a
+	// workflow that retries the step as new activities needs it, since each of those
+	// is scheduled after the lost start.
+	Since time.Time `json:"since,omitzero"`
 }
 
 // StartPebbleServicesResult tells what this call started and what already ran.
@@ -162,7 +168,7 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 	if err != nil {
 		return res, err
 	}
-	startedBefore := ep.startedByEarlierAttempts(ctx, in.Services)
+	startedBefore := ep.startedSince(ctx, in.Services, in.Since)
 	var toStart []string // Started less what an earlier attempt already started
 	for _, name := range in.Services {
 		info, ok := infos[name]
@@ -328,30 +334,41 @@ func (ep pebbleEndpoint) startAndWait(ctx context.Context, name string) error {
 	return nil
 }
 
-// startedByEarlierAttempts names the services a start change of Pebble's started since
-// this activity was first scheduled, when this is a retry: an earlier attempt's start
-// whose result never reached the workflow. Best effort: on the first attempt, outside an
-// activity, or if Pebble's change list cannot be read, it names none, and the services
-// are reported already active as before.
-func (ep pebbleEndpoint) startedByEarlierAttempts(ctx context.Context, services []string) map[string]bool {
-	if !activity.IsActivity(ctx) || activity.GetInfo(ctx).Attempt < 2 {
+// startedSince names the services a start change of Pebble's started since the caller
+// decided the start (since; zero: when this activity was first scheduled): an earlier
+// attempt's start whose result never reached the workflow. Best effort: with no time to
+// go by, or if Pebble's change list cannot be read, it names none, and the services are
+// reported already active as before.
+func (ep pebbleEndpoint) startedSince(ctx context.Context, services []string, since time.Time) map[string]bool {
+	if since.IsZero() && activity.IsActivity(ctx) {
+		since = activity.GetInfo(ctx).ScheduledTime // the first attempt's, on every retry
+	}
+	if since.IsZero() {
 		return nil
 	}
-	since := activity.GetInfo(ctx).ScheduledTime // the first attempt's, on every retry
 	out := map[string]bool{}
 	for _, name := range services {
-		var changes []*client.Change
-		if err := ep.call(ctx, func(pc *client.Client) (err error) {
-			changes, err = pc.Changes(&client.ChangesOptions{ServiceName: name, Selector: client.ChangesAll})
-			return err
-		}); err != nil {
+		changes, err := ep.changesSince(ctx, "start", name, since)
+		if err != nil {
 			continue
 		}
-		out[name] = slices.ContainsFunc(changes, func(ch *client.Change) bool {
-			return ch.Kind == "start" && !ch.SpawnTime.Before(since) && ch.Ready && ch.Err == ""
-		})
+		out[name] = slices.ContainsFunc(changes, func(ch *client.Change) bool { return ch.Ready && ch.Err == "" })
 	}
 	return out
+}
+
+// changesSince lists Pebble's changes of a kind spawned at or after since, only those
+// touching service when it is not empty, ready ones included.
+func (ep pebbleEndpoint) changesSince(ctx context.Context, kind, service string, since time.Time) ([]*client.Change, error) {
+	var changes []*client.Change
+	err := ep.call(ctx, func(pc *client.Client) (err error) {
+		changes, err = pc.Changes(&client.ChangesOptions{ServiceName: service, Selector: client.ChangesAll})
+		return err
+	})
+	if err != nil {
+		return nil, pebbleError("cannot list pebble changes", err)
+	}
+	return slices.DeleteFunc(changes, func(ch *client.Change) bool { return ch.Kind != kind || ch.SpawnTime.Before(since) }), nil
 }
 
 // errExitedAtOnce marks a start whose process exited within Pebble's okay delay and

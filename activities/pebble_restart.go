@@ -118,21 +118,16 @@ func previousRestart(ctx context.Context, services []string) (RestartPebbleServi
 // requested service and counts the rest, the services they require included), or "".
 func (ep pebbleEndpoint) restartSpawnedSince(ctx context.Context, services []string, since time.Time) (string, error) {
 	first := fmt.Sprintf("Restart service %q", services[0])
-	var changes []*client.Change
-	err := ep.call(ctx, func(pc *client.Client) (err error) {
-		changes, err = pc.Changes(&client.ChangesOptions{Selector: client.ChangesAll})
-		return err
-	})
+	changes, err := ep.changesSince(ctx, "restart", "", since)
 	if err != nil {
-		return "", pebbleError("cannot list pebble changes", err)
+		return "", err
 	}
 	var found *client.Change
 	for _, c := range changes {
 		rest, named := strings.CutPrefix(c.Summary, first)
 		var more int
 		counted := rest == "" || func() bool { _, err := fmt.Sscanf(rest, " and %d more", &more); return err == nil }()
-		if c.Kind == "restart" && named && counted && more >= len(services)-1 && !c.SpawnTime.Before(since) &&
-			(found == nil || c.SpawnTime.After(found.SpawnTime)) {
+		if named && counted && more >= len(services)-1 && (found == nil || c.SpawnTime.After(found.SpawnTime)) {
 			found = c
 		}
 	}

@@ -77,3 +77,37 @@ func TestStartPebbleServicesRetryReportsTheLostStart(t *testing.T) {
 		t.Errorf("worker-1 started in %d changes, want 1", starts)
 	}
 }
+
+// TestStartPebbleServicesStepRetryReportsTheLostStart: a workflow that retries a step
+// itself schedules a new activity per attempt (attempt 1 each time, scheduled after the
+// lost start); the workflow's Since still lets the retry report worker-1 as Started.
+// The chaos suite found it: a server restart lost the result, the instance's retried
+// step reported "nothing to do".
+func TestStartPebbleServicesStepRetryReportsTheLostStart(t *testing.T) {
+	ctx := context.Background()
+	p := spec.Pebble{Socket: stacktest.Pebble(t)}
+	dir := t.TempDir()
+	if _, err := applySleepers(ctx, p, sleepLayer(dir, 2, nil)); err != nil {
+		t.Fatal(err)
+	}
+	acts := &activities.Activities{}
+	if _, err := acts.StartPebbleServices(ctx, activities.StartPebbleServicesInput{Pebble: p, Services: []string{"platform", "worker-0"}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // the step is decided after those starts
+	in := activities.StartPebbleServicesInput{Pebble: p, Services: []string{"worker-0", "worker-1"}, Since: time.Now()}
+	if _, err := acts.StartPebbleServices(ctx, in); err != nil { // its result lost
+		t.Fatal(err)
+	}
+	res, err := acts.StartPebbleServices(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Started, []string{"worker-1"}) || !slices.Equal(res.AlreadyActive, []string{"worker-0"}) {
+		t.Errorf("step retry after the lost attempt: %+v, want worker-1 started and worker-0 already active", res)
+	}
+	in.Since = time.Time{} // outside an activity, with no Since: nothing to go by
+	if res, err := acts.StartPebbleServices(ctx, in); err != nil || len(res.Started) != 0 {
+		t.Errorf("with no Since: %+v, %v; want both already active", res, err)
+	}
+}

@@ -49,7 +49,7 @@ func bringNodesUp(ctx workflow.Context, tr *tracker, step string, inst opencti.I
 		} else {
 			var r activities.StartPebbleServicesResult
 			err = tr.runStep(ctx, step, pebbleOptions, a.StartPebbleServices,
-				activities.StartPebbleServicesInput{Pebble: n.Pebble, Services: []string{opencti.PlatformService}, Watched: true}, &r)
+				activities.StartPebbleServicesInput{Pebble: n.Pebble, Services: []string{opencti.PlatformService}, Watched: true, Since: since}, &r)
 			if len(r.Started) > 0 {
 				out.started = append(out.started, nodeService(n))
 			}

@@ -194,7 +194,7 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 		since := workflow.Now(ctx)
 		var started activities.StartPebbleServicesResult
 		err := w.tr.runStep(ctx, stepStartingServices, pebbleOptions, a.StartPebbleServices,
-			activities.StartPebbleServicesInput{Pebble: next.Pebble, Services: []string{opencti.PlatformService}, Watched: true}, &started)
+			activities.StartPebbleServicesInput{Pebble: next.Pebble, Services: []string{opencti.PlatformService}, Watched: true, Since: since}, &started)
 		if err != nil {
 			return res, fmt.Errorf("cannot start the platform: %w", err)
 		}
@@ -214,7 +214,7 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 		step(stepStartingServices, "starting "+strings.Join(act.start, ", "))
 		var started activities.StartPebbleServicesResult
 		err := w.tr.runStep(ctx, stepStartingServices, pebbleOptions, a.StartPebbleServices,
-			activities.StartPebbleServicesInput{Pebble: next.Pebble, Services: act.start}, &started)
+			activities.StartPebbleServicesInput{Pebble: next.Pebble, Services: act.start, Since: workflow.Now(ctx)}, &started)
 		if err != nil {
 			return res, fmt.Errorf("cannot start %s: %w", strings.Join(act.start, ", "), err)
 		}
