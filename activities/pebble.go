@@ -326,7 +326,7 @@ func (ep pebbleEndpoint) startAndWait(ctx context.Context, name string) error {
 	}
 	if change.Err != "" {
 		err := fmt.Errorf("cannot start %s: %s; last output: %s", name, change.Err, ep.lastLogLines(ctx, []string{name}, 5))
-		if strings.Contains(change.Err, "exited quickly") && strings.Contains(change.Err, "will restart") {
+		if exitedAtOnce(change) {
 			return fmt.Errorf("%w: %w", errExitedAtOnce, err)
 		}
 		return err
@@ -374,6 +374,12 @@ func (ep pebbleEndpoint) changesSince(ctx context.Context, kind, service string,
 // errExitedAtOnce marks a start whose process exited within Pebble's okay delay and
 // that Pebble will restart ("exited quickly with code 1, will restart").
 var errExitedAtOnce = errors.New("exited at once, pebble restarts it")
+
+// exitedAtOnce reports a failed start or restart change whose process exited within
+// Pebble's okay delay and that Pebble restarts by itself after its backoff.
+func exitedAtOnce(change *client.Change) bool {
+	return strings.Contains(change.Err, "exited quickly") && strings.Contains(change.Err, "will restart")
+}
 
 // pebbleError classifies Pebble's answers: a 4xx other than a transient one means the
 // request itself is wrong (bad layer, unknown service) and retrying will not fix it.

@@ -26,6 +26,12 @@ type RestartPebbleServicesInput struct {
 	// services spawned since: the earlier attempt may have died between asking Pebble
 	// and heartbeating the change.
 	Since time.Time `json:"since,omitzero"`
+	// Watched says the caller watches the services after the restart (the platform
+	// wait reads its exits and their causes), so a start that exits at once and that
+	// Pebble restarts is reported in Restarting instead of failing the restart, and a
+	// retry leaves it to Pebble's backoff instead of restarting a second time — which
+	// would kill the process Pebble restarted, maybe mid-initialisation.
+	Watched bool `json:"watched,omitempty"`
 }
 
 // RestartPebbleServicesResult tells what this call restarted and what it started.
@@ -36,6 +42,8 @@ type RestartPebbleServicesResult struct {
 	Started []string `json:"started,omitempty"`
 	// Change is Pebble's change ID (`pebble tasks <id>` shows its steps).
 	Change string `json:"change,omitempty"`
+	// Restarting exited at once after the restart and Pebble restarts them (Watched only).
+	Restarting []string `json:"restarting,omitempty"`
 }
 
 // RestartPebbleServices restarts the named services in one Pebble change and waits
@@ -65,12 +73,12 @@ func (a *Activities) RestartPebbleServices(ctx context.Context, in RestartPebble
 		if err != nil {
 			return prev, classify(err)
 		}
-		pending, err := ep.restartPending(ctx, prev.Change)
+		pending, err := ep.restartPending(ctx, prev.Change, in.Watched)
 		if err != nil {
 			return prev, classify(err)
 		}
 		if pending {
-			return prev, classify(ep.waitRestart(ctx, prev))
+			return ep.waitRestart(ctx, prev, in.Watched)
 		}
 	}
 	var res RestartPebbleServicesResult
@@ -96,7 +104,7 @@ func (a *Activities) RestartPebbleServices(ctx context.Context, in RestartPebble
 		return res, classify(pebbleError("cannot restart "+strings.Join(in.Services, ", "), err))
 	}
 	recordHeartbeat(ctx, res)
-	return res, classify(ep.waitRestart(ctx, res))
+	return ep.waitRestart(ctx, res, in.Watched)
 }
 
 // previousRestart returns what an earlier attempt of this activity heartbeated, when
@@ -139,8 +147,9 @@ func (ep pebbleEndpoint) restartSpawnedSince(ctx context.Context, services []str
 
 // restartPending reports whether an earlier attempt's restart change is still worth
 // waiting for: not when Pebble no longer knows it or it failed (its start did not
-// hold), since then this attempt must restart again.
-func (ep pebbleEndpoint) restartPending(ctx context.Context, id string) (bool, error) {
+// hold), since then this attempt must restart again — unless the caller watches and
+// Pebble restarts the services by itself, which waiting reports without a restart.
+func (ep pebbleEndpoint) restartPending(ctx context.Context, id string, watched bool) (bool, error) {
 	var change *client.Change
 	err := ep.call(ctx, func(pc *client.Client) (err error) {
 		change, err = pc.Change(id)
@@ -153,21 +162,25 @@ func (ep pebbleEndpoint) restartPending(ctx context.Context, id string) (bool, e
 	case err != nil:
 		return false, pebbleError("cannot read pebble change "+id, err)
 	}
-	return !change.Ready || change.Err == "", nil
+	return !change.Ready || change.Err == "" || (watched && exitedAtOnce(change)), nil
 }
 
-// waitRestart waits for a restart change; a failed one is an error carrying the
-// services' last output, which usually says why their start did not hold.
-func (ep pebbleEndpoint) waitRestart(ctx context.Context, res RestartPebbleServicesResult) error {
+// waitRestart waits for a restart change and returns res, or its failure carrying the
+// services' last output, which usually says why their start did not hold; a watched
+// restart whose start exited at once is left to Pebble's backoff and the caller's watch.
+func (ep pebbleEndpoint) waitRestart(ctx context.Context, res RestartPebbleServicesResult, watched bool) (RestartPebbleServicesResult, error) {
 	names := slices.Concat(res.Restarted, res.Started)
 	change, err := ep.waitChange(ctx, res.Change, "restart of "+strings.Join(names, ", "), res)
-	if err != nil {
-		return err
+	switch {
+	case err != nil:
+		return res, classify(err)
+	case watched && exitedAtOnce(change):
+		res.Restarting = names
+		return res, nil
+	case change.Err != "":
+		return res, classify(fmt.Errorf("cannot restart %s: %s; last output: %s", strings.Join(names, ", "), change.Err, ep.lastLogLines(ctx, names, 5)))
 	}
-	if change.Err != "" {
-		return fmt.Errorf("cannot restart %s: %s; last output: %s", strings.Join(names, ", "), change.Err, ep.lastLogLines(ctx, names, 5))
-	}
-	return nil
+	return res, nil
 }
 
 // waitChange waits for a Pebble change in slices, so each call stays inside

@@ -2,7 +2,10 @@ package activities_test
 
 import (
 	"context"
+	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +14,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/socflow/socflow/activities"
+	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/spec"
 	"github.com/socflow/socflow/internal/stacktest"
 )
@@ -149,4 +153,68 @@ func TestRestartPebbleServicesRefusesUnknownServices(t *testing.T) {
 	requirePermanent(t, err, activities.ErrTypeInvalidInput, "socflow-no-such-service", "no such service")
 	_, err = runRestart(t, p)
 	requirePermanent(t, err, activities.ErrTypeInvalidInput, "none named")
+}
+
+// TestRestartPebbleServicesWatchedLeavesACrashLoopToPebble: a watched restart of a
+// platform whose new process exits at once (a held init lock, a dependency down) is
+// reported Restarting, not failed, and a retry — its result lost — finds that change
+// and makes no second restart, which would kill the process Pebble restarts,
+// possibly mid-initialisation. Unwatched, the same restart is an error naming the exit.
+func TestRestartPebbleServicesWatchedLeavesACrashLoopToPebble(t *testing.T) {
+	ctx := context.Background()
+	socket := stacktest.Pebble(t)
+	p := spec.Pebble{Socket: socket}
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "ok")
+	if err := os.WriteFile(ok, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := sleepLayer(dir, 0, func(_ string, svc *layer.Service) {
+		svc.Command = fmt.Sprintf(`/bin/sh -c 'test -f %s || { echo init lock held; exit 1; }; exec sleep 300'`, ok)
+	})
+	if _, err := applySleepers(ctx, p, l); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&activities.Activities{}).StartPebbleServices(ctx, activities.StartPebbleServicesInput{Pebble: p, Services: []string{"platform"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(ok); err != nil {
+		t.Fatal(err)
+	}
+	restart := func(env *testsuite.TestActivityEnvironment, watched bool) (activities.RestartPebbleServicesResult, error) {
+		var res activities.RestartPebbleServicesResult
+		v, err := env.ExecuteActivity(nilActs.RestartPebbleServices, activities.RestartPebbleServicesInput{
+			Pebble: p, Services: []string{"platform"}, Since: time.Now(), Watched: watched})
+		if err == nil {
+			err = v.Get(&res)
+		}
+		return res, err
+	}
+	if _, err := restart(probeEnv(t), false); err == nil || !strings.Contains(err.Error(), "exited quickly") {
+		t.Fatalf("unwatched restart of a process that exits at once: %v, want the exit", err)
+	}
+	res, err := restart(probeEnv(t), true)
+	if err != nil || !slices.Equal(res.Restarting, []string{"platform"}) || res.Change == "" {
+		t.Fatalf("watched restart: %+v, %v; want platform restarting, no error", res, err)
+	}
+	restarts := func() (n int) {
+		for _, ch := range pebbleChanges(t, socket) {
+			if ch.Kind == "restart" {
+				n++
+			}
+		}
+		return n
+	}
+	before := restarts()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	env.SetHeartbeatDetails(res) // the retry of an attempt whose result was lost
+	again, err := restart(env, true)
+	if err != nil || again.Change != res.Change || !slices.Equal(again.Restarting, []string{"platform"}) {
+		t.Errorf("retry of the watched restart: %+v, %v; want the first change, platform restarting", again, err)
+	}
+	if n := restarts(); n != before {
+		t.Errorf("the retry restarted the platform %d more times, want none: Pebble restarts it itself", n-before)
+	}
 }

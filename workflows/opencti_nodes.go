@@ -40,7 +40,7 @@ func bringNodesUp(ctx workflow.Context, tr *tracker, step string, inst opencti.I
 		if changed {
 			var r activities.RestartPebbleServicesResult
 			err = tr.runStep(ctx, step, restartOptions, a.RestartPebbleServices,
-				activities.RestartPebbleServicesInput{Pebble: n.Pebble, Services: []string{opencti.PlatformService}, Since: since}, &r)
+				activities.RestartPebbleServicesInput{Pebble: n.Pebble, Services: []string{opencti.PlatformService}, Since: since, Watched: true}, &r)
 			if len(r.Restarted) > 0 {
 				out.restarted = append(out.restarted, nodeService(n))
 			} else if len(r.Started) > 0 {

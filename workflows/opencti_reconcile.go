@@ -153,7 +153,7 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 	if act.restartPlatform {
 		step(stepRestarting, "restarting the platform")
 		since := workflow.Now(ctx)
-		if err := w.restart(ctx, next, []string{opencti.PlatformService}, &res); err != nil {
+		if err := w.restart(ctx, next, []string{opencti.PlatformService}, true, &res); err != nil {
 			return res, err
 		}
 		step(stepWaitingPlatform, "waiting for the restarted platform to answer /health")
@@ -180,7 +180,7 @@ func (w *instance) reconcile(ctx workflow.Context, c QueuedChange) (ChangeResult
 	}
 	if len(act.workers) > 0 {
 		step(stepRestartWorkers, "restarting "+strings.Join(act.workers, ", "))
-		if err := w.restart(ctx, next, act.workers, &res); err != nil {
+		if err := w.restart(ctx, next, act.workers, false, &res); err != nil {
 			return res, err
 		}
 		w.st.Owed.Restart = nil
@@ -377,10 +377,12 @@ func (w *instance) stop(ctx workflow.Context, inst opencti.Instance, services []
 // restart restarts services through RestartPebbleServices with server retries
 // (restartOptions), so a retry after a lost worker waits for the heartbeated change
 // instead of restarting them twice; it adds what was restarted or started to res.
-func (w *instance) restart(ctx workflow.Context, inst opencti.Instance, services []string, res *ChangeResult) error {
+// watched: the caller waits for the services afterwards (the platform's health), so a
+// start that exits at once is left to Pebble's backoff and that wait.
+func (w *instance) restart(ctx workflow.Context, inst opencti.Instance, services []string, watched bool, res *ChangeResult) error {
 	var r activities.RestartPebbleServicesResult
 	err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, restartOptions), a.RestartPebbleServices,
-		activities.RestartPebbleServicesInput{Pebble: inst.Pebble, Services: services, Since: workflow.Now(ctx)}).Get(ctx, &r)
+		activities.RestartPebbleServicesInput{Pebble: inst.Pebble, Services: services, Since: workflow.Now(ctx), Watched: watched}).Get(ctx, &r)
 	if err != nil {
 		return wrapReason("cannot restart "+strings.Join(services, ", "), err)
 	}
