@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 	"sigs.k8s.io/yaml"
 
+	"github.com/socflow/socflow/internal/benchreport"
 	"github.com/socflow/socflow/internal/fleetfixture"
 	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/secrets"
@@ -77,6 +78,12 @@ type fleetStep struct {
 }
 
 func (s fleetStep) ok() bool { return s.failed == 0 && s.p99 < 5000 }
+
+// perThousand is what the worker took per 1000 instances at this size: its resident
+// memory above rssBase (MiB, before the fleet) and its CPU (cores).
+func (s fleetStep) perThousand(rssBase float64) (mib, cores float64) {
+	return (s.workerRSS - rssBase) * 1000 / float64(s.n), s.workerCPU * 1000 / float64(s.n)
+}
 
 func newFleetBench(tb testing.TB) *fleetBench {
 	tb.Helper()
@@ -447,7 +454,8 @@ func printFleetStep(what string, s fleetStep, rssBase float64) {
 	fmt.Printf("fleet %-7s N=%5d  checks %5d (%d without the instance) failed %3d  p50 %7.0f ms  p99 %7.0f ms  max %7.0f ms  CPU worker %.2f server %.2f deps %.2f bench %.2f cores  worker RSS %.0f MiB, %d fds",
 		what, s.n, s.checks, s.quiet, s.failed, s.p50, s.p99, s.max, s.workerCPU, s.servCPU, s.depsCPU, s.benchCPU, s.workerRSS, s.workerFDs)
 	if rssBase > 0 {
-		fmt.Printf(" (%.1f MiB and %.2f cores per 1000 instances)", (s.workerRSS-rssBase)*1000/float64(s.n), s.workerCPU*1000/float64(s.n))
+		mib, cores := s.perThousand(rssBase)
+		fmt.Printf(" (%.1f MiB and %.2f cores per 1000 instances)", mib, cores)
 	}
 	fmt.Println()
 	if len(s.reads) > 0 {
@@ -489,23 +497,30 @@ func largest(steps []fleetStep) int {
 // SOCFLOW_BENCH_FLEET_LIMIT (default 9000); then the same for a trivial workflow of the
 // same shape (trivialCheck: Temporal's ceiling). SOCFLOW_BENCH_FLEET_SERVER=memory runs
 // it on a dev server of its own that keeps everything in memory. b.N is ignored: one
-// run is minutes long.
+// run is minutes long. Goal: the largest N with p99 < 5 s is at least 1000 instances
+// per worker; the worker's memory and CPU per 1000 instances are reported beside it.
 func BenchmarkFleetHealth(b *testing.B) {
 	sizes := fleetSizes(b, "500,1000,1250,1500,1750,2000,2500,3000")
 	minutes := benchCount(b, "SOCFLOW_BENCH_FLEET_MINUTES", 1)
 	limit := benchCount(b, "SOCFLOW_BENCH_FLEET_LIMIT", 9000)
 	b.ResetTimer()
-	socflow, trivial, _ := runFleet(b, sizes, minutes, limit)
+	socflow, trivial, rssBase := runFleet(b, sizes, minutes, limit)
 	b.StopTimer()
 	n, ceiling := largest(socflow), largest(trivial)
-	b.ReportMetric(float64(n), "instances")
-	b.ReportMetric(float64(ceiling), "trivial-instances")
+	figs := []benchreport.Figure{
+		{Name: "instances", Value: float64(n), Unit: "instances", Goal: &benchreport.Goal{Text: "≥ 1000 instances per worker", Op: benchreport.AtLeast, Bound: 1000}},
+		{Name: "trivial-instances", Value: float64(ceiling), Unit: "instances"},
+	}
 	for _, s := range socflow {
 		if s.n == n {
-			b.ReportMetric(s.p99, "p99-ms")
-			b.ReportMetric(s.workerCPU*1000/float64(s.n), "worker-cores/1000")
+			mib, cores := s.perThousand(rssBase)
+			figs = append(figs,
+				benchreport.Figure{Name: "p99-ms", Value: s.p99, Unit: "ms", Goal: &benchreport.Goal{Text: "< 5 s", Op: benchreport.Less, Bound: 5000}},
+				benchreport.Figure{Name: "worker-cores/1000", Value: cores, Unit: "cores"},
+				benchreport.Figure{Name: "worker-rss-MiB/1000", Value: mib, Unit: "MiB"})
 		}
 	}
+	reportFigures(b, figs)
 	ratio := "n/a"
 	if ceiling > 0 {
 		ratio = fmt.Sprintf("%.2f", float64(n)/float64(ceiling))

@@ -12,6 +12,8 @@ import (
 	"github.com/canonical/pebble/client"
 	enumspb "go.temporal.io/api/enums/v1"
 	tclient "go.temporal.io/sdk/client"
+
+	"github.com/socflow/socflow/internal/benchreport"
 )
 
 // BenchmarkDeploy deploys a fresh instance b.N times on the local stack and reports
@@ -23,7 +25,8 @@ import (
 //
 // SOCFLOW_BENCH_INIT_DELAY sets the stand-in's first-boot time (default 30s: a real
 // first boot takes minutes, so a short one would mostly measure Pebble's fixed 1 s
-// start confirmation per service).
+// start confirmation per service). Goals: each stage gap's p99 < 250 ms, the
+// overhead's p50 < 5 % of the wall time.
 func BenchmarkDeploy(b *testing.B) {
 	initDelay := 30 * time.Second
 	if v := os.Getenv("SOCFLOW_BENCH_INIT_DELAY"); v != "" {
@@ -36,8 +39,9 @@ func BenchmarkDeploy(b *testing.B) {
 	c := temporalClient(b)
 	queue := inProcessWorker(b, c, b.TempDir())
 	var gapDeps, gapWorkers, overhead, walls []float64
+	var runs []benchreport.Point
 	b.ResetTimer()
-	for range b.N {
+	for i := range b.N {
 		inst := newInstance(b, instanceOpts{initDelay: initDelay})
 		run := startDeploy(b, c, queue, inst)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -51,14 +55,19 @@ func BenchmarkDeploy(b *testing.B) {
 		gapWorkers = append(gapWorkers, m.gapWorkers.Seconds()*1000)
 		overhead = append(overhead, 100*(m.wall-m.critical).Seconds()/m.wall.Seconds())
 		walls = append(walls, m.wall.Seconds())
+		runs = append(runs, benchreport.Point{Run: i, GapsMS: map[string]float64{"gap-deps": gapDeps[i], "gap-workers": gapWorkers[i]},
+			Overhead: overhead[i], OverheadUnit: "%"})
 	}
 	b.StopTimer()
-	b.ReportMetric(pct(gapDeps, 50), "gap-deps-p50-ms")
-	b.ReportMetric(pct(gapDeps, 99), "gap-deps-p99-ms")
-	b.ReportMetric(pct(gapWorkers, 50), "gap-workers-p50-ms")
-	b.ReportMetric(pct(gapWorkers, 99), "gap-workers-p99-ms")
-	b.ReportMetric(pct(overhead, 50), "overhead-p50-%")
-	b.ReportMetric(pct(walls, 50), "wall-p50-s")
+	gapGoal := &benchreport.Goal{Text: "< 250 ms", Op: benchreport.Less, Bound: 250}
+	reportFigures(b, []benchreport.Figure{
+		{Name: "gap-deps-p50-ms", Value: pct(gapDeps, 50), Unit: "ms"},
+		{Name: "gap-deps-p99-ms", Value: pct(gapDeps, 99), Unit: "ms", Goal: gapGoal},
+		{Name: "gap-workers-p50-ms", Value: pct(gapWorkers, 50), Unit: "ms"},
+		{Name: "gap-workers-p99-ms", Value: pct(gapWorkers, 99), Unit: "ms", Goal: gapGoal},
+		{Name: "overhead-p50-%", Value: pct(overhead, 50), Unit: "%", Goal: &benchreport.Goal{Text: "< 5 % of wall", Op: benchreport.Less, Bound: 5}},
+		{Name: "wall-p50-s", Value: pct(walls, 50), Unit: "s"},
+	}, runs...)
 	fmt.Printf("deploys: %d, stand-in first boot %s\n  dependency ready -> next step: p50 %.1f ms, p99 %.1f ms\n"+
 		"  platform healthy -> workers started: p50 %.1f ms, p99 %.1f ms\n  orchestration overhead: p50 %.2f %% of wall %.1f s\n",
 		b.N, initDelay, pct(gapDeps, 50), pct(gapDeps, 99), pct(gapWorkers, 50), pct(gapWorkers, 99), pct(overhead, 50), pct(walls, 50))
@@ -131,6 +140,21 @@ func platformCriticalPath(tb testing.TB, socket string) time.Duration {
 		tb.Fatalf("cannot find the platform's start and ready lines: %v", err)
 	}
 	return ready.Sub(start)
+}
+
+// reportFigures gives go test each figure as a metric of its name, prints it with its
+// goal and records the figures and per-run points for `make bench`'s report (package
+// benchreport; nothing is recorded outside the stack's environment).
+func reportFigures(b *testing.B, figs []benchreport.Figure, runs ...benchreport.Point) {
+	b.Helper()
+	fmt.Printf("%s: figures and goals\n", b.Name())
+	for _, f := range figs {
+		b.ReportMetric(f.Value, f.Name)
+		fmt.Printf("  %s\n", f)
+	}
+	if err := benchreport.FromEnv().Record(benchreport.Record{Benchmark: b.Name(), Figures: figs, Points: runs}); err != nil {
+		b.Errorf("the report will lack %s: %v", b.Name(), err)
+	}
 }
 
 // pct returns the p-th percentile (nearest rank) of xs.
