@@ -88,14 +88,22 @@ rocks-bin:
 ## the same shape): SOCFLOW_BENCH_FLEET the sizes tried (default 500,1000,1250,…,3000; one
 ## that passes the last goes on by half again up to SOCFLOW_BENCH_FLEET_LIMIT, 9000),
 ## SOCFLOW_BENCH_FLEET_MINUTES the sweep per size (default 1), SOCFLOW_BENCH_FLEET_SERVER=memory
-## a dev server of its own without a database file; bench-fleet runs it alone
+## a dev server of its own without a database file; bench-fleet runs it alone. Last, the
+## report of this run's figures with their goals (socflow-benchreport): a dated table at
+## the top of docs/benchmarks.md's results, docs/benchmarks.json and docs/benchmarks.png
 BENCH_N ?= 5
+# The JSONL file the benchmarks record their figures in for the report, emptied as
+# `make bench` starts: SOCFLOW_BENCH_OUT, else the recorder's own default (package
+# internal/benchreport), under the stack's state.
+BENCH_OUT := $${SOCFLOW_BENCH_OUT:-$$SOCFLOW_STACK_DIR/bench/current.jsonl}
 bench: stack-up
-	@$(WITH_STACK) go test -run '^$$' -bench 'BenchmarkDeploy|BenchmarkReconcile|BenchmarkUpgrade|BenchmarkResume' -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
+	@$(WITH_STACK) rm -f "$(BENCH_OUT)"
+	@$(WITH_STACK) SOCFLOW_BENCH_OUT="$(BENCH_OUT)" go test -run '^$$' -bench 'BenchmarkDeploy|BenchmarkReconcile|BenchmarkUpgrade|BenchmarkResume' -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
 	@$(MAKE) --no-print-directory bench-fleet
+	@$(WITH_STACK) go run ./internal/benchreport/cmd/socflow-benchreport -in "$(BENCH_OUT)"
 
 bench-fleet: stack-up
-	@$(WITH_STACK) go test -run '^$$' -bench 'BenchmarkFleetHealth' -benchtime 1x -timeout 60m ./internal/e2e/
+	@$(WITH_STACK) SOCFLOW_BENCH_OUT="$(BENCH_OUT)" go test -run '^$$' -bench 'BenchmarkFleetHealth' -benchtime 1x -timeout 60m ./internal/e2e/
 
 ## record-histories: re-record the replay suite's histories from real deploys on the local
 ## stack into replaytests/testdata/$(HISTORY_SET) (one JSON file per deploy, named after
