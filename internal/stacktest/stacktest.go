@@ -418,16 +418,32 @@ func killWithEnv(kv string) {
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for private
-// servers a test starts (stand-ins, Redis, dev servers).
+// servers a test starts (stand-ins, Redis, dev servers), and never one it returned
+// before in this process: the kernel may give a just-closed port again, and a test
+// asking for several ports before starting anything got the same one twice.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
+
+// handedOut are the ports FreePort returned in this process.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
 
 // TemporalClient dials hostPort with socflow's production converters (what operators
 // and the worker use), logging through logger, and closes the client when the test ends.
