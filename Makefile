@@ -98,7 +98,7 @@ BENCH_N ?= 5
 BENCH_OUT := $${SOCFLOW_BENCH_OUT:-$$SOCFLOW_STACK_DIR/bench/current.jsonl}
 bench: stack-up
 	@$(WITH_STACK) rm -f "$(BENCH_OUT)"
-	@$(WITH_STACK) SOCFLOW_BENCH_OUT="$(BENCH_OUT)" go test -run '^$$' -bench 'BenchmarkDeploy|BenchmarkReconcile|BenchmarkUpgrade|BenchmarkResume' -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
+	@$(WITH_STACK) SOCFLOW_BENCH_OUT="$(BENCH_OUT)" go test -run '^$$' -bench 'BenchmarkDeploy|BenchmarkReconcile|BenchmarkUpgrade|BenchmarkResume|BenchmarkHealthHistory|BenchmarkScheduleToStart' -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
 	@$(MAKE) --no-print-directory bench-fleet
 	@$(WITH_STACK) go run ./internal/benchreport/cmd/socflow-benchreport -in "$(BENCH_OUT)"
 
