@@ -24,16 +24,7 @@ import (
 // AlreadyActive, while worker-0, running before the call, stays AlreadyActive. Nothing
 // is started twice.
 func TestStartPebbleServicesRetryReportsTheLostStart(t *testing.T) {
-	ctx := context.Background()
-	p := spec.Pebble{Socket: stacktest.Pebble(t)}
-	dir := t.TempDir()
-	if _, err := applySleepers(ctx, p, sleepLayer(dir, 2, nil)); err != nil {
-		t.Fatal(err)
-	}
-	acts := &activities.Activities{}
-	if _, err := acts.StartPebbleServices(ctx, activities.StartPebbleServicesInput{Pebble: p, Services: []string{"platform", "worker-0"}}); err != nil {
-		t.Fatal(err)
-	}
+	p, dir, acts := platformAndWorker0(t)
 	before := pids(t, dir)
 	time.Sleep(10 * time.Millisecond) // the call is scheduled after those starts
 
@@ -85,15 +76,7 @@ func TestStartPebbleServicesRetryReportsTheLostStart(t *testing.T) {
 // step reported "nothing to do".
 func TestStartPebbleServicesStepRetryReportsTheLostStart(t *testing.T) {
 	ctx := context.Background()
-	p := spec.Pebble{Socket: stacktest.Pebble(t)}
-	dir := t.TempDir()
-	if _, err := applySleepers(ctx, p, sleepLayer(dir, 2, nil)); err != nil {
-		t.Fatal(err)
-	}
-	acts := &activities.Activities{}
-	if _, err := acts.StartPebbleServices(ctx, activities.StartPebbleServicesInput{Pebble: p, Services: []string{"platform", "worker-0"}}); err != nil {
-		t.Fatal(err)
-	}
+	p, _, acts := platformAndWorker0(t)
 	time.Sleep(10 * time.Millisecond) // the step is decided after those starts
 	in := activities.StartPebbleServicesInput{Pebble: p, Services: []string{"worker-0", "worker-1"}, Since: time.Now()}
 	if _, err := acts.StartPebbleServices(ctx, in); err != nil { // its result lost
@@ -110,4 +93,21 @@ func TestStartPebbleServicesStepRetryReportsTheLostStart(t *testing.T) {
 	if res, err := acts.StartPebbleServices(ctx, in); err != nil || len(res.Started) != 0 {
 		t.Errorf("with no Since: %+v, %v; want both already active", res, err)
 	}
+}
+
+// platformAndWorker0 is a Pebble with the platform and two workers planned (sleepers
+// writing their pids under dir), the platform and worker-0 started, worker-1 not.
+func platformAndWorker0(t *testing.T) (spec.Pebble, string, *activities.Activities) {
+	t.Helper()
+	ctx := context.Background()
+	p := spec.Pebble{Socket: stacktest.Pebble(t)}
+	dir := t.TempDir()
+	if _, err := applySleepers(ctx, p, sleepLayer(dir, 2, nil)); err != nil {
+		t.Fatal(err)
+	}
+	acts := &activities.Activities{}
+	if _, err := acts.StartPebbleServices(ctx, activities.StartPebbleServicesInput{Pebble: p, Services: []string{"platform", "worker-0"}}); err != nil {
+		t.Fatal(err)
+	}
+	return p, dir, acts
 }
