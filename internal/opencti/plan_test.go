@@ -3,21 +3,17 @@ package opencti
 import (
 	"bytes"
 	"encoding/base64"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/socflow/socflow/internal/golden"
 	"github.com/socflow/socflow/internal/layer"
 	"github.com/socflow/socflow/internal/spec"
 	"sigs.k8s.io/yaml"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const baseSpec = `
 name: demo
@@ -141,7 +137,7 @@ func TestOpenCTIGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tt.name+".yaml", got)
+			golden.Check(t, tt.name+".yaml", got)
 			if !reflect.DeepEqual(p.Files, tt.files) {
 				t.Errorf("Files = %+v, want %+v", p.Files, tt.files)
 			}
@@ -154,24 +150,6 @@ func TestOpenCTIGolden(t *testing.T) {
 				t.Errorf("YAML does not round-trip:\n%s", got)
 			}
 		})
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	file := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("layer differs from %s (run go test -update if intended):\n--- got\n%s\n--- want\n%s", file, got, want)
 	}
 }
 
@@ -376,7 +354,7 @@ func TestReadyCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "ready-check.yaml", y)
+	golden.Check(t, "ready-check.yaml", y)
 }
 
 func TestURLs(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/socflow/socflow/internal/golden"
 	"github.com/socflow/socflow/internal/layer"
 )
 
@@ -13,7 +14,7 @@ func TestExporterPlanGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	goldenFile(t, "exporter-master.txt", renderPlan(t, Plan{Layer: l}))
+	golden.Check(t, "exporter-master.txt", renderPlan(t, Plan{Layer: l}))
 }
 
 func TestExporterDefaultsAndChecks(t *testing.T) {

@@ -4,13 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/beevik/etree"
+	"github.com/socflow/socflow/internal/golden"
 )
 
 // fullSecrets are resolved values for full.yaml, fake but of the right shapes.
@@ -49,23 +48,6 @@ func renderPlan(t *testing.T, p Plan) []byte {
 	return b.Bytes()
 }
 
-func goldenFile(t *testing.T, name string, got []byte) {
-	t.Helper()
-	file := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("plan differs from %s (run go test -update if intended):\n--- got\n%s\n--- want\n%s", file, got, want)
-	}
-}
-
 func TestNodePlanGolden(t *testing.T) {
 	in := loadFull(t)
 	base := readTestdata(t, "ossec-stock.conf")
@@ -74,7 +56,7 @@ func TestNodePlanGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		goldenFile(t, name, renderPlan(t, p))
+		golden.Check(t, name, renderPlan(t, p))
 	}
 }
 

@@ -1,15 +1,12 @@
 package wazuh
 
 import (
-	"flag"
-	"os"
+	"github.com/socflow/socflow/internal/golden"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // TestRsyslogConfGolden compares whole rendered configurations with testdata/rsyslog/.
 func TestRsyslogConfGolden(t *testing.T) {
@@ -34,20 +31,7 @@ func TestRsyslogConfGolden(t *testing.T) {
 		{"escaped", odd},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := RsyslogConf(tc.in)
-			path := filepath.Join("testdata", "rsyslog", tc.name+".conf")
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("cannot read golden file (run with -update to write it): %v", err)
-			}
-			if got != string(want) {
-				t.Fatalf("RsyslogConf differs from %s:\n--- got\n%s\n--- want\n%s", path, got, want)
-			}
+			golden.Check(t, filepath.Join("rsyslog", tc.name+".conf"), []byte(RsyslogConf(tc.in)))
 		})
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"image"
 	"image/color"
 	"image/png"
@@ -12,9 +11,8 @@ import (
 	"testing"
 
 	"github.com/socflow/socflow/internal/benchreport"
+	"github.com/socflow/socflow/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 var testMachine = machine{Cores: 2, Go: "go1.26.8", Kernel: "6.18.44"}
 
@@ -34,24 +32,6 @@ func readRecords(t *testing.T) []benchreport.Record {
 	return recs
 }
 
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s changed (go test -update rewrites it, if the change is meant):\n%s", path, got)
-	}
-}
-
 // TestReportJSONIsStable pins the JSON format: the golden file is what
 // socflow-bench/1 looks like, and the same records in another order encode the same.
 func TestReportJSONIsStable(t *testing.T) {
@@ -60,7 +40,7 @@ func TestReportJSONIsStable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.golden.json", js)
+	golden.Check(t, "report.golden.json", js)
 
 	// The deploy's figures reversed: the report sorts them again.
 	d := &recs[1]
@@ -77,7 +57,7 @@ func TestReportJSONIsStable(t *testing.T) {
 }
 
 func TestSectionTable(t *testing.T) {
-	golden(t, "section.golden.md", []byte(section(newReport("2026-12-05", testMachine, "580730d", readRecords(t)))))
+	golden.Check(t, "section.golden.md", []byte(section(newReport("2026-12-05", testMachine, "580730d", readRecords(t)))))
 }
 
 func TestMetInTheReport(t *testing.T) {
