@@ -98,9 +98,13 @@ BENCH_N ?= 5
 BENCH_OUT := $${SOCFLOW_BENCH_OUT:-$$SOCFLOW_STACK_DIR/bench/current.jsonl}
 bench: stack-up
 	@$(WITH_STACK) rm -f "$(BENCH_OUT)"
-	@$(WITH_STACK) SOCFLOW_BENCH_OUT="$(BENCH_OUT)" go test -run '^$$' -bench 'BenchmarkDeploy|BenchmarkReconcile|BenchmarkUpgrade|BenchmarkResume|BenchmarkHealthHistory|BenchmarkScheduleToStart' -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/
-	@$(MAKE) --no-print-directory bench-fleet
-	@$(WITH_STACK) go run ./internal/benchreport/cmd/socflow-benchreport -in "$(BENCH_OUT)"
+	@# A benchmark that fails leaves the others' figures: the report is written anyway,
+	@# then make fails with the first failure's status.
+	@$(WITH_STACK) status=0; \
+	  SOCFLOW_BENCH_OUT="$(BENCH_OUT)" go test -run '^$$' -bench 'BenchmarkDeploy|BenchmarkReconcile|BenchmarkUpgrade|BenchmarkResume|BenchmarkHealthHistory|BenchmarkScheduleToStart' -benchtime $(BENCH_N)x -timeout 60m ./internal/e2e/ || status=$$?; \
+	  $(MAKE) --no-print-directory bench-fleet || { s=$$?; [ $$status -ne 0 ] || status=$$s; }; \
+	  go run ./internal/benchreport/cmd/socflow-benchreport -in "$(BENCH_OUT)" || { s=$$?; [ $$status -ne 0 ] || status=$$s; }; \
+	  exit $$status
 
 bench-fleet: stack-up
 	@$(WITH_STACK) SOCFLOW_BENCH_OUT="$(BENCH_OUT)" go test -run '^$$' -bench 'BenchmarkFleetHealth' -benchtime 1x -timeout 60m ./internal/e2e/
