@@ -168,14 +168,17 @@ func (a *Activities) StartPebbleServices(ctx context.Context, in StartPebbleServ
 	if err != nil {
 		return res, err
 	}
-	startedBefore := ep.startedSince(ctx, in.Services, in.Since)
+	since := in.Since
+	if since.IsZero() && activity.IsActivity(ctx) {
+		since = activity.GetInfo(ctx).ScheduledTime // the first attempt's, on every retry
+	}
 	var toStart []string // Started less what an earlier attempt already started
 	for _, name := range in.Services {
 		info, ok := infos[name]
 		switch {
 		case !ok:
 			return res, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot start %s: no such service in the container's plan", name))
-		case info.Current == client.StatusActive && startedBefore[name]:
+		case info.Current == client.StatusActive && ep.startedSince(ctx, name, since):
 			// An earlier attempt of this call started it and its completion was lost
 			// (its worker died, or the server restarted): the start is this call's.
 			res.Started = append(res.Started, name)
@@ -334,27 +337,17 @@ func (ep pebbleEndpoint) startAndWait(ctx context.Context, name string) error {
 	return nil
 }
 
-// startedSince names the services a start change of Pebble's started since the caller
-// decided the start (since; zero: when this activity was first scheduled): an earlier
-// attempt's start whose result never reached the workflow. Best effort: with no time to
-// go by, or if Pebble's change list cannot be read, it names none, and the services are
-// reported already active as before.
-func (ep pebbleEndpoint) startedSince(ctx context.Context, services []string, since time.Time) map[string]bool {
-	if since.IsZero() && activity.IsActivity(ctx) {
-		since = activity.GetInfo(ctx).ScheduledTime // the first attempt's, on every retry
-	}
+// startedSince reports whether a start change of Pebble's started the service since the
+// caller decided the start (with no Since, since this activity was first scheduled): an
+// earlier attempt's start whose result never reached the workflow. Best effort: with no
+// time to go by, or if Pebble's change list cannot be read, it reports none, and the
+// service is reported already active as before.
+func (ep pebbleEndpoint) startedSince(ctx context.Context, service string, since time.Time) bool {
 	if since.IsZero() {
-		return nil
+		return false
 	}
-	out := map[string]bool{}
-	for _, name := range services {
-		changes, err := ep.changesSince(ctx, "start", name, since)
-		if err != nil {
-			continue
-		}
-		out[name] = slices.ContainsFunc(changes, func(ch *client.Change) bool { return ch.Ready && ch.Err == "" })
-	}
-	return out
+	changes, err := ep.changesSince(ctx, "start", service, since)
+	return err == nil && slices.ContainsFunc(changes, func(ch *client.Change) bool { return ch.Ready && ch.Err == "" })
 }
 
 // changesSince lists Pebble's changes of a kind spawned at or after since, only those
