@@ -41,28 +41,8 @@ func BenchmarkHealthHistory(b *testing.B) {
 		i := d.GetWorkflowExecutionInfo()
 		return i.GetHistorySizeBytes(), i.GetHistoryLength()
 	}
-	closed := func() []*workflowservice.ListWorkflowExecutionsResponse {
-		var pages []*workflowservice.ListWorkflowExecutionsResponse
-		var token []byte
-		for {
-			resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{NextPageToken: token,
-				Query: fmt.Sprintf("WorkflowType = '%s' AND SocflowInstance = '%s' AND ExecutionStatus = 'Completed'", workflows.HealthCheckWorkflow, inst.Name)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			pages = append(pages, resp)
-			if token = resp.GetNextPageToken(); len(token) == 0 {
-				return pages
-			}
-		}
-	}
-	count := func() int {
-		k := 0
-		for _, p := range closed() {
-			k += len(p.GetExecutions())
-		}
-		return k
-	}
+	completed := healthRuns(inst.Name) + " AND ExecutionStatus = 'Completed'"
+	count := func() int { return countWorkflows(b, c, completed) }
 	// The first check may have started before the instance was active: start counting
 	// after one completed.
 	waitFor(b, time.Minute, "a first scheduled health check", func() bool { return count() > 0 })
@@ -75,12 +55,20 @@ func BenchmarkHealthHistory(b *testing.B) {
 	k := count() - first
 	var checkBytes, checkEvents int64
 	seen := 0
-	for _, p := range closed() {
-		for _, e := range p.GetExecutions() {
+	var token []byte
+	for {
+		page, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: completed, NextPageToken: token})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range page.GetExecutions() {
 			bytes, events := size(e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId())
 			checkBytes += bytes
 			checkEvents += events
 			seen++
+		}
+		if token = page.GetNextPageToken(); len(token) == 0 {
+			break
 		}
 	}
 	perCheck := float64(checkBytes) / float64(seen)

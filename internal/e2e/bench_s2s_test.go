@@ -11,12 +11,10 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	tclient "go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/internal/benchreport"
-	"github.com/socflow/socflow/internal/stacktest"
 )
 
 // s2sSteps is how many activities one workflow of BenchmarkScheduleToStart runs, one
@@ -89,23 +87,10 @@ type s2sTimes struct {
 // local activities if local) and reads their histories.
 func s2sRun(b *testing.B, args []string, local bool) s2sTimes {
 	b.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(b))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	out := failureLog(b, "temporal-s2s.log")
-	srv, err := testsuite.StartDevServer(ctx, testsuite.DevServerOptions{
-		ExistingPath:  stacktest.Get(b).TemporalBin,
-		ClientOptions: &tclient.Options{HostPort: addr, Logger: quietLogger()},
-		DBFilename:    filepath.Join(b.TempDir(), "temporal.db"),
-		LogLevel:      "error",
-		ExtraArgs:     args,
-		Stdout:        out, Stderr: out,
-	})
-	if err != nil {
-		b.Fatalf("cannot start a dev server with %v: %v", args, err)
-	}
-	defer func() { _ = srv.Stop() }()
-	c := srv.Client()
+	srv := &restartableServer{addr: fmt.Sprintf("127.0.0.1:%d", freePort(b)), db: filepath.Join(b.TempDir(), "temporal.db"), args: args}
+	srv.start(b)
+	defer srv.stop(b)
+	c := srv.srv.Client()
 	queue := fmt.Sprintf("s2s-%d", time.Now().UnixNano())
 	w := worker.New(c, queue, worker.Options{})
 	w.RegisterWorkflowWithOptions(s2sWorkflow, workflow.RegisterOptions{Name: "S2SSteps"})

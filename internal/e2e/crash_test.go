@@ -297,9 +297,11 @@ func readSecretFiles(t *testing.T, dir, instance string) map[string]secretFile {
 }
 
 // restartableServer is a private Temporal dev server that a test stops and starts
-// again on the same address and SQLite database (no database: all in memory).
+// again on the same address and SQLite database (no database: all in memory), with
+// args added to its command line (dynamic config, SQLite pragmas).
 type restartableServer struct {
 	addr, db string
+	args     []string
 	srv      *testsuite.DevServer
 	n        int
 }
@@ -316,6 +318,7 @@ func (s *restartableServer) start(t testing.TB) {
 		ClientOptions: &tclient.Options{HostPort: s.addr, Logger: quietLogger()},
 		DBFilename:    s.db,
 		LogLevel:      "error",
+		ExtraArgs:     s.args,
 		// The deploy upserts these; unregistered, its workflow task would fail forever.
 		SearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchAttrInstance.ValueSet(""), workflows.SearchAttrApp.ValueSet(""), workflows.SearchAttrPhase.ValueSet(""),

@@ -406,11 +406,21 @@ func TestReadmeHealthCommands(t *testing.T) {
 	}
 }
 
-// countRuns counts the instance's HealthCheck runs the visibility store lists.
-func countRuns(t *testing.T, c tclient.Client, instance string) int {
+// countRuns counts the instance's HealthCheck runs in visibility.
+func countRuns(t testing.TB, c tclient.Client, instance string) int {
 	t.Helper()
-	resp, err := c.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{
-		Query: fmt.Sprintf("WorkflowType = '%s' AND SocflowInstance = '%s'", workflows.HealthCheckWorkflow, instance)})
+	return countWorkflows(t, c, healthRuns(instance))
+}
+
+// healthRuns is the visibility query for the instance's HealthCheck runs.
+func healthRuns(instance string) string {
+	return fmt.Sprintf("WorkflowType = '%s' AND SocflowInstance = '%s'", workflows.HealthCheckWorkflow, instance)
+}
+
+// countWorkflows counts the executions a visibility query finds.
+func countWorkflows(t testing.TB, c tclient.Client, query string) int {
+	t.Helper()
+	resp, err := c.CountWorkflow(context.Background(), &workflowservice.CountWorkflowExecutionsRequest{Query: query})
 	if err != nil {
 		t.Fatal(err)
 	}
