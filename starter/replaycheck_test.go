@@ -43,7 +43,7 @@ func TestReplayCheckOnRunningWorkflows(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- workerapp.Run(ctx, workerapp.Config{TaskQueue: good, SecretDir: secretDir, ProbeInterval: 250 * time.Millisecond,
+		done <- workerapp.Run(ctx, workerapp.Config{TaskQueue: good, SecretDir: secretDir, InflightDir: secretDir + "-inflight", ProbeInterval: 250 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}, c)
 	}()
 	t.Cleanup(func() { cancel(); <-done })

@@ -22,7 +22,8 @@ var (
 
 	// probeOptions: a probe polls for activities.DefaultProbeWindow and heartbeats on
 	// every failed attempt; the heartbeat timeout lets a crashed worker's probe be
-	// retried within seconds instead of at StartToClose.
+	// retried within seconds instead of at StartToClose when no worker restarts on its
+	// journal (one that does fails it at once: package inflight).
 	probeOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: activities.DefaultProbeWindow + 30*time.Second,
 		HeartbeatTimeout:    20 * time.Second,

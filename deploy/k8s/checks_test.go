@@ -488,6 +488,7 @@ var workerEnv = map[string]string{
 	"SOCFLOW_TASK_QUEUE":               "../../internal/workerapp/workerapp.go",
 	"SOCFLOW_CODEC_KEYS":               "../../internal/workerapp/workerapp.go",
 	"SOCFLOW_SECRET_DIR":               "../../internal/workerapp/workerapp.go",
+	"SOCFLOW_INFLIGHT_DIR":             "../../internal/workerapp/workerapp.go",
 	"SOCFLOW_METRICS_ADDR":             "../../worker/main.go",
 	"SOCFLOW_HEALTH_ADDR":              "../../worker/main.go",
 	"SOCFLOW_DEPLOYMENT_NAME":          "../../internal/workerapp/workerapp.go",
@@ -525,7 +526,7 @@ func (m *manifests) checkWorker() []string {
 		}
 		env[e.Name] = e.Value
 	}
-	for _, name := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "SOCFLOW_CODEC_KEYS", "SOCFLOW_SECRET_DIR", "SOCFLOW_METRICS_ADDR", "SOCFLOW_HEALTH_ADDR", "SOCFLOW_DEPLOYMENT_NAME", "SOCFLOW_BUILD_ID"} {
+	for _, name := range []string{"TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE", "TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "SOCFLOW_CODEC_KEYS", "SOCFLOW_SECRET_DIR", "SOCFLOW_INFLIGHT_DIR", "SOCFLOW_METRICS_ADDR", "SOCFLOW_HEALTH_ADDR", "SOCFLOW_DEPLOYMENT_NAME", "SOCFLOW_BUILD_ID"} {
 		if _, ok := env[name]; !ok {
 			p = append(p, "worker env "+name+": missing")
 		}
@@ -535,7 +536,7 @@ func (m *manifests) checkWorker() []string {
 	if _, tag, _ := strings.Cut(c.Image, ":"); env["SOCFLOW_BUILD_ID"] != tag {
 		p = append(p, fmt.Sprintf("worker env SOCFLOW_BUILD_ID=%q: must be the image tag %q", env["SOCFLOW_BUILD_ID"], tag))
 	}
-	for _, name := range []string{"TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "SOCFLOW_CODEC_KEYS", "SOCFLOW_SECRET_DIR"} {
+	for _, name := range []string{"TEMPORAL_TLS_CLIENT_CERT_PATH", "TEMPORAL_TLS_CLIENT_KEY_PATH", "TEMPORAL_TLS_SERVER_CA_CERT_PATH", "SOCFLOW_CODEC_KEYS", "SOCFLOW_SECRET_DIR", "SOCFLOW_INFLIGHT_DIR"} {
 		if v := env[name]; v != "" && !slices.ContainsFunc(c.VolumeMounts, func(vm corev1.VolumeMount) bool { return v == vm.MountPath || strings.HasPrefix(v, vm.MountPath+"/") }) {
 			p = append(p, fmt.Sprintf("worker env %s=%s: no volume is mounted there", name, v))
 		}

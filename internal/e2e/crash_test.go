@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/socflow/socflow/internal/inflight"
 	"github.com/socflow/socflow/internal/opencti"
 	"github.com/socflow/socflow/internal/stacktest"
 	"github.com/socflow/socflow/workflows"
@@ -78,6 +79,11 @@ func TestDeploySurvivesWorkerKill9(t *testing.T) {
 	}
 	if n := platformStarts(t, inst.Pebble.Socket); n != 1 {
 		t.Errorf("platform started %d times, want exactly 1 (never restarted mid-init)", n)
+	}
+	// Each new worker failed the probe its killed predecessor left started (the redis
+	// probe, then the platform's) instead of waiting for its heartbeat timeout.
+	if got := crashRetried(t, c, run); len(got) < 2 {
+		t.Errorf("activities retried on a restarted worker's journal: %v, want the probe of each kill", got)
 	}
 	if len(res.GeneratedSecrets) != 3 {
 		t.Errorf("generated secrets %v, want the 3 of the first run", res.GeneratedSecrets)
@@ -158,6 +164,19 @@ func TestDeploySurvivesTemporalServerRestart(t *testing.T) {
 	stopAllAndRequireNoProcs(t, inst, secretDir)
 }
 
+// crashRetried lists the activities of run whose last attempt followed one a restarted
+// worker failed from its dead predecessor's journal (package inflight).
+func crashRetried(t testing.TB, c tclient.Client, run tclient.WorkflowRun) []string {
+	t.Helper()
+	var ids []string
+	for _, e := range historyEvents(t, c, run.GetID(), run.GetRunID()) {
+		if a := e.GetActivityTaskStartedEventAttributes(); a.GetLastFailure().GetApplicationFailureInfo().GetType() == inflight.ErrorType {
+			ids = append(ids, fmt.Sprintf("event %d (attempt %d)", a.GetScheduledEventId(), a.GetAttempt()))
+		}
+	}
+	return ids
+}
+
 // requireInitialising fails the test unless the platform service runs but its port is
 // still closed: the stand-in opens it only once its first boot is done, so this is the
 // moment a crash must not lead to a restart. Failing means the init delay is too short
@@ -200,6 +219,9 @@ func startWorkerProcessAt(t testing.TB, address, name, queue, secretDir string, 
 		"TEMPORAL_ADDRESS="+address,
 		"SOCFLOW_TASK_QUEUE="+queue,
 		"SOCFLOW_SECRET_DIR="+secretDir,
+		// Beside the secrets, so the workers that share a test's secrets share their
+		// journals too, and a restarted one recovers what its predecessor left.
+		"SOCFLOW_INFLIGHT_DIR="+secretDir+"-inflight",
 		"SOCFLOW_METRICS_ADDR=",
 	)
 	cmd.Env = append(cmd.Env, env...)

@@ -160,7 +160,7 @@ func inProcessWorker(t testing.TB, c tclient.Client, secretDir string) string {
 	done := make(chan error, 1)
 	go func() {
 		// The production probe interval, so the benchmark measures what operators get.
-		done <- workerapp.Run(ctx, workerapp.Config{TaskQueue: queue, SecretDir: secretDir,
+		done <- workerapp.Run(ctx, workerapp.Config{TaskQueue: queue, SecretDir: secretDir, InflightDir: secretDir + "-inflight",
 			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, c)
 	}()
 	t.Cleanup(func() {

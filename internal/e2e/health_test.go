@@ -456,7 +456,7 @@ func TestHealthScheduleSurvivesServerAndWorkerRestart(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			done <- workerapp.Run(ctx, workerapp.Config{TaskQueue: queue, SecretDir: secretDir, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, c)
+			done <- workerapp.Run(ctx, workerapp.Config{TaskQueue: queue, SecretDir: secretDir, InflightDir: secretDir + "-inflight", Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}, c)
 		}()
 		stopWorker = func() { cancel(); <-done }
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/socflow/socflow/activities"
 	"github.com/socflow/socflow/internal/codec"
+	"github.com/socflow/socflow/internal/inflight"
 	"github.com/socflow/socflow/internal/secrets"
 	"github.com/socflow/socflow/workflows"
 )
@@ -53,13 +54,19 @@ type Config struct {
 	// it current (README, "Scaling workers and rolling out a new build"); both empty:
 	// unversioned, as on the local stack.
 	DeploymentName, BuildID string
+	// InflightDir holds the journals of the activity attempts each worker process runs,
+	// so a restarted worker retries its dead predecessor's at once (package inflight;
+	// default ${XDG_STATE_HOME:-~/.local/state}/socflow/inflight/TASK_QUEUE; FromEnv
+	// reads SOCFLOW_INFLIGHT_DIR). In a pod: an emptyDir, which outlives a container.
+	InflightDir string
 }
 
 // FromEnv reads Config from SOCFLOW_SECRET_DIR, SOCFLOW_TASK_QUEUE,
-// SOCFLOW_DEPLOYMENT_NAME and SOCFLOW_BUILD_ID.
+// SOCFLOW_DEPLOYMENT_NAME, SOCFLOW_BUILD_ID and SOCFLOW_INFLIGHT_DIR.
 func FromEnv() Config {
 	return Config{SecretDir: os.Getenv("SOCFLOW_SECRET_DIR"), TaskQueue: TaskQueueFromEnv(),
-		DeploymentName: os.Getenv("SOCFLOW_DEPLOYMENT_NAME"), BuildID: os.Getenv("SOCFLOW_BUILD_ID")}
+		DeploymentName: os.Getenv("SOCFLOW_DEPLOYMENT_NAME"), BuildID: os.Getenv("SOCFLOW_BUILD_ID"),
+		InflightDir: os.Getenv("SOCFLOW_INFLIGHT_DIR")}
 }
 
 // workerOptions are the worker's options for cfg, refusing half a versioning setting:
@@ -111,16 +118,20 @@ func TaskQueueFromEnv() string {
 }
 
 func (c Config) withDefaults() Config {
+	base := os.Getenv("XDG_STATE_HOME")
+	if base == "" {
+		home, _ := os.UserHomeDir()
+		base = filepath.Join(home, ".local", "state")
+	}
 	if c.SecretDir == "" {
-		base := os.Getenv("XDG_STATE_HOME")
-		if base == "" {
-			home, _ := os.UserHomeDir()
-			base = filepath.Join(home, ".local", "state")
-		}
 		c.SecretDir = filepath.Join(base, "socflow", "secrets")
 	}
 	if c.TaskQueue == "" {
 		c.TaskQueue = workflows.TaskQueue
+	}
+	if c.InflightDir == "" {
+		// Per task queue: a worker recovers only what workers of its own queue left.
+		c.InflightDir = filepath.Join(base, "socflow", "inflight", c.TaskQueue)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -241,6 +252,12 @@ func Run(ctx context.Context, cfg Config, c client.Client) error {
 	if err != nil {
 		return err
 	}
+	journal, err := inflight.Open(cfg.InflightDir, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	defer journal.Close()
+	opts.Interceptors = append(opts.Interceptors, journal.Interceptor())
 	w := worker.New(c, cfg.TaskQueue, opts)
 	acts := NewActivities(cfg)
 	acts.Temporal = c
@@ -248,12 +265,14 @@ func Run(ctx context.Context, cfg Config, c client.Client) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("cannot start the worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
+	// After Start, so this worker already polls for the retries it causes.
+	go inflight.Watch(ctx, cfg.InflightDir, c, cfg.Logger, inflight.WatchInterval)
 	conv, _ := LoadConverters()
 	if !conv.Encrypted {
 		cfg.Logger.Warn("payloads are stored in clear: set SOCFLOW_CODEC_KEYS to encrypt workflow histories")
 	}
 	cfg.Logger.Info("socflow worker started", "taskQueue", cfg.TaskQueue, "secretDir", cfg.SecretDir, "encrypted", conv.Encrypted,
-		"deploymentName", cfg.DeploymentName, "buildID", cfg.BuildID)
+		"inflightDir", cfg.InflightDir, "deploymentName", cfg.DeploymentName, "buildID", cfg.BuildID)
 	cfg.Health.started(c)
 	<-ctx.Done()
 	cfg.Health.started(nil)
