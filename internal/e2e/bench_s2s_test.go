@@ -92,13 +92,7 @@ func s2sRun(b *testing.B, args []string, local bool) s2sTimes {
 	defer srv.stop(b)
 	c := srv.srv.Client()
 	queue := fmt.Sprintf("s2s-%d", time.Now().UnixNano())
-	w := worker.New(c, queue, worker.Options{})
-	w.RegisterWorkflowWithOptions(s2sWorkflow, workflow.RegisterOptions{Name: "S2SSteps"})
-	w.RegisterActivity(s2sNoop)
-	if err := w.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer w.Stop()
+	defer s2sWorker(b, c, queue)()
 	var t s2sTimes
 	for i := range b.N {
 		run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{ID: fmt.Sprintf("%s-%d", queue, i), TaskQueue: queue}, "S2SSteps", local)
@@ -125,6 +119,19 @@ func s2sRun(b *testing.B, args []string, local bool) s2sTimes {
 		t.step = append(t.step, ms(wall)/s2sSteps)
 	}
 	return t
+}
+
+// s2sWorker runs the step workflow and its no-op activity on queue; call the returned
+// func to stop it.
+func s2sWorker(tb testing.TB, c tclient.Client, queue string) (stop func()) {
+	tb.Helper()
+	w := worker.New(c, queue, worker.Options{})
+	w.RegisterWorkflowWithOptions(s2sWorkflow, workflow.RegisterOptions{Name: "S2SSteps"})
+	w.RegisterActivity(s2sNoop)
+	if err := w.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	return w.Stop
 }
 
 // ms is d in milliseconds.

@@ -13,8 +13,6 @@ import (
 	"github.com/canonical/pebble/client"
 	enumspb "go.temporal.io/api/enums/v1"
 	tclient "go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/worker"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/socflow/socflow/internal/benchreport"
 )
@@ -225,13 +223,7 @@ func platformBoot(tb testing.TB, socket string) (start, ready time.Time) {
 func roundTrip(tb testing.TB, c tclient.Client) float64 {
 	tb.Helper()
 	queue := fmt.Sprintf("roundtrip-%d", time.Now().UnixNano())
-	w := worker.New(c, queue, worker.Options{})
-	w.RegisterWorkflowWithOptions(s2sWorkflow, workflow.RegisterOptions{Name: "S2SSteps"})
-	w.RegisterActivity(s2sNoop)
-	if err := w.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	defer w.Stop()
+	defer s2sWorker(tb, c, queue)()
 	run, err := c.ExecuteWorkflow(context.Background(), tclient.StartWorkflowOptions{ID: queue, TaskQueue: queue}, "S2SSteps", false)
 	if err != nil {
 		tb.Fatal(err)

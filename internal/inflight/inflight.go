@@ -175,8 +175,16 @@ func Recover(ctx context.Context, root string, c client.Client, logger *slog.Log
 		return r, fmt.Errorf("cannot read the in-flight journals in %s: %w", root, err)
 	}
 	for _, d := range dirs {
-		if !d.IsDir() || strings.HasPrefix(d.Name(), ".") {
-			continue // a journal being created is hidden until locked
+		if !d.IsDir() {
+			continue
+		}
+		if strings.HasPrefix(d.Name(), ".") {
+			// A journal being created is hidden until locked; one still hidden after a
+			// minute belongs to a process that died while opening it, and is empty.
+			if info, err := d.Info(); err == nil && time.Since(info.ModTime()) > time.Minute {
+				_ = os.RemoveAll(filepath.Join(root, d.Name()))
+			}
+			continue
 		}
 		dir := filepath.Join(root, d.Name())
 		lock, dead := claim(dir)

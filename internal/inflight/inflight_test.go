@@ -253,3 +253,29 @@ func retryCause(t *testing.T, c client.Client, run client.WorkflowRun) string {
 	}
 	return "(no activity started)"
 }
+
+// TestRecoverRemovesJournalsLeftHalfOpen: a process that died between creating its
+// hidden journal and locking it leaves an empty directory, removed after a minute; a
+// younger one may be opening now and stays.
+func TestRecoverRemovesJournalsLeftHalfOpen(t *testing.T) {
+	root := t.TempDir()
+	stale, fresh := filepath.Join(root, ".stale"), filepath.Join(root, ".fresh")
+	for _, d := range []string{stale, fresh} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inflight.Recover(context.Background(), root, nil, slog.Default()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("a half-opened journal two minutes old is still there: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a journal being opened now was removed: %v", err)
+	}
+}
