@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -387,7 +388,17 @@ type CheckOpenCTIWorkersInput struct {
 	Since time.Time `json:"since"`
 	// Window is how long to watch them (their first polls of the platform).
 	Window time.Duration `json:"window"`
+	// Patience bounds, from Since, the wait on workers that are down or cannot reach
+	// the platform (default WorkerWatchPatience).
+	Patience time.Duration `json:"patience,omitempty"`
 }
+
+// WorkerWatchPatience is how long CheckOpenCTIWorkers waits, from the workers' start,
+// on workers that are down (killed; Pebble restarts them) or cannot reach the platform
+// (the platform restarting, which the real one does in minutes) before it reports them:
+// neither says the workers are of the wrong version, and an upgrade rolled back for a
+// transient fault restores a snapshot for nothing.
+const WorkerWatchPatience = 5 * time.Minute
 
 // CheckOpenCTIWorkersResult names the workers that do not work.
 type CheckOpenCTIWorkersResult struct {
@@ -395,19 +406,29 @@ type CheckOpenCTIWorkersResult struct {
 	Failing map[string]string `json:"failing,omitempty"`
 }
 
+// workerWaitsForPlatform says whether a worker's error line is pycti's for a platform
+// it cannot reach, as opposed to one the platform answered with.
+func workerWaitsForPlatform(msg string) bool { return strings.Contains(msg, "API is not reachable") }
+
 // CheckOpenCTIWorkers watches workers for a window after their start: a worker of
 // another version than the platform stays alive and fails every call (opencti.md
 // §8: GRAPHQL_VALIDATION_FAILED at each poll), so a running worker is not a working
-// one; one that logs an error (or is not active) is reported with its last error.
+// one; one that logs such an error is reported with it at once. A worker that is not
+// active (started again) or that logs only that it cannot reach the platform is
+// watched again for another window from now, until it has been quiet and active for a
+// whole window or the patience since its start is spent; then it is reported with its
+// last reason.
 func (a *Activities) CheckOpenCTIWorkers(ctx context.Context, in CheckOpenCTIWorkersInput) (CheckOpenCTIWorkersResult, error) {
 	var res CheckOpenCTIWorkersResult
 	ep, err := a.pebble(in.Pebble)
 	if err != nil {
 		return res, classify(err)
 	}
-	deadline := time.Now().Add(in.Window)
+	patience := cmp.Or(in.Patience, WorkerWatchPatience)
+	from, deadline := in.Since, time.Now().Add(in.Window)
+	startErrs := map[string]string{}
 	for {
-		res.Failing = map[string]string{}
+		failing, pending := map[string]string{}, map[string]string{}
 		entries, err := ep.logs(ctx, in.Services, 200)
 		if err != nil {
 			return res, classify(err)
@@ -418,14 +439,18 @@ func (a *Activities) CheckOpenCTIWorkers(ctx context.Context, in CheckOpenCTIWor
 				Message string `json:"message"`
 				Name    string `json:"name"`
 			}
-			if e.Time.Before(in.Since) || json.Unmarshal([]byte(strings.TrimSpace(e.Message)), &line) != nil || line.Level != "error" {
+			if e.Time.Before(from) || json.Unmarshal([]byte(strings.TrimSpace(e.Message)), &line) != nil || line.Level != "error" {
 				continue
 			}
 			msg := line.Message
 			if line.Name != "" {
 				msg += " (" + line.Name + ")"
 			}
-			res.Failing[e.Service] = msg
+			if workerWaitsForPlatform(line.Message) {
+				pending[e.Service] = msg
+			} else {
+				failing[e.Service] = msg
+			}
 		}
 		infos, err := ep.services(ctx, in.Services)
 		if err != nil {
@@ -433,15 +458,40 @@ func (a *Activities) CheckOpenCTIWorkers(ctx context.Context, in CheckOpenCTIWor
 		}
 		for _, s := range in.Services {
 			if ok, why := activeOrNot(infos[s]); !ok {
-				res.Failing[s] = "service " + why
+				pending[s] = "service " + why
 			}
 		}
-		recordHeartbeat(ctx, len(res.Failing))
-		if len(res.Failing) > 0 || time.Now().After(deadline) {
-			if len(res.Failing) == 0 {
-				res.Failing = nil
-			}
+		recordHeartbeat(ctx, len(failing)+len(pending))
+		switch {
+		case len(failing) > 0:
+			res.Failing = failing
 			return res, nil
+		case time.Now().Before(deadline):
+		case len(pending) == 0:
+			return res, nil
+		case time.Since(in.Since) >= patience:
+			for s, err := range startErrs {
+				if _, ok := pending[s]; ok {
+					pending[s] += "; started again: " + err
+				}
+			}
+			res.Failing = pending
+			return res, nil
+		default:
+			// Down or cut off from the platform: not the workers' fault yet. A worker
+			// that is down is started again (worker services do not restart on
+			// failure, and the instance heals only after the upgrade); then watch
+			// again, only what they log from now on.
+			for _, s := range in.Services {
+				if info := infos[s]; info != nil && (info.Current == client.StatusInactive || info.Current == client.StatusError) {
+					if err := ep.startAndWait(ctx, s); err != nil {
+						startErrs[s] = err.Error()
+					} else {
+						delete(startErrs, s)
+					}
+				}
+			}
+			from, deadline = time.Now(), time.Now().Add(in.Window)
 		}
 		select {
 		case <-ctx.Done():

@@ -270,10 +270,11 @@ func (u *upgrade) startPlatform(ctx workflow.Context, inst opencti.Instance, dig
 		return fmt.Errorf("cannot start the workers: %w", err)
 	}
 	// Running is not working: a worker of another version stays alive and fails
-	// every call (opencti.md §8), so watch the workers' first polls.
+	// every call (opencti.md §8), so watch the workers' first polls. A worker down or
+	// cut off from the platform is watched again, up to WorkerWatchPatience.
 	u.enter(ctx, upgradeCheckingWorkers, "checking the workers work against "+inst.OpenCTI.Version)
 	var check activities.CheckOpenCTIWorkersResult
-	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: upgradeWorkerWatch + time.Minute,
+	err = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: activities.WorkerWatchPatience + upgradeWorkerWatch + time.Minute,
 		HeartbeatTimeout: 30 * time.Second, RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 3}}), a.CheckOpenCTIWorkers,
 		activities.CheckOpenCTIWorkersInput{Pebble: inst.Pebble, Services: workers, Since: started, Window: upgradeWorkerWatch}).Get(ctx, &check)
 	if err != nil {

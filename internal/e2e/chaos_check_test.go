@@ -210,12 +210,8 @@ func (e *chaosEnv) check(r *chaosRun, res chaosResult, base chaosBaseline, sec *
 // rollbackExplained reports whether an upgrade's rollback reason (lower case) is the
 // fault's own effect: a migration that failed on a read-only index (the platform says
 // "Fail to index document", socflow's reason does not carry OpenSearch's cause) or
-// without Redis; or
-// the workers' post-upgrade watch (10 s of their first polls), which takes a worker dead
-// or failing its calls for one that does not work on the target, whatever the cause — a
-// killed worker (on-failure: ignore, so it stays dead until a heal), or the platform
-// killed under them ("OpenCTI API is not reachable"). The last two roll back an upgrade
-// whose migration succeeded: conservative, and a snapshot restore each time.
+// without Redis. A killed worker or platform is not: the workers' post-upgrade check
+// starts a killed worker again and waits out a platform restart.
 func (e *chaosEnv) rollbackExplained(fault, reason string) bool {
 	switch fault {
 	case faultWatermark:
@@ -224,15 +220,9 @@ func (e *chaosEnv) rollbackExplained(fault, reason string) bool {
 			strings.Contains(reason, "fail to index document (database_error)")
 	case faultDependency:
 		return strings.Contains(reason, "redis")
-	case faultPlatform:
-		return strings.Contains(reason, "the workers run but do not work") && strings.Contains(reason, "opencti api is not reachable")
-	case faultService:
-		for svc := range e.kills.services {
-			if strings.Contains(reason, "the workers run but do not work") && strings.Contains(reason, svc+": service") {
-				return true
-			}
-		}
 	}
+	// A platform or a worker killed once is not a reason to roll back: Pebble starts it
+	// again, and the workers' check waits for that (activities.WorkerWatchPatience).
 	return false
 }
 
