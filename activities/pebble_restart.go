@@ -73,12 +73,19 @@ func (a *Activities) RestartPebbleServices(ctx context.Context, in RestartPebble
 		if err != nil {
 			return prev, classify(err)
 		}
-		pending, err := ep.restartPending(ctx, prev.Change, in.Watched)
+		pending, change, err := ep.restartPending(ctx, prev.Change, in.Watched)
 		if err != nil {
 			return prev, classify(err)
 		}
 		if pending {
 			return ep.waitRestart(ctx, prev, in.Watched)
+		}
+		if change != nil && strings.Contains(change.Err, "exited quickly") {
+			// The earlier attempt's restart ran, but a start did not hold (the process
+			// killed or crashed within Pebble's one-second confirmation; Pebble then
+			// holds the starts after it): start what is down, without stopping a
+			// second time the services whose restart held.
+			return ep.finishRestart(ctx, prev)
 		}
 	}
 	var res RestartPebbleServicesResult
@@ -147,9 +154,10 @@ func (ep pebbleEndpoint) restartSpawnedSince(ctx context.Context, services []str
 
 // restartPending reports whether an earlier attempt's restart change is still worth
 // waiting for: not when Pebble no longer knows it or it failed (its start did not
-// hold), since then this attempt must restart again — unless the caller watches and
-// Pebble restarts the services by itself, which waiting reports without a restart.
-func (ep pebbleEndpoint) restartPending(ctx context.Context, id string, watched bool) (bool, error) {
+// hold), since then this attempt must restart again or finish it — unless the caller
+// watches and Pebble restarts the services by itself, which waiting reports without a
+// restart. It returns the change when Pebble knows it.
+func (ep pebbleEndpoint) restartPending(ctx context.Context, id string, watched bool) (bool, *client.Change, error) {
 	var change *client.Change
 	err := ep.call(ctx, func(pc *client.Client) (err error) {
 		change, err = pc.Change(id)
@@ -158,11 +166,30 @@ func (ep pebbleEndpoint) restartPending(ctx context.Context, id string, watched 
 	var ce *client.Error
 	switch {
 	case errors.As(err, &ce) && ce.StatusCode == 404:
-		return false, nil
+		return false, nil, nil
 	case err != nil:
-		return false, pebbleError("cannot read pebble change "+id, err)
+		return false, nil, pebbleError("cannot read pebble change "+id, err)
 	}
-	return !change.Ready || change.Err == "" || (watched && exitedAtOnce(change)), nil
+	return !change.Ready || change.Err == "" || (watched && exitedAtOnce(change)), change, nil
+}
+
+// finishRestart starts, one by one in the order asked, the services of an earlier
+// attempt's restart that are down now, and reports that restart as this call's.
+func (ep pebbleEndpoint) finishRestart(ctx context.Context, prev RestartPebbleServicesResult) (RestartPebbleServicesResult, error) {
+	names := slices.Concat(prev.Restarted, prev.Started)
+	infos, err := ep.services(ctx, names)
+	if err != nil {
+		return prev, classify(err)
+	}
+	for _, name := range names {
+		if info := infos[name]; info != nil && (info.Current == client.StatusActive || info.Current == client.StatusBackoff) {
+			continue
+		}
+		if err := ep.startAndWait(ctx, name); err != nil {
+			return prev, classify(fmt.Errorf("cannot restart %s: %w", strings.Join(names, ", "), err))
+		}
+	}
+	return prev, nil
 }
 
 // waitRestart waits for a restart change and returns res, or its failure carrying the

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canonical/pebble/client"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/socflow/socflow/activities"
@@ -216,5 +217,85 @@ func TestRestartPebbleServicesWatchedLeavesACrashLoopToPebble(t *testing.T) {
 	}
 	if n := restarts(); n != before {
 		t.Errorf("the retry restarted the platform %d more times, want none: Pebble restarts it itself", n-before)
+	}
+}
+
+// TestRestartPebbleServicesRetryFinishesARestartWhoseStartDidNotHold: a worker killed
+// within Pebble's one-second start confirmation fails the restart change (and Pebble
+// holds the starts after it); the retry starts what is down and reports the restart,
+// instead of restarting both workers a second time. The chaos suite found it: a
+// logLevel change whose worker-0 was killed mid-restart stopped each worker twice and
+// reported them started, not restarted.
+func TestRestartPebbleServicesRetryFinishesARestartWhoseStartDidNotHold(t *testing.T) {
+	ctx := context.Background()
+	socket := stacktest.Pebble(t)
+	p := spec.Pebble{Socket: socket}
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "ok")
+	if err := os.WriteFile(ok, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := sleepLayer(dir, 2, func(name string, svc *layer.Service) {
+		if name == "worker-0" {
+			svc.Command = fmt.Sprintf(`/bin/sh -c 'test -f %s || { echo killed; exit 137; }; exec sleep 300'`, ok)
+		}
+		svc.OnFailure = layer.ActionIgnore // as the workers' services: Pebble does not restart them
+	})
+	if _, err := applySleepers(ctx, p, l); err != nil {
+		t.Fatal(err)
+	}
+	workers := []string{"worker-0", "worker-1"}
+	if _, err := (&activities.Activities{}).StartPebbleServices(ctx, activities.StartPebbleServicesInput{Pebble: p, Services: append([]string{"platform"}, workers...)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(ok); err != nil { // worker-0's next process dies at once
+		t.Fatal(err)
+	}
+	restart := func(env *testsuite.TestActivityEnvironment) (activities.RestartPebbleServicesResult, error) {
+		var res activities.RestartPebbleServicesResult
+		v, err := env.ExecuteActivity(nilActs.RestartPebbleServices, activities.RestartPebbleServicesInput{Pebble: p, Services: workers, Since: time.Now()})
+		if err == nil {
+			err = v.Get(&res)
+		}
+		return res, err
+	}
+	if _, err := restart(probeEnv(t)); err == nil {
+		t.Fatal("a restart whose start of worker-0 exits at once succeeded; the test proves nothing")
+	}
+	restarts := func() (ids []string) {
+		for _, ch := range pebbleChanges(t, socket) {
+			if ch.Kind == "restart" {
+				ids = append(ids, ch.ID)
+			}
+		}
+		return ids
+	}
+	before := restarts()
+	if err := os.WriteFile(ok, nil, 0o600); err != nil { // the kill was a one-off
+		t.Fatal(err)
+	}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(&activities.Activities{})
+	env.SetHeartbeatDetails(activities.RestartPebbleServicesResult{Restarted: workers, Change: before[len(before)-1]})
+	res, err := restart(env)
+	if err != nil || !slices.Equal(res.Restarted, workers) || len(res.Started) != 0 {
+		t.Fatalf("retry: %+v, %v; want both workers reported restarted", res, err)
+	}
+	if after := restarts(); len(after) != len(before) {
+		t.Errorf("the retry restarted the workers again (%d restart changes, was %d): worker-1's restart had held", len(after), len(before))
+	}
+	pc, err := client.New(&client.Config{Socket: socket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, err := pc.Services(&client.ServicesOptions{Names: workers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range infos {
+		if i.Current != client.StatusActive {
+			t.Errorf("%s after the retry: %s, want active", i.Name, i.Current)
+		}
 	}
 }
