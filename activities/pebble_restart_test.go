@@ -163,13 +163,8 @@ func TestRestartPebbleServicesRefusesUnknownServices(t *testing.T) {
 // possibly mid-initialisation. Unwatched, the same restart is an error naming the exit.
 func TestRestartPebbleServicesWatchedLeavesACrashLoopToPebble(t *testing.T) {
 	ctx := context.Background()
-	socket := stacktest.Pebble(t)
-	p := spec.Pebble{Socket: socket}
-	dir := t.TempDir()
-	ok := filepath.Join(dir, "ok")
-	if err := os.WriteFile(ok, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	p, dir, ok := gatedPebble(t)
+	socket := p.Socket
 	l := sleepLayer(dir, 0, func(_ string, svc *layer.Service) {
 		svc.Command = fmt.Sprintf(`/bin/sh -c 'test -f %s || { echo init lock held; exit 1; }; exec sleep 300'`, ok)
 	})
@@ -198,14 +193,7 @@ func TestRestartPebbleServicesWatchedLeavesACrashLoopToPebble(t *testing.T) {
 	if err != nil || !slices.Equal(res.Restarting, []string{"platform"}) || res.Change == "" {
 		t.Fatalf("watched restart: %+v, %v; want platform restarting, no error", res, err)
 	}
-	restarts := func() (n int) {
-		for _, ch := range pebbleChanges(t, socket) {
-			if ch.Kind == "restart" {
-				n++
-			}
-		}
-		return n
-	}
+	restarts := func() int { return len(restartChanges(t, socket)) }
 	before := restarts()
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
@@ -228,13 +216,8 @@ func TestRestartPebbleServicesWatchedLeavesACrashLoopToPebble(t *testing.T) {
 // reported them started, not restarted.
 func TestRestartPebbleServicesRetryFinishesARestartWhoseStartDidNotHold(t *testing.T) {
 	ctx := context.Background()
-	socket := stacktest.Pebble(t)
-	p := spec.Pebble{Socket: socket}
-	dir := t.TempDir()
-	ok := filepath.Join(dir, "ok")
-	if err := os.WriteFile(ok, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	p, dir, ok := gatedPebble(t)
+	socket := p.Socket
 	l := sleepLayer(dir, 2, func(name string, svc *layer.Service) {
 		if name == "worker-0" {
 			svc.Command = fmt.Sprintf(`/bin/sh -c 'test -f %s || { echo killed; exit 137; }; exec sleep 300'`, ok)
@@ -262,15 +245,7 @@ func TestRestartPebbleServicesRetryFinishesARestartWhoseStartDidNotHold(t *testi
 	if _, err := restart(probeEnv(t)); err == nil {
 		t.Fatal("a restart whose start of worker-0 exits at once succeeded; the test proves nothing")
 	}
-	restarts := func() (ids []string) {
-		for _, ch := range pebbleChanges(t, socket) {
-			if ch.Kind == "restart" {
-				ids = append(ids, ch.ID)
-			}
-		}
-		return ids
-	}
-	before := restarts()
+	before := restartChanges(t, socket)
 	if err := os.WriteFile(ok, nil, 0o600); err != nil { // the kill was a one-off
 		t.Fatal(err)
 	}
@@ -282,7 +257,7 @@ func TestRestartPebbleServicesRetryFinishesARestartWhoseStartDidNotHold(t *testi
 	if err != nil || !slices.Equal(res.Restarted, workers) || len(res.Started) != 0 {
 		t.Fatalf("retry: %+v, %v; want both workers reported restarted", res, err)
 	}
-	if after := restarts(); len(after) != len(before) {
+	if after := restartChanges(t, socket); len(after) != len(before) {
 		t.Errorf("the retry restarted the workers again (%d restart changes, was %d): worker-1's restart had held", len(after), len(before))
 	}
 	pc, err := client.New(&client.Config{Socket: socket})
@@ -298,4 +273,30 @@ func TestRestartPebbleServicesRetryFinishesARestartWhoseStartDidNotHold(t *testi
 			t.Errorf("%s after the retry: %s, want active", i.Name, i.Current)
 		}
 	}
+}
+
+// gatedPebble is a Pebble of its own, a directory for its services' files, and the
+// path of a file (created) whose absence makes a gated service's next process exit at
+// once: remove it to make a restart's start fail.
+func gatedPebble(t *testing.T) (spec.Pebble, string, string) {
+	t.Helper()
+	p := spec.Pebble{Socket: stacktest.Pebble(t)}
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "ok")
+	if err := os.WriteFile(ok, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p, dir, ok
+}
+
+// restartChanges lists the IDs of Pebble's restart changes, oldest first.
+func restartChanges(t *testing.T, socket string) []string {
+	t.Helper()
+	var ids []string
+	for _, ch := range pebbleChanges(t, socket) {
+		if ch.Kind == "restart" {
+			ids = append(ids, ch.ID)
+		}
+	}
+	return ids
 }
