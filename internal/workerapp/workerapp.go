@@ -244,20 +244,36 @@ var sanitizeOptions = func() tally.SanitizeOptions {
 	return o
 }()
 
+// openJournal opens the worker's in-flight journal. A directory the operator named must
+// work; the default one (under the home directory, which an image may keep read-only)
+// may fail, and the worker then runs without it: a crashed worker's activities are
+// retried at their timeouts, as without socflow's journal, and the log says how to fix it.
+func openJournal(cfg Config, explicit bool) (*inflight.Journal, error) {
+	j, err := inflight.Open(cfg.InflightDir, cfg.Logger)
+	if err != nil && !explicit {
+		cfg.Logger.Warn("running without the in-flight journal: after a crash this worker's activities are retried at their timeouts, not at once; set SOCFLOW_INFLIGHT_DIR to a writable directory", "error", err)
+		return nil, nil
+	}
+	return j, err
+}
+
 // Run runs a worker on c until ctx is done, then stops it gracefully (in-flight
 // activities get the worker's stop timeout to finish).
 func Run(ctx context.Context, cfg Config, c client.Client) error {
+	explicitInflight := cfg.InflightDir != ""
 	cfg = cfg.withDefaults()
 	opts, err := workerOptions(cfg)
 	if err != nil {
 		return err
 	}
-	journal, err := inflight.Open(cfg.InflightDir, cfg.Logger)
+	journal, err := openJournal(cfg, explicitInflight)
 	if err != nil {
 		return err
 	}
-	defer journal.Close()
-	opts.Interceptors = append(opts.Interceptors, journal.Interceptor())
+	if journal != nil {
+		defer journal.Close()
+		opts.Interceptors = append(opts.Interceptors, journal.Interceptor())
+	}
 	w := worker.New(c, cfg.TaskQueue, opts)
 	acts := NewActivities(cfg)
 	acts.Temporal = c
@@ -265,8 +281,10 @@ func Run(ctx context.Context, cfg Config, c client.Client) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("cannot start the worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
-	// After Start, so this worker already polls for the retries it causes.
-	go inflight.Watch(ctx, cfg.InflightDir, c, cfg.Logger, inflight.WatchInterval)
+	if journal != nil {
+		// After Start, so this worker already polls for the retries it causes.
+		go inflight.Watch(ctx, cfg.InflightDir, c, cfg.Logger, inflight.WatchInterval)
+	}
 	conv, _ := LoadConverters()
 	if !conv.Encrypted {
 		cfg.Logger.Warn("payloads are stored in clear: set SOCFLOW_CODEC_KEYS to encrypt workflow histories")
