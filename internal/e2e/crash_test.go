@@ -80,10 +80,12 @@ func TestDeploySurvivesWorkerKill9(t *testing.T) {
 	if n := platformStarts(t, inst.Pebble.Socket); n != 1 {
 		t.Errorf("platform started %d times, want exactly 1 (never restarted mid-init)", n)
 	}
-	// Each new worker failed the probe its killed predecessor left started (the redis
-	// probe, then the platform's) instead of waiting for its heartbeat timeout.
-	if got := crashRetried(t, c, run); len(got) < 2 {
-		t.Errorf("activities retried on a restarted worker's journal: %v, want the probe of each kill", got)
+	// A new worker failed the probe its killed predecessor left started instead of
+	// waiting for its heartbeat timeout. Not necessarily at both kills: a kill between
+	// two probe rounds, or after the server handed the next round to the worker but
+	// before it ran it (more likely on the cluster), leaves no journaled attempt.
+	if got := crashRetried(t, c, run); len(got) == 0 {
+		t.Errorf("no activity retried on a restarted worker's journal after two kills mid-probe")
 	}
 	if len(res.GeneratedSecrets) != 3 {
 		t.Errorf("generated secrets %v, want the 3 of the first run", res.GeneratedSecrets)
