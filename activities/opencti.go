@@ -483,7 +483,7 @@ func (a *Activities) CheckOpenCTIWorkers(ctx context.Context, in CheckOpenCTIWor
 			// failure, and the instance heals only after the upgrade); then watch
 			// again, only what they log from now on.
 			for _, s := range in.Services {
-				if info := infos[s]; info != nil && (info.Current == client.StatusInactive || info.Current == client.StatusError) {
+				if info := infos[s]; info != nil && !running(info) {
 					if err := ep.startAndWait(ctx, s); err != nil {
 						startErrs[s] = err.Error()
 					} else {

@@ -257,7 +257,7 @@ func (a *Activities) StopPebbleServices(ctx context.Context, in StopPebbleServic
 		switch info := infos[name]; {
 		case info == nil:
 			res.AlreadyStopped = append(res.AlreadyStopped, name)
-		case info.Current == client.StatusActive || info.Current == client.StatusBackoff:
+		case running(info):
 			res.Stopped = append(res.Stopped, name)
 		default:
 			res.AlreadyStopped = append(res.AlreadyStopped, name)
@@ -368,10 +368,16 @@ func (ep pebbleEndpoint) changesSince(ctx context.Context, kind, service string,
 // that Pebble will restart ("exited quickly with code 1, will restart").
 var errExitedAtOnce = errors.New("exited at once, pebble restarts it")
 
-// exitedAtOnce reports a failed start or restart change whose process exited within
-// Pebble's okay delay and that Pebble restarts by itself after its backoff.
+// startDidNotHold reports a failed start or restart change whose process exited within
+// Pebble's okay delay (killed or crashed), whatever Pebble does next.
+func startDidNotHold(change *client.Change) bool {
+	return strings.Contains(change.Err, "exited quickly")
+}
+
+// exitedAtOnce reports a start that did not hold and that Pebble restarts by itself
+// after its backoff (on-failure: restart).
 func exitedAtOnce(change *client.Change) bool {
-	return strings.Contains(change.Err, "exited quickly") && strings.Contains(change.Err, "will restart")
+	return startDidNotHold(change) && strings.Contains(change.Err, "will restart")
 }
 
 // pebbleError classifies Pebble's answers: a 4xx other than a transient one means the
@@ -436,6 +442,12 @@ func (ep pebbleEndpoint) lastLogLines(ctx context.Context, services []string, n 
 		lines = append(lines, e.Service+": "+strings.TrimSpace(e.Message))
 	}
 	return strings.Join(lines[max(0, len(lines)-n):], " | ")
+}
+
+// running reports whether a planned service has a process, or will again by Pebble's
+// own restart: active, or in its backoff between two starts.
+func running(info *client.ServiceInfo) bool {
+	return info != nil && (info.Current == client.StatusActive || info.Current == client.StatusBackoff)
 }
 
 // activeOrNot reports whether a service is active and, if not, a reason naming its state.

@@ -116,7 +116,7 @@ func (ep pebbleEndpoint) applyLayer(ctx context.Context, pl pebbleLayer) (Pebble
 			return ch, err
 		}
 		for _, name := range retired {
-			if info := infos[name]; info != nil && (info.Current == client.StatusActive || info.Current == client.StatusBackoff) {
+			if running(infos[name]) {
 				ch.Removed = append(ch.Removed, name)
 			}
 		}

@@ -80,7 +80,7 @@ func (a *Activities) RestartPebbleServices(ctx context.Context, in RestartPebble
 		if pending {
 			return ep.waitRestart(ctx, prev, in.Watched)
 		}
-		if change != nil && strings.Contains(change.Err, "exited quickly") {
+		if change != nil && startDidNotHold(change) {
 			// The earlier attempt's restart ran, but a start did not hold (the process
 			// killed or crashed within Pebble's one-second confirmation; Pebble then
 			// holds the starts after it): start what is down, without stopping a
@@ -97,7 +97,7 @@ func (a *Activities) RestartPebbleServices(ctx context.Context, in RestartPebble
 		switch info := infos[name]; {
 		case info == nil:
 			return res, permanent(ErrTypeInvalidInput, fmt.Errorf("cannot restart %s: no such service in the container's plan", name))
-		case info.Current == client.StatusActive || info.Current == client.StatusBackoff:
+		case running(info):
 			res.Restarted = append(res.Restarted, name)
 		default:
 			res.Started = append(res.Started, name)
@@ -182,7 +182,7 @@ func (ep pebbleEndpoint) finishRestart(ctx context.Context, prev RestartPebbleSe
 		return prev, classify(err)
 	}
 	for _, name := range names {
-		if info := infos[name]; info != nil && (info.Current == client.StatusActive || info.Current == client.StatusBackoff) {
+		if running(infos[name]) {
 			continue
 		}
 		if err := ep.startAndWait(ctx, name); err != nil {

@@ -172,7 +172,7 @@ func (ep pebbleEndpoint) retireExporter(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, classify(err)
 	}
-	if info := infos[wazuh.ExporterService]; info != nil && (info.Current == client.StatusActive || info.Current == client.StatusBackoff) {
+	if running(infos[wazuh.ExporterService]) {
 		if err := ep.stopAndWait(ctx, wazuh.ExporterService); err != nil {
 			return nil, err
 		}

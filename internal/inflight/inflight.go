@@ -101,16 +101,13 @@ func (j *Journal) Close() error {
 }
 
 // record writes e to the journal and returns the func that removes it. A journal that
-// cannot be written costs only the fast retry: the attempt runs anyway.
+// cannot be written costs only the fast retry: the attempt runs anyway. The file is
+// written in place: only a dead process's journal is read, and a file its death cut
+// short is skipped, as if the process had died before writing it.
 func (j *Journal) record(e Entry) (done func()) {
 	path := filepath.Join(j.dir, strconv.FormatUint(j.seq.Add(1), 10)+".json")
 	b, _ := json.Marshal(e)
-	tmp := path + ".tmp"
-	err := os.WriteFile(tmp, b, 0o600)
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
+	if err := os.WriteFile(path, b, 0o600); err != nil {
 		j.warned.Do(func() {
 			j.logger.Warn("cannot record activity attempts in the in-flight journal: after a crash they wait for their timeouts", "error", err)
 		})
